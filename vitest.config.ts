@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+// One command, one summary: every package's unit tests plus the end-to-end tests of the whole local stack.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: "core", include: ["packages/core/test/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
+      { test: { name: "functions", include: ["packages/functions/test/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
+      { test: { name: "sdk", include: ["packages/sdk/test/**/*.test.ts"], testTimeout: 300_000, hookTimeout: 120_000 } },
+      { test: { name: "e2e", include: ["test/**/*.test.ts"], testTimeout: 300_000, hookTimeout: 180_000, fileParallelism: false } },
+    ],
+  },
+});
