@@ -1,0 +1,114 @@
+/**
+ * Every setting ganserve reads from its environment, in one schema. Defaults make `npm start` work with
+ * nothing set; a bad value stops the process with one line naming the variable.
+ *
+ * In AWS the same names are filled from SST links (see `sstOverrides`), so the code never branches on where
+ * it runs: local dev, `sst dev`, the Lambda control plane and the GPU containers all call `loadSettings()`.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+export const SettingsSchema = z.object({
+  PORT: port.default(3000).describe("HTTP port of the API and playground"),
+  HOST: z.string().min(1).default("127.0.0.1").describe("Interface to listen on (0.0.0.0 in containers)"),
+  GANSERVE_DATA_DIR: z.string().min(1).default("./.ganserve").describe("Local data: embedded storage, dev key"),
+  GANSERVE_S3_ENDPOINT: z
+    .url()
+    .optional()
+    .describe("S3-compatible endpoint; unset locally = start the embedded server, unset in AWS = S3 itself"),
+  GANSERVE_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a valid S3 bucket name")
+    .default("ganserve")
+    .describe("Bucket holding models/, datasets/, jobs/, outputs/"),
+  GANSERVE_S3_REGION: z.string().default("us-east-1").describe("Region for the S3 client"),
+  GANSERVE_EMBEDDED_S3_PORT: port.default(0).describe("Port of the embedded S3 server (0 = any free port)"),
+  GANSERVE_EMBEDDED_S3: bool.optional().describe("Force the embedded S3 server on or off (default: on when no endpoint)"),
+  GANSERVE_API_KEYS: z
+    .string()
+    .optional()
+    .describe("Comma-separated API keys; unset = a dev key is generated into the data dir"),
+  GANSERVE_BACKEND: z
+    .enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"])
+    .default("auto")
+    .describe("TF.js backend (auto = best available)"),
+  GANSERVE_ENGINE: z.enum(["auto", "onnx", "tfjs"]).default("auto").describe("Inference engine for serving"),
+  GANSERVE_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024).describe("Largest request body accepted"),
+  GANSERVE_MAX_PIXELS: positiveInt.default(4096 * 4096).describe("Largest input image (width × height)"),
+  GANSERVE_MODEL_CACHE_BYTES: positiveInt
+    .default(2 * 1024 * 1024 * 1024)
+    .describe("Memory budget for loaded models (LRU)"),
+  GANSERVE_MAX_BATCH: positiveInt.default(8).describe("Largest dynamic batch per forward pass"),
+  GANSERVE_MAX_BATCH_DELAY_MS: z.coerce.number().int().min(0).default(10).describe("How long a batch waits to fill"),
+  GANSERVE_MAX_QUEUE: positiveInt.default(64).describe("Queued requests per model before 429"),
+  GANSERVE_REQUEST_TIMEOUT_MS: positiveInt.default(60_000).describe("Deadline of one inference request"),
+  GANSERVE_WEB_DIR: z.string().optional().describe("Built playground to serve at / (default packages/web/dist)"),
+  GANSERVE_DEMO_MODELS: bool.default(true).describe("Register the bundled demo models on start"),
+  GANSERVE_LOG_LEVEL: z
+    .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+    .default("info")
+    .describe("Log level of the JSON logs"),
+  GANSERVE_PRODUCTION: bool.default(false).describe("Production mode: stricter webhooks, no dev key"),
+});
+
+export type Settings = z.infer<typeof SettingsSchema> & { dataDir: string };
+
+export class SettingsError extends Error {
+  override name = "SettingsError";
+}
+
+/** Reads SST link env vars (SST_RESOURCE_<Name> JSON) when present, so deployed code needs no extra wiring. */
+function sstOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
+  const link = (name: string): Record<string, unknown> | undefined => {
+    const raw = env[`SST_RESOURCE_${name}`];
+    if (!raw) return undefined;
+    try {
+      return JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      throw new SettingsError(`SST_RESOURCE_${name}: not valid JSON`);
+    }
+  };
+  const out: Record<string, string> = {};
+  const storage = link("Storage");
+  if (typeof storage?.name === "string") {
+    out.GANSERVE_S3_BUCKET = storage.name;
+    out.GANSERVE_EMBEDDED_S3 = "false";
+  }
+  const keys = link("ApiKeys");
+  if (typeof keys?.value === "string") out.GANSERVE_API_KEYS = keys.value;
+  if (link("App")) out.GANSERVE_PRODUCTION ??= "true";
+  return out;
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const merged = { ...env, ...sstOverrides(env) };
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(SettingsSchema.shape)) {
+    const v = merged[key];
+    input[key] = v === "" ? undefined : v;
+  }
+  const parsed = SettingsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new SettingsError(`invalid ${name}=${JSON.stringify(input[name])}: ${issue.message}`);
+  }
+  return { ...parsed.data, dataDir: path.resolve(parsed.data.GANSERVE_DATA_DIR) };
+}
+
+/** The configuration table for the README, generated from the schema so docs cannot drift. */
+export function settingsTable(): string {
+  const rows = Object.entries(SettingsSchema.shape).map(([name, schema]) => {
+    const s = schema as z.ZodType;
+    const def = (s as unknown as { def?: { defaultValue?: unknown } }).def?.defaultValue;
+    const shown = def === undefined ? "—" : `\`${String(def)}\``;
+    return `| \`${name}\` | ${shown} | ${s.description ?? ""} |`;
+  });
+  return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");
+}

@@ -1,0 +1,175 @@
+/**
+ * Parameters and buffers of one network, keyed by their official (PyTorch state_dict) names.
+ *
+ * Values live in tf.Variables in the layout TF.js kernels want (e.g. HWIO for convs), so forward passes use them
+ * without a per-call transpose and an optimiser can train them in place. Each slot remembers the permutation from
+ * the official layout, which is all that `stateDict()` needs to write the checkpoint back unchanged.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
+
+/** What a value is for; random initialisation and importers pick defaults from it. */
+export type ParamRole = "conv.weight" | "conv.bias" | "norm.weight" | "norm.bias" | "norm.running_mean" | "norm.running_var";
+
+/** Supplies the initial value of a slot, in the official layout and shape. */
+export type ParamSource = (name: string, officialShape: readonly number[], role: ParamRole) => tf.Tensor;
+
+interface Slot {
+  officialShape: number[];
+  /** Axis permutation official → TF layout; undefined when the layouts agree. */
+  perm?: number[];
+  variable: tf.Variable;
+  role: ParamRole;
+}
+
+let storeSerial = 0;
+
+export class ParamStore {
+  private readonly slots = new Map<string, Slot>();
+  /** int64 buffers (BatchNorm num_batches_tracked): only carried so a checkpoint round-trips. */
+  private readonly counters = new Map<string, bigint>();
+  /** Variable names are global in the TF.js engine, so every store gets its own namespace. */
+  private readonly ns = `ps${storeSerial++}`;
+  private disposed = false;
+
+  constructor(
+    private readonly source: ParamSource,
+    private readonly counterSource: (name: string) => bigint = () => 0n,
+  ) {}
+
+  add(name: string, officialShape: readonly number[], role: ParamRole, opts: { perm?: number[]; trainable?: boolean } = {}): tf.Variable {
+    if (this.slots.has(name)) throw new Error(`duplicate parameter ${name}`);
+    const variable = tf.tidy(() => {
+      const value = this.source(name, officialShape, role);
+      if (!shapeEquals(value.shape, officialShape))
+        throw new Error(`${name}: expected shape [${officialShape}] but the source gave [${value.shape}]`);
+      return tf.variable(opts.perm ? tf.transpose(value, opts.perm) : value, opts.trainable ?? true, `${this.ns}/${name}`);
+    });
+    this.slots.set(name, { officialShape: [...officialShape], perm: opts.perm, variable, role });
+    return variable;
+  }
+
+  addCounter(name: string): void {
+    if (this.counters.has(name)) throw new Error(`duplicate buffer ${name}`);
+    this.counters.set(name, this.counterSource(name));
+  }
+
+  setCounter(name: string, value: bigint): void {
+    if (!this.counters.has(name)) throw new Error(`unknown counter ${name}`);
+    this.counters.set(name, value);
+  }
+
+  has(name: string): boolean {
+    return this.slots.has(name) || this.counters.has(name);
+  }
+
+  names(): string[] {
+    return [...this.slots.keys(), ...this.counters.keys()];
+  }
+
+  /** Trainable variables by official name (what an optimiser's varList wants). */
+  trainableVariables(): Map<string, tf.Variable> {
+    return new Map([...this.slots].filter(([, s]) => s.variable.trainable).map(([n, s]) => [n, s.variable]));
+  }
+
+  variable(name: string): tf.Variable {
+    const s = this.slots.get(name);
+    if (!s) throw new Error(`unknown parameter ${name}`);
+    return s.variable;
+  }
+
+  /** Reads every variable back (synchronously) in the official layout; counters come back as I64 scalars. */
+  stateDict(): StateDict {
+    this.assertLive();
+    const out: StateDict = new Map();
+    for (const [name, s] of this.slots) {
+      const data = tf.tidy(() => (s.perm ? tf.transpose(s.variable, inversePerm(s.perm)) : s.variable.clone())).dataSync() as Float32Array;
+      out.set(name, { dtype: "F32", shape: [...s.officialShape], data: Float32Array.from(data) });
+    }
+    for (const [name, v] of this.counters) out.set(name, { dtype: "I64", shape: [], data: BigInt64Array.of(v) });
+    return out;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of this.slots.values()) s.variable.dispose();
+    this.slots.clear();
+    this.counters.clear();
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new Error("network has been disposed");
+  }
+}
+
+const shapeEquals = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+function inversePerm(perm: number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
+/**
+ * Source reading from a state dict, checking each shape, plus a `finish` that rejects keys no slot consumed
+ * (a wrong config shows up as missing or unexpected names, the way PyTorch's strict load reports it).
+ * `ignore` drops keys a network knowingly skips; `counters` receives int64 buffers.
+ */
+export function stateDictSource(sd: StateDict, file = "state_dict") {
+  const used = new Set<string>();
+  const fail = (problem: string): never => {
+    throw new CheckpointError(file, problem);
+  };
+  const take = (name: string): RawTensor => {
+    const t = sd.get(name);
+    if (!t) fail(`missing key ${name}`);
+    used.add(name);
+    return t as RawTensor;
+  };
+  const source: ParamSource = (name, shape) => {
+    const t = take(name);
+    if (!shapeEquals(t.shape, shape)) fail(`${name}: shape [${t.shape}] does not match the config, which needs [${shape}]`);
+    if (numel(t.shape) !== t.data.length) fail(`${name}: ${t.data.length} values for shape [${t.shape}]`);
+    return tf.tensor(toFloat32(t), [...shape], "float32");
+  };
+  return {
+    source,
+    /** An int64 buffer if present (old checkpoints may lack num_batches_tracked). */
+    counter(name: string): bigint {
+      const t = sd.get(name);
+      if (!t) return 0n;
+      used.add(name);
+      const v = t.data[0];
+      return typeof v === "bigint" ? v : BigInt(Math.trunc(Number(v ?? 0)));
+    },
+    finish(ignore: (name: string) => boolean = () => false): void {
+      const unexpected = [...sd.keys()].filter((k) => !used.has(k) && !ignore(k));
+      if (unexpected.length)
+        fail(`unexpected key(s) for this config: ${unexpected.slice(0, 5).join(", ")}${unexpected.length > 5 ? ` (+${unexpected.length - 5} more)` : ""}`);
+    },
+  };
+}
+
+/**
+ * Random initial values as in pix2pix/CycleGAN `init_weights(init_type='normal')`: conv weights N(0, gain), biases 0,
+ * norm weights N(1, gain), running stats 0/1. Seeded per slot so the result does not depend on backend or order of
+ * other allocations.
+ */
+export function normalInitSource(seed: number, gain = 0.02): ParamSource {
+  let k = 0;
+  return (_name, shape, role) => {
+    const s = [...shape];
+    const slotSeed = seed * 1_000_003 + 7919 * k++;
+    switch (role) {
+      case "conv.weight":
+        return tf.randomNormal(s, 0, gain, "float32", slotSeed);
+      case "norm.weight":
+        return tf.randomNormal(s, 1, gain, "float32", slotSeed);
+      case "norm.running_var":
+        return tf.ones(s);
+      default:
+        return tf.zeros(s);
+    }
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * The only way ganserve touches objects: S3 through `@aws-sdk/client-s3` v3. The same code talks to AWS S3
+ * in the cloud and to the embedded S3-compatible server locally and in tests (path-style addressing).
+ */
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+  CreateBucketCommand,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { ApiError } from "../errors.ts";
+
+export interface StorageOptions {
+  bucket: string;
+  region: string;
+  /** Unset in AWS; set for the embedded server or another S3-compatible store. */
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** SDK retry attempts; storage hiccups are retried with the SDK's exponential backoff. */
+  maxAttempts?: number;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified?: Date;
+  etag?: string;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  metadata?: Record<string, string>;
+}
+
+const isMissing = (e: unknown) =>
+  e instanceof NoSuchKey ||
+  e instanceof NotFound ||
+  (e as { name?: string })?.name === "NoSuchKey" ||
+  (e as { name?: string })?.name === "NotFound" ||
+  (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
+
+/** Network-level failures (server down, connection refused) become a 503 the client can retry. */
+function unavailable(e: unknown): never {
+  const err = e as { name?: string; code?: string; message?: string };
+  throw new ApiError("storage_unavailable", `storage is unavailable: ${err.code ?? err.name ?? "error"}`, undefined, 2);
+}
+
+const isNetworkError = (e: unknown) => {
+  const code = (e as { code?: string })?.code ?? "";
+  const name = (e as { name?: string })?.name ?? "";
+  return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND"].includes(code) || name === "TimeoutError";
+};
+
+export class Storage {
+  readonly client: S3Client;
+  readonly bucket: string;
+
+  constructor(readonly options: StorageOptions) {
+    this.bucket = options.bucket;
+    this.client = new S3Client({
+      region: options.region,
+      endpoint: options.endpoint,
+      forcePathStyle: options.endpoint !== undefined,
+      credentials: options.credentials,
+      maxAttempts: options.maxAttempts ?? 4,
+      // Checksums on every request are an SDK default since 3.729 that s3rver does not understand.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isNetworkError(e)) unavailable(e);
+      throw e;
+    }
+  }
+
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (e) {
+      if (isNetworkError(e)) unavailable(e);
+      if (!isMissing(e)) throw e;
+      await this.call(() => this.client.send(new CreateBucketCommand({ Bucket: this.bucket })));
+    }
+  }
+
+  /** Cheap reachability probe for /ready. */
+  async ping(): Promise<boolean> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<void> {
+    await this.call(() =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: opts.contentType,
+          Metadata: opts.metadata,
+        }),
+      ),
+    );
+  }
+
+  async putJson(key: string, value: unknown): Promise<void> {
+    await this.put(key, JSON.stringify(value), { contentType: "application/json" });
+  }
+
+  /** Returns undefined when the object does not exist. */
+  async get(key: string): Promise<Uint8Array | undefined> {
+    try {
+      const res = await this.call(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
+      return res.Body ? await res.Body.transformToByteArray() : new Uint8Array();
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async getText(key: string): Promise<string | undefined> {
+    const bytes = await this.get(key);
+    return bytes && new TextDecoder().decode(bytes);
+  }
+
+  async getJson<T = unknown>(key: string): Promise<T | undefined> {
+    const text = await this.getText(key);
+    return text === undefined ? undefined : (JSON.parse(text) as T);
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const res = await this.call(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
+      return { key, size: res.ContentLength ?? 0, lastModified: res.LastModified, etag: res.ETag };
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.head(key)) !== undefined;
+  }
+
+  /** All objects under a prefix (follows continuation tokens). */
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.call(() =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
+      );
+      for (const o of res.Contents ?? [])
+        if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified, etag: o.ETag });
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** Immediate "sub-folders" of a prefix, e.g. model names under models/. */
+  async listPrefixes(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.call(() =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: "/", ContinuationToken: token }),
+        ),
+      );
+      for (const p of res.CommonPrefixes ?? []) if (p.Prefix) out.push(p.Prefix.slice(prefix.length).replace(/\/$/, ""));
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const objects = await this.list(prefix);
+    for (let i = 0; i < objects.length; i += 1000) {
+      const chunk = objects.slice(i, i + 1000);
+      await this.call(() =>
+        this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: chunk.map((o) => ({ Key: o.key })) } }),
+        ),
+      );
+    }
+    return objects.length;
+  }
+
+  /** A URL a client can PUT the object to with plain fetch, without credentials. */
+  async presignPut(key: string, expiresInSeconds = 3600, contentType?: string): Promise<string> {
+    return getSignedUrl(this.client, new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }), {
+      expiresIn: expiresInSeconds,
+    });
+  }
+
+  async presignGet(key: string, expiresInSeconds = 3600): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: expiresInSeconds,
+    });
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// `npm start`: builds the playground once if needed, then runs the local stack under tsx (TypeScript
+// sources run directly; no build step to forget). Signals are forwarded so Ctrl-C leaves no orphans.
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+if (!fs.existsSync(path.join(root, "packages/web/dist/index.html")) && !process.env.GANSERVE_WEB_DIR) {
+  console.log("ganserve: building the playground (first start only)…");
+  const r = spawnSync("npm", ["run", "build", "-w", "@ganserve/web"], { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) console.error("ganserve: playground build failed; serving the API only");
+}
+const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "packages/functions/src/local.ts")], {
+  stdio: "inherit",
+  env: { ...process.env, NODE_NO_WARNINGS: process.env.NODE_NO_WARNINGS ?? "1" },
+});
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,27 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Settings } from "@ganserve/core/config";
+import type { KeyRing, ApiKeyRecord } from "@ganserve/core/auth/keys";
+import type { Logger } from "@ganserve/core/log";
+import type { Storage } from "@ganserve/core/storage/storage";
+
+/** Everything a router needs, built once per process by `createServices` and passed down explicitly. */
+export interface Services {
+  settings: Settings;
+  storage: Storage;
+  keys: KeyRing;
+  log: Logger;
+  /** Extra readiness probes that later parts (model cache, queues) register. */
+  readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
+  /** Models loaded in this process and whether they are warmed up, for /ready. */
+  warmModels?: () => { name: string; version: string; warm: boolean }[];
+  startedAt: number;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    apiKey?: ApiKeyRecord;
+  };
+}
+
+export type Router = OpenAPIHono<AppEnv>;

@@ -1,0 +1,79 @@
+/**
+ * `npm start`: the whole system in one process on embedded defaults: API, embedded S3 and the playground,
+ * all on http://localhost:3000. Ctrl-C drains in-flight requests and stops everything.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { serve } from "@hono/node-server";
+import { serveStatic } from "@hono/node-server/serve-static";
+import { loadSettings, SettingsError } from "@ganserve/core/config";
+import { buildApp } from "./api/app.ts";
+import { v1Routers } from "./api/routers.ts";
+import { createRuntime } from "./services.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+async function main() {
+  let settings;
+  try {
+    settings = loadSettings();
+  } catch (e) {
+    if (e instanceof SettingsError) {
+      console.error(`ganserve: configuration error: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const runtime = await createRuntime(settings);
+  const { services } = runtime;
+  const app = buildApp(services, v1Routers);
+
+  const webDir = path.resolve(settings.GANSERVE_WEB_DIR ?? path.join(repoRoot, "packages/web/dist"));
+  if (fs.existsSync(path.join(webDir, "index.html"))) {
+    const root = path.relative(process.cwd(), webDir) || ".";
+    app.use("/*", serveStatic({ root }));
+    // Client-side routes of the playground all load index.html.
+    app.get("/*", serveStatic({ root, path: "index.html" }));
+  } else {
+    app.get("/", (c) => c.html("<h1>ganserve</h1><p>The playground is not built: run <code>npm run build</code>.</p>"));
+  }
+
+  const server = serve({ fetch: app.fetch, port: settings.PORT, hostname: settings.HOST }, (info) => {
+    const base = `http://${settings.HOST === "0.0.0.0" ? "localhost" : settings.HOST}:${info.port}`;
+    services.log.info({ url: base, storage: runtime.opened.embedded?.endpoint ?? "s3" }, "ganserve listening");
+    const lines = [
+      "",
+      `  ganserve is running at ${base}`,
+      `  playground: ${base}/   API reference: ${base}/docs`,
+    ];
+    if (runtime.devKey)
+      lines.push(
+        `  dev API key (stored in ${path.join(settings.dataDir, "dev-api-key")}): ${runtime.devKey}`,
+        `  try: curl -H "Authorization: Bearer ${runtime.devKey}" ${base}/v1/models`,
+      );
+    console.log(lines.join("\n") + "\n");
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    services.log.info({ signal }, "shutting down");
+    // Stop accepting, let in-flight requests finish, then close storage; force exit if something hangs.
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    server.close(async () => {
+      await runtime.close();
+      process.exit(0);
+    });
+    (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+main().catch((e) => {
+  console.error(`ganserve: failed to start: ${(e as Error).stack ?? e}`);
+  process.exit(1);
+});
