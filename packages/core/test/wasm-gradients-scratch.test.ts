@@ -1,10 +1,14 @@
 import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-core/dist/register_all_gradients.js";
 import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
 import { test } from "vitest";
-test("x", async () => {
-  await tf.setBackend("cpu");
-  console.log("conv grad registered:", !!tf.getGradient("Conv2D"), "Add:", !!tf.getGradient("Add"));
-  try { await import("@tensorflow/tfjs-core/dist/register_all_gradients.js"); console.log("deep import ok", !!tf.getGradient("Conv2D")); } catch (e) { console.log("deep import failed", (e as Error).message.slice(0, 300)); }
-  const g = tf.grad((x: tf.Tensor) => tf.sum(tf.square(x)))(tf.tensor([1, 2, 3]));
-  console.log(g.dataSync());
+import { probeWasmGradients } from "../src/engine/wasm-gradient-probe.ts";
+test("probe", async () => {
+  await tf.setBackend("wasm"); await tf.ready();
+  if (process.env.FIX) { const m = await import("../src/engine/wasm-gradients.ts"); console.log("registered", m.registerWasmGradientKernels()); }
+  const n0 = tf.memory().numTensors;
+  const r = await probeWasmGradients();
+  const lines = r.map((x) => `${x.status.padEnd(8)} ${x.name.padEnd(40)} fwd=${x.forwardDiff.toExponential(2)} grad=${x.gradDiff.toExponential(2)} ${x.referenceDiff !== undefined ? "ref=" + x.referenceDiff.toExponential(2) : ""} ${x.error ?? ""}`);
+  console.log(lines.join("\n") + `\nleaked tensors ${tf.memory().numTensors - n0}`);
 });

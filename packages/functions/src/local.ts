@@ -33,8 +33,10 @@ async function main() {
   if (fs.existsSync(path.join(webDir, "index.html"))) {
     const root = path.relative(process.cwd(), webDir) || ".";
     app.use("/*", serveStatic({ root }));
-    // Client-side routes of the playground all load index.html.
-    app.get("/*", serveStatic({ root, path: "index.html" }));
+    // Client-side routes of the playground load index.html, but only for browsers asking for a page, so API
+    // clients still get a 404 in the error shape for unknown paths.
+    const page = serveStatic({ root, path: "index.html" });
+    app.get("/*", (c, next) => (c.req.header("accept")?.includes("text/html") ? page(c, next) : next()));
   } else {
     app.get("/", (c) => c.html("<h1>ganserve</h1><p>The playground is not built: run <code>npm run build</code>.</p>"));
   }

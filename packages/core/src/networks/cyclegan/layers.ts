@@ -1,0 +1,36 @@
+/** Pieces shared by both CycleGAN generator types. */
+import * as tf from "@tensorflow/tfjs-core";
+import { BatchNorm2d, InstanceNorm2d, NoNorm, RUNNING_STAT_LEAVES, type NormLayer } from "../common/norm.ts";
+import type { ParamStore } from "../common/param-store.ts";
+import type { CycleGANConfig } from "./config.ts";
+
+/**
+ * The norm upstream's `get_norm_layer` builds: BatchNorm2d(affine) with running stats, or InstanceNorm2d without
+ * affine and without running stats, or Identity.
+ */
+export function makeNorm(store: ParamStore, name: string, channels: number, norm: CycleGANConfig["norm"], instanceNormNames: string[]): NormLayer {
+  switch (norm) {
+    case "batch":
+      return new BatchNorm2d(store, name, channels, { affine: true });
+    case "instance":
+      instanceNormNames.push(name);
+      return new InstanceNorm2d(store, name, channels, { affine: false });
+    case "none":
+      return new NoNorm(name);
+  }
+}
+
+/**
+ * Checkpoints from the 2018 code built InstanceNorm with track_running_stats=True and so carry running stats for it;
+ * current upstream deletes them on load and normalises per instance, and so do we (using them changes the output
+ * completely).
+ */
+export function staleInstanceNormKey(instanceNormNames: readonly string[]): (key: string) => boolean {
+  const stale = new Set(instanceNormNames.flatMap((n) => RUNNING_STAT_LEAVES.map((leaf) => `${n}.${leaf}`)));
+  return (key) => stale.has(key);
+}
+
+/** nn.Dropout(0.5): inverted dropout, identity outside training. */
+export function dropout(x: tf.Tensor4D, training: boolean, rate = 0.5): tf.Tensor4D {
+  return training ? (tf.dropout(x, rate) as tf.Tensor4D) : x;
+}

@@ -1,0 +1,105 @@
+/**
+ * pix2pix/CycleGAN UnetGenerator on NHWC tensors: nested skip blocks, each wrapping a `Sequential` named `model`,
+ * so keys nest as `model.model.1.model.3...`. The child block sits at index 1 of the outermost Sequential and at
+ * index 3 of a middle one.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Conv2d, ConvTranspose2d } from "../common/conv.ts";
+import type { NormLayer } from "../common/norm.ts";
+import type { ParamStore } from "../common/param-store.ts";
+import { convUsesBias, type CycleGANConfig } from "./config.ts";
+import { dropout, makeNorm } from "./layers.ts";
+
+type BlockKind = "outermost" | "middle" | "innermost";
+
+class UnetSkipBlock {
+  readonly downconv: Conv2d;
+  readonly downnorm?: NormLayer;
+  readonly upconv: ConvTranspose2d;
+  readonly upnorm?: NormLayer;
+
+  constructor(
+    store: ParamStore,
+    /** Prefix of this block's Sequential, e.g. `model.model.1.model`. */
+    readonly seq: string,
+    readonly kind: BlockKind,
+    outerNc: number,
+    innerNc: number,
+    inputNc: number,
+    cfg: CycleGANConfig,
+    instanceNorms: string[],
+    readonly child?: UnetSkipBlock,
+  ) {
+    const bias = convUsesBias(cfg);
+    const at = (j: number) => `${seq}.${j}`;
+    const k4 = { stride: 2, padding: 1 };
+    switch (kind) {
+      case "outermost":
+        // [downconv, submodule, uprelu, upconv, tanh]; the final up-conv keeps its bias whatever the norm.
+        this.downconv = new Conv2d(store, at(0), inputNc, innerNc, 4, { ...k4, bias });
+        this.upconv = new ConvTranspose2d(store, at(3), innerNc * 2, outerNc, 4, { ...k4, bias: true });
+        break;
+      case "innermost":
+        // [downrelu, downconv, uprelu, upconv, upnorm]: nothing below, so the up-conv sees inner_nc channels.
+        this.downconv = new Conv2d(store, at(1), inputNc, innerNc, 4, { ...k4, bias });
+        this.upconv = new ConvTranspose2d(store, at(3), innerNc, outerNc, 4, { ...k4, bias });
+        this.upnorm = makeNorm(store, at(4), outerNc, cfg.norm, instanceNorms);
+        break;
+      case "middle":
+        // [downrelu, downconv, downnorm, submodule, uprelu, upconv, upnorm, (dropout)]
+        this.downconv = new Conv2d(store, at(1), inputNc, innerNc, 4, { ...k4, bias });
+        this.downnorm = makeNorm(store, at(2), innerNc, cfg.norm, instanceNorms);
+        this.upconv = new ConvTranspose2d(store, at(5), innerNc * 2, outerNc, 4, { ...k4, bias });
+        this.upnorm = makeNorm(store, at(6), outerNc, cfg.norm, instanceNorms);
+        break;
+    }
+  }
+
+  apply(x: tf.Tensor4D, training: boolean, useDropout: boolean): tf.Tensor4D {
+    if (this.kind === "outermost") {
+      const inner = this.child!.apply(this.downconv.apply(x), training, useDropout);
+      return tf.tanh(this.upconv.apply(tf.relu(inner)));
+    }
+    // Upstream's down LeakyReLU is in place, so it rewrites the block input before `cat([x, model(x)])` reads it:
+    // the skip half carries leaky_relu(x), not x.
+    const a = tf.leakyRelu(x, 0.2);
+    let h = this.downconv.apply(a);
+    if (this.downnorm) h = this.downnorm.apply(h, training);
+    if (this.child) h = this.child.apply(h, training, useDropout);
+    h = this.upconv.apply(tf.relu(h));
+    if (this.upnorm) h = this.upnorm.apply(h, training);
+    if (this.kind === "middle" && useDropout) h = dropout(h, training);
+    return tf.concat([a, h], 3);
+  }
+}
+
+export class UnetGenerator {
+  private readonly root: UnetSkipBlock;
+
+  constructor(
+    store: ParamStore,
+    private readonly cfg: CycleGANConfig,
+    inputNc: number,
+    outputNc: number,
+    readonly numDowns: number,
+    instanceNorms: string[],
+  ) {
+    const { ngf } = cfg;
+    // Widths from the outside in; the innermost num_downs-4 levels all run at ngf*8.
+    const widths = [ngf, ngf * 2, ngf * 4, ...Array<number>(numDowns - 4).fill(ngf * 8)];
+    const build = (level: number, seq: string): UnetSkipBlock => {
+      const kind: BlockKind = level === 0 ? "outermost" : level === numDowns - 1 ? "innermost" : "middle";
+      const outer = level === 0 ? outputNc : widths[level - 1];
+      const inner = level === numDowns - 1 ? ngf * 8 : widths[level];
+      const input = level === 0 ? inputNc : outer;
+      const childSeq = `${seq}.${kind === "outermost" ? 1 : 3}.model`;
+      const child = kind === "innermost" ? undefined : build(level + 1, childSeq);
+      return new UnetSkipBlock(store, seq, kind, outer, inner, input, cfg, instanceNorms, child);
+    };
+    this.root = build(0, "model.model");
+  }
+
+  apply(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+    return this.root.apply(x, training, this.cfg.use_dropout);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Starts the real local stack (`packages/functions/src/local.ts`) as a child process on free ports with its
+ * own data dir, the way `npm start` runs it, and stops it cleanly.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export const repoRoot = path.resolve(import.meta.dirname, "../..");
+export const fixturesDir = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(repoRoot, "../shared/fixtures/official");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+export interface Stack {
+  url: string;
+  dataDir: string;
+  s3Port: number;
+  apiKey: string;
+  output: () => string;
+  stop(): Promise<number | null>;
+}
+
+export interface StackOptions {
+  dataDir?: string;
+  s3Port?: number;
+  env?: Record<string, string>;
+}
+
+export const tempDataDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-e2e-"));
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const dataDir = opts.dataDir ?? tempDataDir();
+  const port = await freePort();
+  const s3Port = opts.s3Port ?? (await freePort());
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    GANSERVE_DATA_DIR: dataDir,
+    GANSERVE_EMBEDDED_S3_PORT: String(s3Port),
+    GANSERVE_LOG_LEVEL: "warn",
+    NODE_NO_WARNINGS: "1",
+    ...opts.env,
+  };
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "packages/functions/src/local.ts")], {
+    cwd: repoRoot,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`stack exited with ${child.exitCode}:\n${out}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`stack did not answer /health in 90 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const apiKey = opts.env?.GANSERVE_API_KEYS?.split(",")[0] ?? fs.readFileSync(path.join(dataDir, "dev-api-key"), "utf8").trim();
+  return {
+    url,
+    dataDir,
+    s3Port,
+    apiKey,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once("exit", (code) => resolve(code));
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+export const auth = (stack: Stack) => ({ Authorization: `Bearer ${stack.apiKey}` });
