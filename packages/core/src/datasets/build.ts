@@ -67,5 +67,5 @@ export function buildDatasetZip(files: readonly DatasetFile[]): Uint8Array {
   end.writeUInt16LE(files.length, 10);
   end.writeUInt32LE(centralSize, 12);
   end.writeUInt32LE(offset, 16);
-  return new Uint8Array(Buffer.concat([...locals, ...centrals, end]));
+  return Buffer.concat([...locals, ...centrals, end]);
 }

@@ -11,6 +11,7 @@ import { requireApiKey } from "./middleware/auth.ts";
 import { errorResponse, notFound, onError } from "./middleware/errors.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { docsRoutes } from "./routes/docs.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { systemRoutes } from "./routes/system.ts";
 
 /** Validation failures become 400 `validation_failed` with the zod issue paths in `details`. */
@@ -33,12 +34,13 @@ export type V1Mount = (v1: OpenAPIHono<AppEnv>, services: Services) => void;
 export function buildApp(services: Services, mounts: V1Mount[] = []) {
   const app = newRouter();
   app.use("*", requestId({ headerName: "X-Request-Id" }));
-  app.use("*", requestLog(services.log));
+  app.use("*", requestLog(services.log, services.metrics));
   app.onError(onError(services.log));
   app.notFound(notFound);
 
   app.route("/", systemRoutes(services));
   app.route("/", docsRoutes());
+  app.route("/", metricsRoutes(services));
 
   const v1 = newRouter();
   v1.use("*", requireApiKey(services.keys));

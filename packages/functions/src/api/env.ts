@@ -3,6 +3,9 @@ import type { Settings } from "@ganserve/core/config";
 import type { KeyRing, ApiKeyRecord } from "@ganserve/core/auth/keys";
 import type { Logger } from "@ganserve/core/log";
 import type { Storage } from "@ganserve/core/storage/storage";
+import type { ModelRegistry } from "@ganserve/core/models/registry";
+import type { InferenceService } from "@ganserve/core/inference/service";
+import type { Metrics } from "@ganserve/core/inference/metrics";
 
 /** Everything a router needs, built once per process by `createServices` and passed down explicitly. */
 export interface Services {
@@ -10,6 +13,9 @@ export interface Services {
   storage: Storage;
   keys: KeyRing;
   log: Logger;
+  registry: ModelRegistry;
+  inference: InferenceService;
+  metrics: Metrics;
   /** Extra readiness probes that later parts (model cache, queues) register. */
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
   /** Models loaded in this process and whether they are warmed up, for /ready. */

@@ -1,4 +1,11 @@
 /** The /v1 routers, in one list so every entry point mounts the same API. */
 import type { V1Mount } from "./app.ts";
+import { generateRoutes } from "./routes/generate.ts";
+import { modelRoutes } from "./routes/models.ts";
+import { translateRoutes } from "./routes/translate.ts";
 
-export const v1Routers: V1Mount[] = [];
+export const v1Routers: V1Mount[] = [
+  (v1, s) => v1.route("/", modelRoutes(s)),
+  (v1, s) => v1.route("/", generateRoutes(s)),
+  (v1, s) => v1.route("/", translateRoutes(s)),
+];

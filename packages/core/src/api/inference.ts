@@ -1,0 +1,157 @@
+/**
+ * Request and response schemas of the inference API: models, generate, interpolate, translate. Written
+ * once here; routes validate with them, /openapi.json is generated from them and the SDK's types are
+ * inferred from them.
+ */
+import { z } from "zod";
+import { Family, ModelJson, ModelName, SpadeClass, VersionId, VersionRef } from "../models/model-json.ts";
+
+export const MAX_SEEDS = 64;
+
+const Seed = z.number().int().min(0).max(4294967295).meta({ description: "numpy RandomState seed (uint32)" });
+
+/** `[0, 1, 5]` or `"0-7"` (inclusive). Expanded and bounded by `expandSeeds`. */
+export const Seeds = z
+  .union([z.array(Seed).min(1).max(MAX_SEEDS), z.string().regex(/^\d{1,10}-\d{1,10}$/, 'a range like "0-7"')])
+  .meta({ description: `1..${MAX_SEEDS} seeds, as a list or an inclusive range "a-b"`, example: [0, 1, 2, 42] });
+
+export const ImageFormat = z.enum(["png", "jpeg", "webp"]).default("png");
+export const OutputMode = z
+  .enum(["base64", "url"])
+  .default("base64")
+  .meta({ description: "base64 in the response, or a presigned GET URL to the stored image" });
+
+const EncodeOptions = {
+  format: ImageFormat,
+  quality: z.number().int().min(1).max(100).optional().meta({ description: "jpeg/webp quality (default 90)" }),
+  output: OutputMode,
+};
+
+export const NoiseMode = z.enum(["const", "random", "none"]).default("const");
+
+const StyleGANParams = {
+  truncation_psi: z.number().min(-4).max(4).default(1).meta({ description: "1 = no truncation" }),
+  truncation_cutoff: z.number().int().min(0).optional().meta({ description: "truncate only the first N ws" }),
+  noise_mode: NoiseMode,
+  class_idx: z.number().int().min(0).optional().meta({ description: "class for conditional models" }),
+};
+
+export const GenerateRequest = z
+  .object({
+    model: ModelName,
+    version: VersionRef.default("latest"),
+    seeds: Seeds,
+    ...StyleGANParams,
+    style_mix: z
+      .object({
+        seeds: Seeds.meta({ description: "one seed for all images, or one per image" }),
+        layers: z
+          .union([z.array(z.number().int().min(0)).min(1).max(64), z.string().regex(/^\d{1,2}-\d{1,2}$/)])
+          .meta({ description: "ws indices taken from the mixing seed, e.g. \"4-7\"" }),
+      })
+      .optional(),
+    ...EncodeOptions,
+  })
+  .meta({ id: "GenerateRequest", example: { model: "fashion-stylegan2", seeds: "0-3", truncation_psi: 0.7 } });
+export type GenerateRequest = z.input<typeof GenerateRequest>;
+
+export const InterpolateRequest = z
+  .object({
+    model: ModelName,
+    version: VersionRef.default("latest"),
+    seed_a: Seed,
+    seed_b: Seed,
+    frames: z.number().int().min(2).max(MAX_SEEDS).default(8),
+    ...StyleGANParams,
+    ...EncodeOptions,
+  })
+  .meta({ id: "InterpolateRequest", example: { model: "fashion-stylegan2", seed_a: 0, seed_b: 1, frames: 8 } });
+export type InterpolateRequest = z.input<typeof InterpolateRequest>;
+
+export const Timings = z
+  .object({ queue_ms: z.number(), compute_ms: z.number(), encode_ms: z.number(), total_ms: z.number() })
+  .meta({ id: "Timings" });
+
+export const ImageResult = z
+  .object({
+    seed: z.number().int().optional(),
+    frame: z.number().int().optional(),
+    content_type: z.string().meta({ example: "image/png" }),
+    width: z.number().int(),
+    height: z.number().int(),
+    data: z.string().optional().meta({ description: "base64 image bytes (output=base64)" }),
+    url: z.string().optional().meta({ description: "presigned GET URL (output=url)" }),
+    expires_at: z.string().optional(),
+  })
+  .meta({ id: "ImageResult" });
+export type ImageResult = z.infer<typeof ImageResult>;
+
+export const GenerateResponse = z
+  .object({
+    model: ModelName,
+    version: VersionId,
+    params: z.record(z.string(), z.unknown()).meta({ description: "the parameters used, defaults filled in" }),
+    images: z.array(ImageResult),
+    timings: Timings,
+  })
+  .meta({ id: "GenerateResponse" });
+export type GenerateResponse = z.infer<typeof GenerateResponse>;
+
+export const Direction = z.enum(["AtoB", "BtoA"]).default("AtoB");
+export const Preprocess = z
+  .enum(["resize", "crop", "none"])
+  .default("resize")
+  .meta({
+    description:
+      "resize: scale the shorter side to the model's size keeping aspect ratio; crop: centre-crop to a square first; none: only round to the network's size multiple",
+  });
+
+/** JSON form of /v1/translate; the multipart form carries the same fields with files instead of base64. */
+export const TranslateRequest = z
+  .object({
+    model: ModelName,
+    version: VersionRef.default("latest"),
+    image: z.string().optional().meta({ description: "CycleGAN: base64 PNG/JPEG/WebP" }),
+    label_map: z.string().optional().meta({ description: "SPADE: base64 PNG of class indices (grayscale or palette)" }),
+    instance_map: z.string().optional().meta({ description: "SPADE: base64 PNG of instance ids" }),
+    style_image: z.string().optional().meta({ description: "SPADE with a VAE encoder: base64 style image" }),
+    direction: Direction,
+    preprocess: Preprocess,
+    load_size: z.number().int().min(16).max(2048).optional().meta({ description: "size for preprocess=resize" }),
+    seed: z.number().int().min(0).max(4294967295).default(0).meta({ description: "SPADE multimodal z seed" }),
+    ...EncodeOptions,
+  })
+  .meta({ id: "TranslateRequest", example: { model: "emoji-cyclegan", image: "<base64 png>", direction: "AtoB" } });
+export type TranslateRequest = z.input<typeof TranslateRequest>;
+
+export const TranslateResponse = z
+  .object({
+    model: ModelName,
+    version: VersionId,
+    params: z.record(z.string(), z.unknown()),
+    image: ImageResult,
+    timings: Timings,
+  })
+  .meta({ id: "TranslateResponse" });
+export type TranslateResponse = z.infer<typeof TranslateResponse>;
+
+export const ModelInfo = z
+  .object({
+    name: ModelName,
+    family: Family,
+    versions: z.array(VersionId),
+    latest: VersionId,
+    description: z.string().optional(),
+    input: z.record(z.string(), z.unknown()).meta({ description: "what the model takes (sizes, classes, domains)" }),
+    defaults: z.record(z.string(), z.unknown()).meta({ description: "default request parameters" }),
+    classes: z.array(SpadeClass).optional(),
+    class_names: z.array(z.string()).optional(),
+    domains: z.object({ A: z.string(), B: z.string() }).optional(),
+    sample_url: z.string().optional(),
+    owned: z.boolean().meta({ description: "false for shared base models" }),
+  })
+  .meta({ id: "ModelInfo" });
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const ModelList = z.object({ models: z.array(ModelInfo) }).meta({ id: "ModelList" });
+export const ModelVersion = ModelJson;

@@ -1,0 +1,109 @@
+/**
+ * Image bytes in and out, with every decode bounded: the format is sniffed from magic bytes and the
+ * declared size is checked against the pixel limit before any pixel is decoded, so a 50000×50000 header or
+ * a zip posing as a PNG costs nothing.
+ */
+import sharp, { type Metadata } from "sharp";
+import { ApiError } from "../errors.ts";
+
+export type ImageKind = "png" | "jpeg" | "webp";
+export const CONTENT_TYPES: Record<ImageKind, string> = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
+
+export function sniff(bytes: Uint8Array): ImageKind | undefined {
+  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return "png";
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "jpeg";
+  if (bytes.length >= 12 && String.fromCharCode(...bytes.subarray(0, 4)) === "RIFF" && String.fromCharCode(...bytes.subarray(8, 12)) === "WEBP")
+    return "webp";
+  return undefined;
+}
+
+export interface RgbImage {
+  /** HWC, 3 channels, uint8 */
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+function requireImage(bytes: Uint8Array, field: string): ImageKind {
+  if (bytes.length === 0) throw new ApiError("invalid_image", `${field}: empty`);
+  const kind = sniff(bytes);
+  if (!kind) throw new ApiError("unsupported_media_type", `${field}: not a PNG, JPEG or WebP image`);
+  return kind;
+}
+
+async function checkedMetadata(bytes: Uint8Array, field: string, maxPixels: number) {
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes).metadata();
+  } catch (e) {
+    throw new ApiError("invalid_image", `${field}: cannot be read (${(e as Error).message})`);
+  }
+  const { width = 0, height = 0 } = meta;
+  if (width * height > maxPixels)
+    throw new ApiError("image_too_large", `${field}: ${width}×${height} exceeds the limit of ${maxPixels} pixels`, {
+      width,
+      height,
+      max_pixels: maxPixels,
+    });
+  return meta;
+}
+
+export async function decodeRgb(bytes: Uint8Array, opts: { maxPixels: number; field?: string }): Promise<RgbImage> {
+  const field = opts.field ?? "image";
+  requireImage(bytes, field);
+  await checkedMetadata(bytes, field, opts.maxPixels);
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: opts.maxPixels, failOn: "error" })
+      .rotate() // honour EXIF orientation: what the user sees is what we translate
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    throw new ApiError("invalid_image", `${field}: cannot be decoded (${(e as Error).message})`);
+  }
+}
+
+export async function encodeRgb(img: RgbImage, format: ImageKind, quality = 90): Promise<Uint8Array> {
+  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  const out =
+    format === "png"
+      ? await s.png({ compressionLevel: 6 }).toBuffer()
+      : format === "jpeg"
+        ? await s.jpeg({ quality }).toBuffer()
+        : await s.webp({ quality }).toBuffer();
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+export async function resizeRgb(img: RgbImage, width: number, height: number, kernel: "cubic" | "nearest" = "cubic"): Promise<RgbImage> {
+  if (img.width === width && img.height === height) return img;
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(width, height, { fit: "fill", kernel })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
+
+/**
+ * Float NHWC image (network output) → uint8 exactly as the official scripts convert:
+ * StyleGAN2 `generate.py`: `(x * 127.5 + 128).clamp(0, 255).to(uint8)`; CycleGAN/SPADE `tensor2im`:
+ * `(x + 1) / 2 * 255` then a truncating cast. Both truncate toward zero.
+ */
+export function floatToUint8(data: Float32Array, convention: "stylegan2" | "tanh"): Uint8Array {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = convention === "stylegan2" ? data[i] * 127.5 + 128 : ((data[i] + 1) / 2) * 255;
+    out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.trunc(v);
+  }
+  return out;
+}
+
+/** uint8 RGB → [-1, 1] as the official `ToTensor` + `Normalize(0.5, 0.5)` does. */
+export function uint8ToFloat(data: Uint8Array): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = (data[i] / 255 - 0.5) / 0.5;
+  return out;
+}

@@ -1,0 +1,61 @@
+/**
+ * What serving needs from a loaded generator, independent of the tensor engine behind it (TF.js today;
+ * an ONNX Runtime engine implements the same interface). Arrays are plain typed arrays in NHWC order so
+ * batching, encoding and the HTTP layer never see engine tensors.
+ */
+import type { ModelJson } from "../models/model-json.ts";
+
+export interface NoiseOptions {
+  noise_mode: "const" | "random" | "none";
+  /** seeds the per-layer noise when noise_mode is random, so the same request gives the same image */
+  noiseSeed?: number;
+}
+
+export interface StyleGAN2Engine {
+  family: "stylegan2";
+  zDim: number;
+  cDim: number;
+  numWs: number;
+  wDim: number;
+  resolution: number;
+  /** z [n, zDim], c [n, cDim] or null → ws [n, numWs, wDim] */
+  mapping(z: Float32Array, c: Float32Array | null, n: number, opts: { truncation_psi: number; truncation_cutoff?: number }): Float32Array;
+  /** ws [n, numWs, wDim] → image NHWC [n, res, res, 3] in the generator's raw scale (~[-1, 1]) */
+  synthesis(ws: Float32Array, n: number, noise: NoiseOptions): Float32Array;
+  dispose(): void;
+}
+
+export interface CycleGANEngine {
+  family: "cyclegan";
+  /** H and W must be multiples of this */
+  sizeMultiple: number;
+  /** the square size the network was trained at (load_size for preprocess=resize) */
+  trainSize: number;
+  /** x NHWC [n, h, w, 3] in [-1, 1] → same shape in [-1, 1] */
+  forward(direction: "AtoB" | "BtoA", x: Float32Array, n: number, h: number, w: number): Float32Array;
+  dispose(): void;
+}
+
+export interface SpadeEngine {
+  family: "spade";
+  labelNc: number;
+  containDontcare: boolean;
+  useInstance: boolean;
+  useVae: boolean;
+  height: number;
+  width: number;
+  /**
+   * label [n, h, w] class ids (and instance ids) at the model's size → image NHWC [n, h, w, 3] in [-1, 1].
+   * Throws ApiError invalid_label_map for out-of-range ids.
+   */
+  forward(label: Int32Array, instance: Int32Array | null, n: number, opts: { seed: number; style?: Float32Array }): Float32Array;
+  dispose(): void;
+}
+
+export type Engine = StyleGAN2Engine | CycleGANEngine | SpadeEngine;
+
+export interface EngineFactory {
+  name: string;
+  /** Build a serving engine from a version record and its verified safetensors bytes. */
+  load(record: ModelJson, weights: Uint8Array): Promise<Engine>;
+}

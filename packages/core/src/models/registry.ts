@@ -1,0 +1,121 @@
+/**
+ * The model registry is storage itself: `models/<name>/<version>/{weights.safetensors, model.json}`.
+ * Publishing writes the weights first and the version record last, then reads the weights back and checks
+ * their SHA-256, so a crash or a failed write never leaves a version that looks complete but is not.
+ */
+import { createHash } from "node:crypto";
+import { ApiError } from "../errors.ts";
+import type { Storage } from "../storage/storage.ts";
+import { ModelJson, type Family } from "./model-json.ts";
+
+export const modelPrefix = (name: string) => `models/${name}/`;
+export const versionPrefix = (name: string, version: string) => `models/${name}/${version}/`;
+
+export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+const versionNumber = (v: string) => Number(v.slice(1));
+
+export interface ModelSummary {
+  name: string;
+  family: Family;
+  versions: string[];
+  latest: string;
+  record: ModelJson;
+}
+
+export interface PublishInput {
+  name: string;
+  family: Family;
+  config: Record<string, unknown>;
+  weights: Uint8Array;
+  dtype: "float32" | "float16";
+  /** Explicit version; default: one past the highest existing. */
+  version?: string;
+  extra?: Partial<Omit<ModelJson, "schema_version" | "name" | "version" | "family" | "config" | "weights" | "created_at">>;
+}
+
+/** Who may see a model: shared base models (no tenant) are public, the rest only to their tenant. */
+export const visibleTo = (record: ModelJson, tenant: string | undefined) =>
+  record.tenant === undefined || tenant === undefined || record.tenant === tenant;
+
+export class ModelRegistry {
+  constructor(private readonly storage: Storage) {}
+
+  async versions(name: string): Promise<string[]> {
+    const ids = await this.storage.listPrefixes(modelPrefix(name));
+    const complete: string[] = [];
+    // Only versions whose record exists count: a half-written version (weights but no model.json) is invisible.
+    for (const id of ids.filter((v) => /^v[1-9][0-9]*$/.test(v)))
+      if (await this.storage.exists(`${versionPrefix(name, id)}model.json`)) complete.push(id);
+    return complete.sort((a, b) => versionNumber(a) - versionNumber(b));
+  }
+
+  async record(name: string, version: string): Promise<ModelJson | undefined> {
+    const raw = await this.storage.getJson(`${versionPrefix(name, version)}model.json`);
+    if (raw === undefined) return undefined;
+    const parsed = ModelJson.safeParse(raw);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** Resolves `latest` and checks visibility; throws model_not_found / version_not_found. */
+  async resolve(name: string, version: string = "latest", tenant?: string): Promise<ModelJson> {
+    const versions = await this.versions(name);
+    if (versions.length === 0) throw new ApiError("model_not_found", `model '${name}' does not exist`);
+    const id = version === "latest" ? versions[versions.length - 1] : version;
+    if (!versions.includes(id)) throw new ApiError("version_not_found", `model '${name}' has no version '${version}'`, { versions });
+    const record = await this.record(name, id);
+    if (!record) throw new ApiError("version_not_found", `model '${name}' version '${id}' has an unreadable record`);
+    if (!visibleTo(record, tenant)) throw new ApiError("model_not_found", `model '${name}' does not exist`);
+    return record;
+  }
+
+  async list(tenant?: string): Promise<ModelSummary[]> {
+    const names = await this.storage.listPrefixes("models/");
+    const out: ModelSummary[] = [];
+    for (const name of names.sort()) {
+      const versions = await this.versions(name);
+      if (versions.length === 0) continue;
+      const latest = versions[versions.length - 1];
+      const record = await this.record(name, latest);
+      if (!record || !visibleTo(record, tenant)) continue;
+      out.push({ name, family: record.family, versions, latest, record });
+    }
+    return out;
+  }
+
+  /** Loads and verifies the weights of a version. */
+  async weights(record: ModelJson): Promise<Uint8Array> {
+    const key = `${versionPrefix(record.name, record.version)}weights.safetensors`;
+    const bytes = await this.storage.get(key);
+    if (!bytes) throw new ApiError("version_not_found", `weights of ${record.name}/${record.version} are missing`);
+    if (sha256(bytes) !== record.weights.sha256)
+      throw new ApiError("internal", `weights of ${record.name}/${record.version} fail their checksum`);
+    return bytes;
+  }
+
+  async publish(input: PublishInput): Promise<ModelJson> {
+    const existing = await this.storage.listPrefixes(modelPrefix(input.name));
+    const highest = existing.filter((v) => /^v[1-9][0-9]*$/.test(v)).map(versionNumber);
+    const version = input.version ?? `v${Math.max(0, ...highest) + 1}`;
+    if (await this.storage.exists(`${versionPrefix(input.name, version)}model.json`))
+      throw new ApiError("conflict", `model '${input.name}' already has version '${version}'`);
+    const digest = sha256(input.weights);
+    const prefix = versionPrefix(input.name, version);
+    await this.storage.put(`${prefix}weights.safetensors`, input.weights, { contentType: "application/octet-stream" });
+    const stored = await this.storage.get(`${prefix}weights.safetensors`);
+    if (!stored || sha256(stored) !== digest)
+      throw new ApiError("storage_unavailable", `weights of ${input.name}/${version} did not read back intact; not published`);
+    const record = ModelJson.parse({
+      ...input.extra,
+      schema_version: 1,
+      name: input.name,
+      version,
+      family: input.family,
+      config: input.config,
+      created_at: new Date().toISOString(),
+      weights: { file: "weights.safetensors", sha256: digest, bytes: input.weights.byteLength, dtype: input.dtype },
+    });
+    await this.storage.putJson(`${prefix}model.json`, record);
+    return record;
+  }
+}

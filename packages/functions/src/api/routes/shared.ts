@@ -1,0 +1,16 @@
+import { ErrorBody } from "@ganserve/core/api/common";
+
+/** An error response entry for a route's OpenAPI description. */
+export const jsonError = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
+
+/** The error responses every inference route can give. */
+export const inferenceErrors = {
+  400: jsonError("Invalid request (validation_failed, invalid_image, invalid_label_map)"),
+  401: jsonError("Missing or invalid API key"),
+  404: jsonError("Unknown model or version"),
+  413: jsonError("Body or image too large"),
+  415: jsonError("Unsupported content type or image format"),
+  422: jsonError("Model of the wrong family for this route"),
+  429: jsonError("Queue full; retry after Retry-After seconds"),
+  503: jsonError("Deadline exceeded or storage unavailable"),
+};

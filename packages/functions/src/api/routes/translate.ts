@@ -1,0 +1,88 @@
+/**
+ * POST /v1/translate (CycleGAN image → image, SPADE label map → image). Takes JSON with base64 fields or
+ * multipart/form-data with files under the same field names.
+ */
+import { createRoute } from "@hono/zod-openapi";
+import { TranslateRequest, TranslateResponse } from "@ganserve/core/api/inference";
+import { ApiError } from "@ganserve/core/errors";
+import type { TranslateInputs, TranslateParams } from "@ganserve/core/inference/service";
+import { newRouter } from "../app.ts";
+import type { Services } from "../env.ts";
+import { inferenceErrors } from "./shared.ts";
+
+const FILE_FIELDS = ["image", "label_map", "instance_map", "style_image"] as const;
+const NUMBER_FIELDS = new Set(["quality", "seed", "load_size"]);
+
+const multipartSchema = {
+  type: "object" as const,
+  required: ["model"],
+  properties: {
+    model: { type: "string" as const },
+    version: { type: "string" as const },
+    direction: { type: "string" as const, enum: ["AtoB", "BtoA"] },
+    preprocess: { type: "string" as const, enum: ["resize", "crop", "none"] },
+    seed: { type: "integer" as const },
+    format: { type: "string" as const, enum: ["png", "jpeg", "webp"] },
+    output: { type: "string" as const, enum: ["base64", "url"] },
+    ...Object.fromEntries(FILE_FIELDS.map((f) => [f, { type: "string" as const, format: "binary" }])),
+  },
+};
+
+const translate = createRoute({
+  method: "post",
+  path: "/translate",
+  tags: ["inference"],
+  summary: "Image → image (CycleGAN) or label map → image (SPADE); output has the input's size",
+  request: {
+    body: {
+      content: {
+        "application/json": { schema: TranslateRequest },
+        "multipart/form-data": { schema: multipartSchema },
+      },
+    },
+  },
+  responses: { 200: { description: "Translated image", content: { "application/json": { schema: TranslateResponse } } }, ...inferenceErrors },
+});
+
+function fromBase64(field: string, value: string | undefined): Uint8Array | undefined {
+  if (value === undefined) return undefined;
+  const clean = value.replace(/^data:[^;]+;base64,/, "");
+  if (!/^[A-Za-z0-9+/\r\n]*={0,2}$/.test(clean)) throw new ApiError("validation_failed", `${field}: not valid base64`);
+  return new Uint8Array(Buffer.from(clean, "base64"));
+}
+
+export function translateRoutes({ inference }: Services) {
+  return newRouter().openapi(translate, async (c) => {
+    const type = c.req.header("content-type") ?? "";
+    const tenant = c.get("apiKey")?.tenant;
+    if (/^application\/(.+\+)?json\b/i.test(type)) {
+      // The route declares two content types, so Hono cannot type `valid("json")`; the JSON validator has run.
+      const body = c.req.valid("json" as never) as TranslateParams;
+      const inputs: TranslateInputs = {};
+      for (const f of FILE_FIELDS) inputs[f] = fromBase64(f, body[f]);
+      return c.json(await inference.translate(body, inputs, tenant), 200);
+    }
+    if (!/^multipart\/form-data/i.test(type))
+      throw new ApiError("unsupported_media_type", `send application/json or multipart/form-data, not '${type || "none"}'`);
+    let form: Record<string, string | File | (string | File)[]>;
+    try {
+      form = await c.req.parseBody({ all: true });
+    } catch (e) {
+      throw new ApiError("bad_request", `malformed multipart body: ${(e as Error).message}`);
+    }
+    const fields: Record<string, unknown> = {};
+    const inputs: TranslateInputs = {};
+    for (const [k, v] of Object.entries(form)) {
+      if (Array.isArray(v)) throw new ApiError("validation_failed", `${k}: given more than once`);
+      if ((FILE_FIELDS as readonly string[]).includes(k)) {
+        inputs[k as (typeof FILE_FIELDS)[number]] = typeof v === "string" ? fromBase64(k, v) : new Uint8Array(await v.arrayBuffer());
+      } else if (typeof v === "string") fields[k] = NUMBER_FIELDS.has(k) && v.trim() !== "" ? Number(v) : v;
+    }
+    const parsed = TranslateRequest.safeParse(fields);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message, code: i.code }));
+      throw new ApiError("validation_failed", `${issues[0].path || "body"}: ${issues[0].message}`, { issues });
+    }
+    return c.json(await inference.translate(parsed.data, inputs, tenant), 200);
+  });
+}

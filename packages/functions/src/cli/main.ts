@@ -1,0 +1,68 @@
+/**
+ * The `ganserve` command line: `import` a checkpoint, `eval` a model, manage `keys`, run `parity`.
+ * Settings come from the same environment variables as the server (GANSERVE_DATA_DIR etc.).
+ */
+import { parseArgs } from "node:util";
+import { loadSettings, SettingsError } from "@ganserve/core/config";
+import { importModel } from "./import.ts";
+
+const USAGE = `usage:
+  ganserve import <checkpoint> --name <name> [--family stylegan2|cyclegan|spade] [--b-file <G_B checkpoint>]
+                  [--version vN] [--description text] [--float16] [--set option=value ...] [--yes]
+  ganserve parity <fixtures dir>`;
+
+async function main(argv: string[]) {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "import": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          name: { type: "string" },
+          family: { type: "string" },
+          "b-file": { type: "string" },
+          version: { type: "string" },
+          description: { type: "string" },
+          float16: { type: "boolean" },
+          set: { type: "string", multiple: true },
+          yes: { type: "boolean", short: "y" },
+        },
+      });
+      if (positionals.length !== 1 || !values.name) throw new UsageError("import needs one checkpoint file and --name");
+      const set: Record<string, unknown> = {};
+      for (const kv of values.set ?? []) {
+        const i = kv.indexOf("=");
+        if (i < 1) throw new UsageError(`--set expects option=value, got '${kv}'`);
+        const v = kv.slice(i + 1);
+        try {
+          set[kv.slice(0, i)] = JSON.parse(v);
+        } catch {
+          set[kv.slice(0, i)] = v;
+        }
+      }
+      const record = await importModel(
+        { file: positionals[0], name: values.name, family: values.family, bFile: values["b-file"], version: values.version, description: values.description, float16: values.float16, set, yes: values.yes },
+        loadSettings(),
+      );
+      console.log(`imported ${record.family} model ${record.name}/${record.version} (${record.weights.bytes} bytes, sha256 ${record.weights.sha256.slice(0, 12)}…)`);
+      return;
+    }
+    case "parity": {
+      const { runParity } = await import("./parity.ts");
+      process.exitCode = (await runParity(rest[0])) ? 0 : 1;
+      return;
+    }
+    default:
+      throw new UsageError(command ? `unknown command '${command}'` : "no command");
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).catch((e) => {
+  if (e instanceof UsageError) console.error(`ganserve: ${e.message}\n${USAGE}`);
+  else if (e instanceof SettingsError) console.error(`ganserve: configuration error: ${e.message}`);
+  else console.error(`ganserve: ${(e as Error).message}`);
+  process.exitCode = 2;
+});
