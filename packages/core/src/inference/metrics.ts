@@ -3,7 +3,7 @@ import client from "prom-client";
 
 export function createMetrics() {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: "ganserve_process_" });
+  client.collectDefaultMetrics({ register: registry, prefix: "ganserve_" });
   const requests = new client.Counter({
     name: "ganserve_http_requests_total",
     help: "HTTP requests by route and status",

@@ -174,20 +174,19 @@ export class Storage {
     return out;
   }
 
-  /** Immediate "sub-folders" of a prefix, e.g. model names under models/. */
+  /**
+   * Immediate "sub-folders" of a prefix, e.g. model names under models/. Derived from a full listing rather
+   * than S3's Delimiter: s3rver drops CommonPrefixes more than one level above the objects, and the
+   * registry's prefixes hold few objects.
+   */
   async listPrefixes(prefix: string): Promise<string[]> {
-    const out: string[] = [];
-    let token: string | undefined;
-    do {
-      const res = await this.call(() =>
-        this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: "/", ContinuationToken: token }),
-        ),
-      );
-      for (const p of res.CommonPrefixes ?? []) if (p.Prefix) out.push(p.Prefix.slice(prefix.length).replace(/\/$/, ""));
-      token = res.IsTruncated ? res.NextContinuationToken : undefined;
-    } while (token);
-    return out;
+    const names = new Set<string>();
+    for (const o of await this.list(prefix)) {
+      const rest = o.key.slice(prefix.length);
+      const slash = rest.indexOf("/");
+      if (slash > 0) names.add(rest.slice(0, slash));
+    }
+    return [...names].sort();
   }
 
   async delete(key: string): Promise<void> {
