@@ -34,7 +34,8 @@ function requireImage(bytes: Uint8Array, field: string): ImageKind {
 async function checkedMetadata(bytes: Uint8Array, field: string, maxPixels: number) {
   let meta: Metadata;
   try {
-    meta = await sharp(bytes).metadata();
+    // Header only: the pixel limit is ours to enforce below with a precise error, not sharp's generic one.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
     throw new ApiError("invalid_image", `${field}: cannot be read (${(e as Error).message})`);
   }

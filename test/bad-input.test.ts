@@ -1,0 +1,189 @@
+/**
+ * Whatever a client sends, the answer is a 4xx in the error shape with a stable code, and the next good
+ * request still succeeds. Also: a full queue answers 429 with Retry-After, and an expired wait 503.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { deflateSync } from "node:zlib";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildDatasetZip } from "@ganserve/core/datasets/index";
+import { encodeLabelPng } from "@ganserve/core/images/label-png";
+import { auth, fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { importModel } from "./helpers/models.ts";
+
+const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
+const CG = path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8");
+const SP = path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1");
+
+/** A PNG whose IHDR claims a huge size: it must be refused from the header alone. */
+function pngClaiming(width: number, height: number): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf: Buffer) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(Buffer.alloc(100))), chunk("IEND", Buffer.alloc(0))]);
+}
+
+let stack: Stack;
+// Filled in beforeAll; cases() is also called at collection time, only for the names.
+let goodImage: string | undefined;
+let label255: string;
+let rgbLabel: string;
+let goodLabel: string;
+
+beforeAll(async () => {
+  const dataDir = tempDataDir();
+  importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
+  importModel(path.join(CG, "weights.safetensors"), "cg-fixture", dataDir);
+  importModel(path.join(SP, "weights.safetensors"), "spade-fixture", dataDir);
+  stack = await startStack({ dataDir, env: { GANSERVE_MAX_BODY_BYTES: String(2 * 1024 * 1024) } });
+  goodImage = (await sharp({ create: { width: 40, height: 40, channels: 3, background: "#3080c0" } }).png().toBuffer()).toString("base64");
+  const ids = new Uint8Array(64 * 64).map((_, i) => (i % 7 === 0 ? 255 : i % 6));
+  label255 = Buffer.from(await encodeLabelPng({ width: 64, height: 64, data: ids })).toString("base64");
+  goodLabel = fs.readFileSync(path.join(SP, "test_py/label1.png")).toString("base64");
+  rgbLabel = (await sharp({ create: { width: 64, height: 64, channels: 3, background: "#102030" } }).png().toBuffer()).toString("base64");
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+type Case = { name: string; route: string; body: unknown; status: number; code: string; headers?: Record<string, string> };
+
+const gen = (over: Record<string, unknown>) => ({ model: "sg-fixture", seeds: [1], ...over });
+const cases = (): Case[] => [
+  { name: "truncated PNG", route: "/v1/translate", body: { model: "cg-fixture", image: Buffer.from(goodImage ?? "", "base64").subarray(0, 60).toString("base64") }, status: 400, code: "invalid_image" },
+  { name: "50000×50000 PNG header", route: "/v1/translate", body: { model: "cg-fixture", image: pngClaiming(50000, 50000).toString("base64") }, status: 413, code: "image_too_large" },
+  { name: "zip instead of image", route: "/v1/translate", body: { model: "cg-fixture", image: Buffer.from(buildDatasetZip([{ path: "a.txt", bytes: new Uint8Array(10) }])).toString("base64") }, status: 415, code: "unsupported_media_type" },
+  { name: "negative seed", route: "/v1/generate", body: gen({ seeds: [-1] }), status: 400, code: "validation_failed" },
+  { name: "no seeds", route: "/v1/generate", body: gen({ seeds: [] }), status: 400, code: "validation_failed" },
+  { name: "10,000 seeds", route: "/v1/generate", body: gen({ seeds: Array.from({ length: 10000 }, (_, i) => i) }), status: 400, code: "validation_failed" },
+  { name: "range of 10,000 seeds", route: "/v1/generate", body: gen({ seeds: "0-9999" }), status: 400, code: "validation_failed" },
+  { name: "psi=NaN (not JSON)", route: "/v1/generate", body: '{"model":"sg-fixture","seeds":[1],"truncation_psi":NaN}', status: 400, code: "bad_request" },
+  { name: "psi as a string", route: "/v1/generate", body: gen({ truncation_psi: "NaN" }), status: 400, code: "validation_failed" },
+  { name: "unknown model", route: "/v1/generate", body: gen({ model: "no-such-model" }), status: 404, code: "model_not_found" },
+  { name: "unknown version", route: "/v1/generate", body: gen({ version: "v9" }), status: 404, code: "version_not_found" },
+  { name: "model name with a path", route: "/v1/generate", body: gen({ model: "../models/x" }), status: 400, code: "validation_failed" },
+  { name: "label index 255 on a 6-class model", route: "/v1/translate", body: { model: "spade-fixture", label_map: label255 }, status: 400, code: "invalid_label_map" },
+  { name: "RGB label map", route: "/v1/translate", body: { model: "spade-fixture", label_map: rgbLabel }, status: 400, code: "invalid_label_map" },
+  { name: "generate on a CycleGAN model", route: "/v1/generate", body: gen({ model: "cg-fixture" }), status: 422, code: "wrong_model_family" },
+  { name: "translate on a StyleGAN2 model", route: "/v1/translate", body: { model: "sg-fixture", image: goodImage }, status: 422, code: "wrong_model_family" },
+  { name: "CycleGAN without image", route: "/v1/translate", body: { model: "cg-fixture" }, status: 400, code: "validation_failed" },
+  { name: "image that is not base64", route: "/v1/translate", body: { model: "cg-fixture", image: "%%%not base64%%%" }, status: 400, code: "validation_failed" },
+  { name: "class_idx on an unconditional model", route: "/v1/generate", body: gen({ class_idx: 3 }), status: 400, code: "validation_failed" },
+  { name: "truncation_cutoff past num_ws", route: "/v1/generate", body: gen({ truncation_cutoff: 99 }), status: 400, code: "validation_failed" },
+  { name: "unknown format", route: "/v1/generate", body: gen({ format: "gif" }), status: 400, code: "validation_failed" },
+  { name: "quality 0", route: "/v1/generate", body: gen({ format: "jpeg", quality: 0 }), status: 400, code: "validation_failed" },
+  { name: "style-mix layer out of range", route: "/v1/generate", body: gen({ style_mix: { seeds: [2], layers: [40] } }), status: 400, code: "validation_failed" },
+  { name: "direction the model lacks", route: "/v1/translate", body: { model: "cg-fixture", image: goodImage, direction: "BtoA" }, status: 400, code: "validation_failed" },
+  { name: "wrong content type", route: "/v1/generate", body: "seeds=1", status: 415, code: "unsupported_media_type", headers: { "content-type": "text/plain" } },
+  { name: "malformed JSON", route: "/v1/generate", body: '{"model": "sg-fixture", "seeds": [1', status: 400, code: "bad_request" },
+  { name: "body over the size limit", route: "/v1/translate", body: { model: "cg-fixture", image: "A".repeat(3 * 1024 * 1024) }, status: 413, code: "payload_too_large" },
+  { name: "JSON array body", route: "/v1/generate", body: [1, 2, 3], status: 400, code: "validation_failed" },
+];
+
+describe("bad input", () => {
+  it("has at least 20 cases", () => expect(cases().length).toBeGreaterThanOrEqual(20));
+
+  for (const c of cases().map((x) => x.name)) {
+    it(`${c} → 4xx with its code, and the service keeps serving`, async () => {
+      const k = cases().find((x) => x.name === c)!;
+      const res = await fetch(`${stack.url}${k.route}`, {
+        method: "POST",
+        headers: { ...auth(stack), "content-type": "application/json", ...k.headers },
+        body: typeof k.body === "string" ? k.body : JSON.stringify(k.body),
+      });
+      const body = await res.json();
+      expect({ status: res.status, code: body.error?.code }).toEqual({ status: k.status, code: k.code });
+      expect(body.error.requestId).toBe(res.headers.get("x-request-id"));
+      expect(typeof body.error.message).toBe("string");
+      const good = await fetch(`${stack.url}/v1/translate`, {
+        method: "POST",
+        headers: { ...auth(stack), "content-type": "application/json" },
+        body: JSON.stringify(k.route === "/v1/generate" ? { model: "spade-fixture", label_map: goodLabel } : { model: "cg-fixture", image: goodImage }),
+      });
+      expect(good.status).toBe(200);
+    });
+  }
+
+  it("rejects a multipart field given twice", async () => {
+    const form = new FormData();
+    form.append("model", "cg-fixture");
+    form.append("model", "cg-fixture");
+    form.set("image", new Blob([Buffer.from(goodImage, "base64")], { type: "image/png" }), "a.png");
+    const res = await fetch(`${stack.url}/v1/translate`, { method: "POST", headers: auth(stack), body: form });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe("validation_failed");
+  });
+});
+
+describe("overload", () => {
+  it("answers 429 with Retry-After when the queue is full, and 503 when a wait passes its deadline", async () => {
+    const dataDir = tempDataDir();
+    importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
+    // Batches wait 1.5 s to fill, longer than the 400 ms deadline: queued requests expire, extra ones bounce.
+    const slow = await startStack({
+      dataDir,
+      env: { GANSERVE_MAX_QUEUE: "3", GANSERVE_MAX_BATCH_DELAY_MS: "1500", GANSERVE_REQUEST_TIMEOUT_MS: "400", GANSERVE_MAX_BATCH: "8" },
+    });
+    try {
+      const req = () =>
+        fetch(`${slow.url}/v1/generate`, {
+          method: "POST",
+          headers: { ...auth(slow), "content-type": "application/json" },
+          body: JSON.stringify({ model: "sg-fixture", seeds: [1] }),
+        });
+      // Load the model first so all five requests reach the queue together.
+      await fetch(`${slow.url}/v1/models/sg-fixture`, { headers: auth(slow) });
+      await req();
+      const results = await Promise.all(Array.from({ length: 5 }, req));
+      const statuses = results.map((r) => r.status).sort();
+      expect(statuses).toEqual([429, 429, 503, 503, 503]);
+      const limited = results.find((r) => r.status === 429)!;
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect((await limited.json()).error.code).toBe("queue_full");
+      const expired = results.find((r) => r.status === 503)!;
+      expect((await expired.json()).error.code).toBe("deadline_exceeded");
+      // The expired requests freed their slots: the next one is queued again (and expires), not refused.
+      expect((await req()).status).toBe(503);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
+
+describe("OpenAPI", () => {
+  it("documents every route with request and response schemas and examples", async () => {
+    const doc = await (await fetch(`${stack.url}/openapi.json`)).json();
+    const expected = ["/v1/models", "/v1/models/{name}", "/v1/models/{name}/versions/{version}", "/v1/generate", "/v1/generate/interpolate", "/v1/translate", "/health", "/ready"];
+    for (const p of expected) expect(Object.keys(doc.paths)).toContain(p);
+    for (const [p, ops] of Object.entries<Record<string, { requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, unknown> }>>(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        expect(op.responses["200"], `${method} ${p}`).toBeDefined();
+        if (method === "post") expect(op.requestBody?.content["application/json"]?.schema, `${method} ${p}`).toBeDefined();
+      }
+    }
+    const schemas = doc.components.schemas;
+    for (const s of ["GenerateRequest", "TranslateRequest", "InterpolateRequest"]) expect(schemas[s].example, s).toBeDefined();
+    expect(schemas.Error).toBeDefined();
+  });
+});
