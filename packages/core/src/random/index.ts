@@ -1,0 +1,1 @@
+export { RandomState, seedToZ } from "./randomstate.ts";
