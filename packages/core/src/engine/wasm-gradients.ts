@@ -1,0 +1,296 @@
+/**
+ * Makes GAN training work on the wasm backend. `wasm-gradient-probe.ts` runs every op our networks use
+ * on wasm and cpu; what it found broken is fixed here, each fix built only from kernels wasm has:
+ *
+ * - wasm kernels that do not exist (tfjs#8474), so backprop through the op throws on wasm:
+ *   Conv2DBackpropFilter (conv2d and conv2dTranspose filter grads), DepthwiseConv2dNativeBackpropInput
+ *   and DepthwiseConv2dNativeBackpropFilter (StyleGAN2 FIR filtering), UnsortedSegmentSum (gather grad).
+ * - gradients that do not exist on any backend: DepthToSpace, GatherNd, and the comparison ops
+ *   (Greater, Less, ...) whose outputs feed tf.where inside a differentiated graph.
+ * - one gradient that exists but is wrong on every backend: MirrorPad (see `mirrorPadGradient`).
+ *
+ * Kernels are registered for 'wasm' only and only where wasm has none, so a tfjs release that ships its
+ * own kernel wins. Gradients are backend-independent in tfjs, so those are global.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+type Attrs = tf.NamedAttrMap;
+type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+
+/** Kernel inputs are Tensors when called through ops, bare TensorInfos when called by other kernels. */
+function asTensor(info: tf.TensorInfo | undefined): tf.Tensor {
+  if (info === undefined) throw new Error("wasm-gradients: kernel called without a required input");
+  return info instanceof tf.Tensor ? info : tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/** Pads (positive) or crops (negative) one spatial axis of an NHWC tensor. */
+function padOrCrop(t: tf.Tensor4D, axis: 1 | 2, before: number, after: number): tf.Tensor4D {
+  if (before < 0 || after < 0) {
+    const begin = [0, 0, 0, 0];
+    const size = [-1, -1, -1, -1];
+    begin[axis] = Math.max(0, -before);
+    size[axis] = t.shape[axis] - begin[axis] - Math.max(0, -after);
+    t = tf.slice(t, begin, size);
+  }
+  if (before > 0 || after > 0) {
+    const pads: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0]];
+    pads[axis] = [Math.max(0, before), Math.max(0, after)];
+    t = tf.pad(t, pads);
+  }
+  return t;
+}
+
+/** Zero-pads x by the conv's top/left/bottom/right padding so every window is an in-bounds slice. */
+function padInput(x: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
+  const { top, bottom, left, right } = info.padInfo;
+  // 'same' can need less than the full bottom/right pad the formula reports; extra rows are never read.
+  return padOrCrop(padOrCrop(x, 1, top, bottom), 2, left, right);
+}
+
+/**
+ * The windows of x that each filter tap (i, j) sees across all output positions: [n, outH, outW, c], or
+ * [c, n, outH, outW] when `channelsFirst`. wasm's StridedSlice is slow (50 ms of a 52 ms backprop in the
+ * probe), so x is split once into stride phases by reshape + transpose and every tap is a plain slice.
+ */
+function tapWindows(xPad: tf.Tensor4D, info: tf.backend_util.Conv2DInfo, channelsFirst: boolean): (i: number, j: number) => tf.Tensor {
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, outHeight: oh, outWidth: ow } = info;
+  const [n, , , c] = xPad.shape;
+  const [kh, kw] = [info.filterHeight, info.filterWidth];
+  // Enough rows for the furthest tap, rounded up to whole phases.
+  const hq = Math.ceil(Math.max(xPad.shape[1], (kh - 1) * dh + (oh - 1) * sh + 1) / sh);
+  const wq = Math.ceil(Math.max(xPad.shape[2], (kw - 1) * dw + (ow - 1) * sw + 1) / sw);
+  const fitted = padOrCrop(padOrCrop(xPad, 1, 0, hq * sh - xPad.shape[1]), 2, 0, wq * sw - xPad.shape[2]);
+  const perm = channelsFirst ? [2, 4, 5, 0, 1, 3] : [2, 4, 0, 1, 3, 5];
+  // Phases stacked on the leading axis: wasm's Slice has a fast path only up to rank 4.
+  const lead = channelsFirst ? c * n : n;
+  const phases = tf.reshape(tf.transpose(tf.reshape(fitted, [n, hq, sh, wq, sw, c]), perm), channelsFirst ? [sh * sw * lead, hq, wq] : [sh * sw * lead, hq, wq, c]);
+  return (i, j) => {
+    const [r, q] = [i * dh, j * dw];
+    const row = ((r % sh) * sw + (q % sw)) * lead;
+    const [a, b] = [Math.floor(r / sh), Math.floor(q / sw)];
+    return channelsFirst
+      ? tf.reshape(tf.slice(phases, [row, a, b], [lead, oh, ow]), [c, n, oh, ow])
+      : tf.slice(phases, [row, a, b, 0], [n, oh, ow, c]);
+  };
+}
+
+const toNHWC = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
+
+/**
+ * Filter gradient of conv2d, which wasm lacks; conv2d and conv2dTranspose both need it. One matMul per
+ * filter tap ([c_in, N*outH*outW] x [N*outH*outW, c_out]) keeps peak memory at one input-sized slice
+ * instead of a kh*kw-times-larger im2col buffer, and matMul is XNNPACK-fast on wasm.
+ */
+function conv2DBackpropFilter({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: Attrs }): tf.TensorInfo {
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  return tf.tidy(() => {
+    let x = asTensor(inputs.x) as tf.Tensor4D;
+    let dy = asTensor(inputs.dy) as tf.Tensor4D;
+    if (dataFormat === "NCHW") [x, dy] = [toNHWC(x), toNHWC(dy)];
+    const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad as Pad, dimRoundingMode, false, "channelsLast");
+    const [kh, kw, cin, cout] = filterShape;
+    const m = info.batchSize * info.outHeight * info.outWidth;
+    // Channels first, so each tap's window reshapes to the matMul's left operand without a transpose.
+    const window = tapWindows(padInput(x, info), info, true);
+    const dy2 = tf.reshape(dy, [m, cout]) as tf.Tensor2D;
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.matMul(tf.reshape(window(i, j), [cin, m]) as tf.Tensor2D, dy2));
+    return tf.reshape(tf.stack(taps), filterShape);
+  });
+}
+
+/**
+ * Input gradient of depthwiseConv2d, which wasm lacks (StyleGAN2's FIR up/down filters use it): the
+ * transposed depthwise conv, i.e. a stride-1 depthwise conv of the zero-upsampled dy with the flipped
+ * filter. A channel multiplier > 1 is a depthwise conv over c*mult channels then a sum over mult.
+ */
+function depthwiseConv2dNativeBackpropInput({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: Attrs }): tf.TensorInfo {
+  const { strides, pad, dilations, dimRoundingMode, inputShape } = attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
+  return tf.tidy(() => {
+    const dy = asTensor(inputs.dy) as tf.Tensor4D;
+    const filter = asTensor(inputs.filter) as tf.Tensor4D;
+    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, strides, dilations, pad as Pad, dimRoundingMode, true);
+    const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, inHeight, inWidth } = info;
+    const [n, oh, ow, ch] = dy.shape;
+    const [kh, kw, cin, mult] = filter.shape;
+    let up: tf.Tensor4D = dy;
+    if (sh > 1 || sw > 1) {
+      // Zero insertion: [n, oh, 1, ow, 1, ch] padded to [n, oh, sh, ow, sw, ch], flattened, tail trimmed.
+      const spread = tf.pad(tf.reshape(dy, [n, oh, 1, ow, 1, ch]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+      up = tf.slice(tf.reshape(spread, [n, oh * sh, ow * sw, ch]), [0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, ch]) as tf.Tensor4D;
+    }
+    const effH = (kh - 1) * dh;
+    const effW = (kw - 1) * dw;
+    const { top, left } = info.padInfo;
+    up = padOrCrop(up, 1, effH - top, inHeight + effH - (effH - top) - up.shape[1]);
+    up = padOrCrop(up, 2, effW - left, inWidth + effW - (effW - left) - up.shape[2]);
+    const flipped = tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, cin * mult, 1]) as tf.Tensor4D;
+    const dx = tf.depthwiseConv2d(up, flipped, 1, "valid", "NHWC", [dh, dw]);
+    return mult === 1 ? dx : tf.sum(tf.reshape(dx, [n, inHeight, inWidth, cin, mult]), 4);
+  });
+}
+
+/**
+ * Filter gradient of depthwiseConv2d, which wasm lacks. Per tap it is an elementwise product of the
+ * tap's input window with dy, reduced over batch and space; kh*kw is small (FIR kernels are 4x4).
+ */
+function depthwiseConv2dNativeBackpropFilter({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: Attrs }): tf.TensorInfo {
+  const { strides, pad, dilations, dimRoundingMode, filterShape } = attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
+  return tf.tidy(() => {
+    const x = asTensor(inputs.x) as tf.Tensor4D;
+    const dy = asTensor(inputs.dy) as tf.Tensor4D;
+    const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, dilations, pad as Pad, dimRoundingMode, true);
+    const [kh, kw, cin, mult] = filterShape;
+    const [n, oh, ow] = dy.shape;
+    const dy5 = tf.reshape(dy, [n, oh, ow, cin, mult]);
+    const window = tapWindows(padInput(x, info), info, false);
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.sum(tf.mul(tf.reshape(window(i, j), [n, oh, ow, cin, 1]), dy5), [0, 1, 2]));
+    return tf.reshape(tf.stack(taps), filterShape);
+  });
+}
+
+/**
+ * wasm lacks UnsortedSegmentSum, which the gather gradient calls. ScatterNd sums duplicate indices, which
+ * is exactly a segment sum. TF drops out-of-range ids; they are routed to a spare row that is cut off,
+ * because ScatterNd on wasm does not bounds-check.
+ */
+function unsortedSegmentSum({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: Attrs }): tf.TensorInfo {
+  const { numSegments } = attrs as unknown as tf.UnsortedSegmentSumAttrs;
+  return tf.tidy(() => {
+    const x = asTensor(inputs.x);
+    const ids = tf.cast(asTensor(inputs.segmentIds), "int32");
+    const rest = x.shape.slice(ids.rank);
+    const flatIds = tf.reshape(ids, [ids.size]);
+    const valid = tf.logicalAnd(tf.greaterEqual(flatIds, 0), tf.less(flatIds, numSegments));
+    const safeIds = tf.where(valid, flatIds, tf.fill([ids.size], numSegments, "int32"));
+    const updates = tf.reshape(x, [ids.size, ...rest]);
+    const summed = tf.scatterND(tf.reshape(safeIds, [ids.size, 1]), updates, [numSegments + 1, ...rest]);
+    return tf.slice(summed, 0, numSegments);
+  });
+}
+
+const WASM_KERNELS: Array<[string, tf.KernelFunc]> = [
+  ["Conv2DBackpropFilter", conv2DBackpropFilter as tf.KernelFunc],
+  ["DepthwiseConv2dNativeBackpropInput", depthwiseConv2dNativeBackpropInput as tf.KernelFunc],
+  ["DepthwiseConv2dNativeBackpropFilter", depthwiseConv2dNativeBackpropFilter as tf.KernelFunc],
+  ["UnsortedSegmentSum", unsortedSegmentSum as tf.KernelFunc],
+];
+
+/** tfjs registers no gradient for DepthToSpace; its inverse (space-to-depth) is a reshape/transpose. */
+const depthToSpaceGradient: tf.GradConfig = {
+  kernelName: "DepthToSpace",
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: Attrs) => {
+    const { blockSize: b, dataFormat } = attrs as unknown as tf.DepthToSpaceAttrs;
+    return {
+      x: () => {
+        let g = dy as tf.Tensor4D;
+        if (dataFormat === "NCHW") g = toNHWC(g);
+        const [n, hb, wb, c] = g.shape;
+        const [h, w] = [hb / b, wb / b];
+        const s2d = tf.reshape(tf.transpose(tf.reshape(g, [n, h, b, w, b, c]), [0, 1, 3, 2, 4, 5]), [n, h, w, b * b * c]);
+        return dataFormat === "NCHW" ? tf.transpose(s2d, [0, 3, 1, 2]) : s2d;
+      },
+    };
+  },
+};
+
+/** tfjs registers no gradient for GatherNd; its adjoint is a scatter that sums repeated indices. */
+const gatherNdGradient: tf.GradConfig = {
+  kernelName: "GatherNd",
+  inputsToSave: ["params", "indices"],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+    const [params, indices] = saved;
+    return { params: () => tf.scatterND(indices, dy as tf.Tensor, params.shape), indices: () => tf.zerosLike(indices) };
+  },
+};
+
+/**
+ * Comparisons are piecewise constant, so their gradient is zero; tfjs registers one only for
+ * GreaterEqual, and backprop throws when tf.where(tf.greater(a, b), ...) sits in a differentiated graph.
+ */
+function zeroGradient(kernelName: string): tf.GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ["a", "b"],
+    gradFunc: (_dy: tf.Tensor | tf.Tensor[], [a, b]: tf.Tensor[]) => ({ a: () => tf.zerosLike(a), b: () => tf.zerosLike(b) }),
+  };
+}
+
+/**
+ * The upstream MirrorPad gradient only slices the centre out of dy, dropping what flowed into the
+ * reflected border (wrong on every backend: 3.1 max error on a 3-pixel reflect pad in the probe), which
+ * corrupts CycleGAN's reflection-padded convs. The correct adjoint folds each border back, reversed,
+ * onto the pixels it mirrored; padding is separable, so one axis at a time is exact, corners included.
+ */
+const mirrorPadGradient: tf.GradConfig = {
+  kernelName: "MirrorPad",
+  inputsToSave: ["x"],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], [x]: tf.Tensor[], attrs: Attrs) => {
+    const { paddings, mode } = attrs as unknown as tf.MirrorPadAttrs;
+    const skip = mode === "reflect" ? 1 : 0;
+    return {
+      x: () => {
+        let g = dy as tf.Tensor;
+        paddings.forEach(([before, after], axis) => {
+          if (before === 0 && after === 0) return;
+          const len = x.shape[axis];
+          const part = (start: number, size: number): tf.Tensor => {
+            const begin = g.shape.map(() => 0);
+            const sz = g.shape.map(() => -1);
+            begin[axis] = start;
+            sz[axis] = size;
+            return tf.slice(g, begin, sz);
+          };
+          const along = (lo: number, hi: number): [number, number][] => g.shape.map((_, a) => (a === axis ? [lo, hi] : [0, 0]));
+          let folded = part(before, len);
+          if (before > 0) folded = tf.add(folded, tf.pad(tf.reverse(part(0, before), axis), along(skip, len - before - skip)));
+          if (after > 0) folded = tf.add(folded, tf.pad(tf.reverse(part(before + len, after), axis), along(len - after - skip, skip)));
+          g = folded;
+        });
+        return g;
+      },
+    };
+  },
+};
+
+const MISSING_GRADIENTS: tf.GradConfig[] = [
+  depthToSpaceGradient,
+  gatherNdGradient,
+  ...["Greater", "Less", "LessEqual", "Equal", "NotEqual"].map(zeroGradient),
+];
+
+export interface WasmGradientRegistration {
+  kernels: string[];
+  gradients: string[];
+}
+
+/**
+ * Registers the fixes above; idempotent, so every entry point may call it. Call it after the wasm backend
+ * has been imported (registration checks which kernels that backend already has). Gradient registration
+ * also needs tfjs-core's own gradients loaded first, or this would fill gaps that are not gaps.
+ * Returns what this call registered (empty on repeat calls).
+ */
+export function registerWasmGradientKernels(): WasmGradientRegistration {
+  const done: WasmGradientRegistration = { kernels: [], gradients: [] };
+  for (const [kernelName, kernelFunc] of WASM_KERNELS) {
+    if (tf.getKernel(kernelName, "wasm")) continue;
+    tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc });
+    done.kernels.push(kernelName);
+  }
+  for (const config of MISSING_GRADIENTS) {
+    if (tf.getGradient(config.kernelName)) continue;
+    tf.registerGradient(config);
+    done.gradients.push(config.kernelName);
+  }
+  if (tf.getGradient("MirrorPad") !== mirrorPadGradient) {
+    tf.registerGradient(mirrorPadGradient);
+    done.gradients.push("MirrorPad");
+  }
+  return done;
+}
+
+/** Whether tfjs-core's gradients are loaded at all; its Node bundle registers none by itself. */
+export function gradientsRegistered(): boolean {
+  return tf.getGradient("Conv2D") !== undefined;
+}
