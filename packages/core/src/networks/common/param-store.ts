@@ -28,9 +28,13 @@ export class ParamStore {
   private readonly slots = new Map<string, Slot>();
   /** int64 buffers (BatchNorm num_batches_tracked): only carried so a checkpoint round-trips. */
   private readonly counters = new Map<string, bigint>();
+  /** Registration order, which layers follow so that `stateDict()` lists keys as PyTorch does. */
+  private readonly order: string[] = [];
   /** Variable names are global in the TF.js engine, so every store gets its own namespace. */
   private readonly ns = `ps${storeSerial++}`;
   private disposed = false;
+  /** Things derived from the parameters (e.g. cached kernels) that die with them. */
+  private readonly owned: { dispose(): void }[] = [];
 
   constructor(
     private readonly source: ParamSource,
@@ -46,12 +50,14 @@ export class ParamStore {
       return tf.variable(opts.perm ? tf.transpose(value, opts.perm) : value, opts.trainable ?? true, `${this.ns}/${name}`);
     });
     this.slots.set(name, { officialShape: [...officialShape], perm: opts.perm, variable, role });
+    this.order.push(name);
     return variable;
   }
 
   addCounter(name: string): void {
     if (this.counters.has(name)) throw new Error(`duplicate buffer ${name}`);
     this.counters.set(name, this.counterSource(name));
+    this.order.push(name);
   }
 
   setCounter(name: string, value: bigint): void {
@@ -64,7 +70,7 @@ export class ParamStore {
   }
 
   names(): string[] {
-    return [...this.slots.keys(), ...this.counters.keys()];
+    return [...this.order];
   }
 
   /** Trainable variables by official name (what an optimiser's varList wants). */
@@ -82,20 +88,33 @@ export class ParamStore {
   stateDict(): StateDict {
     this.assertLive();
     const out: StateDict = new Map();
-    for (const [name, s] of this.slots) {
-      const data = tf.tidy(() => (s.perm ? tf.transpose(s.variable, inversePerm(s.perm)) : s.variable.clone())).dataSync() as Float32Array;
-      out.set(name, { dtype: "F32", shape: [...s.officialShape], data: Float32Array.from(data) });
+    for (const name of this.order) {
+      const s = this.slots.get(name);
+      if (!s) {
+        out.set(name, { dtype: "I64", shape: [], data: BigInt64Array.of(this.counters.get(name)!) });
+        continue;
+      }
+      const t = s.perm ? tf.transpose(s.variable, inversePerm(s.perm)) : s.variable;
+      const data = Float32Array.from(t.dataSync() as Float32Array);
+      if (t !== s.variable) t.dispose();
+      out.set(name, { dtype: "F32", shape: [...s.officialShape], data });
     }
-    for (const [name, v] of this.counters) out.set(name, { dtype: "I64", shape: [], data: BigInt64Array.of(v) });
     return out;
+  }
+
+  /** Disposes `d` together with the store. */
+  own(d: { dispose(): void }): void {
+    this.owned.push(d);
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const d of this.owned.splice(0)) d.dispose();
     for (const s of this.slots.values()) s.variable.dispose();
     this.slots.clear();
     this.counters.clear();
+    this.order.length = 0;
   }
 
   private assertLive(): void {

@@ -69,6 +69,8 @@ export function upfirdn2d(x: tf.Tensor4D, f: tf.Tensor2D | null, opts: UpFirDnOp
       const left = Math.max(-px0, 0);
       y = tf.slice(y, [0, top, left, 0], [-1, h - top - Math.max(-py1, 0), w - left - Math.max(-px1, 0), -1]);
     }
+    // Pure pad/crop: nothing to filter.
+    if (!f && gain === 1 && dx === 1 && dy === 1) return y.clone();
     const c = y.shape[3];
     let k: tf.Tensor = f ?? tf.ones([1, 1]);
     if (gain !== 1) k = tf.mul(k, gain);

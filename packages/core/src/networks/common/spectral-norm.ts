@@ -1,0 +1,276 @@
+/**
+ * `torch.nn.utils.spectral_norm` (dim 0: Conv2d and Linear) for import, eval and training.
+ *
+ * A spectral-normed layer stores `weight_orig`, `weight_u` [out] and `weight_v` [in*kh*kw]. In eval PyTorch uses
+ * `weight_orig / sigma` with `sigma = u · (W.reshape(out, -1) @ v)` from the *stored* u and v: no power iteration,
+ * and not the true top singular value (checkpoints rarely have converged u, v, so an SVD gives other numbers).
+ * In training PyTorch first runs one power-iteration step (updating u and v in place), then uses the same formula.
+ *
+ * Checkpoint shapes we accept for a spectral layer `P`:
+ * - `P.weight_orig`, `P.weight_u`, `P.weight_v`: torch >= 1.0. Used as stored.
+ * - `P.weight_orig`, `P.weight_u`, `P.weight` (no v): torch 0.4. Its eval used the `weight` buffer computed in the
+ *   last training step, so sigma = mean(weight_orig / weight), as torch's own load hook derives it. We then pick
+ *   v = normalize(Wᵀu) rescaled so that u·(W v) equals that sigma; eval output is unchanged and later power
+ *   iterations start from a sensible v.
+ * - `P.weight_orig`, `P.weight_u` only: no record of the eval weight survives, so we do what torch 0.4 did on its
+ *   next forward: one power iteration from the stored u (v = normalize(Wᵀu), u = normalize(W v)).
+ * - `P.weight` (optionally `P.sigma`, the `weights_resolved` layout): weight_orig = weight * sigma (sigma 1 when
+ *   absent), and u, v from a few power iterations, with v rescaled so that u·(W v) = sigma exactly. The eval
+ *   weight is therefore the stored one, and `stateDict()` can still write the official layout.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
+import type { ParamStore } from "./param-store.ts";
+
+/** PyTorch's F.normalize eps in spectral_norm. */
+const NORMALIZE_EPS = 1e-12;
+
+const join = (prefix: string, leaf: string) => (prefix ? `${prefix}.${leaf}` : leaf);
+
+// ---- host-side math on the official layout: W is row-major [out, cols] -------------------------------------
+
+function matVec(w: Float32Array, rows: number, cols: number, v: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) s += w[base + c] * v[c];
+    out[r] = s;
+  }
+  return out;
+}
+
+function matTVec(w: Float32Array, rows: number, cols: number, u: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const ur = u[r];
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c] += w[base + c] * ur;
+  }
+  return out;
+}
+
+function normalize(x: Float64Array): Float64Array {
+  let n = 0;
+  for (const a of x) n += a * a;
+  const d = Math.max(Math.sqrt(n), NORMALIZE_EPS);
+  return x.map((a) => a / d);
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/** sigma = u · (W.reshape(out, -1) @ v), W in the official layout (out channels first). */
+export function spectralSigma(weightOrig: RawTensor, u: RawTensor, v: RawTensor): number {
+  const rows = weightOrig.shape[0];
+  const cols = numel(weightOrig.shape) / rows;
+  if (u.data.length !== rows || v.data.length !== cols)
+    throw new Error(`spectral norm: u [${u.shape}] / v [${v.shape}] do not fit weight_orig [${weightOrig.shape}]`);
+  return dot(toFloat32(u), matVec(toFloat32(weightOrig), rows, cols, toFloat32(v)));
+}
+
+/** The canonical (torch >= 1.0) state of one spectral-normed weight, official layout. */
+export interface SpectralState {
+  weightOrig: RawTensor;
+  u: RawTensor;
+  v: RawTensor;
+  /** Which checkpoint layout it came from (see the module comment). */
+  origin: "uv" | "legacy-weight" | "legacy-power-iteration" | "resolved";
+}
+
+const f32 = (shape: number[], data: ArrayLike<number>): RawTensor => ({ dtype: "F32", shape, data: Float32Array.from(data) });
+
+/** Reads the spectral-norm state of `prefix` (e.g. `up_0.conv_0`, param `weight`) from any accepted layout. */
+export function readSpectralState(sd: StateDict, prefix: string, file = "state_dict"): SpectralState | undefined {
+  const orig = sd.get(join(prefix, "weight_orig"));
+  const u = sd.get(join(prefix, "weight_u"));
+  const v = sd.get(join(prefix, "weight_v"));
+  const plain = sd.get(join(prefix, "weight"));
+  const fail = (problem: string): never => {
+    throw new CheckpointError(file, `${prefix}: ${problem}`);
+  };
+  if (orig) {
+    const rows = orig.shape[0];
+    const cols = numel(orig.shape) / rows;
+    const w = toFloat32(orig);
+    if (!u) return fail("has weight_orig but no weight_u (spectral-norm state is incomplete)");
+    if (u.data.length !== rows) fail(`weight_u has ${u.data.length} values, weight_orig has ${rows} rows`);
+    if (v) {
+      if (v.data.length !== cols) fail(`weight_v has ${v.data.length} values, weight_orig has ${cols} columns`);
+      return { weightOrig: orig, u, v, origin: "uv" };
+    }
+    const uData = toFloat32(u);
+    if (plain) {
+      if (plain.data.length !== w.length) fail(`weight [${plain.shape}] does not match weight_orig [${orig.shape}]`);
+      const wEval = toFloat32(plain);
+      let sum = 0;
+      let count = 0;
+      for (let i = 0; i < w.length; i++)
+        if (wEval[i] !== 0) {
+          sum += w[i] / wEval[i];
+          count++;
+        }
+      const sigma = count ? sum / count : 1;
+      return { weightOrig: orig, u, v: f32([cols], rescaledV(w, rows, cols, uData, normalize(matTVec(w, rows, cols, uData)), sigma)), origin: "legacy-weight" };
+    }
+    const vNew = normalize(matTVec(w, rows, cols, uData));
+    const uNew = normalize(matVec(w, rows, cols, vNew));
+    return { weightOrig: orig, u: f32([rows], uNew), v: f32([cols], vNew), origin: "legacy-power-iteration" };
+  }
+  if (!plain) return undefined;
+  const sigmaT = sd.get(join(prefix, "sigma"));
+  const sigma = sigmaT ? Number(toFloat32(sigmaT)[0]) : 1;
+  const rows = plain.shape[0];
+  const cols = numel(plain.shape) / rows;
+  const w = toFloat32(plain).map((a) => a * sigma);
+  let uVec: Float64Array = normalize(matVec(w, rows, cols, new Float64Array(cols).fill(1)));
+  let vVec: Float64Array = new Float64Array(cols);
+  // A deterministic start; a handful of steps is enough because the rescale below makes eval exact anyway.
+  for (let it = 0; it < 8; it++) {
+    vVec = normalize(matTVec(w, rows, cols, uVec));
+    uVec = normalize(matVec(w, rows, cols, vVec));
+  }
+  return { weightOrig: f32([...plain.shape], w), u: f32([rows], uVec), v: f32([cols], rescaledV(w, rows, cols, uVec, vVec, sigma)), origin: "resolved" };
+}
+
+/** v scaled so that u · (W v) equals `sigma` (torch's `_solve_v_and_rescale` does the same final step). */
+function rescaledV(w: Float32Array, rows: number, cols: number, u: ArrayLike<number>, v: Float64Array, sigma: number): Float64Array {
+  const current = dot(u, matVec(w, rows, cols, v));
+  if (!Number.isFinite(current) || Math.abs(current) < 1e-30) return v;
+  return v.map((a) => (a * sigma) / current);
+}
+
+/** Prefixes (`<layer>`) of every spectral-normed weight in an official state dict. */
+export function spectralLayerNames(sd: StateDict): string[] {
+  return [...sd.keys()].filter((k) => k.endsWith(".weight_orig")).map((k) => k.slice(0, -".weight_orig".length));
+}
+
+/**
+ * Replaces each spectral-normed layer by its eval weight: `<layer>.weight = weight_orig / sigma` plus
+ * `<layer>.sigma` (0-d), dropping weight_orig/u/v; every other entry is copied. This is the layout of the
+ * fixtures' `weights_resolved.safetensors`, and what a plain (non-spectral) importer could load.
+ */
+export function resolveSpectralNorm(sd: StateDict, layers: string[] = spectralLayerNames(sd)): StateDict {
+  const out: StateDict = new Map();
+  const drop = new Set<string>();
+  const resolved = new Map<string, { weight: RawTensor; sigma: RawTensor }>();
+  for (const p of layers) {
+    const st = readSpectralState(sd, p);
+    if (!st) throw new Error(`resolveSpectralNorm: no spectral-norm state for ${p}`);
+    const sigma = spectralSigma(st.weightOrig, st.u, st.v);
+    const w = toFloat32(st.weightOrig);
+    resolved.set(p, {
+      weight: { dtype: "F32", shape: [...st.weightOrig.shape], data: w.map((a) => a / sigma) },
+      sigma: { dtype: "F32", shape: [], data: Float32Array.of(sigma) },
+    });
+    for (const leaf of ["weight_orig", "weight_u", "weight_v", "weight", "sigma"]) drop.add(join(p, leaf));
+  }
+  for (const [k, t] of sd) if (!drop.has(k)) out.set(k, t);
+  for (const [p, r] of resolved) {
+    out.set(join(p, "weight"), r.weight);
+    out.set(join(p, "sigma"), r.sigma);
+  }
+  return out;
+}
+
+/**
+ * A copy of `sd` where each listed spectral layer is in the canonical weight_orig/u/v form, whatever layout the
+ * checkpoint used, so a strict loader sees one set of names. Layers absent from `sd` are left for the loader to
+ * report as missing.
+ */
+export function canonicalizeSpectral(sd: StateDict, layers: string[], file = "state_dict"): StateDict {
+  const out: StateDict = new Map(sd);
+  for (const p of layers) {
+    const st = readSpectralState(sd, p, file);
+    if (!st) continue;
+    for (const leaf of ["weight", "sigma"]) out.delete(join(p, leaf));
+    out.set(join(p, "weight_orig"), st.weightOrig);
+    out.set(join(p, "weight_u"), st.u);
+    out.set(join(p, "weight_v"), st.v);
+  }
+  return out;
+}
+
+// ---- TF.js layer -------------------------------------------------------------------------------------------
+
+export interface SpectralConv2dOptions {
+  stride?: number;
+  /** Zero padding on every side, as PyTorch's integer `padding`. */
+  padding?: number;
+  bias?: boolean;
+}
+
+/**
+ * spectral_norm(nn.Conv2d). `weight_orig` is a trainable variable in HWIO; `weight_u`/`weight_v` are
+ * non-trainable variables in the official layout, updated only by `powerIteration()`. `apply` always derives the
+ * weight from the current variables (a small matVec next to the conv), so an optimiser step never leaves a
+ * stale cached weight behind.
+ */
+export class SpectralConv2d {
+  readonly weightOrig: tf.Variable;
+  readonly u: tf.Variable;
+  readonly v: tf.Variable;
+  readonly bias?: tf.Variable;
+  readonly stride: number;
+  readonly padding: number;
+
+  constructor(
+    store: ParamStore,
+    readonly name: string,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    opts: SpectralConv2dOptions = {},
+  ) {
+    this.stride = opts.stride ?? 1;
+    this.padding = opts.padding ?? 0;
+    const k = kernelSize;
+    this.weightOrig = store.add(join(name, "weight_orig"), [outChannels, inChannels, k, k], "conv.weight", { perm: [2, 3, 1, 0] });
+    // ParamRole has no spectral-norm roles; the vectors belong to the conv weight and are never trained by an optimiser.
+    this.u = store.add(join(name, "weight_u"), [outChannels], "conv.weight", { trainable: false });
+    this.v = store.add(join(name, "weight_v"), [inChannels * k * k], "conv.weight", { trainable: false });
+    if (opts.bias ?? true) this.bias = store.add(join(name, "bias"), [outChannels], "conv.bias");
+  }
+
+  /** W.reshape(out, -1) in PyTorch's element order (in, kh, kw). */
+  private matrix(): tf.Tensor2D {
+    return tf.reshape(tf.transpose(this.weightOrig, [3, 2, 0, 1]), [this.outChannels, -1]);
+  }
+
+  sigma(): tf.Scalar {
+    return tf.tidy(() => tf.sum(tf.mul(this.u, tf.squeeze(tf.matMul(this.matrix(), tf.expandDims(this.v, 1)), [1]))) as tf.Scalar);
+  }
+
+  /** Eval weight weight_orig / sigma, HWIO; differentiable w.r.t. weight_orig (u and v are constants, as in torch). */
+  weight(): tf.Tensor4D {
+    return tf.tidy(() => tf.div(this.weightOrig, this.sigma()) as tf.Tensor4D);
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const p = this.padding;
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
+      const y = tf.conv2d(x, this.weight(), this.stride, p === 0 ? "valid" : pad);
+      return this.bias ? tf.add(y, this.bias) : y;
+    });
+  }
+
+  /** One training-mode power-iteration step (torch runs it before each training forward); updates u and v. */
+  powerIteration(steps = 1): void {
+    tf.tidy(() => {
+      const w = this.matrix();
+      let u: tf.Tensor1D = this.u as tf.Tensor1D;
+      let v: tf.Tensor1D = this.v as tf.Tensor1D;
+      const unit = (x: tf.Tensor1D) => tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x))), NORMALIZE_EPS)) as tf.Tensor1D;
+      for (let i = 0; i < steps; i++) {
+        v = unit(tf.squeeze(tf.matMul(w, tf.expandDims(u, 1), true, false), [1]) as tf.Tensor1D);
+        u = unit(tf.squeeze(tf.matMul(w, tf.expandDims(v, 1)), [1]) as tf.Tensor1D);
+      }
+      this.u.assign(u);
+      this.v.assign(v);
+    });
+  }
+}
