@@ -116,6 +116,8 @@ describe("GPU inference (ECS on EC2)", () => {
     expect(c.image).toMatch(/^\d+\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/[a-z0-9-]+@sha256:[0-9a-f]{64}$/);
     const env = Object.fromEntries(c.environment.map((e: any) => [e.name, e.value]));
     expect(env.PORT).toBe("8080");
+    expect(env.GANSERVE_S3_REGION).toBe("us-east-1");
+    expect(Number(env.GANSERVE_REQUEST_TIMEOUT_MS)).toBeLessThan(30_000);
     expect(JSON.parse(env.SST_RESOURCE_App)).toEqual({ name: "ganserve", stage: "test" });
     expect(JSON.parse(env.SST_RESOURCE_Storage).name).toBe(bucketName);
     const param = one("aws:ssm/parameter:Parameter", "InferenceApiKeys");
@@ -212,6 +214,7 @@ describe("fine-tune (AWS Batch)", () => {
     expect(props.jobRoleArn).toBe(one("aws:iam/role:Role", "FineTuneJobRole").state.arn);
     const env = Object.fromEntries(props.environment.map((e: any) => [e.name, e.value]));
     expect(JSON.parse(env.SST_RESOURCE_Storage).name).toBe(bucketName);
+    expect(env.GANSERVE_S3_REGION).toBe("us-east-1");
   });
 });
 

@@ -1,0 +1,113 @@
+import { BATCH_GPU_IMAGE_TYPE, type InfraConfig } from "./config";
+import { containerImage } from "./images";
+import { ecsInstanceProfile, serviceRole } from "./iam";
+
+// Fine-tune runner: one AWS Batch GPU job per POST /v1/fine-tunes. minVcpus 0 means no instance runs
+// (and nothing is billed) while the queue is empty.
+
+interface Args {
+  cfg: InfraConfig;
+  vpc: sst.aws.Vpc;
+  bucket: sst.aws.Bucket;
+  objects: (...prefixes: string[]) => $util.Output<string>[];
+  storage: sst.Linkable<any>;
+}
+
+export function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
+  const f = cfg.fineTune;
+  const prefix = `${$app.name}-${$app.stage}`;
+
+  const sg = new aws.ec2.SecurityGroup("FineTuneSg", {
+    vpcId: vpc.id,
+    description: "ganserve fine-tune Batch instances (outbound only)",
+    egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
+  });
+  const profile = ecsInstanceProfile("FineTuneInstance");
+  // Batch merges this with its own AMI choice; it only enlarges the disk and enforces IMDSv2.
+  const launchTemplate = new aws.ec2.LaunchTemplate("FineTuneLaunchTemplate", {
+    metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
+    blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { volumeSize: 100, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" } }],
+  });
+  const computeEnvironment = new aws.batch.ComputeEnvironment("FineTuneCompute", {
+    type: "MANAGED",
+    state: "ENABLED",
+    // No serviceRole: Batch then uses its service-linked role (AWSServiceRoleForBatch).
+    computeResources: {
+      type: f.spot ? "SPOT" : "EC2",
+      allocationStrategy: f.spot ? "SPOT_PRICE_CAPACITY_OPTIMIZED" : "BEST_FIT_PROGRESSIVE",
+      instanceTypes: f.instanceTypes,
+      minVcpus: 0,
+      maxVcpus: f.maxVcpus,
+      subnets: vpc.privateSubnets,
+      securityGroupIds: [sg.id],
+      instanceRole: profile.arn,
+      ec2Configurations: [{ imageType: BATCH_GPU_IMAGE_TYPE }],
+      launchTemplate: { launchTemplateId: launchTemplate.id, version: launchTemplate.latestVersion.apply(String) },
+    },
+  });
+  const queue = new aws.batch.JobQueue("FineTuneQueue", {
+    state: "ENABLED",
+    priority: 1,
+    computeEnvironmentOrders: [{ order: 1, computeEnvironment: computeEnvironment.arn }],
+  });
+
+  const { ref } = containerImage("FineTune", "containers/finetune.Dockerfile");
+  const logGroup = new aws.cloudwatch.LogGroup("FineTuneLogs", { name: `/${$app.name}/${$app.stage}/finetune`, retentionInDays: 30 });
+  const jobRole = serviceRole("FineTuneJobRole", "ecs-tasks.amazonaws.com", [
+    // jobs/ is read back to resume from the last checkpoint after a crash or a Spot interruption.
+    { Action: ["s3:GetObject"], Resource: objects("datasets/", "models/", "jobs/") },
+    // jobs/: progress, samples, checkpoints; models/: the published model version.
+    { Action: ["s3:PutObject"], Resource: objects("jobs/", "models/") },
+    {
+      Action: ["s3:ListBucket"],
+      Resource: [bucket.arn],
+      Condition: { StringLike: { "s3:prefix": ["datasets/*", "models/*", "jobs/*"] } },
+    },
+  ]);
+  const linkEnv = sst.Linkable.env([storage]);
+  const jobDefinition = new aws.batch.JobDefinition("FineTuneJob", {
+    name: `${prefix}-finetune`,
+    type: "container",
+    platformCapabilities: ["EC2"],
+    propagateTags: true,
+    containerProperties: $jsonStringify({
+      image: ref,
+      jobRoleArn: jobRole.arn,
+      resourceRequirements: [
+        { type: "GPU", value: "1" },
+        { type: "VCPU", value: String(f.jobVcpus) },
+        { type: "MEMORY", value: String(f.jobMemoryMiB) },
+      ],
+      environment: linkEnv.apply((env) =>
+        [
+          ...Object.entries(env).map(([name, value]) => ({ name, value })),
+          { name: "NODE_ENV", value: "production" },
+          { name: "AWS_REGION", value: cfg.region },
+          { name: "GANSERVE_S3_REGION", value: cfg.region },
+        ].sort((a, b) =>
+          a.name.localeCompare(b.name),
+        ),
+      ),
+      logConfiguration: {
+        logDriver: "awslogs",
+        options: { "awslogs-group": logGroup.name, "awslogs-region": cfg.region, "awslogs-stream-prefix": "finetune" },
+      },
+    }),
+    // The worker resumes from its last checkpoint, so retrying after losing the host costs little.
+    retryStrategy: {
+      attempts: 3,
+      evaluateOnExits: [
+        { onStatusReason: "Host EC2*", action: "RETRY" },
+        { onReason: "*", action: "EXIT" },
+      ],
+    },
+    timeout: { attemptDurationSeconds: f.timeoutSeconds },
+  });
+
+  const link = new sst.Linkable("FineTune", {
+    properties: { jobQueue: queue.arn, jobDefinition: jobDefinition.arn },
+    include: [sst.aws.permission({ actions: ["batch:SubmitJob"], resources: [queue.arn, jobDefinition.arn] })],
+  });
+
+  return { computeEnvironment, queue, jobDefinition, link };
+}

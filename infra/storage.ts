@@ -1,0 +1,46 @@
+import type { InfraConfig } from "./config";
+
+/** Key prefixes in the data bucket; IAM policies below are scoped to these, never to the whole bucket. */
+export const PREFIXES = ["datasets/", "models/", "jobs/", "outputs/"] as const;
+
+export function storage(cfg: InfraConfig) {
+  const bucket = new sst.aws.Bucket("Data", {
+    // Browsers PUT dataset archives straight to S3 with presigned URLs and read generated images back.
+    cors: {
+      allowOrigins: cfg.storage.corsOrigins,
+      allowMethods: ["GET", "HEAD", "PUT"],
+      allowHeaders: ["*"],
+      exposeHeaders: ["ETag"],
+      maxAge: "1 hour",
+    },
+    lifecycle: [{ id: "expire-outputs", prefix: "outputs/", expiresIn: `${cfg.storage.outputsTtlDays} days` }],
+    transform: {
+      lifecycle: (args) => {
+        // Aborted browser uploads would otherwise leave billable multipart parts behind forever.
+        args.rules = $output(args.rules).apply((rules) => [
+          ...(rules ?? []),
+          { id: "abort-incomplete-uploads", status: "Enabled", filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: 2 } },
+        ]);
+      },
+    },
+  });
+
+  const objects = (...prefixes: string[]) => prefixes.map((p) => $interpolate`${bucket.arn}/${p}*`);
+
+  // Linking the Bucket itself would grant s3:* on it; the control plane gets exactly what its routes need.
+  const link = new sst.Linkable("Storage", {
+    properties: { name: bucket.name },
+    include: [
+      sst.aws.permission({ actions: ["s3:GetObject"], resources: objects(...PREFIXES) }),
+      // datasets/: presigned browser uploads; jobs/: job records and cancel flags; models/: imported checkpoints.
+      sst.aws.permission({ actions: ["s3:PutObject"], resources: objects("datasets/", "jobs/", "models/") }),
+      sst.aws.permission({
+        actions: ["s3:ListBucket"],
+        resources: [bucket.arn],
+        conditions: [{ test: "StringLike", variable: "s3:prefix", values: PREFIXES.map((p) => `${p}*`) }],
+      }),
+    ],
+  });
+
+  return { bucket, link, objects };
+}

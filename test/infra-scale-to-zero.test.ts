@@ -1,0 +1,81 @@
+// The same sst.config.ts evaluated with the scale-to-zero / Spot / g6 knobs (see docs/deploy.md), plus the
+// validation of those knobs.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { runSstConfigUnderMocks, type MockRun } from "../infra/mock-harness.ts";
+import { loadConfig } from "../infra/config.ts";
+
+let run: MockRun;
+beforeAll(async () => {
+  run = await runSstConfigUnderMocks({
+    env: {
+      SST_SECRET_ApiKeys: "k",
+      GANSERVE_GPU_MIN_TASKS: "0",
+      GANSERVE_GPU_MAX_TASKS: "2",
+      GANSERVE_GPU_INSTANCE_TYPE: "g6.xlarge",
+      GANSERVE_FT_SPOT: "1",
+      GANSERVE_FT_INSTANCE_TYPES: "g6.xlarge,g6.2xlarge",
+      GANSERVE_FT_MAX_VCPUS: "8",
+    },
+  });
+}, 180_000);
+afterAll(async () => run?.close());
+
+describe("scale to zero", () => {
+  test("ECS service and its scalable target start at 0", () => {
+    expect(run.one("aws:ecs/service:Service", "InferenceService").inputs.desiredCount).toBe(0);
+    expect(run.one("aws:appautoscaling/target:Target", "InferenceScaling").inputs).toMatchObject({ minCapacity: 0, maxCapacity: 2 });
+    expect(run.one("aws:autoscaling/group:Group", "GpuAsg").inputs).toMatchObject({ minSize: 0, maxSize: 3 });
+  });
+
+  test("an ALB 503 (no targets) triggers a +1 step, since target tracking has no data at 0 tasks", () => {
+    const policies = run.byType("aws:appautoscaling/policy:Policy");
+    expect(policies.map((p) => p.name).sort()).toEqual(["InferenceRequestsPerTarget", "InferenceScaleFromZero"]);
+    const wake = run.one("aws:appautoscaling/policy:Policy", "InferenceScaleFromZero");
+    expect(wake.inputs.policyType).toBe("StepScaling");
+    expect(wake.inputs.stepScalingPolicyConfiguration).toMatchObject({
+      adjustmentType: "ChangeInCapacity",
+      stepAdjustments: [{ metricIntervalLowerBound: "0", scalingAdjustment: 1 }],
+    });
+    const alarm = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", "InferenceColdRequests").inputs;
+    expect(alarm).toMatchObject({
+      namespace: "AWS/ApplicationELB",
+      metricName: "HTTPCode_ELB_503_Count",
+      dimensions: { LoadBalancer: run.one("aws:lb/loadBalancer:LoadBalancer", "InferenceAlb").state.arnSuffix },
+      threshold: 1,
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      alarmActions: [wake.state.arn],
+    });
+  });
+
+  test("instance type and Batch Spot knobs flow through", () => {
+    expect(run.one("aws:ec2/launchTemplate:LaunchTemplate", "GpuLaunchTemplate").inputs.instanceType).toBe("g6.xlarge");
+    const cr = run.byType("aws:batch/computeEnvironment:ComputeEnvironment")[0].inputs.computeResources;
+    expect(cr).toMatchObject({
+      type: "SPOT",
+      allocationStrategy: "SPOT_PRICE_CAPACITY_OPTIMIZED",
+      instanceTypes: ["g6.xlarge", "g6.2xlarge"],
+      minVcpus: 0,
+      maxVcpus: 8,
+      ec2Configurations: [{ imageType: "ECS_AL2023_NVIDIA" }],
+    });
+  });
+});
+
+describe("config validation", () => {
+  test("defaults", () => {
+    const c = loadConfig({});
+    expect(c.inference).toMatchObject({ instanceType: "g5.xlarge", minTasks: 1, maxTasks: 4 });
+    expect(c.fineTune).toMatchObject({ instanceTypes: ["g5.xlarge", "g5.2xlarge"], maxVcpus: 16, spot: false });
+    expect(c.storage.outputsTtlDays).toBe(7);
+    expect(loadConfig({}, { dev: true }).inference.minTasks).toBe(0);
+  });
+
+  test("rejects non-GPU instances and impossible bounds", () => {
+    expect(() => loadConfig({ GANSERVE_GPU_INSTANCE_TYPE: "m5.xlarge" })).toThrow(/GPU instance type/);
+    expect(() => loadConfig({ GANSERVE_FT_INSTANCE_TYPES: "g5.xlarge,c6i.large" })).toThrow(/GPU instance type/);
+    expect(() => loadConfig({ GANSERVE_GPU_MIN_TASKS: "3", GANSERVE_GPU_MAX_TASKS: "2" })).toThrow(/MAX_TASKS/);
+    expect(() => loadConfig({ GANSERVE_GPU_MIN_TASKS: "-1" })).toThrow(/>= 0/);
+    expect(() => loadConfig({ GANSERVE_FT_MAX_VCPUS: "2" })).toThrow(/cannot fit/);
+    expect(() => loadConfig({ GANSERVE_NAT: "none" })).toThrow(/GANSERVE_NAT/);
+  });
+});
