@@ -7,7 +7,16 @@ export default defineConfig({
       { test: { name: "core", include: ["packages/core/test/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
       { test: { name: "functions", include: ["packages/functions/test/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
       { test: { name: "sdk", include: ["packages/sdk/test/**/*.test.ts"], testTimeout: 300_000, hookTimeout: 120_000 } },
-      { test: { name: "e2e", include: ["test/**/*.test.ts"], testTimeout: 300_000, hookTimeout: 180_000, fileParallelism: false } },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/**/*.test.ts"],
+          globalSetup: ["test/setup/sst-platform.ts"],
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });
