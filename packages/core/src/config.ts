@@ -40,6 +40,7 @@ export const SettingsSchema = z.object({
     .describe("TF.js backend (auto = best available)"),
   GANSERVE_ENGINE: z.enum(["auto", "onnx", "tfjs"]).default("auto").describe("Inference engine for serving"),
   GANSERVE_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024).describe("Largest request body accepted"),
+  GANSERVE_MAX_UPLOAD_BYTES: positiveInt.default(512 * 1024 * 1024).describe("Largest dataset zip accepted at finalize"),
   GANSERVE_MAX_PIXELS: positiveInt.default(4096 * 4096).describe("Largest input image (width × height)"),
   GANSERVE_MODEL_CACHE_BYTES: positiveInt
     .default(2 * 1024 * 1024 * 1024)

@@ -41,6 +41,9 @@ async function main() {
     app.get("/", (c) => c.html("<h1>ganserve</h1><p>The playground is not built: run <code>npm run build</code>.</p>"));
   }
 
+  const adopted = await services.launcher.adopt();
+  if (adopted.length) services.log.info({ jobs: adopted }, "re-adopted unfinished fine-tunes");
+
   const server = serve({ fetch: app.fetch, port: settings.PORT, hostname: settings.HOST }, (info) => {
     const base = `http://${settings.HOST === "0.0.0.0" ? "localhost" : settings.HOST}:${info.port}`;
     services.log.info({ url: base, storage: runtime.opened.embedded?.endpoint ?? "s3" }, "ganserve listening");

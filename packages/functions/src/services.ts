@@ -6,7 +6,13 @@ import { createMetrics } from "@ganserve/core/inference/metrics";
 import { InferenceService } from "@ganserve/core/inference/service";
 import { tfjsEngines } from "@ganserve/core/inference/engines/tfjs";
 import { ModelRegistry } from "@ganserve/core/models/registry";
-import { openStorage, type OpenedStorage } from "@ganserve/core/storage/index";
+import { openStorage, EMBEDDED_CREDENTIALS, type OpenedStorage } from "@ganserve/core/storage/index";
+import { DatasetService } from "@ganserve/core/datasets/service";
+import { BatchLauncher, LocalLauncher, type Launcher } from "@ganserve/core/jobs/launcher";
+import { FineTuneService } from "@ganserve/core/jobs/service";
+import { JobStore } from "@ganserve/core/jobs/store";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Services } from "./api/env.ts";
 
 export interface Runtime {
@@ -35,6 +41,10 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     maxPixels: settings.GANSERVE_MAX_PIXELS,
     cacheBytes: settings.GANSERVE_MODEL_CACHE_BYTES,
   });
+  const datasets = new DatasetService(opened.storage, { maxUploadBytes: settings.GANSERVE_MAX_UPLOAD_BYTES });
+  const jobs = new JobStore(opened.storage);
+  const launcher = createLauncher(settings, opened, jobs, log);
+  const fineTunes = new FineTuneService(jobs, datasets, registry, opened.storage, launcher, settings.GANSERVE_PRODUCTION);
   const services: Services = {
     settings,
     storage: opened.storage,
@@ -43,6 +53,10 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     registry,
     inference,
     metrics,
+    datasets,
+    jobs,
+    fineTunes,
+    launcher,
     readiness: new Map(),
     warmModels: () => inference.cache.status(),
     startedAt: Date.now(),
@@ -52,8 +66,36 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     opened,
     devKey,
     close: async () => {
+      await launcher.close();
       inference.cache.clear();
       await opened.close();
     },
   };
+}
+
+/**
+ * AWS Batch when the FineTune link is present (deployed), otherwise supervised local child processes that
+ * reach the same storage (the embedded server's endpoint when this process runs it).
+ */
+function createLauncher(settings: Settings, opened: OpenedStorage, jobs: JobStore, log: Services["log"]): Launcher {
+  const link = process.env.SST_RESOURCE_FineTune;
+  if (link) {
+    const { jobQueue, jobDefinition } = JSON.parse(link) as { jobQueue: string; jobDefinition: string };
+    return new BatchLauncher({ jobQueue, jobDefinition });
+  }
+  const worker = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "worker.ts");
+  const storageEnv: Record<string, string> = opened.embedded
+    ? {
+        GANSERVE_S3_ENDPOINT: opened.embedded.endpoint,
+        GANSERVE_EMBEDDED_S3: "false",
+        AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
+      }
+    : {};
+  return new LocalLauncher({
+    command: [process.execPath, "--import", "tsx", worker],
+    env: { ...process.env, ...storageEnv, GANSERVE_DATA_DIR: settings.dataDir },
+    jobs,
+    log,
+  });
 }

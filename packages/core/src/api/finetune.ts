@@ -59,7 +59,7 @@ export const DatasetList = z.object({ datasets: z.array(Dataset) }).meta({ id: "
 export const Webhook = z
   .object({
     url: z.url().meta({ description: "https only in production; never private or loopback addresses there" }),
-    secret: z.string().min(16).max(200).optional().meta({ description: "HMAC-SHA256 key for the X-Ganserve-Signature header" }),
+    secret: z.string().min(16).max(200).meta({ description: "HMAC-SHA256 key for the X-Ganserve-Signature header (at least 16 characters)" }),
   })
   .meta({ id: "Webhook" });
 

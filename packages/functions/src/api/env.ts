@@ -6,6 +6,10 @@ import type { Storage } from "@ganserve/core/storage/storage";
 import type { ModelRegistry } from "@ganserve/core/models/registry";
 import type { InferenceService } from "@ganserve/core/inference/service";
 import type { Metrics } from "@ganserve/core/inference/metrics";
+import type { DatasetService } from "@ganserve/core/datasets/service";
+import type { Launcher } from "@ganserve/core/jobs/launcher";
+import type { FineTuneService } from "@ganserve/core/jobs/service";
+import type { JobStore } from "@ganserve/core/jobs/store";
 
 /** Everything a router needs, built once per process by `createServices` and passed down explicitly. */
 export interface Services {
@@ -16,6 +20,10 @@ export interface Services {
   registry: ModelRegistry;
   inference: InferenceService;
   metrics: Metrics;
+  datasets: DatasetService;
+  jobs: JobStore;
+  fineTunes: FineTuneService;
+  launcher: Launcher;
   /** Extra readiness probes that later parts (model cache, queues) register. */
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
   /** Models loaded in this process and whether they are warmed up, for /ready. */

@@ -1,0 +1,143 @@
+/**
+ * Datasets in storage: `datasets/<id>/dataset.json` (the record), `upload.zip` (what the client PUT to the
+ * presigned URL), `files/<key>` (every accepted image, written by finalize) and `index.json` (the accepted
+ * entries, which trainers read). Nothing a client names ever becomes a key except through `safeKeyFor`.
+ */
+import { randomBytes } from "node:crypto";
+import type { Dataset } from "../api/finetune.ts";
+import { ApiError } from "../errors.ts";
+import type { Storage } from "../storage/storage.ts";
+import { isDatasetError } from "./errors.ts";
+import { inspectArchive, type AcceptedImage, type DatasetLayout } from "./inspect.ts";
+
+export const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString("base64url").replace(/[-_]/g, "x")}`;
+
+const prefix = (id: string) => `datasets/${id}/`;
+
+/** Stored record: the API shape plus the owner. */
+export type DatasetRecord = Dataset & { tenant: string };
+
+export interface DatasetIndex {
+  layout: DatasetLayout;
+  entries: AcceptedImage[];
+  classes?: string[];
+}
+
+export interface DatasetServiceOptions {
+  /** Largest upload accepted at finalize (presigned PUTs cannot cap size themselves). */
+  maxUploadBytes: number;
+  uploadExpirySeconds?: number;
+}
+
+/** Codes of archive-level failures that mean "too big" rather than "malformed". */
+const TOO_LARGE = new Set(["archive_too_large", "too_many_entries", "zip_bomb"]);
+
+export class DatasetService {
+  constructor(
+    private readonly storage: Storage,
+    private readonly opts: DatasetServiceOptions,
+  ) {}
+
+  private async save(record: DatasetRecord) {
+    await this.storage.putJson(`${prefix(record.id)}dataset.json`, record);
+  }
+
+  /** The record, or 404 when it does not exist or belongs to another tenant (never 403: no existence leak). */
+  async get(id: string, tenant: string): Promise<DatasetRecord> {
+    const record = /^ds_[A-Za-z0-9]+$/.test(id) ? await this.storage.getJson<DatasetRecord>(`${prefix(id)}dataset.json`) : undefined;
+    if (!record || record.tenant !== tenant) throw new ApiError("not_found", `dataset '${id}' does not exist`);
+    return record;
+  }
+
+  async create(req: { name?: string; layout: DatasetLayout | "auto" }, tenant: string): Promise<DatasetRecord> {
+    const id = newId("ds");
+    const expires = this.opts.uploadExpirySeconds ?? 3600;
+    const url = await this.storage.presignPut(`${prefix(id)}upload.zip`, expires, "application/zip");
+    const record: DatasetRecord = {
+      id,
+      name: req.name,
+      layout: req.layout,
+      status: "awaiting_upload",
+      created_at: new Date().toISOString(),
+      upload: { url, method: "PUT", headers: { "Content-Type": "application/zip" }, expires_at: new Date(Date.now() + expires * 1000).toISOString() },
+      tenant,
+    };
+    await this.save(record);
+    return record;
+  }
+
+  async list(tenant: string): Promise<DatasetRecord[]> {
+    const ids = await this.storage.listPrefixes("datasets/");
+    const out: DatasetRecord[] = [];
+    for (const id of ids) {
+      const r = await this.storage.getJson<DatasetRecord>(`${prefix(id)}dataset.json`);
+      if (r?.tenant === tenant) out.push(r);
+    }
+    return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
+  }
+
+  /** Validates and indexes the uploaded zip. Idempotent once ready. */
+  async finalize(id: string, tenant: string): Promise<DatasetRecord> {
+    const record = await this.get(id, tenant);
+    if (record.status === "ready") return record;
+    const head = await this.storage.head(`${prefix(id)}upload.zip`);
+    if (!head) throw new ApiError("conflict", `nothing was uploaded for dataset '${id}': PUT the zip to upload.url first`);
+    if (head.size > this.opts.maxUploadBytes)
+      return this.fail(record, "payload_too_large", `the upload is ${head.size} bytes; the limit is ${this.opts.maxUploadBytes}`);
+    const zip = (await this.storage.get(`${prefix(id)}upload.zip`))!;
+    // Files from an earlier failed attempt must not mix with this one.
+    await this.storage.deletePrefix(`${prefix(id)}files/`);
+    try {
+      const report = await inspectArchive(zip, {
+        layout: record.layout,
+        onImage: async (_path, _role, bytes, image) => {
+          await this.storage.put(`${prefix(id)}files/${image.key}`, bytes);
+        },
+      });
+      const index: DatasetIndex = { layout: report.layout, entries: report.entries, classes: report.stats.classes };
+      await this.storage.putJson(`${prefix(id)}index.json`, index);
+      const s = report.stats;
+      const ready: DatasetRecord = {
+        ...record,
+        layout: report.layout,
+        status: "ready",
+        upload: undefined,
+        error: undefined,
+        stats: {
+          images: s.acceptedCount,
+          counts_by_folder: s.countsByFolder,
+          total_bytes: s.totalBytes,
+          resolutions: s.resolutions,
+          classes: s.classes,
+          max_label_value: s.maxLabelValue,
+        },
+        rejected: report.rejected,
+      };
+      await this.save(ready);
+      return ready;
+    } catch (e) {
+      await this.storage.deletePrefix(`${prefix(id)}files/`);
+      if (isDatasetError(e)) return this.fail(record, TOO_LARGE.has(e.code) ? "payload_too_large" : "invalid_archive", e.message, e.code);
+      throw e;
+    }
+  }
+
+  /** A failed finalize is recorded on the dataset (so GET shows why) and answered as a 4xx. */
+  private async fail(record: DatasetRecord, code: "invalid_archive" | "payload_too_large", message: string, reason?: string): Promise<never> {
+    await this.save({ ...record, status: "failed", error: { code: reason ?? code, message } });
+    throw new ApiError(code, message, { dataset: record.id, reason: reason ?? code });
+  }
+
+  async index(id: string): Promise<DatasetIndex> {
+    const index = await this.storage.getJson<DatasetIndex>(`${prefix(id)}index.json`);
+    if (!index) throw new ApiError("conflict", `dataset '${id}' is not finalized`);
+    return index;
+  }
+
+  fileKey(id: string, key: string) {
+    return `${prefix(id)}files/${key}`;
+  }
+}
+
+/** The API view of a record (the owner stays internal). */
+export const publicDataset = ({ tenant: _tenant, ...rest }: DatasetRecord): Dataset => rest;

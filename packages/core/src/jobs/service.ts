@@ -1,0 +1,69 @@
+/** The fine-tunes API's domain: validate and create jobs, read them back for a tenant, cancel. */
+import type { FineTune, FineTuneParams } from "../api/finetune.ts";
+import { FineTune as FineTuneSchema } from "../api/finetune.ts";
+import { newId, publicDataset, type DatasetService } from "../datasets/service.ts";
+import { ApiError } from "../errors.ts";
+import type { ModelRegistry } from "../models/registry.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { Launcher } from "./launcher.ts";
+import { newJobRecord, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
+import { checkWebhookTarget } from "./webhook.ts";
+
+const LAYOUT_FOR = { stylegan2: "stylegan2", cyclegan: "cyclegan", spade: "spade" } as const;
+
+export class FineTuneService {
+  constructor(
+    private readonly jobs: JobStore,
+    private readonly datasets: DatasetService,
+    private readonly registry: ModelRegistry,
+    private readonly storage: Storage,
+    private readonly launcher: Launcher,
+    private readonly production: boolean,
+  ) {}
+
+  async create(params: FineTuneParams, tenant: string): Promise<FineTune> {
+    const base = await this.registry.resolve(params.base_model, params.version, tenant);
+    const dataset = publicDataset(await this.datasets.get(params.dataset, tenant));
+    if (dataset.status !== "ready") throw new ApiError("conflict", `dataset '${dataset.id}' is ${dataset.status}; finalize it first`);
+    if (dataset.layout !== LAYOUT_FOR[base.family])
+      throw new ApiError("unprocessable", `dataset '${dataset.id}' has the ${dataset.layout} layout; a ${base.family} model needs ${LAYOUT_FOR[base.family]}`);
+    if (base.family === "spade" && dataset.stats?.max_label_value !== undefined) {
+      const maxId = Number(base.config.label_nc) - (base.config.contain_dontcare_label ? 0 : 1);
+      if (dataset.stats.max_label_value > maxId)
+        throw new ApiError("unprocessable", `dataset labels go up to ${dataset.stats.max_label_value}; model '${base.name}' has classes 0..${maxId}`);
+    }
+    // The result is published under `name`: it must be new, or already this tenant's own model.
+    const existing = await this.registry.versions(params.name);
+    if (existing.length) {
+      const owner = (await this.registry.record(params.name, existing[existing.length - 1]))?.tenant;
+      if (owner !== tenant) throw new ApiError("conflict", `model name '${params.name}' is taken`);
+    }
+    if (params.webhook) await checkWebhookTarget(params.webhook.url, this.production);
+    const job = newJobRecord({ id: newId("ft"), tenant, family: base.family, baseVersion: base.version, params });
+    await this.jobs.save(job);
+    await this.jobs.putEvent(job.id, { seq: 1, type: "status", status: "queued", time: job.created_at, step: 0 });
+    await this.launcher.launch(job.id);
+    return this.view(job);
+  }
+
+  async get(id: string, tenant: string): Promise<FineTune> {
+    return this.view(await this.jobs.get(id, tenant));
+  }
+
+  async list(tenant: string): Promise<FineTune[]> {
+    return Promise.all((await this.jobs.list(tenant)).map((j) => this.view(j)));
+  }
+
+  async cancel(id: string, tenant: string): Promise<FineTune> {
+    const job = await this.jobs.get(id, tenant);
+    if (TERMINAL.has(job.status)) throw new ApiError("conflict", `fine-tune '${id}' already ${job.status}`);
+    await this.jobs.requestCancel(id);
+    return this.view({ ...job, cancel_requested: true });
+  }
+
+  /** API view: internal fields dropped, sample keys turned into short-lived URLs. */
+  private async view(job: JobRecord): Promise<FineTune> {
+    const samples = await Promise.all(job.samples.map(async (s) => ({ ...s, url: await this.storage.presignGet(s.key, 3600) })));
+    return FineTuneSchema.parse({ ...job, samples });
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Fine-tune jobs live in storage under `jobs/<id>/`:
+ *   job.json                  the record (written by the API at creation, then only by the job's worker)
+ *   cancel                    present once a cancel was requested (written by the API: never races job.json)
+ *   events/<seq>.json         the event log, one object per event, zero-padded so listing is ordered
+ *   checkpoints/step-<n>.safetensors + checkpoints/latest.json (written weights first, pointer last)
+ *   samples/step-<n>.png      sample grids
+ * Storage is the only shared state, so the API, a local child-process worker and an AWS Batch worker all
+ * see the same job.
+ */
+import type { FineTune, FineTuneEvent, FineTuneParams } from "../api/finetune.ts";
+import { ApiError } from "../errors.ts";
+import type { Storage } from "../storage/storage.ts";
+
+export type JobRecord = FineTune & {
+  tenant: string;
+  /** kept out of API responses: the secret signs the completion webhook */
+  webhook?: { url: string; secret: string };
+  worker?: { pid?: number; host?: string; attempt: number; heartbeat_at: string };
+};
+
+export const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+
+const dir = (id: string) => `jobs/${id}/`;
+const eventKey = (id: string, seq: number) => `${dir(id)}events/${String(seq).padStart(8, "0")}.json`;
+
+export interface CheckpointPointer {
+  step: number;
+  key: string;
+}
+
+export class JobStore {
+  constructor(private readonly storage: Storage) {}
+
+  async load(id: string): Promise<JobRecord | undefined> {
+    if (!/^ft_[A-Za-z0-9]+$/.test(id)) return undefined;
+    return this.storage.getJson<JobRecord>(`${dir(id)}job.json`);
+  }
+
+  /** For the API: 404 for other tenants' jobs, as for missing ones. */
+  async get(id: string, tenant: string): Promise<JobRecord> {
+    const job = await this.load(id);
+    if (!job || job.tenant !== tenant) throw new ApiError("not_found", `fine-tune '${id}' does not exist`);
+    return { ...job, cancel_requested: job.cancel_requested || (await this.cancelRequested(id)) };
+  }
+
+  async save(job: JobRecord): Promise<void> {
+    await this.storage.putJson(`${dir(job.id)}job.json`, job);
+  }
+
+  async ids(): Promise<string[]> {
+    return this.storage.listPrefixes("jobs/");
+  }
+
+  async list(tenant?: string): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    for (const id of await this.ids()) {
+      const job = await this.load(id);
+      if (job && (tenant === undefined || job.tenant === tenant)) out.push(job);
+    }
+    return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
+  }
+
+  async requestCancel(id: string): Promise<void> {
+    await this.storage.put(`${dir(id)}cancel`, new Date().toISOString());
+  }
+
+  async cancelRequested(id: string): Promise<boolean> {
+    return this.storage.exists(`${dir(id)}cancel`);
+  }
+
+  async lastSeq(id: string): Promise<number> {
+    const events = await this.storage.list(`${dir(id)}events/`);
+    return events.length ? Number(events[events.length - 1].key.slice(-13, -5)) : 0;
+  }
+
+  async putEvent(id: string, event: FineTuneEvent): Promise<void> {
+    await this.storage.putJson(eventKey(id, event.seq), event);
+  }
+
+  /** Events with seq > after, in order. */
+  async events(id: string, after = 0): Promise<FineTuneEvent[]> {
+    const keys = (await this.storage.list(`${dir(id)}events/`)).map((o) => o.key).filter((k) => Number(k.slice(-13, -5)) > after);
+    const out: FineTuneEvent[] = [];
+    for (const k of keys) {
+      const e = await this.storage.getJson<FineTuneEvent>(k);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  async putCheckpoint(id: string, step: number, bytes: Uint8Array): Promise<CheckpointPointer> {
+    const key = `${dir(id)}checkpoints/step-${String(step).padStart(8, "0")}.safetensors`;
+    const previous = await this.latestCheckpoint(id);
+    await this.storage.put(key, bytes);
+    const pointer = { step, key };
+    await this.storage.putJson(`${dir(id)}checkpoints/latest.json`, pointer);
+    // Keep the previous one until the new pointer is written, then drop it: at most two on disk at once.
+    if (previous && previous.key !== key) await this.storage.delete(previous.key);
+    return pointer;
+  }
+
+  async latestCheckpoint(id: string): Promise<CheckpointPointer | undefined> {
+    return this.storage.getJson<CheckpointPointer>(`${dir(id)}checkpoints/latest.json`);
+  }
+
+  sampleKey(id: string, step: number) {
+    return `${dir(id)}samples/step-${String(step).padStart(8, "0")}.png`;
+  }
+}
+
+/** A new job record as the API creates it. */
+export function newJobRecord(args: {
+  id: string;
+  tenant: string;
+  family: FineTune["family"];
+  baseVersion: string;
+  params: FineTuneParams;
+}): JobRecord {
+  const { webhook, ...params } = args.params;
+  return {
+    id: args.id,
+    tenant: args.tenant,
+    status: "queued",
+    family: args.family,
+    base_model: params.base_model,
+    base_version: args.baseVersion,
+    dataset: params.dataset,
+    name: params.name,
+    params: params as Record<string, unknown>,
+    step: 0,
+    total_steps: params.steps,
+    losses: {},
+    loss_history: [],
+    samples: [],
+    attempts: 0,
+    cancel_requested: false,
+    created_at: new Date().toISOString(),
+    webhook,
+  };
+}

@@ -1,0 +1,62 @@
+/** Datasets: create (presigned upload), finalize (validate + index), get, list. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { CreateDatasetRequest, Dataset, DatasetId, DatasetList } from "@ganserve/core/api/finetune";
+import { publicDataset } from "@ganserve/core/datasets/service";
+import { newRouter } from "../app.ts";
+import type { Services } from "../env.ts";
+import { requireJson } from "../middleware/content-type.ts";
+import { jsonError } from "./shared.ts";
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const IdParam = z.object({ id: DatasetId });
+
+const create = createRoute({
+  method: "post",
+  path: "/datasets",
+  tags: ["datasets"],
+  summary: "Create a dataset and get a presigned URL to PUT its zip to",
+  middleware: [requireJson] as const,
+  request: { body: { required: true, content: { "application/json": { schema: CreateDatasetRequest } } } },
+  responses: { 201: json(Dataset, "Created; upload the zip to upload.url"), 400: jsonError("Invalid request"), 401: jsonError("No or bad key") },
+});
+
+const finalize = createRoute({
+  method: "post",
+  path: "/datasets/{id}/finalize",
+  tags: ["datasets"],
+  summary: "Validate and index the uploaded zip; returns counts per folder and every rejected file with its reason",
+  request: { params: IdParam },
+  responses: {
+    200: json(Dataset, "Ready"),
+    400: jsonError("The archive is unusable (invalid_archive; details.reason says why)"),
+    404: jsonError("No such dataset"),
+    409: jsonError("Nothing uploaded yet"),
+    413: jsonError("Too large, too many entries or a zip bomb"),
+  },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/datasets/{id}",
+  tags: ["datasets"],
+  summary: "One dataset",
+  request: { params: IdParam },
+  responses: { 200: json(Dataset, "Dataset"), 404: jsonError("No such dataset") },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/datasets",
+  tags: ["datasets"],
+  summary: "Your datasets, newest first",
+  responses: { 200: json(DatasetList, "Datasets") },
+});
+
+export function datasetRoutes({ datasets }: Services) {
+  const tenant = (c: { get(k: "apiKey"): { tenant: string } | undefined }) => c.get("apiKey")!.tenant;
+  return newRouter()
+    .openapi(create, async (c) => c.json(publicDataset(await datasets.create(c.req.valid("json"), tenant(c))), 201))
+    .openapi(finalize, async (c) => c.json(publicDataset(await datasets.finalize(c.req.valid("param").id, tenant(c))), 200))
+    .openapi(get, async (c) => c.json(publicDataset(await datasets.get(c.req.valid("param").id, tenant(c))), 200))
+    .openapi(list, async (c) => c.json({ datasets: (await datasets.list(tenant(c))).map(publicDataset) }, 200));
+}

@@ -1,0 +1,35 @@
+/**
+ * Fine-tune worker entry point: `worker.ts <job id>` (or GANSERVE_JOB_ID, as AWS Batch passes it). Runs
+ * the job to a terminal state through storage alone, then exits 0; a crash exits non-zero and the
+ * launcher (or Batch) starts it again, which resumes from the last checkpoint.
+ */
+import { loadSettings } from "@ganserve/core/config";
+import { DatasetService } from "@ganserve/core/datasets/service";
+import { JobStore } from "@ganserve/core/jobs/store";
+import { runFineTune } from "@ganserve/core/jobs/worker";
+import { createLogger } from "@ganserve/core/log";
+import { ModelRegistry } from "@ganserve/core/models/registry";
+import { openStorage } from "@ganserve/core/storage/index";
+
+const jobId = process.argv[2] ?? process.env.GANSERVE_JOB_ID;
+if (!jobId) {
+  console.error("usage: worker.ts <fine-tune id>   (or set GANSERVE_JOB_ID)");
+  process.exit(2);
+}
+const settings = loadSettings();
+const log = createLogger(settings.GANSERVE_LOG_LEVEL);
+const opened = await openStorage(settings);
+// SIGTERM (Ctrl-C of npm start, Batch termination) just stops: the job resumes from its checkpoint later.
+process.on("SIGTERM", () => process.exit(143));
+const status = await runFineTune(jobId, {
+  storage: opened.storage,
+  jobs: new JobStore(opened.storage),
+  datasets: new DatasetService(opened.storage, { maxUploadBytes: settings.GANSERVE_MAX_UPLOAD_BYTES }),
+  registry: new ModelRegistry(opened.storage),
+  log,
+  backend: settings.GANSERVE_BACKEND,
+  production: settings.GANSERVE_PRODUCTION,
+});
+log.info({ jobId, status }, "fine-tune worker finished");
+await opened.close();
+process.exit(0);
