@@ -83,7 +83,8 @@ function sstOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
   }
   const keys = link("ApiKeys");
   if (typeof keys?.value === "string") out.GANSERVE_API_KEYS = keys.value;
-  if (link("App")) out.GANSERVE_PRODUCTION ??= "true";
+  // Deployed (links active) means production unless the environment says otherwise explicitly.
+  if (link("App") && env.GANSERVE_PRODUCTION === undefined) out.GANSERVE_PRODUCTION = "true";
   return out;
 }
 
