@@ -11,7 +11,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/**/*.test.ts"],
-          globalSetup: ["test/setup/sst-platform.ts"],
+          globalSetup: ["test/setup/generated.ts"],
           testTimeout: 300_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -1,0 +1,192 @@
+import { useEffect, useRef, useState } from "react";
+import { ErrorBanner } from "../App.tsx";
+import { api, uploadTo, type Dataset, type FineTune, type ModelInfo } from "../lib/api.ts";
+
+const LAYOUT: Record<string, string> = { stylegan2: "stylegan2", cyclegan: "cyclegan", spade: "spade" };
+
+/** Loss curves as SVG polylines, one per loss term, each scaled to its own range. */
+function LossChart({ history }: { history: FineTune["loss_history"] }) {
+  if (history.length < 2) return null;
+  const names = Object.keys(history[history.length - 1].losses);
+  const w = 480;
+  const h = 160;
+  const x0 = history[0].step;
+  const x1 = history[history.length - 1].step || 1;
+  const colours = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
+  return (
+    <svg className="chart" data-testid="loss-chart" viewBox={`0 0 ${w} ${h + 20}`} width={w} height={h + 20}>
+      {names.map((name, i) => {
+        const vals = history.map((p) => p.losses[name]).filter((v) => Number.isFinite(v));
+        const lo = Math.min(...vals);
+        const hi = Math.max(...vals);
+        const pts = history
+          .filter((p) => Number.isFinite(p.losses[name]))
+          .map((p) => `${((p.step - x0) / Math.max(1, x1 - x0)) * w},${h - ((p.losses[name] - lo) / (hi - lo || 1)) * (h - 10) - 5}`)
+          .join(" ");
+        return (
+          <g key={name}>
+            <polyline points={pts} fill="none" stroke={colours[i % colours.length]} strokeWidth={1.5} />
+            <text x={4 + i * 90} y={h + 16} fill={colours[i % colours.length]} fontSize={11}>
+              {name} {history[history.length - 1].losses[name]?.toFixed(3)}
+            </text>
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
+
+export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[]; onPublished: () => void; open: (page: "generate" | "translate", model: string) => void }) {
+  const [base, setBase] = useState("");
+  const [file, setFile] = useState<File>();
+  const [dataset, setDataset] = useState<Dataset>();
+  const [name, setName] = useState("my-model");
+  const [steps, setSteps] = useState(200);
+  const [batch, setBatch] = useState(4);
+  const [job, setJob] = useState<FineTune>();
+  const [busy, setBusy] = useState("");
+  const [error, setError] = useState<unknown>();
+  const source = useRef<EventSource | undefined>(undefined);
+
+  useEffect(() => {
+    if (!base && models.length) setBase(models[0].name);
+  }, [models, base]);
+  useEffect(() => () => source.current?.close(), []);
+  const baseInfo = models.find((m) => m.name === base);
+
+  async function upload() {
+    if (!file || !baseInfo) return;
+    setBusy("uploading");
+    setError(undefined);
+    try {
+      const created = await api.createDataset(LAYOUT[baseInfo.family], file.name);
+      await uploadTo(created.upload!, file);
+      setBusy("validating");
+      setDataset(await api.finalizeDataset(created.id));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy("");
+    }
+  }
+
+  function follow(id: string) {
+    source.current?.close();
+    const es = new EventSource(api.eventsUrl(id));
+    source.current = es;
+    const refresh = async () => {
+      try {
+        const ft = await api.fineTune(id);
+        setJob(ft);
+        if (ft.status === "succeeded") onPublished();
+      } catch (e) {
+        setError(e);
+      }
+    };
+    for (const type of ["status", "progress", "sample", "checkpoint"]) es.addEventListener(type, refresh);
+    es.addEventListener("done", () => {
+      es.close();
+      void refresh();
+    });
+  }
+
+  async function start() {
+    if (!dataset || !baseInfo) return;
+    setError(undefined);
+    try {
+      const ft = await api.createFineTune({ base_model: base, dataset: dataset.id, name, steps, batch_size: batch });
+      setJob(ft);
+      follow(ft.id);
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  const pct = job ? Math.round((100 * job.step) / job.total_steps) : 0;
+  return (
+    <section>
+      <h2>Fine-tune</h2>
+      <div className="controls">
+        <label>
+          Base model
+          <select value={base} onChange={(e) => setBase(e.target.value)}>
+            {models.map((m) => (
+              <option key={m.name} value={m.name}>
+                {m.name} ({m.family})
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Dataset zip ({baseInfo ? { stylegan2: "images/", cyclegan: "trainA/ + trainB/", spade: "images/ + labels/" }[baseInfo.family] : ""})
+          <input data-testid="ft-file" type="file" accept=".zip,application/zip" onChange={(e) => setFile(e.target.files?.[0])} />
+        </label>
+        <button data-testid="ft-upload" disabled={!file || !!busy} onClick={upload}>
+          {busy ? `${busy}…` : "Upload"}
+        </button>
+      </div>
+      <ErrorBanner error={error} onClose={() => setError(undefined)} />
+      {dataset && (
+        <div className="card" data-testid="ft-dataset">
+          <strong>{dataset.id}</strong> · {dataset.status} · {dataset.stats?.images} images {JSON.stringify(dataset.stats?.counts_by_folder)}
+          {dataset.rejected && dataset.rejected.length > 0 && (
+            <details>
+              <summary>{dataset.rejected.length} files rejected</summary>
+              <ul>
+                {dataset.rejected.map((r) => (
+                  <li key={r.path}>
+                    {r.path}: {r.reason}
+                  </li>
+                ))}
+              </ul>
+            </details>
+          )}
+          <div className="controls">
+            <label>
+              New model name
+              <input value={name} onChange={(e) => setName(e.target.value)} />
+            </label>
+            <label>
+              Steps
+              <input type="number" min={1} value={steps} onChange={(e) => setSteps(Number(e.target.value))} />
+            </label>
+            <label>
+              Batch
+              <input type="number" min={1} max={64} value={batch} onChange={(e) => setBatch(Number(e.target.value))} />
+            </label>
+            <button data-testid="ft-start" onClick={start} disabled={!!job && !["succeeded", "failed", "canceled"].includes(job.status)}>
+              Start fine-tune
+            </button>
+          </div>
+        </div>
+      )}
+      {job && (
+        <div className="card" data-testid="ft-job">
+          <div>
+            <strong>{job.id}</strong> · <span data-testid="ft-status">{job.status}</span> · step {job.step}/{job.total_steps}
+            {job.eta_seconds !== undefined && job.status === "running" && ` · ETA ${Math.round(job.eta_seconds)} s`}
+          </div>
+          <progress max={100} value={pct} />
+          <LossChart history={job.loss_history} />
+          <div className="samples">
+            {job.samples.slice(-3).map((s) => (
+              <figure key={s.step}>
+                <img src={s.url} alt={`samples at step ${s.step}`} />
+                <figcaption>step {s.step}</figcaption>
+              </figure>
+            ))}
+          </div>
+          {job.status === "running" || job.status === "queued" ? (
+            <button onClick={() => api.cancelFineTune(job.id).then(setJob, setError)}>Cancel</button>
+          ) : null}
+          {job.result && (
+            <button onClick={() => open(job.family === "stylegan2" ? "generate" : "translate", job.result!.model)}>
+              Open {job.result.model}/{job.result.version}
+            </button>
+          )}
+          {job.error && <ErrorBanner error={{ message: job.error.message }} />}
+        </div>
+      )}
+    </section>
+  );
+}

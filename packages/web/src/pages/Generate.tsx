@@ -1,0 +1,123 @@
+import { useEffect, useState } from "react";
+import { ErrorBanner } from "../App.tsx";
+import { api, dataUrl, type GenerateResponse, type ModelInfo } from "../lib/api.ts";
+
+/** Seeds as the API takes them: "0-7" stays a range, "1, 5, 9" becomes a list. */
+function parseSeeds(text: string): number[] | string {
+  const t = text.trim();
+  if (/^\d+-\d+$/.test(t)) return t;
+  return t.split(/[\s,]+/).filter(Boolean).map(Number);
+}
+
+export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial?: string }) {
+  const [model, setModel] = useState(initial ?? "");
+  const [seeds, setSeeds] = useState("0-7");
+  const [psi, setPsi] = useState(0.7);
+  const [noise, setNoise] = useState<"const" | "random" | "none">("const");
+  const [classIdx, setClassIdx] = useState(0);
+  const [result, setResult] = useState<GenerateResponse>();
+  const [selected, setSelected] = useState<number>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+
+  useEffect(() => {
+    if (!model && models.length) setModel(initial && models.some((m) => m.name === initial) ? initial : models[0].name);
+  }, [models, model, initial]);
+  const info = models.find((m) => m.name === model);
+  const cDim = Number(info?.input.c_dim ?? 0);
+
+  const request = () => ({ model, seeds: parseSeeds(seeds), truncation_psi: psi, noise_mode: noise, ...(cDim > 0 ? { class_idx: classIdx } : {}) });
+
+  async function run() {
+    setBusy(true);
+    setError(undefined);
+    try {
+      setResult(await api.generate(request()));
+      setSelected(undefined);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const sel = selected !== undefined ? result?.images[selected] : undefined;
+  const one = sel ? { ...request(), seeds: [sel.seed!] } : undefined;
+  const curl = one && `curl -s -H "Authorization: Bearer $GANSERVE_KEY" -H 'content-type: application/json' \\\n  -d '${JSON.stringify(one)}' ${location.origin}/v1/generate`;
+  const sdk = one && `const { images } = await ganserve.generate(${JSON.stringify(one, null, 2)});`;
+
+  return (
+    <section>
+      <h2>Generate</h2>
+      {models.length === 0 && <p className="hint">No StyleGAN2 model yet: import one with `npx ganserve import` or fine-tune one.</p>}
+      <div className="controls">
+        <label>
+          Model
+          <select data-testid="gen-model" value={model} onChange={(e) => setModel(e.target.value)}>
+            {models.map((m) => (
+              <option key={m.name} value={m.name}>
+                {m.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Seeds
+          <input data-testid="gen-seeds" value={seeds} onChange={(e) => setSeeds(e.target.value)} placeholder="0-7 or 1, 5, 42" />
+        </label>
+        <label>
+          Truncation ψ {psi.toFixed(2)}
+          <input type="range" min={0} max={1.5} step={0.05} value={psi} onChange={(e) => setPsi(Number(e.target.value))} />
+        </label>
+        <label>
+          Noise
+          <select value={noise} onChange={(e) => setNoise(e.target.value as typeof noise)}>
+            <option value="const">const</option>
+            <option value="random">random</option>
+            <option value="none">none</option>
+          </select>
+        </label>
+        {cDim > 0 && (
+          <label>
+            Class
+            <select value={classIdx} onChange={(e) => setClassIdx(Number(e.target.value))}>
+              {Array.from({ length: cDim }, (_, i) => (
+                <option key={i} value={i}>
+                  {info?.class_names?.[i] ?? `class ${i}`}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        <button data-testid="gen-run" disabled={!model || busy} onClick={run}>
+          {busy ? "Generating…" : "Generate"}
+        </button>
+      </div>
+      <ErrorBanner error={error} onClose={() => setError(undefined)} />
+      {result && (
+        <>
+          <p className="meta">
+            {result.model}/{result.version} · {result.images.length} images · {result.timings.total_ms.toFixed(0)} ms (compute {result.timings.compute_ms.toFixed(0)} ms)
+          </p>
+          <div className="grid" data-testid="gen-grid">
+            {result.images.map((img, i) => (
+              <figure key={i} className={selected === i ? "selected" : ""} onClick={() => setSelected(i)}>
+                <img src={dataUrl(img)} alt={`seed ${img.seed}`} />
+                <figcaption>seed {img.seed}</figcaption>
+              </figure>
+            ))}
+          </div>
+        </>
+      )}
+      {sel && (
+        <div className="detail" data-testid="gen-detail">
+          <h3>Seed {sel.seed}</h3>
+          <pre>{curl}</pre>
+          <button onClick={() => navigator.clipboard?.writeText(curl!)}>Copy curl</button>
+          <pre>{sdk}</pre>
+          <button onClick={() => navigator.clipboard?.writeText(sdk!)}>Copy SDK call</button>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,213 @@
+import { useEffect, useRef, useState } from "react";
+import { ErrorBanner } from "../App.tsx";
+import { api, dataUrl, fileToBase64, type ModelInfo, type TranslateResponse } from "../lib/api.ts";
+import { encodeLabelPng } from "../lib/label-png.ts";
+
+export function TranslatePage({ models, initial }: { models: ModelInfo[]; initial?: string }) {
+  const [model, setModel] = useState(initial ?? "");
+  useEffect(() => {
+    if (!model && models.length) setModel(initial && models.some((m) => m.name === initial) ? initial : models[0].name);
+  }, [models, model, initial]);
+  const info = models.find((m) => m.name === model);
+  return (
+    <section>
+      <h2>Translate</h2>
+      {models.length === 0 && <p className="hint">No CycleGAN or SPADE model yet.</p>}
+      <label>
+        Model
+        <select data-testid="tr-model" value={model} onChange={(e) => setModel(e.target.value)}>
+          {models.map((m) => (
+            <option key={m.name} value={m.name}>
+              {m.name} ({m.family})
+            </option>
+          ))}
+        </select>
+      </label>
+      {info?.family === "cyclegan" && <CycleGANPanel key={info.name} model={info} />}
+      {info?.family === "spade" && <SpadePainter key={info.name} model={info} />}
+    </section>
+  );
+}
+
+function CycleGANPanel({ model }: { model: ModelInfo }) {
+  const [input, setInput] = useState<{ file: File; url: string }>();
+  const [direction, setDirection] = useState<"AtoB" | "BtoA">("AtoB");
+  const [out, setOut] = useState<TranslateResponse>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [over, setOver] = useState(false);
+
+  async function run(file: File, dir = direction) {
+    setBusy(true);
+    setError(undefined);
+    try {
+      setOut(await api.translate({ model: model.name, image: await fileToBase64(file), direction: dir }));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
+  const take = (file?: File) => {
+    if (!file) return;
+    setInput({ file, url: URL.createObjectURL(file) });
+    void run(file);
+  };
+
+  return (
+    <div>
+      <div className="controls">
+        <span>Direction</span>
+        {(["AtoB", "BtoA"] as const).map((d) => (
+          <button
+            key={d}
+            className={direction === d ? "toggle on" : "toggle"}
+            onClick={() => {
+              setDirection(d);
+              if (input) void run(input.file, d);
+            }}
+          >
+            {d === "AtoB" ? `${model.domains?.A ?? "A"} → ${model.domains?.B ?? "B"}` : `${model.domains?.B ?? "B"} → ${model.domains?.A ?? "A"}`}
+          </button>
+        ))}
+      </div>
+      <label
+        className={over ? "drop over" : "drop"}
+        onDragOver={(e) => {
+          e.preventDefault();
+          setOver(true);
+        }}
+        onDragLeave={() => setOver(false)}
+        onDrop={(e) => {
+          e.preventDefault();
+          setOver(false);
+          take(e.dataTransfer.files[0]);
+        }}
+      >
+        Drop an image here or click to choose
+        <input data-testid="tr-file" type="file" accept="image/png,image/jpeg,image/webp" onChange={(e) => take(e.target.files?.[0])} hidden />
+      </label>
+      <ErrorBanner error={error} onClose={() => setError(undefined)} />
+      <div className="pair">
+        <figure>{input && <img src={input.url} alt="input" />}<figcaption>before</figcaption></figure>
+        <figure>
+          {busy ? <div className="spinner" /> : out && <img data-testid="tr-output" src={dataUrl(out.image)} alt="translated" />}
+          <figcaption>after{out ? ` · ${out.timings.total_ms.toFixed(0)} ms` : ""}</figcaption>
+        </figure>
+      </div>
+    </div>
+  );
+}
+
+const FALLBACK = ["#87ceeb", "#3c8c3c", "#2850c8", "#787878", "#c8783c", "#e6e6e6", "#aa3c3c", "#f0c828", "#6e4628", "#50b4a0"];
+
+/** A label-map painter at the model's size: each class a brush, the output re-synthesised as you paint. */
+function SpadePainter({ model }: { model: ModelInfo }) {
+  const width = Number(model.input.width) || 64;
+  const height = Number(model.input.height) || 64;
+  const labelNc = Number(model.input.label_nc) || 1;
+  const classes = model.classes ?? Array.from({ length: labelNc }, (_, i) => ({ id: i, name: `class ${i}`, color: FALLBACK[i % FALLBACK.length] }));
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const ids = useRef(new Uint8Array(width * height));
+  const [brush, setBrush] = useState(classes[Math.min(1, classes.length - 1)].id);
+  const [size, setSize] = useState(Math.max(2, Math.round(width / 10)));
+  const [seed, setSeed] = useState(0);
+  const [out, setOut] = useState<TranslateResponse>();
+  const [error, setError] = useState<unknown>();
+  const painting = useRef(false);
+  const pending = useRef<number | undefined>(undefined);
+  const scale = Math.max(1, Math.floor(384 / Math.max(width, height)));
+
+  const draw = () => {
+    const ctx = canvas.current?.getContext("2d");
+    if (!ctx) return;
+    const colour = new Map(classes.map((c) => [c.id, c.color]));
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        ctx.fillStyle = colour.get(ids.current[y * width + x]) ?? "#000";
+        ctx.fillRect(x * scale, y * scale, scale, scale);
+      }
+  };
+
+  async function synthesize() {
+    try {
+      const png = await encodeLabelPng(ids.current, width, height);
+      setOut(await api.translate({ model: model.name, label_map: await fileToBase64(png), seed }));
+      setError(undefined);
+    } catch (e) {
+      setError(e);
+    }
+  }
+  const schedule = () => {
+    clearTimeout(pending.current);
+    pending.current = window.setTimeout(synthesize, 150);
+  };
+
+  useEffect(() => {
+    // Start from a simple scene: sky above ground, so the first output already looks like something.
+    const ground = classes[Math.min(1, classes.length - 1)].id;
+    for (let i = 0; i < ids.current.length; i++) ids.current[i] = i < (ids.current.length * 2) / 5 ? classes[0].id : ground;
+    draw();
+    void synthesize();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [model.name]);
+
+  const paintAt = (e: React.PointerEvent<HTMLCanvasElement>) => {
+    const r = e.currentTarget.getBoundingClientRect();
+    const cx = Math.floor(((e.clientX - r.left) / r.width) * width);
+    const cy = Math.floor(((e.clientY - r.top) / r.height) * height);
+    const half = Math.floor(size / 2);
+    for (let y = cy - half; y <= cy + half; y++)
+      for (let x = cx - half; x <= cx + half; x++) if (x >= 0 && y >= 0 && x < width && y < height) ids.current[y * width + x] = brush;
+    draw();
+  };
+
+  return (
+    <div>
+      <div className="palette" data-testid="palette">
+        {classes.map((c) => (
+          <button key={c.id} className={brush === c.id ? "swatch on" : "swatch"} style={{ background: c.color }} title={c.name} onClick={() => setBrush(c.id)}>
+            {c.name}
+          </button>
+        ))}
+        <label>
+          Brush {size}px
+          <input type="range" min={1} max={Math.max(4, Math.round(width / 3))} value={size} onChange={(e) => setSize(Number(e.target.value))} />
+        </label>
+        <label>
+          Seed
+          <input type="number" min={0} value={seed} onChange={(e) => setSeed(Number(e.target.value))} onBlur={schedule} />
+        </label>
+      </div>
+      <ErrorBanner error={error} onClose={() => setError(undefined)} />
+      <div className="pair">
+        <figure>
+          <canvas
+            data-testid="painter"
+            ref={canvas}
+            width={width * scale}
+            height={height * scale}
+            onPointerDown={(e) => {
+              painting.current = true;
+              paintAt(e);
+            }}
+            onPointerMove={(e) => painting.current && paintAt(e)}
+            onPointerUp={() => {
+              painting.current = false;
+              schedule();
+            }}
+            onPointerLeave={() => {
+              if (painting.current) schedule();
+              painting.current = false;
+            }}
+          />
+          <figcaption>label map</figcaption>
+        </figure>
+        <figure>
+          {out && <img data-testid="spade-output" src={dataUrl(out.image)} alt="synthesised" style={{ width: width * scale, height: height * scale }} />}
+          <figcaption>output{out ? ` · ${out.timings.total_ms.toFixed(0)} ms` : ""}</figcaption>
+        </figure>
+      </div>
+    </div>
+  );
+}

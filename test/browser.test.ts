@@ -1,0 +1,129 @@
+/**
+ * The playground in a real browser (Debian's Chromium driven by Playwright) against the real local stack:
+ * generate a grid, translate an uploaded image, paint a SPADE label map. Screenshots of each page are saved
+ * under test-results/screenshots as artifacts.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixturesDir, repoRoot, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { importModel } from "./helpers/models.ts";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SHOTS = path.join(repoRoot, "test-results/screenshots");
+
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+
+/** Every <img> matching the selector has decoded pixels. */
+const imagesLoaded = (sel: string) =>
+  page.waitForFunction((s) => {
+    const imgs = [...document.querySelectorAll<HTMLImageElement>(s)];
+    return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+  }, sel);
+
+/** Whether an image on the page is more than one flat colour (pixels really arrived). */
+const hasVariedPixels = (sel: string) =>
+  page.evaluate((s) => {
+    const img = document.querySelector<HTMLImageElement>(s)!;
+    const c = document.createElement("canvas");
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const ctx = c.getContext("2d")!;
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set<number>();
+    for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return seen.size;
+  }, sel);
+
+beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (.ci/run does this)`);
+  const dataDir = tempDataDir();
+  importModel(path.join(fixturesDir, "stylegan2/z32_w32_res32_skip/network-snapshot.pkl"), "faces-demo", dataDir);
+  importModel(path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8/weights.safetensors"), "style-demo", dataDir);
+  importModel(path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1/weights.safetensors"), "scenes-demo", dataDir);
+  stack = await startStack({ dataDir });
+  fs.mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(stack.url, { waitUntil: "networkidle" });
+  await page.getByTestId("api-key").fill(stack.apiKey);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+describe("playground", () => {
+  it("generates a grid of images and shows the call that makes one", async () => {
+    await page.goto(`${stack.url}/#/generate`);
+    await page.getByTestId("gen-model").selectOption("faces-demo");
+    await page.getByTestId("gen-seeds").fill("0-5");
+    await page.getByTestId("gen-run").click();
+    await imagesLoaded('[data-testid="gen-grid"] img');
+    expect(await page.locator('[data-testid="gen-grid"] img').count()).toBe(6);
+    expect(await hasVariedPixels('[data-testid="gen-grid"] img')).toBeGreaterThan(10);
+    await page.locator('[data-testid="gen-grid"] figure').nth(2).click();
+    await expect.poll(() => page.getByTestId("gen-detail").textContent()).toContain('"seeds":[2]');
+    await page.screenshot({ path: path.join(SHOTS, "generate.png"), fullPage: true });
+  });
+
+  it("translates an uploaded image and shows before and after", async () => {
+    await page.goto(`${stack.url}/#/translate`);
+    await page.getByTestId("tr-model").selectOption("style-demo");
+    const png = await sharp({ create: { width: 97, height: 61, channels: 3, background: "#4080c0" } })
+      .composite([{ input: await sharp({ create: { width: 30, height: 30, channels: 3, background: "#f0d020" } }).png().toBuffer(), left: 20, top: 10 }])
+      .png()
+      .toBuffer();
+    await page.getByTestId("tr-file").setInputFiles({ name: "input.png", mimeType: "image/png", buffer: png });
+    await imagesLoaded('[data-testid="tr-output"]');
+    const size = await page.locator('[data-testid="tr-output"]').evaluate((i: HTMLImageElement) => [i.naturalWidth, i.naturalHeight]);
+    expect(size).toEqual([97, 61]);
+    expect(await hasVariedPixels('[data-testid="tr-output"]')).toBeGreaterThan(10);
+    await page.screenshot({ path: path.join(SHOTS, "translate-cyclegan.png"), fullPage: true });
+  });
+
+  it("paints a SPADE label map and re-synthesises the image", async () => {
+    await page.goto(`${stack.url}/#/translate`);
+    await page.getByTestId("tr-model").selectOption("scenes-demo");
+    await imagesLoaded('[data-testid="spade-output"]');
+    const first = await page.locator('[data-testid="spade-output"]').getAttribute("src");
+    await page.getByTestId("palette").locator("button").nth(3).click();
+    const box = (await page.getByTestId("painter").boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.7);
+    await page.mouse.down();
+    for (let i = 0; i <= 10; i++) await page.mouse.move(box.x + box.width * (0.2 + i * 0.05), box.y + box.height * 0.7);
+    await page.mouse.up();
+    await expect.poll(() => page.locator('[data-testid="spade-output"]').getAttribute("src"), { timeout: 30_000 }).not.toBe(first);
+    await imagesLoaded('[data-testid="spade-output"]');
+    expect(await hasVariedPixels('[data-testid="spade-output"]')).toBeGreaterThan(10);
+    await page.screenshot({ path: path.join(SHOTS, "translate-spade.png"), fullPage: true });
+  });
+
+  it("lists every model on the models page", async () => {
+    await page.goto(`${stack.url}/#/models`);
+    await expect.poll(() => page.getByTestId("models").locator("article").count()).toBe(3);
+    await page.screenshot({ path: path.join(SHOTS, "models.png"), fullPage: true });
+    await page.goto(`${stack.url}/#/fine-tune`);
+    await page.screenshot({ path: path.join(SHOTS, "fine-tune.png"), fullPage: true });
+  });
+
+  it("shows API errors as readable messages with the request id", async () => {
+    await page.getByTestId("api-key").fill("wrong-key");
+    await page.goto(`${stack.url}/#/models`);
+    await page.reload();
+    const alert = page.getByRole("alert").first();
+    await expect.poll(() => alert.textContent()).toMatch(/unauthorized.*request id [0-9a-f-]{36}/);
+    await page.getByTestId("api-key").fill(stack.apiKey);
+  });
+});
