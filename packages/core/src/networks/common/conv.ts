@@ -82,13 +82,18 @@ export class ConvTranspose2d {
     this.weight = store.add(join(name, "weight"), [inChannels, outChannels, k, k], "conv.weight", { perm: [2, 3, 1, 0] });
     if (opts.bias ?? true) this.bias = store.add(join(name, "bias"), [outChannels], "conv.bias");
     store.own({ dispose: () => this.cached?.filter.dispose() });
+    // Loading is synchronous anyway; rearranging here in JS is much cheaper than with wasm kernels later.
+    if (this.stride > 1 && resolveMethod() === "subpixel") {
+      const filter = tf.keep(tf.tensor4d(this.rearrange(this.weight.dataSync() as Float32Array), this.subpixelShape()));
+      this.cached = { dataId: this.weight.dataId, filter };
+    }
   }
 
   outputSize(inSize: number): number {
     return (inSize - 1) * this.stride - 2 * this.padding + this.kernelSize + this.outputPadding;
   }
 
-  apply(x: tf.Tensor4D, method: ConvTransposeMethod = convTransposeMethod): tf.Tensor4D {
+  apply(x: tf.Tensor4D, method: ConvTransposeMethod = resolveMethod()): tf.Tensor4D {
     const [n, h, w] = x.shape;
     const k = this.kernelSize;
     const s = this.stride;
@@ -108,9 +113,9 @@ export class ConvTranspose2d {
   /**
    * The transposed conv as one ordinary stride-1 conv producing stride² phases, interleaved afterwards. Output
    * row q*s + r only sees kernel rows r, r+s, r+2s... applied to input rows q, q-1, q-2...; with c = ceil(k/s)
-   * taps per phase that is a c x c correlation over the input padded by c-1 above. Wasm's Conv2D is several times
-   * faster than its Conv2DBackpropInput, which pays for the zero taps this adds when s does not divide k. The
-   * result covers s*(H+c) rows, at least the full extent, and the extra rows are zero.
+   * taps per phase that is a c x c correlation over the input padded by c-1 above. When s does not divide k
+   * some taps are zero (k3 s2: 16 taps instead of 9), which wasm's faster Conv2D more than pays for. The result
+   * covers s*(H+c) rows, at least the full extent, and the extra rows are zero.
    */
   private subpixel(x: tf.Tensor4D): tf.Tensor4D {
     const [n, h, w] = x.shape;
@@ -140,29 +145,68 @@ export class ConvTranspose2d {
     return this.cached.filter;
   }
 
-  private buildSubpixelFilter(): tf.Tensor4D {
+  private subpixelShape(): [number, number, number, number] {
+    const c = Math.ceil(this.kernelSize / this.stride);
+    return [c, c, this.inChannels, this.stride * this.stride * this.outChannels];
+  }
+
+  /**
+   * Position in the flat [ky, kx, out, in] weight of each element of the phase filter [my, mx, in, (ry, rx, out)],
+   * or -1 for taps past the kernel edge. Tap m of phase r is kernel row r + (c-1-m)*s (a correlation runs the
+   * taps backwards).
+   */
+  private subpixelIndex(): Int32Array {
     const k = this.kernelSize;
     const s = this.stride;
-    const c = Math.ceil(k / s);
-    const phases: tf.Tensor4D[] = [];
-    // Phase (ry, rx) uses kernel rows ry, ry+s, ... and columns likewise; taps run backwards in a correlation.
-    // Per-phase rank-4 ops: wasm's rank-6 transpose is far slower on large weights.
-    for (let ry = 0; ry < s; ry++)
-      for (let rx = 0; rx < s; rx++) {
-        let taps = tf.stridedSlice(this.weight, [ry, rx, 0, 0], [k, k, this.outChannels, this.inChannels], [s, s, 1, 1]) as tf.Tensor4D;
-        const [th, tw] = taps.shape;
-        if (th < c || tw < c) taps = tf.pad(taps, [[0, c - th], [0, c - tw], [0, 0], [0, 0]]);
-        phases.push(tf.transpose(tf.reverse(taps, [0, 1]), [0, 1, 3, 2]));
-      }
-    return tf.concat(phases, 3);
+    const co = this.outChannels;
+    const ci = this.inChannels;
+    const [c] = this.subpixelShape();
+    const index = new Int32Array(c * c * ci * s * s * co);
+    let i = 0;
+    for (let my = 0; my < c; my++)
+      for (let mx = 0; mx < c; mx++)
+        for (let in_ = 0; in_ < ci; in_++)
+          for (let ry = 0; ry < s; ry++)
+            for (let rx = 0; rx < s; rx++) {
+              const ky = ry + (c - 1 - my) * s;
+              const kx = rx + (c - 1 - mx) * s;
+              for (let out = 0; out < co; out++) index[i++] = ky < k && kx < k ? ((ky * k + kx) * co + out) * ci + in_ : -1;
+            }
+    return index;
+  }
+
+  private rearrange(weight: Float32Array): Float32Array {
+    const index = this.subpixelIndex();
+    const out = new Float32Array(index.length);
+    for (let i = 0; i < index.length; i++) out[i] = index[i] < 0 ? 0 : weight[index[i]];
+    return out;
+  }
+
+  /** The same rearrangement as TF ops, differentiable: one gather (wasm's StridedSlice/Reverse are far slower). */
+  private buildSubpixelFilter(): tf.Tensor4D {
+    const index = this.subpixelIndex();
+    const zero = this.weight.size; // an appended 0
+    for (let i = 0; i < index.length; i++) if (index[i] < 0) index[i] = zero;
+    const flat = tf.concat([tf.reshape(this.weight, [-1]), tf.zeros([1])]);
+    return tf.reshape(tf.gather(flat, tf.tensor1d(index, "int32")), this.subpixelShape());
   }
 }
 
 export type ConvTransposeMethod = "subpixel" | "native";
 
-/** Which kernel strided transposed convs use; see ConvTranspose2d.subpixel. */
-let convTransposeMethod: ConvTransposeMethod = "subpixel";
+let forcedMethod: ConvTransposeMethod | undefined;
 
-export function setConvTransposeMethod(m: ConvTransposeMethod): void {
-  convTransposeMethod = m;
+/**
+ * Which kernel strided transposed convs use. By default the phase decomposition on wasm, whose Conv2D is about
+ * 4x faster than its Conv2DBackpropInput (unet_256 ngf 64 at 256²: 0.57 s vs 2.4 s per forward), and the
+ * backend's own transposed conv elsewhere (on the JS cpu backend it is the faster one). `undefined` restores the
+ * default.
+ */
+export function setConvTransposeMethod(m: ConvTransposeMethod | undefined): void {
+  forcedMethod = m;
+}
+
+function resolveMethod(): ConvTransposeMethod {
+  if (forcedMethod) return forcedMethod;
+  return tf.getBackend() === "wasm" ? "subpixel" : "native";
 }

@@ -8,6 +8,7 @@
  * `gain` scales a 2-D filter once (a separable 1-D filter would take gain^(1/2) per axis; we expand it to 2-D).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { upsamplePolyphase } from "./polyphase.ts";
 
 /** [x0, x1, y0, y1] (left, right, top, bottom), as upstream orders them. */
 export type Padding4 = [number, number, number, number];
@@ -60,6 +61,13 @@ export function upfirdn2d(x: tf.Tensor4D, f: tf.Tensor2D | null, opts: UpFirDnOp
   const [px0, px1, py0, py1] = parsePadding(opts.padding ?? 0);
   const gain = opts.gain ?? 1;
   return tf.tidy(() => {
+    if (f && ux === uy && ux > 1 && dx === 1 && dy === 1) {
+      let g: tf.Tensor2D = gain !== 1 ? tf.mul(f, gain) : f;
+      // The polyphase form takes the filter as a true-convolution kernel, as upfirdn2d does unless flipFilter.
+      if (opts.flipFilter) g = tf.reverse(g, [0, 1]);
+      const y = upsamplePolyphase(x, g, ux, [px0, px1, py0, py1]);
+      if (y) return y;
+    }
     let y = insertZeros(x, uy, ux);
     if (Math.max(px0, 0) + Math.max(px1, 0) + Math.max(py0, 0) + Math.max(py1, 0) > 0)
       y = tf.pad(y, [[0, 0], [Math.max(py0, 0), Math.max(py1, 0)], [Math.max(px0, 0), Math.max(px1, 0)], [0, 0]]);

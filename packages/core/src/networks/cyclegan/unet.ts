@@ -17,6 +17,7 @@ class UnetSkipBlock {
   readonly downnorm?: NormLayer;
   readonly upconv: ConvTranspose2d;
   readonly upnorm?: NormLayer;
+  readonly child?: UnetSkipBlock;
 
   constructor(
     store: ParamStore,
@@ -28,7 +29,8 @@ class UnetSkipBlock {
     inputNc: number,
     cfg: CycleGANConfig,
     instanceNorms: string[],
-    readonly child?: UnetSkipBlock,
+    /** Built between the down and up layers, so parameters register in the Sequential's order. */
+    makeChild?: () => UnetSkipBlock,
   ) {
     const bias = convUsesBias(cfg);
     const at = (j: number) => `${seq}.${j}`;
@@ -37,6 +39,7 @@ class UnetSkipBlock {
       case "outermost":
         // [downconv, submodule, uprelu, upconv, tanh]; the final up-conv keeps its bias whatever the norm.
         this.downconv = new Conv2d(store, at(0), inputNc, innerNc, 4, { ...k4, bias });
+        this.child = makeChild?.();
         this.upconv = new ConvTranspose2d(store, at(3), innerNc * 2, outerNc, 4, { ...k4, bias: true });
         break;
       case "innermost":
@@ -49,6 +52,7 @@ class UnetSkipBlock {
         // [downrelu, downconv, downnorm, submodule, uprelu, upconv, upnorm, (dropout)]
         this.downconv = new Conv2d(store, at(1), inputNc, innerNc, 4, { ...k4, bias });
         this.downnorm = makeNorm(store, at(2), innerNc, cfg.norm, instanceNorms);
+        this.child = makeChild?.();
         this.upconv = new ConvTranspose2d(store, at(5), innerNc * 2, outerNc, 4, { ...k4, bias });
         this.upnorm = makeNorm(store, at(6), outerNc, cfg.norm, instanceNorms);
         break;
@@ -60,16 +64,16 @@ class UnetSkipBlock {
       const inner = this.child!.apply(this.downconv.apply(x), training, useDropout);
       return tf.tanh(this.upconv.apply(tf.relu(inner)));
     }
-    // Upstream's down LeakyReLU is in place, so it rewrites the block input before `cat([x, model(x)])` reads it:
-    // the skip half carries leaky_relu(x), not x.
-    const a = tf.leakyRelu(x, 0.2);
-    let h = this.downconv.apply(a);
+    // Upstream's down LeakyReLU runs in place, so its `cat([x, model(x)])` really concatenates leaky_relu(x). The
+    // parent applies ReLU to the concatenation before anything else reads it, and relu(leaky_relu(x)) == relu(x)
+    // (values and gradients), so concatenating x itself is equivalent.
+    let h = this.downconv.apply(tf.leakyRelu(x, 0.2));
     if (this.downnorm) h = this.downnorm.apply(h, training);
     if (this.child) h = this.child.apply(h, training, useDropout);
     h = this.upconv.apply(tf.relu(h));
     if (this.upnorm) h = this.upnorm.apply(h, training);
     if (this.kind === "middle" && useDropout) h = dropout(h, training);
-    return tf.concat([a, h], 3);
+    return tf.concat([x, h], 3);
   }
 }
 
@@ -93,8 +97,8 @@ export class UnetGenerator {
       const inner = level === numDowns - 1 ? ngf * 8 : widths[level];
       const input = level === 0 ? inputNc : outer;
       const childSeq = `${seq}.${kind === "outermost" ? 1 : 3}.model`;
-      const child = kind === "innermost" ? undefined : build(level + 1, childSeq);
-      return new UnetSkipBlock(store, seq, kind, outer, inner, input, cfg, instanceNorms, child);
+      const makeChild = kind === "innermost" ? undefined : () => build(level + 1, childSeq);
+      return new UnetSkipBlock(store, seq, kind, outer, inner, input, cfg, instanceNorms, makeChild);
     };
     this.root = build(0, "model.model");
   }
