@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { loadSettings, SettingsError } from "@ganserve/core/config";
+import { registerBundledModels } from "@ganserve/core/models/bundled";
 import { buildApp } from "./api/app.ts";
 import { v1Routers } from "./api/routers.ts";
 import { createRuntime } from "./services.ts";
@@ -44,6 +45,10 @@ export async function runServer(opts: { web: boolean }) {
     app.get("/", (c) => c.html("<h1>ganserve</h1><p>The playground is not built: run <code>npm run build</code>.</p>"));
   }
 
+  if (settings.GANSERVE_DEMO_MODELS) {
+    const added = await registerBundledModels(services.registry, path.join(repoRoot, "models"), services.log);
+    if (added.length) services.log.info({ models: added }, "registered the bundled demo models");
+  }
   const adopted = await services.launcher.adopt();
   if (adopted.length) services.log.info({ jobs: adopted }, "re-adopted unfinished fine-tunes");
 

@@ -93,6 +93,13 @@ export class ModelRegistry {
     return bytes;
   }
 
+  /** Stores a sample image next to a version (before its record, like the weights); returns its key. */
+  async putSample(name: string, version: string, png: Uint8Array): Promise<string> {
+    const key = `${versionPrefix(name, version)}sample.png`;
+    await this.storage.put(key, png, { contentType: "image/png" });
+    return key;
+  }
+
   async publish(input: PublishInput): Promise<ModelJson> {
     const existing = await this.storage.listPrefixes(modelPrefix(input.name));
     const highest = existing.filter((v) => /^v[1-9][0-9]*$/.test(v)).map(versionNumber);
