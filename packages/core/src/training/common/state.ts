@@ -1,0 +1,22 @@
+/** Helpers to put network weights and small scalars into a trainer state dict under prefixes, and back. */
+import type { RawTensor, StateDict } from "../../checkpoints/tensor.ts";
+
+export function withPrefix(prefix: string, sd: StateDict, out: StateDict = new Map()): StateDict {
+  for (const [k, v] of sd) out.set(`${prefix}${k}`, v);
+  return out;
+}
+
+/** Entries under `prefix`, prefix removed. */
+export function underPrefix(sd: StateDict, prefix: string): StateDict {
+  const out: StateDict = new Map();
+  for (const [k, v] of sd) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), v);
+  return out;
+}
+
+export const i64Scalar = (n: number): RawTensor => ({ dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(n)) });
+
+export function readInt(sd: StateDict, key: string): number {
+  const t = sd.get(key);
+  if (!t || t.data.length !== 1) throw new Error(`trainer state is missing ${key}`);
+  return Number(t.data[0]);
+}
