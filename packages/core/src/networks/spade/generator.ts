@@ -21,7 +21,13 @@ import { ParamStore, stateDictSource } from "../common/param-store.ts";
 import { canonicalizeSpectral, SpectralConv2d } from "../common/spectral-norm.ts";
 import { parseSpadeConfig, type SpadeConfig } from "./config.ts";
 import { spadeInitSource } from "./init.ts";
-import { Linear, lrelu, SegContext, SpadeResnetBlock } from "./layers.ts";
+import { Linear, lrelu, SegContext, SpadeResnetBlock, type BatchNormHook } from "./layers.ts";
+
+/** Nearest x2 as a broadcast of each pixel over a 2x2 block: differentiable on every backend. */
+function upsampleNearest2xBroadcast(x: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  return tf.reshape(tf.mul(tf.reshape(x, [n, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1])), [n, 2 * h, 2 * w, c]);
+}
 
 export interface BlockSpec {
   name: string;
@@ -61,6 +67,11 @@ export interface SpadeForwardOptions {
    * uses the current u/v either way; call `powerIteration()` before a training forward to match torch.
    */
   training?: boolean;
+  /**
+   * Training only: called with each param-free BatchNorm and the batch it normalises, so a trainer can update the
+   * running statistics as torch's train mode does (the layer itself leaves them alone).
+   */
+  onBatchNorm?: BatchNormHook;
 }
 
 export class SpadeGenerator {
@@ -135,7 +146,9 @@ export class SpadeGenerator {
     if (semantics.rank !== 4 || semantics.shape[3] !== c.semantic_nc)
       throw new Error(`SPADE expects NHWC semantics with ${c.semantic_nc} channels, got [${semantics.shape}]`);
     const n = semantics.shape[0];
-    const seg = new SegContext(semantics, opts.training ?? false);
+    const seg = new SegContext(semantics, opts.training ?? false, opts.onBatchNorm);
+    // Same values either way; tfjs-cpu's ResizeNearestNeighborGrad is wrong, so training takes the broadcast form.
+    const up = opts.training ? upsampleNearest2xBroadcast : upsampleNearest2x;
     try {
       return tf.tidy(() => {
         let x: tf.Tensor4D;
@@ -150,11 +163,11 @@ export class SpadeGenerator {
         }
         const [head, middle0, middle1, ...ups] = this.blocks;
         x = head.apply(x, seg);
-        x = upsampleNearest2x(x);
+        x = up(x);
         x = middle0.apply(x, seg);
-        if (c.num_upsampling_layers !== "normal") x = upsampleNearest2x(x);
+        if (c.num_upsampling_layers !== "normal") x = up(x);
         x = middle1.apply(x, seg);
-        for (const b of ups) x = b.apply(upsampleNearest2x(x), seg);
+        for (const b of ups) x = b.apply(up(x), seg);
         return tf.tanh(this.conv_img.apply(lrelu(x)));
       });
     } finally {

@@ -13,12 +13,16 @@ import type { SpadeConfig } from "./config.ts";
 
 export const lrelu = (x: tf.Tensor4D) => tf.leakyRelu(x, 0.2);
 
+/** Receives a param-free BatchNorm and its input batch during a training forward. */
+export type BatchNormHook = (norm: BatchNorm2d, x: tf.Tensor4D) => void;
+
 /** Per-forward context: the full-resolution segmap and its resized copies (every SPADE layer of a size shares one). */
 export class SegContext {
   private readonly cache = new Map<string, tf.Tensor4D>();
   constructor(
     readonly segmap: tf.Tensor4D,
     readonly training: boolean,
+    readonly onBatchNorm?: BatchNormHook,
   ) {}
   /** The first request happens inside some layer's tidy, so the copy is kept until `dispose()`. */
   at(h: number, w: number): tf.Tensor4D {
@@ -84,6 +88,7 @@ export class SpadeNorm {
   apply(x: tf.Tensor4D, seg: SegContext): tf.Tensor4D {
     return tf.tidy(() => {
       const [, h, w] = x.shape;
+      if (seg.training && seg.onBatchNorm && this.param_free_norm instanceof BatchNorm2d) seg.onBatchNorm(this.param_free_norm, x);
       const normalized = this.param_free_norm.apply(x, seg.training);
       const actv = tf.relu(this.mlp_shared.apply(seg.at(h, w)));
       const gamma = this.mlp_gamma.apply(actv);

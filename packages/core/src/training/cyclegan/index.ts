@@ -1,0 +1,1 @@
+export { createCycleGANTrainer, CycleGANTrainer, type CycleGANTrainOptions } from "./trainer.ts";

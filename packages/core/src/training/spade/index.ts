@@ -1,0 +1,1 @@
+export { colorizeLabels, createSpadeTrainer, SpadeTrainer, type SpadeTrainOptions } from "./trainer.ts";
