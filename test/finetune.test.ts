@@ -8,11 +8,14 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EMBEDDED_CREDENTIALS, Storage } from "@ganserve/core/storage/index";
 import { verify } from "@ganserve/core/jobs/webhook";
+import { encodeLabelPng } from "@ganserve/core/images/label-png";
 import { auth, fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
 import { importModel } from "./helpers/models.ts";
-import { followEvents, squaresZip, startFineTune, uploadDataset } from "./helpers/finetune.ts";
+import { domainsZip, followEvents, scenesZip, squaresZip, startFineTune, uploadDataset } from "./helpers/finetune.ts";
 
 const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
+const CG = path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8");
+const SP = path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1");
 const SECRET = "test-webhook-secret-0123456789";
 
 let stack: Stack;
@@ -25,6 +28,8 @@ let hookUrl: string;
 beforeAll(async () => {
   const dataDir = tempDataDir();
   importModel(path.join(SG, "network-snapshot.pkl"), "sg-base", dataDir);
+  importModel(path.join(CG, "weights.safetensors"), "cg-base", dataDir);
+  importModel(path.join(SP, "weights.safetensors"), "spade-base", dataDir);
   stack = await startStack({ dataDir });
   storage = new Storage({ bucket: "ganserve", region: "us-east-1", endpoint: `http://127.0.0.1:${stack.s3Port}`, credentials: EMBEDDED_CREDENTIALS });
   receiver = http.createServer((req, res) => {
@@ -147,6 +152,28 @@ describe("fine-tune", () => {
     const list = await (await fetch(`${stack.url}/v1/fine-tunes`, { headers: auth(stack) })).json();
     expect(list.fine_tunes.map((f: { id: string }) => f.id)).toContain(job.id);
   });
+
+  for (const [family, base, zip, layout, input] of [
+    ["cyclegan", "cg-base", () => domainsZip(4, 32), "cyclegan", "image"],
+    ["spade", "spade-base", () => scenesZip(4, 64, 6), "spade", "label_map"],
+  ] as const) {
+    it(`fine-tunes a ${family} model and translates with the new version`, async () => {
+      const up = await uploadDataset(stack, await zip(), layout);
+      expect(up.status).toBe(200);
+      const job = await startFineTune(stack, { base_model: base, dataset: up.id, name: `${base}-tuned`, steps: 2, batch_size: 1 });
+      const events = await followEvents(stack, job.id);
+      expect(events.at(-1), JSON.stringify(events.at(-1))).toMatchObject({ type: "done", status: "succeeded" });
+      const tuned = await (await fetch(`${stack.url}/v1/models/${base}-tuned/versions/v1`, { headers: auth(stack) })).json();
+      expect(tuned.parent).toEqual({ name: base, version: "v1" });
+      const sample = (await storage.list(`jobs/${job.id}/samples/`))[0];
+      const png = Buffer.from((await storage.get(sample.key))!).toString("base64");
+      // CycleGAN: the new B→A generator on a sample grid; SPADE: a striped label map.
+      const labels = Buffer.from(await encodeLabelPng({ width: 64, height: 64, data: new Uint8Array(4096).map((_, i) => (i >> 9) % 6) })).toString("base64");
+      const body = input === "image" ? { model: `${base}-tuned`, image: png, direction: "BtoA" } : { model: `${base}-tuned`, label_map: labels };
+      const res = await fetch(`${stack.url}/v1/translate`, { method: "POST", headers: { ...auth(stack), "content-type": "application/json" }, body: JSON.stringify(body) });
+      expect(res.status, await res.clone().text()).toBe(200);
+    });
+  }
 
   it("refuses a dataset of the wrong layout and unknown ids", async () => {
     const r1 = await fetch(`${stack.url}/v1/fine-tunes`, {

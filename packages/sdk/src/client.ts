@@ -1,0 +1,85 @@
+import { decodeBase64, toNamedBlob, type FileResolver } from "./files.ts";
+import { HttpClient, type ClientOptions, type RequestOptions } from "./http.ts";
+import { Datasets } from "./resources/datasets.ts";
+import { FineTunes } from "./resources/fine-tunes.ts";
+import { Models } from "./resources/models.ts";
+import {
+  TRANSLATE_FILE_FIELDS,
+  type GenerateRequest,
+  type GenerateResponse,
+  type ImageResult,
+  type InterpolateRequest,
+  type TranslateRequest,
+  type TranslateResponse,
+} from "./types.ts";
+
+export interface GenerateFunction {
+  /** Seeds → images (StyleGAN2). */
+  (req: GenerateRequest, opts?: RequestOptions): Promise<GenerateResponse>;
+  /** Frames from seed_a to seed_b, interpolated in w space. */
+  interpolate(req: InterpolateRequest, opts?: RequestOptions): Promise<GenerateResponse>;
+}
+
+/**
+ * The client, generic over what counts as a file: `Ganserve` from the main entry takes bytes and streams,
+ * the Node entry's also takes paths. Use `Ganserve` from either entry rather than this class.
+ */
+export class GanserveClient<F> {
+  readonly models: Models;
+  readonly datasets: Datasets<F>;
+  readonly fineTunes: FineTunes;
+  readonly generate: GenerateFunction;
+  /** @internal */
+  protected readonly http: HttpClient;
+  readonly #resolveFile: FileResolver | undefined;
+
+  /** @param resolveFile how an entry point turns its extra file forms (paths) into bytes. */
+  constructor(opts: ClientOptions, resolveFile?: FileResolver) {
+    this.http = new HttpClient(opts);
+    this.#resolveFile = resolveFile;
+    this.models = new Models(this.http);
+    this.datasets = new Datasets<F>(this.http, resolveFile);
+    this.fineTunes = new FineTunes(this.http);
+    // The same request always gives the same bytes, so generate is safe to retry after a network error.
+    const generate = (req: GenerateRequest, o?: RequestOptions) =>
+      this.http.json<GenerateResponse>({ method: "POST", path: "/v1/generate", json: req, idempotent: true }, o);
+    this.generate = Object.assign(generate, { interpolate: (req: InterpolateRequest, o?: RequestOptions) => this.interpolate(req, o) });
+  }
+
+  get baseUrl(): string {
+    return this.http.baseUrl;
+  }
+
+  interpolate(req: InterpolateRequest, opts?: RequestOptions): Promise<GenerateResponse> {
+    return this.http.json({ method: "POST", path: "/v1/generate/interpolate", json: req, idempotent: true }, opts);
+  }
+
+  /**
+   * Image → image (CycleGAN: `image`) or label map → image (SPADE: `label_map`, optional `instance_map`
+   * and `style_image`), sent as multipart so files travel as bytes rather than base64 JSON.
+   */
+  async translate(req: TranslateRequest<F>, opts?: RequestOptions): Promise<TranslateResponse> {
+    const form = new FormData();
+    for (const [key, value] of Object.entries(req)) {
+      if (value === undefined || (TRANSLATE_FILE_FIELDS as readonly string[]).includes(key)) continue;
+      form.set(key, String(value));
+    }
+    // Read once up front: a stream cannot be resent, and a retry must send the same bytes.
+    for (const field of TRANSLATE_FILE_FIELDS) {
+      const value = req[field];
+      if (value === undefined) continue;
+      const { blob, name } = await toNamedBlob(value, field, this.#resolveFile);
+      form.set(field, blob, name);
+    }
+    return this.http.json({ method: "POST", path: "/v1/translate", body: form, idempotent: true }, opts);
+  }
+
+  /** An image's bytes, inline or from its presigned URL (`output: "url"`; fetched without the API key). */
+  async download(image: ImageResult, opts?: RequestOptions): Promise<Uint8Array> {
+    if (image.data !== undefined) return decodeBase64(image.data);
+    if (!image.url) throw new TypeError("image has neither data nor url");
+    return this.http.send({ method: "GET", path: image.url, auth: false, headers: { Accept: "*/*" } }, opts ?? {}, async (res) =>
+      new Uint8Array(await res.arrayBuffer()),
+    );
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Every request and response type the SDK exposes, inferred from the zod schemas in @ganserve/core that the
+ * server validates with and publishes as OpenAPI, so a schema change breaks the SDK's typecheck instead of
+ * drifting silently. Type-only imports: the browser bundle carries no zod.
+ */
+import type { z } from "zod";
+import type * as common from "@ganserve/core/api/common";
+import type * as finetune from "@ganserve/core/api/finetune";
+import type * as inference from "@ganserve/core/api/inference";
+import type { ErrorCode } from "@ganserve/core/errors";
+
+export type GenerateRequest = z.input<typeof inference.GenerateRequest>;
+export type InterpolateRequest = z.input<typeof inference.InterpolateRequest>;
+export type GenerateResponse = z.infer<typeof inference.GenerateResponse>;
+export type ImageResult = z.infer<typeof inference.ImageResult>;
+export type TranslateResponse = z.infer<typeof inference.TranslateResponse>;
+/** The JSON form of /v1/translate (files as base64); the SDK sends the multipart form instead. */
+export type TranslateFields = z.input<typeof inference.TranslateRequest>;
+
+export type ModelInfo = z.infer<typeof inference.ModelInfo>;
+export type ModelList = z.infer<typeof inference.ModelList>;
+export type ModelVersion = z.infer<typeof inference.ModelVersion>;
+
+export type DatasetLayout = z.infer<typeof finetune.DatasetLayout>;
+export type CreateDatasetRequest = z.input<typeof finetune.CreateDatasetRequest>;
+export type Dataset = z.infer<typeof finetune.Dataset>;
+export type DatasetList = z.infer<typeof finetune.DatasetList>;
+export type Rejection = z.infer<typeof finetune.Rejection>;
+
+export type CreateFineTuneRequest = z.input<typeof finetune.CreateFineTuneRequest>;
+export type FineTune = z.infer<typeof finetune.FineTune>;
+export type FineTuneList = z.infer<typeof finetune.FineTuneList>;
+export type FineTuneStatus = z.infer<typeof finetune.FineTuneStatus>;
+export type FineTuneEvent = z.infer<typeof finetune.FineTuneEvent>;
+
+export type ErrorBody = z.infer<typeof common.ErrorBody>;
+export type Health = z.infer<typeof common.Health>;
+
+/** Codes the server sends (keys of ERROR_STATUS in @ganserve/core/errors). */
+export type ApiErrorCode = ErrorCode;
+
+export const TRANSLATE_FILE_FIELDS = ["image", "label_map", "instance_map", "style_image"] as const;
+export type TranslateFileField = (typeof TRANSLATE_FILE_FIELDS)[number];
+
+/**
+ * /v1/translate with files instead of base64. `F` is what the entry point accepts as a file: bytes and
+ * streams everywhere, plus path strings from the Node entry.
+ */
+export type TranslateRequest<F> = Omit<TranslateFields, TranslateFileField> & { [K in TranslateFileField]?: F };
