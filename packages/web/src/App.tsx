@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, ApiFailure, getApiKey, setApiKey, type ModelInfo } from "./lib/api.ts";
+import { client, GanserveError, getApiKey, setApiKey, type ModelInfo } from "./lib/api.ts";
 import { GeneratePage } from "./pages/Generate.tsx";
 import { TranslatePage } from "./pages/Translate.tsx";
 import { FineTunePage } from "./pages/FineTune.tsx";
@@ -18,7 +18,7 @@ function readHash(): { page: Page; model?: string } {
 
 export function ErrorBanner({ error, onClose }: { error: unknown; onClose?: () => void }) {
   if (!error) return null;
-  const e = error instanceof ApiFailure ? error : new ApiFailure(0, "error", String((error as Error)?.message ?? error));
+  const e = error instanceof GanserveError ? error : { code: "error", message: String((error as Error)?.message ?? error), requestId: undefined };
   return (
     <div className="error" role="alert">
       <strong>{e.code}</strong> {e.message}
@@ -46,7 +46,7 @@ export function App() {
 
   const refresh = useCallback(() => {
     if (!getApiKey()) return;
-    api.models().then((m) => {
+    client().models.list().then(({ models: m }) => {
       setModels(m);
       setError(undefined);
     }, setError);

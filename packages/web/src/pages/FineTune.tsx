@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { ErrorBanner } from "../App.tsx";
-import { api, uploadTo, type Dataset, type FineTune, type ModelInfo } from "../lib/api.ts";
+import { client, type Dataset, type FineTune, type ModelInfo } from "../lib/api.ts";
 
 const LAYOUT: Record<string, string> = { stylegan2: "stylegan2", cyclegan: "cyclegan", spade: "spade" };
 
@@ -46,12 +46,12 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
   const [job, setJob] = useState<FineTune>();
   const [busy, setBusy] = useState("");
   const [error, setError] = useState<unknown>();
-  const source = useRef<EventSource | undefined>(undefined);
+  const following = useRef<AbortController | undefined>(undefined);
 
   useEffect(() => {
     if (!base && models.length) setBase(models[0].name);
   }, [models, base]);
-  useEffect(() => () => source.current?.close(), []);
+  useEffect(() => () => following.current?.abort(), []);
   const baseInfo = models.find((m) => m.name === base);
 
   async function upload() {
@@ -59,10 +59,11 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
     setBusy("uploading");
     setError(undefined);
     try {
-      const created = await api.createDataset(LAYOUT[baseInfo.family], file.name);
-      await uploadTo(created.upload!, file);
+      const c = client();
+      const created = await c.datasets.create({ layout: LAYOUT[baseInfo.family] as Dataset["layout"], name: file.name });
+      await c.datasets.uploadBytes(created, file);
       setBusy("validating");
-      setDataset(await api.finalizeDataset(created.id));
+      setDataset(await c.datasets.finalize(created.id));
     } catch (e) {
       setError(e);
     } finally {
@@ -70,33 +71,31 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
     }
   }
 
-  function follow(id: string) {
-    source.current?.close();
-    const es = new EventSource(api.eventsUrl(id));
-    source.current = es;
-    const refresh = async () => {
-      try {
-        const ft = await api.fineTune(id);
+  /** Follows the job's event stream (SDK: fetch streaming with the key in a header) and refreshes on each event. */
+  async function follow(id: string) {
+    following.current?.abort();
+    const ctl = new AbortController();
+    following.current = ctl;
+    const c = client();
+    try {
+      for await (const event of c.fineTunes.events(id, { signal: ctl.signal })) {
+        if (event.type === "log") continue;
+        const ft = await c.fineTunes.get(id);
         setJob(ft);
         if (ft.status === "succeeded") onPublished();
-      } catch (e) {
-        setError(e);
       }
-    };
-    for (const type of ["status", "progress", "sample", "checkpoint"]) es.addEventListener(type, refresh);
-    es.addEventListener("done", () => {
-      es.close();
-      void refresh();
-    });
+    } catch (e) {
+      if (!ctl.signal.aborted) setError(e);
+    }
   }
 
   async function start() {
     if (!dataset || !baseInfo) return;
     setError(undefined);
     try {
-      const ft = await api.createFineTune({ base_model: base, dataset: dataset.id, name, steps, batch_size: batch });
+      const ft = await client().fineTunes.create({ base_model: base, dataset: dataset.id, name, steps, batch_size: batch });
       setJob(ft);
-      follow(ft.id);
+      void follow(ft.id);
     } catch (e) {
       setError(e);
     }
@@ -177,7 +176,7 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
             ))}
           </div>
           {job.status === "running" || job.status === "queued" ? (
-            <button onClick={() => api.cancelFineTune(job.id).then(setJob, setError)}>Cancel</button>
+            <button onClick={() => client().fineTunes.cancel(job.id).then(setJob, setError)}>Cancel</button>
           ) : null}
           {job.result && (
             <button onClick={() => open(job.family === "stylegan2" ? "generate" : "translate", job.result!.model)}>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { ErrorBanner } from "../App.tsx";
-import { api, dataUrl, type GenerateResponse, type ModelInfo } from "../lib/api.ts";
+import { client, imageSrc, type GenerateResponse, type ModelInfo } from "../lib/api.ts";
 
 /** Seeds as the API takes them: "0-7" stays a range, "1, 5, 9" becomes a list. */
 function parseSeeds(text: string): number[] | string {
@@ -32,7 +32,7 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
     setBusy(true);
     setError(undefined);
     try {
-      setResult(await api.generate(request()));
+      setResult(await client().generate(request()));
       setSelected(undefined);
     } catch (e) {
       setError(e);
@@ -102,7 +102,7 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
           <div className="grid" data-testid="gen-grid">
             {result.images.map((img, i) => (
               <figure key={i} className={selected === i ? "selected" : ""} onClick={() => setSelected(i)}>
-                <img src={dataUrl(img)} alt={`seed ${img.seed}`} />
+                <img src={imageSrc(img)} alt={`seed ${img.seed}`} />
                 <figcaption>seed {img.seed}</figcaption>
               </figure>
             ))}

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { ErrorBanner } from "../App.tsx";
-import { api, dataUrl, fileToBase64, type ModelInfo, type TranslateResponse } from "../lib/api.ts";
+import { client, imageSrc, type ModelInfo, type TranslateResponse } from "../lib/api.ts";
 import { encodeLabelPng } from "../lib/label-png.ts";
 
 export function TranslatePage({ models, initial }: { models: ModelInfo[]; initial?: string }) {
@@ -41,7 +41,7 @@ function CycleGANPanel({ model }: { model: ModelInfo }) {
     setBusy(true);
     setError(undefined);
     try {
-      setOut(await api.translate({ model: model.name, image: await fileToBase64(file), direction: dir }));
+      setOut(await client().translate({ model: model.name, image: file, direction: dir }));
     } catch (e) {
       setError(e);
     } finally {
@@ -91,7 +91,7 @@ function CycleGANPanel({ model }: { model: ModelInfo }) {
       <div className="pair">
         <figure>{input && <img src={input.url} alt="input" />}<figcaption>before</figcaption></figure>
         <figure>
-          {busy ? <div className="spinner" /> : out && <img data-testid="tr-output" src={dataUrl(out.image)} alt="translated" />}
+          {busy ? <div className="spinner" /> : out && <img data-testid="tr-output" src={imageSrc(out.image)} alt="translated" />}
           <figcaption>after{out ? ` · ${out.timings.total_ms.toFixed(0)} ms` : ""}</figcaption>
         </figure>
       </div>
@@ -132,7 +132,7 @@ function SpadePainter({ model }: { model: ModelInfo }) {
   async function synthesize() {
     try {
       const png = await encodeLabelPng(ids.current, width, height);
-      setOut(await api.translate({ model: model.name, label_map: await fileToBase64(png), seed }));
+      setOut(await client().translate({ model: model.name, label_map: png, seed }));
       setError(undefined);
     } catch (e) {
       setError(e);
@@ -204,7 +204,7 @@ function SpadePainter({ model }: { model: ModelInfo }) {
           <figcaption>label map</figcaption>
         </figure>
         <figure>
-          {out && <img data-testid="spade-output" src={dataUrl(out.image)} alt="synthesised" style={{ width: width * scale, height: height * scale }} />}
+          {out && <img data-testid="spade-output" src={imageSrc(out.image)} alt="synthesised" style={{ width: width * scale, height: height * scale }} />}
           <figcaption>output{out ? ` · ${out.timings.total_ms.toFixed(0)} ms` : ""}</figcaption>
         </figure>
       </div>
