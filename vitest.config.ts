@@ -11,9 +11,21 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/**/*.test.ts"],
+          // The long load and fault runs: `npm run test:soak`.
+          exclude: ["test/soak/**", "**/node_modules/**"],
           globalSetup: ["test/setup/generated.ts"],
           testTimeout: 300_000,
           hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: "soak",
+          include: ["test/soak/**/*.test.ts"],
+          globalSetup: ["test/setup/generated.ts"],
+          testTimeout: 900_000,
+          hookTimeout: 300_000,
           fileParallelism: false,
         },
       },

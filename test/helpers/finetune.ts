@@ -60,7 +60,7 @@ export async function uploadDataset(stack: Stack, zip: Uint8Array, layout: strin
   const created = await (
     await fetch(`${stack.url}/v1/datasets`, { method: "POST", headers: { ...auth(stack), "content-type": "application/json" }, body: JSON.stringify({ layout, name: "test" }) })
   ).json();
-  const put = await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: zip });
+  const put = await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: zip as BodyInit });
   if (!put.ok) throw new Error(`upload failed: ${put.status}`);
   const res = await fetch(`${stack.url}/v1/datasets/${created.id}/finalize`, { method: "POST", headers: auth(stack) });
   return { status: res.status, body: await res.json(), id: created.id as string };

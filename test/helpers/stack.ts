@@ -75,7 +75,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const apiKey = opts.env?.GANSERVE_API_KEYS?.split(",")[0] ?? fs.readFileSync(path.join(dataDir, "dev-api-key"), "utf8").trim();
+  // GANSERVE_API_KEYS entries are `key` or `tenant:key`.
+  const apiKey = opts.env?.GANSERVE_API_KEYS?.split(",")[0].replace(/^[a-z0-9][a-z0-9_-]{0,62}:/, "") ?? fs.readFileSync(path.join(dataDir, "dev-api-key"), "utf8").trim();
   return {
     url,
     dataDir,

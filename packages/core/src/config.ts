@@ -55,6 +55,11 @@ export const SettingsSchema = z.object({
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info")
     .describe("Log level of the JSON logs"),
+  GANSERVE_RATE_LIMIT_RPM: positiveInt.default(600).describe("Requests per minute per API key (token bucket; bursts up to a sixth)"),
+  GANSERVE_MAX_CONCURRENT_FINE_TUNES: positiveInt.default(2).describe("Fine-tunes queued or running per tenant"),
+  GANSERVE_TENANT_DATASET_BYTES: positiveInt
+    .default(2 * 1024 * 1024 * 1024)
+    .describe("Dataset storage per tenant (uploads + indexed files)"),
   GANSERVE_PRODUCTION: bool.default(false).describe("Production mode: stricter webhooks, no dev key"),
 });
 

@@ -8,6 +8,9 @@ import { tfjsEngines } from "@ganserve/core/inference/engines/tfjs";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { openStorage, EMBEDDED_CREDENTIALS, type OpenedStorage } from "@ganserve/core/storage/index";
 import { DatasetService } from "@ganserve/core/datasets/service";
+import { StoredKeyRing } from "@ganserve/core/auth/store";
+import { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
+import { FineTuneSlots } from "@ganserve/core/limits/quotas";
 import { BatchLauncher, LocalLauncher, type Launcher } from "@ganserve/core/jobs/launcher";
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
@@ -27,10 +30,13 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   const log = createLogger(settings.GANSERVE_LOG_LEVEL);
   const opened = await openStorage(settings);
   let devKey: string | undefined;
-  let keys: KeyRing;
-  if (settings.GANSERVE_API_KEYS) keys = KeyRing.fromList(settings.GANSERVE_API_KEYS);
-  else if (settings.GANSERVE_PRODUCTION) throw new Error("GANSERVE_API_KEYS must be set in production mode");
-  else keys = KeyRing.fromList((devKey = ensureDevKey(settings.dataDir)));
+  let configured: KeyRing;
+  if (settings.GANSERVE_API_KEYS) configured = KeyRing.fromList(settings.GANSERVE_API_KEYS);
+  else if (settings.GANSERVE_PRODUCTION) configured = new KeyRing([]);
+  else configured = KeyRing.fromList((devKey = ensureDevKey(settings.dataDir)));
+  // Keys created with `ganserve keys create` live in storage; revocations are picked up within seconds.
+  const keys = await StoredKeyRing.open(opened.storage, configured, { onError: (err) => log.warn({ err }, "could not refresh stored API keys") });
+  if (settings.GANSERVE_PRODUCTION && keys.size === 0) throw new Error("no API keys: set GANSERVE_API_KEYS or run `ganserve keys create` (production mode)");
   const registry = new ModelRegistry(opened.storage);
   const metrics = createMetrics();
   const inference = new InferenceService(registry, opened.storage, tfjsEngines(settings.GANSERVE_BACKEND), metrics, {
@@ -57,6 +63,8 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     jobs,
     fineTunes,
     launcher,
+    limiter: new TokenBucketLimiter({ rpm: settings.GANSERVE_RATE_LIMIT_RPM }),
+    fineTuneSlots: new FineTuneSlots(jobs, settings.GANSERVE_MAX_CONCURRENT_FINE_TUNES),
     readiness: new Map(),
     warmModels: () => inference.cache.status(),
     startedAt: Date.now(),
@@ -66,6 +74,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     opened,
     devKey,
     close: async () => {
+      keys.stop();
       await launcher.close();
       inference.cache.clear();
       await opened.close();

@@ -66,6 +66,9 @@ const expandLayers = (layers: number[] | string): number[] => {
   return Array.from({ length: b - a + 1 }, (_, i) => a + i);
 };
 
+/** /metrics is public: tenant-owned model names stay out of its labels. */
+const metricLabel = (r: ModelJson) => (r.tenant ? "tenant-model" : r.name);
+
 const ms = (t0: number) => Math.round((performance.now() - t0) * 100) / 100;
 
 interface SynthesisItem {
@@ -92,7 +95,7 @@ export class InferenceService {
       },
       warmUp: async (engine) => warmUp(engine),
       dispose: (engine) => engine.dispose(),
-      onLoad: (record, seconds) => metrics.modelLoadSeconds.observe({ model: record.name }, seconds),
+      onLoad: (record, seconds) => metrics.modelLoadSeconds.observe({ model: metricLabel(record) }, seconds),
       onChange: (bytes) => metrics.modelBytes.set(bytes),
     });
   }
@@ -165,7 +168,7 @@ export class InferenceService {
   /** Synthesis through the batcher; random noise runs alone so its output never depends on batch mates. */
   private async synthesize(record: ModelJson, engine: StyleGAN2Engine, ws: Float32Array, n: number, noise_mode: "const" | "random" | "none", noiseSeed: number) {
     const key = `${record.name}/${record.version}/${noise_mode === "random" ? `random:${randomUUID()}` : noise_mode}`;
-    const batcher = this.batcher<SynthesisItem>(key, record.name, (items) => {
+    const batcher = this.batcher<SynthesisItem>(key, metricLabel(record), (items) => {
       const total = items.reduce((a, it) => a + it.n, 0);
       const all = new Float32Array(total * engine.numWs * engine.wDim);
       let off = 0;
@@ -182,7 +185,7 @@ export class InferenceService {
         return part;
       });
     });
-    const result = await this.submit(batcher, { ws, n }, n, record.name);
+    const result = await this.submit(batcher, { ws, n }, n, metricLabel(record));
     if (noise_mode === "random") this.batchers.delete(key);
     return result;
   }
@@ -271,14 +274,14 @@ export class InferenceService {
     const original = await decodeRgb(inputs.image, { maxPixels: this.opts.maxPixels, field: "image" });
     const { net, size } = await this.cyclePreprocess(original, engine, p);
     const key = `${record.name}/${record.version}/${p.direction}/${size.w}x${size.h}`;
-    const batcher = this.batcher<Float32Array>(key, record.name, (items) => {
+    const batcher = this.batcher<Float32Array>(key, metricLabel(record), (items) => {
       const all = new Float32Array(items.length * items[0].length);
       items.forEach((x, i) => all.set(x, i * x.length));
       const out = engine.forward(p.direction, all, items.length, size.h, size.w);
       const per = items[0].length;
       return items.map((_, i) => out.subarray(i * per, (i + 1) * per));
     });
-    const { output, queueMs, computeMs } = await this.submit(batcher, uint8ToFloat(net.data), 1, record.name);
+    const { output, queueMs, computeMs } = await this.submit(batcher, uint8ToFloat(net.data), 1, metricLabel(record));
     // The official test.py writes the network-sized image; users get their own size back.
     const out = await resizeRgb({ data: floatToUint8(output, "tanh"), width: size.w, height: size.h }, original.width, original.height);
     return { rgb: out, queueMs, computeMs, params: { ...p, image: undefined, width: original.width, height: original.height, net_size: [size.h, size.w] } };
@@ -340,7 +343,7 @@ export class InferenceService {
     // Without an instance map, each class region is its own instance (what the official test does with labels).
     const inst = engine.useInstance ? nearest(instance ?? label, engine.width, engine.height) : null;
     const key = `${record.name}/${record.version}/spade:${p.seed}:${style ? randomUUID() : "nostyle"}`;
-    const batcher = this.batcher<{ label: Int32Array; instance: Int32Array | null }>(key, record.name, (items) => {
+    const batcher = this.batcher<{ label: Int32Array; instance: Int32Array | null }>(key, metricLabel(record), (items) => {
       const per = engine.width * engine.height;
       const labels = new Int32Array(items.length * per);
       const insts = engine.useInstance ? new Int32Array(items.length * per) : null;
@@ -351,7 +354,7 @@ export class InferenceService {
       const out = engine.forward(labels, insts, items.length, { seed: p.seed, style });
       return items.map((_, i) => out.subarray(i * per * 3, (i + 1) * per * 3));
     });
-    const { output, queueMs, computeMs } = await this.submit(batcher, { label: sized, instance: inst }, 1, record.name);
+    const { output, queueMs, computeMs } = await this.submit(batcher, { label: sized, instance: inst }, 1, metricLabel(record));
     if (style) this.batchers.delete(key);
     const rgb = await resizeRgb({ data: floatToUint8(output, "tanh"), width: engine.width, height: engine.height }, label.width, label.height);
     return { rgb, queueMs, computeMs, params: { ...p, label_map: undefined, instance_map: undefined, style_image: undefined, width: label.width, height: label.height } };

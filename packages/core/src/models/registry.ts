@@ -61,6 +61,9 @@ export class ModelRegistry {
   async resolve(name: string, version: string = "latest", tenant?: string): Promise<ModelJson> {
     const versions = await this.versions(name);
     if (versions.length === 0) throw new ApiError("model_not_found", `model '${name}' does not exist`);
+    const latest = await this.record(name, versions[versions.length - 1]);
+    // Visibility before the version check: a version error would tell another tenant the model exists.
+    if (latest && !visibleTo(latest, tenant)) throw new ApiError("model_not_found", `model '${name}' does not exist`);
     const id = version === "latest" ? versions[versions.length - 1] : version;
     if (!versions.includes(id)) throw new ApiError("version_not_found", `model '${name}' has no version '${version}'`, { versions });
     const record = await this.record(name, id);

@@ -8,6 +8,7 @@ import { requestId } from "hono/request-id";
 import { ApiError } from "@ganserve/core/errors";
 import type { AppEnv, Services } from "./env.ts";
 import { requireApiKey } from "./middleware/auth.ts";
+import { rateLimit } from "./middleware/rate-limit.ts";
 import { errorResponse, notFound, onError } from "./middleware/errors.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { docsRoutes } from "./routes/docs.ts";
@@ -44,6 +45,7 @@ export function buildApp(services: Services, mounts: V1Mount[] = []) {
 
   const v1 = newRouter();
   v1.use("*", requireApiKey(services.keys));
+  v1.use("*", rateLimit(services.limiter));
   v1.use(
     "*",
     bodyLimit({

@@ -10,6 +10,8 @@ import type { DatasetService } from "@ganserve/core/datasets/service";
 import type { Launcher } from "@ganserve/core/jobs/launcher";
 import type { FineTuneService } from "@ganserve/core/jobs/service";
 import type { JobStore } from "@ganserve/core/jobs/store";
+import type { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
+import type { FineTuneSlots } from "@ganserve/core/limits/quotas";
 
 /** Everything a router needs, built once per process by `createServices` and passed down explicitly. */
 export interface Services {
@@ -24,6 +26,8 @@ export interface Services {
   jobs: JobStore;
   fineTunes: FineTuneService;
   launcher: Launcher;
+  limiter: TokenBucketLimiter;
+  fineTuneSlots: FineTuneSlots;
   /** Extra readiness probes that later parts (model cache, queues) register. */
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
   /** Models loaded in this process and whether they are warmed up, for /ready. */

@@ -5,11 +5,13 @@
 import { parseArgs } from "node:util";
 import { loadSettings, SettingsError } from "@ganserve/core/config";
 import { importModel } from "./import.ts";
+import { keysCommand, KEYS_USAGE } from "./keys.ts";
 
 const USAGE = `usage:
   ganserve import <checkpoint> --name <name> [--family stylegan2|cyclegan|spade] [--b-file <G_B checkpoint>]
                   [--version vN] [--description text] [--float16] [--set option=value ...] [--yes]
-  ganserve parity <fixtures dir>`;
+  ganserve parity <fixtures dir>
+${KEYS_USAGE}`;
 
 async function main(argv: string[]) {
   const [command, ...rest] = argv;
@@ -53,6 +55,9 @@ async function main(argv: string[]) {
       process.exitCode = (await runParity(rest[0])) ? 0 : 1;
       return;
     }
+    case "keys":
+      await keysCommand(rest, loadSettings());
+      return;
     default:
       throw new UsageError(command ? `unknown command '${command}'` : "no command");
   }

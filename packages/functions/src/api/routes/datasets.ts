@@ -2,6 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { CreateDatasetRequest, Dataset, DatasetId, DatasetList } from "@ganserve/core/api/finetune";
 import { publicDataset } from "@ganserve/core/datasets/service";
+import { checkDatasetQuota } from "@ganserve/core/limits/quotas";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";
@@ -52,11 +53,15 @@ const list = createRoute({
   responses: { 200: json(DatasetList, "Datasets") },
 });
 
-export function datasetRoutes({ datasets }: Services) {
+export function datasetRoutes({ datasets, storage, settings }: Services) {
   const tenant = (c: { get(k: "apiKey"): { tenant: string } | undefined }) => c.get("apiKey")!.tenant;
   return newRouter()
     .openapi(create, async (c) => c.json(publicDataset(await datasets.create(c.req.valid("json"), tenant(c))), 201))
-    .openapi(finalize, async (c) => c.json(publicDataset(await datasets.finalize(c.req.valid("param").id, tenant(c))), 200))
+    .openapi(finalize, async (c) => {
+      const id = c.req.valid("param").id;
+      await checkDatasetQuota({ storage, datasets }, id, tenant(c), settings.GANSERVE_TENANT_DATASET_BYTES);
+      return c.json(publicDataset(await datasets.finalize(id, tenant(c))), 200);
+    })
     .openapi(get, async (c) => c.json(publicDataset(await datasets.get(c.req.valid("param").id, tenant(c))), 200))
     .openapi(list, async (c) => c.json({ datasets: (await datasets.list(tenant(c))).map(publicDataset) }, 200));
 }

@@ -23,6 +23,7 @@ const create = createRoute({
     404: jsonError("Unknown base model or dataset"),
     409: jsonError("Dataset not ready, or the model name belongs to someone else"),
     422: jsonError("Dataset layout does not fit the model family"),
+    429: jsonError("Too many fine-tunes queued or running for this tenant (rate_limited, Retry-After)"),
   },
 });
 
@@ -67,10 +68,13 @@ const events = createRoute({
 /** How often the stream looks for new events in storage. */
 const POLL_MS = 250;
 
-export function fineTuneRoutes({ fineTunes, jobs }: Services) {
+export function fineTuneRoutes({ fineTunes, jobs, fineTuneSlots }: Services) {
   const tenant = (c: { get(k: "apiKey"): { tenant: string } | undefined }) => c.get("apiKey")!.tenant;
   return newRouter()
-    .openapi(create, async (c) => c.json(await fineTunes.create(c.req.valid("json"), tenant(c)), 201))
+    .openapi(create, async (c) => {
+      const t = tenant(c);
+      return c.json(await fineTuneSlots.run(t, () => fineTunes.create(c.req.valid("json"), t)), 201);
+    })
     .openapi(get, async (c) => c.json(await fineTunes.get(c.req.valid("param").id, tenant(c)), 200))
     .openapi(list, async (c) => c.json({ fine_tunes: await fineTunes.list(tenant(c)) }, 200))
     .openapi(cancel, async (c) => c.json(await fineTunes.cancel(c.req.valid("param").id, tenant(c)), 200))
