@@ -5,13 +5,15 @@
 import { parseArgs } from "node:util";
 import { loadSettings, SettingsError } from "@ganserve/core/config";
 import { importModel } from "./import.ts";
-import { keysCommand, KEYS_USAGE } from "./keys.ts";
+import { keysCommand, KEYS_USAGE, KeysUsageError } from "./keys.ts";
+import { EVAL_USAGE, EvalUsageError } from "./eval.ts";
 
 const USAGE = `usage:
   ganserve import <checkpoint> --name <name> [--family stylegan2|cyclegan|spade] [--b-file <G_B checkpoint>]
                   [--version vN] [--description text] [--float16] [--set option=value ...] [--yes]
   ganserve parity <fixtures dir>
-${KEYS_USAGE}`;
+${KEYS_USAGE}
+${EVAL_USAGE}`;
 
 async function main(argv: string[]) {
   const [command, ...rest] = argv;
@@ -55,6 +57,11 @@ async function main(argv: string[]) {
       process.exitCode = (await runParity(rest[0])) ? 0 : 1;
       return;
     }
+    case "eval": {
+      const { runEval } = await import("./eval.ts");
+      await runEval(rest, loadSettings());
+      return;
+    }
     case "keys":
       await keysCommand(rest, loadSettings());
       return;
@@ -66,7 +73,7 @@ async function main(argv: string[]) {
 class UsageError extends Error {}
 
 main(process.argv.slice(2)).catch((e) => {
-  if (e instanceof UsageError) console.error(`ganserve: ${e.message}\n${USAGE}`);
+  if (e instanceof UsageError || e instanceof KeysUsageError || e instanceof EvalUsageError) console.error(`ganserve: ${e.message}\n${USAGE}`);
   else if (e instanceof SettingsError) console.error(`ganserve: configuration error: ${e.message}`);
   else console.error(`ganserve: ${(e as Error).message}`);
   process.exitCode = 2;

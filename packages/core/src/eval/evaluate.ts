@@ -1,0 +1,195 @@
+/**
+ * Quality numbers for the three families, computed on a serving engine (so what is measured is exactly what
+ * the API returns, 8-bit quantisation included):
+ *
+ * - CycleGAN: L1 and SSIM of G_A(a) against the paired real b, and of the identity baseline (b ≈ a) that a
+ *   translator has to beat to be doing anything useful.
+ * - SPADE: L1 and SSIM of G(label) against the image the label was rendered with.
+ * - StyleGAN2: domain FID and k-NN precision/recall on Fashion-MNIST classifier features, generated images
+ *   against a real set.
+ */
+import { floatToUint8, resizeRgb, uint8ToFloat, type RgbImage } from "../images/codec.ts";
+import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../inference/engine.ts";
+import { seedToZ } from "../random/index.ts";
+import { CLASSIFIER_INPUT, extractFeatures, FEATURE_DIM, type FashionClassifier } from "./fashion-classifier.ts";
+import { featureStats, frechetDistance } from "./fid.ts";
+import { precisionRecall } from "./precision-recall.ts";
+import { fromUint8, l1, ssim } from "./ssim.ts";
+import { decodeImage, decodeLabels, readZipImages, stem, type ZipImage } from "./zip-images.ts";
+
+export interface PixelScores {
+  l1: number;
+  ssim: number;
+}
+
+export interface CycleGANEvaluation {
+  family: "cyclegan";
+  pairs: number;
+  direction: "AtoB" | "BtoA";
+  model: PixelScores;
+  identity: PixelScores;
+}
+
+export interface SpadeEvaluation {
+  family: "spade";
+  pairs: number;
+  model: PixelScores;
+}
+
+export interface StyleGAN2Evaluation {
+  family: "stylegan2";
+  generated: number;
+  real: number;
+  /** Fréchet distance on our Fashion-MNIST classifier's features: a domain FID, not Inception FID */
+  domain_fid: number;
+  precision: number;
+  recall: number;
+  k: number;
+  seed: number;
+}
+
+export type Evaluation = CycleGANEvaluation | SpadeEvaluation | StyleGAN2Evaluation;
+
+function accumulate() {
+  let sl1 = 0;
+  let sssim = 0;
+  let n = 0;
+  return {
+    add(out: RgbImage, target: RgbImage) {
+      const a = fromUint8(out);
+      const b = fromUint8(target);
+      sl1 += l1(a, b);
+      sssim += ssim(a, b);
+      n++;
+    },
+    get: (): PixelScores => ({ l1: sl1 / n, ssim: sssim / n }),
+  };
+}
+
+/** Translation output → the uint8 image the API would have returned. */
+function toImages(out: Float32Array, n: number, h: number, w: number, convention: "tanh" | "stylegan2"): RgbImage[] {
+  const px = h * w * 3;
+  return Array.from({ length: n }, (_, i) => ({ data: floatToUint8(out.subarray(i * px, (i + 1) * px), convention), width: w, height: h }));
+}
+
+function batchFloat(images: readonly RgbImage[]): Float32Array {
+  const px = images[0].width * images[0].height * 3;
+  const x = new Float32Array(images.length * px);
+  images.forEach((img, i) => x.set(uint8ToFloat(img.data), i * px));
+  return x;
+}
+
+/**
+ * Pairs testA/x with testB/x (trainA/trainB when the zip has no test folders). `direction` AtoB scores
+ * G_A(a) against b; BtoA scores G_B(b) against a.
+ */
+export async function evaluateCycleGAN(
+  engine: CycleGANEngine,
+  pairedZip: Uint8Array,
+  opts: { direction?: "AtoB" | "BtoA"; batch?: number; limit?: number } = {},
+): Promise<CycleGANEvaluation> {
+  const direction = opts.direction ?? "AtoB";
+  const entries = await readZipImages(pairedZip, "cyclegan");
+  const useTest = entries.some((e) => e.role === "testA");
+  const [ra, rb] = useTest ? ["testA", "testB"] : ["trainA", "trainB"];
+  const bByStem = new Map(entries.filter((e) => e.role === rb).map((e) => [stem(e.path), e]));
+  const pairs = entries
+    .filter((e) => e.role === ra && bByStem.has(stem(e.path)))
+    .map((e) => (direction === "AtoB" ? [e, bByStem.get(stem(e.path))!] : [bByStem.get(stem(e.path))!, e]) as [ZipImage, ZipImage])
+    .slice(0, opts.limit ?? Infinity);
+  if (pairs.length === 0) throw new Error(`no paired images: the zip needs ${ra}/<name> and ${rb}/<name> with the same names`);
+  const model = accumulate();
+  const identity = accumulate();
+  const batch = opts.batch ?? 8;
+  for (let i = 0; i < pairs.length; i += batch) {
+    const chunk = pairs.slice(i, i + batch);
+    const src = await Promise.all(chunk.map(([s]) => decodeImage(s)));
+    const dst = await Promise.all(chunk.map(([, d]) => decodeImage(d)));
+    const { width: w, height: h } = src[0];
+    for (const [k, img] of [...src, ...dst].entries())
+      if (img.width !== w || img.height !== h) throw new Error(`${chunk[k % chunk.length][k < src.length ? 0 : 1].path}: all images must be ${w}×${h}`);
+    if (w % engine.sizeMultiple || h % engine.sizeMultiple) throw new Error(`image size ${w}×${h} is not a multiple of ${engine.sizeMultiple}`);
+    const out = toImages(engine.forward(direction, batchFloat(src), src.length, h, w), src.length, h, w, "tanh");
+    out.forEach((o, k) => {
+      model.add(o, dst[k]);
+      identity.add(src[k], dst[k]);
+    });
+  }
+  return { family: "cyclegan", pairs: pairs.length, direction, model: model.get(), identity: identity.get() };
+}
+
+/** images/<x> rendered from labels/<x>: G(label) is scored against the image. */
+export async function evaluateSpade(engine: SpadeEngine, zip: Uint8Array, opts: { seed?: number; batch?: number; limit?: number } = {}): Promise<SpadeEvaluation> {
+  const entries = await readZipImages(zip, "spade");
+  const labels = new Map(entries.filter((e) => e.role === "labels").map((e) => [stem(e.path), e]));
+  const pairs = entries
+    .filter((e) => e.role === "images" && labels.has(stem(e.path)))
+    .map((e) => [e, labels.get(stem(e.path))!] as const)
+    .slice(0, opts.limit ?? Infinity);
+  if (pairs.length === 0) throw new Error("no image/label pairs: the zip needs images/<name> and labels/<name>");
+  const scores = accumulate();
+  const batch = opts.batch ?? 8;
+  const { height: h, width: w } = engine;
+  for (let i = 0; i < pairs.length; i += batch) {
+    const chunk = pairs.slice(i, i + batch);
+    const label = new Int32Array(chunk.length * h * w);
+    const targets: RgbImage[] = [];
+    for (const [k, [img, lab]] of chunk.entries()) {
+      const map = decodeLabels(lab);
+      if (map.width !== w || map.height !== h) throw new Error(`${lab.path}: label map is ${map.width}×${map.height}; the model takes ${w}×${h}`);
+      label.set(map.data, k * h * w);
+      const target = await decodeImage(img);
+      targets.push(target.width === w && target.height === h ? target : await resizeRgb(target, w, h));
+    }
+    const out = toImages(engine.forward(label, null, chunk.length, { seed: opts.seed ?? 0 }), chunk.length, h, w, "tanh");
+    out.forEach((o, k) => scores.add(o, targets[k]));
+  }
+  return { family: "spade", pairs: pairs.length, model: scores.get() };
+}
+
+/** `n` images from seeds seed..seed+n-1 (classes round-robin for a conditional model), as uint8 at 32×32. */
+export async function generateStyleGAN2(engine: StyleGAN2Engine, opts: { seed: number; n: number; batch?: number; truncation_psi?: number }): Promise<RgbImage[]> {
+  const out: RgbImage[] = [];
+  const batch = opts.batch ?? 16;
+  for (let i = 0; i < opts.n; i += batch) {
+    const m = Math.min(batch, opts.n - i);
+    const z = new Float32Array(m * engine.zDim);
+    for (let k = 0; k < m; k++) z.set(seedToZ(opts.seed + i + k, engine.zDim), k * engine.zDim);
+    let c: Float32Array | null = null;
+    if (engine.cDim > 0) {
+      c = new Float32Array(m * engine.cDim);
+      for (let k = 0; k < m; k++) c[k * engine.cDim + ((i + k) % engine.cDim)] = 1;
+    }
+    const ws = engine.mapping(z, c, m, { truncation_psi: opts.truncation_psi ?? 1 });
+    const img = engine.synthesis(ws, m, { noise_mode: "const" });
+    const r = engine.resolution;
+    for (const im of toImages(img, m, r, r, "stylegan2"))
+      out.push(r === CLASSIFIER_INPUT ? im : await resizeRgb(im, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
+  }
+  return out;
+}
+
+/**
+ * Domain FID and precision/recall (k = 3) of `n` generated images against the real images of a
+ * stylegan2-layout zip (e.g. the Fashion-MNIST test split), on the classifier's penultimate features.
+ */
+export async function evaluateStyleGAN2(
+  engine: StyleGAN2Engine,
+  realZip: Uint8Array,
+  opts: { seed: number; n: number; classifier: FashionClassifier; k?: number; limitReal?: number },
+): Promise<StyleGAN2Evaluation> {
+  const k = opts.k ?? 3;
+  const entries = (await readZipImages(realZip, "stylegan2")).slice(0, opts.limitReal ?? Infinity);
+  const real: RgbImage[] = [];
+  for (const e of entries) {
+    const img = await decodeImage(e);
+    real.push(img.width === CLASSIFIER_INPUT && img.height === CLASSIFIER_INPUT ? img : await resizeRgb(img, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
+  }
+  if (real.length <= k) throw new Error(`the real set has ${real.length} images; need more than ${k}`);
+  const fake = await generateStyleGAN2(engine, { seed: opts.seed, n: opts.n });
+  const fr = extractFeatures(opts.classifier, real);
+  const ff = extractFeatures(opts.classifier, fake);
+  const fid = frechetDistance(featureStats(fr, real.length, FEATURE_DIM), featureStats(ff, fake.length, FEATURE_DIM));
+  const pr = precisionRecall(fr, real.length, ff, fake.length, FEATURE_DIM, k);
+  return { family: "stylegan2", generated: fake.length, real: real.length, domain_fid: fid, precision: pr.precision, recall: pr.recall, k, seed: opts.seed };
+}

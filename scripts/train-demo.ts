@@ -1,0 +1,211 @@
+/**
+ * `npm run train:demo -- <stylegan2|cyclegan|spade> [--steps N] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`
+ *
+ * Trains a demo model exactly the way a user's fine-tune runs: the base model (fresh random init) is
+ * published into a throwaway embedded store, the dataset zip goes through the same DatasetService upload +
+ * finalize, and the same worker function (`runFineTune`) trains and publishes it. The result is exported to
+ * models/<name>/ (model.json + weights.safetensors, float16 when it changes outputs by less than one 8-bit
+ * level) with its provenance. The held-out evaluation zip and the untrained base model are left in a temp
+ * folder for `ganserve eval`; their paths are printed.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { CreateFineTuneRequest } from "../packages/core/src/api/finetune.ts";
+import { readSafetensors, writeSafetensors } from "../packages/core/src/checkpoints/safetensors.ts";
+import { DatasetService, newId } from "../packages/core/src/datasets/service.ts";
+import { buildEmojiDataset } from "../packages/core/src/demo/emoji.ts";
+import { buildFashionDataset } from "../packages/core/src/demo/fashion.ts";
+import { DEMO_RECIPES, EMOJI_TRAIN_SIZE, randomBaseWeights, type DemoFamily, type DemoRecipe } from "../packages/core/src/demo/recipes.ts";
+import { buildScenesDataset } from "../packages/core/src/demo/scenes.ts";
+import { findFashionMnist, type FashionMnistFiles } from "../packages/core/src/demo/sources.ts";
+import { initBackend } from "../packages/core/src/engine/backend.ts";
+import type { Engine } from "../packages/core/src/inference/engine.ts";
+import { tfjsEngines } from "../packages/core/src/inference/engines/tfjs.ts";
+import { newJobRecord, JobStore } from "../packages/core/src/jobs/store.ts";
+import { runFineTune } from "../packages/core/src/jobs/worker.ts";
+import { createLogger } from "../packages/core/src/log.ts";
+import { ModelJson } from "../packages/core/src/models/model-json.ts";
+import { ModelRegistry, sha256 } from "../packages/core/src/models/registry.ts";
+import { seedToZ } from "../packages/core/src/random/index.ts";
+import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage } from "../packages/core/src/storage/index.ts";
+import { ensureEmojiPackages, ensureFashionMnist } from "./demo-data.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const TENANT = "demo";
+const FAMILIES = Object.keys(DEMO_RECIPES) as DemoFamily[];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    steps: { type: "string" },
+    "fashion-dir": { type: "string" },
+    "emoji-dir": { type: "string" },
+    out: { type: "string" },
+    "per-class": { type: "string" },
+  },
+});
+const family = positionals[0] as DemoFamily;
+if (!FAMILIES.includes(family)) {
+  console.error(`usage: npm run train:demo -- <${FAMILIES.join("|")}> [--steps N] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`);
+  process.exit(2);
+}
+const recipe: DemoRecipe = { ...DEMO_RECIPES[family], train: { ...DEMO_RECIPES[family].train, ...(values.steps ? { steps: Number(values.steps) } : {}) } };
+const outDir = path.resolve(values.out ?? path.join(ROOT, "models"));
+const work = fs.mkdtempSync(path.join(os.tmpdir(), `ganserve-${recipe.name}-`));
+
+/** Train and held-out zips for the family. */
+async function datasets(): Promise<{ train: Uint8Array; evalZip: Uint8Array; trainCount: number; evalCount: number }> {
+  if (family === "cyclegan") {
+    const dir = values["emoji-dir"] ?? ensureEmojiPackages();
+    const train = await buildEmojiDataset({ split: "train", packagesDir: dir, size: EMOJI_TRAIN_SIZE });
+    const test = await buildEmojiDataset({ split: "test", packagesDir: dir, size: EMOJI_TRAIN_SIZE });
+    return { train: train.zip, evalZip: test.zip, trainCount: train.count, evalCount: test.count };
+  }
+  if (family === "stylegan2") {
+    const files: FashionMnistFiles = values["fashion-dir"] ? findFashionMnist(values["fashion-dir"]) : ensureFashionMnist();
+    const train = await buildFashionDataset({ split: "train", perClass: Number(values["per-class"] ?? 600), files });
+    const test = await buildFashionDataset({ split: "test", perClass: 100, files });
+    return { train: train.zip, evalZip: test.zip, trainCount: train.count, evalCount: test.count };
+  }
+  const train = await buildScenesDataset({ n: 600, seed: 1 });
+  const test = await buildScenesDataset({ n: 100, seed: 2 });
+  return { train: train.zip, evalZip: test.zip, trainCount: train.count, evalCount: test.count };
+}
+
+/** Largest output difference between two engines on fixed inputs, in [-1, 1] units. */
+function outputDrift(a: Engine, b: Engine): number {
+  const diff = (x: Float32Array, y: Float32Array) => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
+  if (a.family === "stylegan2" && b.family === "stylegan2") {
+    const n = 8;
+    const z = new Float32Array(n * a.zDim);
+    for (let i = 0; i < n; i++) z.set(seedToZ(i, a.zDim), i * a.zDim);
+    const c = a.cDim ? Float32Array.from({ length: n * a.cDim }, (_, j) => (j % a.cDim === Math.floor(j / a.cDim) % a.cDim ? 1 : 0)) : null;
+    const run = (e: typeof a) => e.synthesis(e.mapping(z, c, n, { truncation_psi: 1 }), n, { noise_mode: "const" });
+    return diff(run(a), run(b));
+  }
+  if (a.family === "cyclegan" && b.family === "cyclegan") {
+    const s = a.trainSize;
+    const x = Float32Array.from({ length: 2 * s * s * 3 }, (_, i) => Math.sin(i * 0.37));
+    return diff(a.forward("AtoB", x, 2, s, s), b.forward("AtoB", x, 2, s, s));
+  }
+  if (a.family === "spade" && b.family === "spade") {
+    const lab = Int32Array.from({ length: 2 * a.height * a.width }, (_, i) => Math.floor(i / 97) % a.labelNc);
+    return diff(a.forward(lab, null, 2, { seed: 0 }), b.forward(lab, null, 2, { seed: 0 }));
+  }
+  throw new Error("engines of different families");
+}
+
+function writeFolder(dir: string, record: ModelJson, weights: Uint8Array, extra: Record<string, unknown> = {}) {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "weights.safetensors"), weights);
+  fs.writeFileSync(path.join(dir, "model.json"), JSON.stringify({ ...record, ...extra }, null, 2) + "\n");
+}
+
+async function main() {
+  const backend = await initBackend();
+  console.log(`${recipe.name}: ${family} on ${backend}; work dir ${work}`);
+  const t0 = performance.now();
+  const data = await datasets();
+  console.log(`datasets: ${data.trainCount} training items, ${data.evalCount} held out (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  const evalPath = path.join(work, `${recipe.name}-eval.zip`);
+  fs.writeFileSync(evalPath, data.evalZip);
+
+  const s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), bucket: "ganserve" });
+  const storage = new Storage({ bucket: "ganserve", region: "us-east-1", endpoint: s3.endpoint, credentials: EMBEDDED_CREDENTIALS });
+  try {
+    await storage.ensureBucket();
+    const registry = new ModelRegistry(storage);
+    const datasetService = new DatasetService(storage, { maxUploadBytes: 512 * 1024 * 1024 });
+    const jobs = new JobStore(storage);
+
+    const baseName = `${recipe.name}-base`;
+    const baseWeights = writeSafetensors(randomBaseWeights(recipe, recipe.train.seed ?? 0));
+    const base = await registry.publish({
+      name: baseName,
+      family,
+      config: recipe.config,
+      weights: baseWeights,
+      dtype: "float32",
+      extra: { description: `untrained ${recipe.name} base (random init)`, ...recipe.extra, provenance: { source: "random init (scripts/train-demo.ts)" } },
+    });
+    const baseDir = path.join(work, baseName);
+    writeFolder(baseDir, base, baseWeights);
+
+    const ds = await datasetService.create({ name: recipe.name, layout: family }, TENANT);
+    // What a client's PUT to the presigned URL stores.
+    await storage.put(`datasets/${ds.id}/upload.zip`, data.train, { contentType: "application/zip" });
+    const ready = await datasetService.finalize(ds.id, TENANT);
+    console.log(`dataset ${ready.id}: ${ready.stats?.images} images accepted, ${ready.rejected?.length ?? 0} rejected`);
+
+    const params = CreateFineTuneRequest.parse({ ...recipe.train, base_model: baseName, dataset: ready.id, name: recipe.name, sample_every: Math.max(1, Math.floor((recipe.train.steps ?? 500) / 4)) });
+    const job = newJobRecord({ id: newId("ft"), tenant: TENANT, family, baseVersion: base.version, params });
+    await jobs.save(job);
+    const log = createLogger(process.env.GANSERVE_LOG_LEVEL ?? "warn");
+    const tTrain = performance.now();
+    let last = 0;
+    const progress = setInterval(async () => {
+      const j = await jobs.load(job.id).catch(() => undefined);
+      if (j && j.step !== last) {
+        last = j.step;
+        console.log(`step ${j.step}/${j.total_steps} ${Object.entries(j.losses).map(([k, v]) => `${k}=${v.toFixed(3)}`).join(" ")} (${(j.seconds_per_step ?? 0).toFixed(2)} s/step)`);
+      }
+    }, 15000);
+    const status = await runFineTune(job.id, { storage, jobs, datasets: datasetService, registry, log, progressIntervalMs: 5000 });
+    clearInterval(progress);
+    const seconds = (performance.now() - tTrain) / 1000;
+    const done = (await jobs.load(job.id))!;
+    if (status !== "succeeded") throw new Error(`fine-tune ${status}: ${done.error?.message ?? "see the log"}`);
+    console.log(`trained ${done.step} steps in ${seconds.toFixed(0)} s; final losses ${JSON.stringify(done.losses)}`);
+
+    const trained = await registry.resolve(recipe.name);
+    const f32 = await registry.weights(trained);
+    const f16 = writeSafetensors(readSafetensors(f32).tensors, { float16: true });
+    const engines = tfjsEngines(backend as never);
+    const e32 = await engines.load(trained, f32);
+    const e16 = await engines.load({ ...trained, weights: { ...trained.weights, dtype: "float16" } }, f16);
+    const drift = outputDrift(e32, e16);
+    e32.dispose();
+    e16.dispose();
+    // One 8-bit level is 2/255 in [-1, 1] units: below that the served PNGs are (nearly) the same.
+    const useF16 = drift < 2 / 255;
+    console.log(`float16 drift ${drift.toExponential(2)} → shipping ${useF16 ? "float16" : "float32"}`);
+    const weights = useF16 ? f16 : f32;
+    const record = ModelJson.parse({
+      schema_version: 1,
+      name: recipe.name,
+      version: "v1",
+      family,
+      config: trained.config,
+      created_at: new Date().toISOString(),
+      description: `${recipe.description}; ${done.step} steps in ${seconds.toFixed(0)} s on ${backend}`,
+      provenance: {
+        source: "ganserve demo recipe (scripts/train-demo.ts → runFineTune)",
+        dataset: recipe.dataset,
+        steps: done.step,
+        losses: done.losses,
+        license: recipe.license,
+      },
+      weights: { file: "weights.safetensors", sha256: sha256(weights), bytes: weights.byteLength, dtype: useF16 ? "float16" : "float32" },
+      ...recipe.extra,
+    });
+    const dir = path.join(outDir, recipe.name);
+    writeFolder(dir, record, weights, {
+      training: { seconds: Math.round(seconds), backend, steps: done.step, batch_size: params.batch_size, learning_rate: params.learning_rate, options: params.options, train_items: data.trainCount, loss_history_tail: done.loss_history.slice(-5) },
+    });
+    console.log(`wrote ${path.relative(ROOT, dir)}/ (${(weights.byteLength / 1e6).toFixed(2)} MB)`);
+    console.log(`held-out evaluation zip: ${evalPath}`);
+    console.log(`untrained base model folder: ${baseDir}`);
+    console.log(`evaluate: npx ganserve eval ${path.relative(process.cwd(), dir) || dir} --dataset ${evalPath}`);
+  } finally {
+    storage.destroy();
+    await s3.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`train-demo: ${(e as Error).stack ?? e}`);
+  process.exitCode = 1;
+});
