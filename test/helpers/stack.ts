@@ -50,6 +50,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     GANSERVE_EMBEDDED_S3_PORT: String(s3Port),
     GANSERVE_LOG_LEVEL: "warn",
     NODE_NO_WARNINGS: "1",
+    // Tests bring their own models and drive traffic harder than a person; the ones about demo models and
+    // rate limits turn these back on.
+    GANSERVE_DEMO_MODELS: "false",
+    GANSERVE_RATE_LIMIT_RPM: "1000000",
     ...opts.env,
   };
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "packages/functions/src/local.ts")], {
