@@ -21,7 +21,12 @@ describe("local stack", () => {
     const health = await fetch(`${stack.url}/health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: "ok" });
-    const ready = await fetch(`${stack.url}/ready`);
+    // Ready once storage answers and the startup model warm-up has finished.
+    let ready = await fetch(`${stack.url}/ready`);
+    for (let i = 0; i < 100 && ready.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      ready = await fetch(`${stack.url}/ready`);
+    }
     expect(ready.status).toBe(200);
     const body = await ready.json();
     expect(body.status).toBe("ready");

@@ -1,14 +1,23 @@
 #!/usr/bin/env node
-// `npm start`: builds the playground once if needed, then runs the local stack under tsx (TypeScript
-// sources run directly; no build step to forget). Signals are forwarded so Ctrl-C leaves no orphans.
+// `npm start`: builds the playground when it is missing or older than its sources, then runs the local
+// stack under tsx (TypeScript sources run directly; no build step to forget). Signals are forwarded so
+// Ctrl-C leaves no orphans.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-if (!fs.existsSync(path.join(root, "packages/web/dist/index.html")) && !process.env.GANSERVE_WEB_DIR) {
-  console.log("ganserve: building the playground (first start only)…");
+const web = path.join(root, "packages/web");
+const newest = (dir) =>
+  fs.readdirSync(dir, { withFileTypes: true }).reduce((t, e) => {
+    const p = path.join(dir, e.name);
+    return Math.max(t, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs);
+  }, 0);
+const built = path.join(web, "dist/index.html");
+const stale = !fs.existsSync(built) || newest(path.join(web, "src")) > fs.statSync(built).mtimeMs;
+if (stale && !process.env.GANSERVE_WEB_DIR) {
+  console.log("ganserve: building the playground…");
   const r = spawnSync("npm", ["run", "build", "-w", "@ganserve/web"], { cwd: root, stdio: "inherit" });
   if (r.status !== 0) console.error("ganserve: playground build failed; serving the API only");
 }

@@ -49,6 +49,13 @@ export async function runServer(opts: { web: boolean }) {
     const added = await registerBundledModels(services.registry, path.join(repoRoot, "models"), services.log);
     if (added.length) services.log.info({ models: added }, "registered the bundled demo models");
   }
+  // Warm the shared models in the background; /ready says not ready until that is done.
+  let warming = true;
+  services.readiness.set("models", async () => (warming ? { ok: false, detail: "warming up models" } : { ok: true }));
+  void services.inference
+    .preload((name, err) => services.log.warn({ model: name, err }, "could not preload a model"))
+    .then((names) => services.log.info({ models: names }, "models warm"))
+    .finally(() => (warming = false));
   const adopted = await services.launcher.adopt();
   if (adopted.length) services.log.info({ jobs: adopted }, "re-adopted unfinished fine-tunes");
 

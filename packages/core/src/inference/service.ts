@@ -390,6 +390,25 @@ export class InferenceService {
     return { ...base, url: await this.storage.presignGet(key, expires), expires_at: new Date(Date.now() + expires * 1000).toISOString() };
   }
 
+  /**
+   * Loads and warms the shared models (newest version of each) so the first request after a start does not
+   * pay for it; stops at the cache budget. Failures are logged by the caller, not fatal.
+   */
+  async preload(onError?: (name: string, e: unknown) => void): Promise<string[]> {
+    const warmed: string[] = [];
+    for (const m of await this.registry.list()) {
+      if (m.record.tenant !== undefined) continue;
+      if (this.cache.totalBytes + m.record.weights.bytes > this.opts.cacheBytes) break;
+      try {
+        await this.cache.get(m.record);
+        warmed.push(m.name);
+      } catch (e) {
+        onError?.(m.name, e);
+      }
+    }
+    return warmed;
+  }
+
   queueDepths() {
     return [...this.batchers.entries()].map(([key, b]) => ({ key, depth: b.depth }));
   }
