@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { deflateSync } from "node:zlib";
+import { crc32, deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
@@ -18,22 +18,12 @@ const SP = path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1");
 
 /** A PNG whose IHDR claims a huge size: it must be refused from the header alone. */
 function pngClaiming(width: number, height: number): Buffer {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (buf: Buffer) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
   const chunk = (type: string, data: Buffer) => {
     const len = Buffer.alloc(4);
     len.writeUInt32BE(data.length);
     const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
     const c = Buffer.alloc(4);
-    c.writeUInt32BE(crc(td));
+    c.writeUInt32BE(crc32(td));
     return Buffer.concat([len, td, c]);
   };
   const ihdr = Buffer.alloc(13);

@@ -6,9 +6,8 @@ import { checkDatasetQuota } from "@ganserve/core/limits/quotas";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";
-import { jsonError } from "./shared.ts";
+import { jsonError, jsonOk, tenantOf } from "./shared.ts";
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 const IdParam = z.object({ id: DatasetId });
 
 const create = createRoute({
@@ -18,7 +17,7 @@ const create = createRoute({
   summary: "Create a dataset and get a presigned URL to PUT its zip to",
   middleware: [requireJson] as const,
   request: { body: { required: true, content: { "application/json": { schema: CreateDatasetRequest } } } },
-  responses: { 201: json(Dataset, "Created; upload the zip to upload.url"), 400: jsonError("Invalid request"), 401: jsonError("No or bad key") },
+  responses: { 201: jsonOk(Dataset, "Created; upload the zip to upload.url"), 400: jsonError("Invalid request"), 401: jsonError("No or bad key") },
 });
 
 const finalize = createRoute({
@@ -28,7 +27,7 @@ const finalize = createRoute({
   summary: "Validate and index the uploaded zip; returns counts per folder and every rejected file with its reason",
   request: { params: IdParam },
   responses: {
-    200: json(Dataset, "Ready"),
+    200: jsonOk(Dataset, "Ready"),
     400: jsonError("The archive is unusable (invalid_archive; details.reason says why)"),
     404: jsonError("No such dataset"),
     409: jsonError("Nothing uploaded yet"),
@@ -42,7 +41,7 @@ const get = createRoute({
   tags: ["datasets"],
   summary: "One dataset",
   request: { params: IdParam },
-  responses: { 200: json(Dataset, "Dataset"), 404: jsonError("No such dataset") },
+  responses: { 200: jsonOk(Dataset, "Dataset"), 404: jsonError("No such dataset") },
 });
 
 const list = createRoute({
@@ -50,18 +49,17 @@ const list = createRoute({
   path: "/datasets",
   tags: ["datasets"],
   summary: "Your datasets, newest first",
-  responses: { 200: json(DatasetList, "Datasets") },
+  responses: { 200: jsonOk(DatasetList, "Datasets") },
 });
 
 export function datasetRoutes({ datasets, storage, settings }: Services) {
-  const tenant = (c: { get(k: "apiKey"): { tenant: string } | undefined }) => c.get("apiKey")!.tenant;
   return newRouter()
-    .openapi(create, async (c) => c.json(publicDataset(await datasets.create(c.req.valid("json"), tenant(c))), 201))
+    .openapi(create, async (c) => c.json(publicDataset(await datasets.create(c.req.valid("json"), tenantOf(c))), 201))
     .openapi(finalize, async (c) => {
       const id = c.req.valid("param").id;
-      await checkDatasetQuota({ storage, datasets }, id, tenant(c), settings.GANSERVE_TENANT_DATASET_BYTES);
-      return c.json(publicDataset(await datasets.finalize(id, tenant(c))), 200);
+      await checkDatasetQuota({ storage, datasets }, id, tenantOf(c), settings.GANSERVE_TENANT_DATASET_BYTES);
+      return c.json(publicDataset(await datasets.finalize(id, tenantOf(c))), 200);
     })
-    .openapi(get, async (c) => c.json(publicDataset(await datasets.get(c.req.valid("param").id, tenant(c))), 200))
-    .openapi(list, async (c) => c.json({ datasets: (await datasets.list(tenant(c))).map(publicDataset) }, 200));
+    .openapi(get, async (c) => c.json(publicDataset(await datasets.get(c.req.valid("param").id, tenantOf(c))), 200))
+    .openapi(list, async (c) => c.json({ datasets: (await datasets.list(tenantOf(c))).map(publicDataset) }, 200));
 }

@@ -5,9 +5,8 @@ import { CreateFineTuneRequest, FineTune, FineTuneEvent, FineTuneId, FineTuneLis
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";
-import { jsonError } from "./shared.ts";
+import { jsonError, jsonOk, tenantOf } from "./shared.ts";
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 const IdParam = z.object({ id: FineTuneId });
 
 const create = createRoute({
@@ -18,7 +17,7 @@ const create = createRoute({
   middleware: [requireJson] as const,
   request: { body: { required: true, content: { "application/json": { schema: CreateFineTuneRequest } } } },
   responses: {
-    201: json(FineTune, "Queued"),
+    201: jsonOk(FineTune, "Queued"),
     400: jsonError("Invalid request"),
     404: jsonError("Unknown base model or dataset"),
     409: jsonError("Dataset not ready, or the model name belongs to someone else"),
@@ -33,7 +32,7 @@ const get = createRoute({
   tags: ["fine-tunes"],
   summary: "Status, step, losses, ETA, sample grids and the resulting model version",
   request: { params: IdParam },
-  responses: { 200: json(FineTune, "Fine-tune"), 404: jsonError("No such fine-tune") },
+  responses: { 200: jsonOk(FineTune, "Fine-tune"), 404: jsonError("No such fine-tune") },
 });
 
 const list = createRoute({
@@ -41,7 +40,7 @@ const list = createRoute({
   path: "/fine-tunes",
   tags: ["fine-tunes"],
   summary: "Your fine-tunes, newest first",
-  responses: { 200: json(FineTuneList, "Fine-tunes") },
+  responses: { 200: jsonOk(FineTuneList, "Fine-tunes") },
 });
 
 const cancel = createRoute({
@@ -50,7 +49,7 @@ const cancel = createRoute({
   tags: ["fine-tunes"],
   summary: "Ask the worker to stop at the next step boundary",
   request: { params: IdParam },
-  responses: { 200: json(FineTune, "Cancel requested"), 404: jsonError("No such fine-tune"), 409: jsonError("Already finished") },
+  responses: { 200: jsonOk(FineTune, "Cancel requested"), 404: jsonError("No such fine-tune"), 409: jsonError("Already finished") },
 });
 
 const events = createRoute({
@@ -69,18 +68,17 @@ const events = createRoute({
 const POLL_MS = 250;
 
 export function fineTuneRoutes({ fineTunes, jobs, fineTuneSlots }: Services) {
-  const tenant = (c: { get(k: "apiKey"): { tenant: string } | undefined }) => c.get("apiKey")!.tenant;
   return newRouter()
     .openapi(create, async (c) => {
-      const t = tenant(c);
+      const t = tenantOf(c);
       return c.json(await fineTuneSlots.run(t, () => fineTunes.create(c.req.valid("json"), t)), 201);
     })
-    .openapi(get, async (c) => c.json(await fineTunes.get(c.req.valid("param").id, tenant(c)), 200))
-    .openapi(list, async (c) => c.json({ fine_tunes: await fineTunes.list(tenant(c)) }, 200))
-    .openapi(cancel, async (c) => c.json(await fineTunes.cancel(c.req.valid("param").id, tenant(c)), 200))
+    .openapi(get, async (c) => c.json(await fineTunes.get(c.req.valid("param").id, tenantOf(c)), 200))
+    .openapi(list, async (c) => c.json({ fine_tunes: await fineTunes.list(tenantOf(c)) }, 200))
+    .openapi(cancel, async (c) => c.json(await fineTunes.cancel(c.req.valid("param").id, tenantOf(c)), 200))
     .openapi(events, async (c) => {
       const { id } = c.req.valid("param");
-      await jobs.get(id, tenant(c)); // 404 before the stream starts
+      await jobs.get(id, tenantOf(c)); // 404 before the stream starts
       let after = Number(c.req.header("last-event-id") ?? c.req.query("last_event_id") ?? 0);
       return streamSSE(c, async (stream) => {
         let closed = false;

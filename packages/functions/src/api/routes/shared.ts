@@ -1,7 +1,14 @@
+import type { z } from "@hono/zod-openapi";
 import { ErrorBody } from "@ganserve/core/api/common";
 
+/** A JSON response entry for a route's OpenAPI description. */
+export const jsonOk = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
+/** The caller's tenant; routes under /v1 run after the key check, so it is always there. */
+export const tenantOf = (c: { get(k: "apiKey"): { tenant: string } | undefined }) => c.get("apiKey")!.tenant;
+
 /** An error response entry for a route's OpenAPI description. */
-export const jsonError = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
+export const jsonError = (description: string) => jsonOk(ErrorBody, description);
 
 /** The error responses every inference route can give. */
 export const inferenceErrors = {
