@@ -58,7 +58,7 @@ async function tilesFor(record: ModelJson, engine: Engine): Promise<RgbImage[][]
       const z = new Float32Array(n * engine.zDim);
       for (let i = 0; i < n; i++) z.set(seedToZ(i, engine.zDim), i * engine.zDim);
       const c = engine.cDim ? Float32Array.from({ length: n * engine.cDim }, (_, j) => (j % engine.cDim === cls ? 1 : 0)) : null;
-      const img = engine.synthesis(engine.mapping(z, c, n, { truncation_psi: 0.8 }), n, { noise_mode: "const" });
+      const img = await engine.synthesis(await engine.mapping(z, c, n, { truncation_psi: 0.8 }), n, { noise_mode: "const" });
       rows.push(split(img, n, engine.resolution, engine.resolution, "stylegan2"));
     }
     return rows;
@@ -70,7 +70,7 @@ async function tilesFor(record: ModelJson, engine: Engine): Promise<RgbImage[][]
     const { width: w, height: h } = inputs[0];
     const x = new Float32Array(inputs.length * w * h * 3);
     inputs.forEach((im, i) => x.set(uint8ToFloat(im.data), i * w * h * 3));
-    return [inputs, split(engine.forward("AtoB", x, inputs.length, h, w), inputs.length, h, w, "tanh")];
+    return [inputs, split(await engine.forward("AtoB", x, inputs.length, h, w), inputs.length, h, w, "tanh")];
   }
   const n = 8;
   const { height: h, width: w } = engine;
@@ -79,7 +79,7 @@ async function tilesFor(record: ModelJson, engine: Engine): Promise<RgbImage[][]
   scenes.forEach((s, i) => label.set(s.label, i * h * w));
   const palette = (record.classes ?? []).map((c) => [1, 3, 5].map((o) => parseInt(c.color.slice(o, o + 2), 16)));
   const painted = scenes.map((s) => ({ data: Uint8Array.from({ length: h * w * 3 }, (_, j) => palette[s.label[Math.floor(j / 3)]]?.[j % 3] ?? 0), width: w, height: h }));
-  return [painted, split(engine.forward(label, null, n, { seed: 0 }), n, h, w, "tanh"), scenes.map((s) => ({ data: s.image, width: w, height: h }))];
+  return [painted, split(await engine.forward(label, null, n, { seed: 0 }), n, h, w, "tanh"), scenes.map((s) => ({ data: s.image, width: w, height: h }))];
 }
 
 const backend = await initBackend();

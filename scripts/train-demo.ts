@@ -76,24 +76,24 @@ async function datasets(): Promise<{ train: Uint8Array; evalZip: Uint8Array; tra
 }
 
 /** Largest output difference between two engines on fixed inputs, in [-1, 1] units. */
-function outputDrift(a: Engine, b: Engine): number {
+async function outputDrift(a: Engine, b: Engine): Promise<number> {
   const diff = (x: Float32Array, y: Float32Array) => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
   if (a.family === "stylegan2" && b.family === "stylegan2") {
     const n = 8;
     const z = new Float32Array(n * a.zDim);
     for (let i = 0; i < n; i++) z.set(seedToZ(i, a.zDim), i * a.zDim);
     const c = a.cDim ? Float32Array.from({ length: n * a.cDim }, (_, j) => (j % a.cDim === Math.floor(j / a.cDim) % a.cDim ? 1 : 0)) : null;
-    const run = (e: typeof a) => e.synthesis(e.mapping(z, c, n, { truncation_psi: 1 }), n, { noise_mode: "const" });
-    return diff(run(a), run(b));
+    const run = async (e: typeof a) => e.synthesis(await e.mapping(z, c, n, { truncation_psi: 1 }), n, { noise_mode: "const" });
+    return diff(await run(a), await run(b));
   }
   if (a.family === "cyclegan" && b.family === "cyclegan") {
     const s = a.trainSize;
     const x = Float32Array.from({ length: 2 * s * s * 3 }, (_, i) => Math.sin(i * 0.37));
-    return diff(a.forward("AtoB", x, 2, s, s), b.forward("AtoB", x, 2, s, s));
+    return diff(await a.forward("AtoB", x, 2, s, s), await b.forward("AtoB", x, 2, s, s));
   }
   if (a.family === "spade" && b.family === "spade") {
     const lab = Int32Array.from({ length: 2 * a.height * a.width }, (_, i) => Math.floor(i / 97) % a.labelNc);
-    return diff(a.forward(lab, null, 2, { seed: 0 }), b.forward(lab, null, 2, { seed: 0 }));
+    return diff(await a.forward(lab, null, 2, { seed: 0 }), await b.forward(lab, null, 2, { seed: 0 }));
   }
   throw new Error("engines of different families");
 }
@@ -166,7 +166,7 @@ async function main() {
     const engines = tfjsEngines(backend as never);
     const e32 = await engines.load(trained, f32);
     const e16 = await engines.load({ ...trained, weights: { ...trained.weights, dtype: "float16" } }, f16);
-    const drift = outputDrift(e32, e16);
+    const drift = await outputDrift(e32, e16);
     e32.dispose();
     e16.dispose();
     // One 8-bit level is 2/255 in [-1, 1] units: below that the served PNGs are (nearly) the same.

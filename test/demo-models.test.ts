@@ -31,22 +31,22 @@ async function outputs(engine: Engine): Promise<[Float32Array, Float32Array]> {
   switch (engine.family) {
     case "stylegan2": {
       const e = engine as StyleGAN2Engine;
-      const run = (seed: number) => {
+      const run = async (seed: number) => {
         const c = e.cDim > 0 ? new Float32Array(e.cDim).map((_, i) => (i === seed % e.cDim ? 1 : 0)) : null;
-        return e.synthesis(e.mapping(seedToZ(seed, e.zDim), c, 1, { truncation_psi: 1 }), 1, { noise_mode: "const" });
+        return e.synthesis(await e.mapping(seedToZ(seed, e.zDim), c, 1, { truncation_psi: 1 }), 1, { noise_mode: "const" });
       };
-      return [run(0), run(7)];
+      return [await run(0), await run(7)];
     }
     case "cyclegan": {
       const e = engine as CycleGANEngine;
       const s = 32;
       const img = (phase: number) => new Float32Array(s * s * 3).map((_, i) => Math.sin(i * 0.37 + phase) * 0.8);
-      return [e.forward("AtoB", img(0), 1, s, s), e.forward("AtoB", img(2), 1, s, s)];
+      return [await e.forward("AtoB", img(0), 1, s, s), await e.forward("AtoB", img(2), 1, s, s)];
     }
     case "spade": {
       const e = engine as SpadeEngine;
       const map = (shift: number) => new Int32Array(e.width * e.height).map((_, i) => ((i % e.width) + shift) % e.labelNc < e.labelNc / 2 ? 0 : Math.min(e.labelNc - 1, 1 + shift));
-      return [e.forward(map(0), e.useInstance ? map(0) : null, 1, { seed: 0 }), e.forward(map(3), e.useInstance ? map(3) : null, 1, { seed: 0 })];
+      return [await e.forward(map(0), e.useInstance ? map(0) : null, 1, { seed: 0 }), await e.forward(map(3), e.useInstance ? map(3) : null, 1, { seed: 0 })];
     }
   }
 }

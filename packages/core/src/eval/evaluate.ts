@@ -109,7 +109,7 @@ export async function evaluateCycleGAN(
     for (const [k, img] of [...src, ...dst].entries())
       if (img.width !== w || img.height !== h) throw new Error(`${chunk[k % chunk.length][k < src.length ? 0 : 1].path}: all images must be ${w}×${h}`);
     if (w % engine.sizeMultiple || h % engine.sizeMultiple) throw new Error(`image size ${w}×${h} is not a multiple of ${engine.sizeMultiple}`);
-    const out = toImages(engine.forward(direction, batchFloat(src), src.length, h, w), src.length, h, w, "tanh");
+    const out = toImages(await engine.forward(direction, batchFloat(src), src.length, h, w), src.length, h, w, "tanh");
     out.forEach((o, k) => {
       model.add(o, dst[k]);
       identity.add(src[k], dst[k]);
@@ -141,7 +141,7 @@ export async function evaluateSpade(engine: SpadeEngine, zip: Uint8Array, opts: 
       const target = await decodeImage(img);
       targets.push(target.width === w && target.height === h ? target : await resizeRgb(target, w, h));
     }
-    const out = toImages(engine.forward(label, null, chunk.length, { seed: opts.seed ?? 0 }), chunk.length, h, w, "tanh");
+    const out = toImages(await engine.forward(label, null, chunk.length, { seed: opts.seed ?? 0 }), chunk.length, h, w, "tanh");
     out.forEach((o, k) => scores.add(o, targets[k]));
   }
   return { family: "spade", pairs: pairs.length, model: scores.get() };
@@ -160,8 +160,8 @@ export async function generateStyleGAN2(engine: StyleGAN2Engine, opts: { seed: n
       c = new Float32Array(m * engine.cDim);
       for (let k = 0; k < m; k++) c[k * engine.cDim + ((i + k) % engine.cDim)] = 1;
     }
-    const ws = engine.mapping(z, c, m, { truncation_psi: opts.truncation_psi ?? 1 });
-    const img = engine.synthesis(ws, m, { noise_mode: "const" });
+    const ws = await engine.mapping(z, c, m, { truncation_psi: opts.truncation_psi ?? 1 });
+    const img = await engine.synthesis(ws, m, { noise_mode: "const" });
     const r = engine.resolution;
     for (const im of toImages(img, m, r, r, "stylegan2"))
       out.push(r === CLASSIFIER_INPUT ? im : await resizeRgb(im, CLASSIFIER_INPUT, CLASSIFIER_INPUT));

@@ -1,8 +1,11 @@
 /**
  * What serving needs from a loaded generator, independent of the tensor engine behind it (TF.js today;
  * an ONNX Runtime engine implements the same interface). Arrays are plain typed arrays in NHWC order so
- * batching, encoding and the HTTP layer never see engine tensors.
+ * batching, encoding and the HTTP layer never see engine tensors. Compute may be synchronous (TF.js) or
+ * asynchronous (ONNX Runtime's `run()`), so callers await it.
  */
+
+type Out = Float32Array | Promise<Float32Array>;
 import type { ModelJson } from "../models/model-json.ts";
 
 export interface NoiseOptions {
@@ -19,9 +22,9 @@ export interface StyleGAN2Engine {
   wDim: number;
   resolution: number;
   /** z [n, zDim], c [n, cDim] or null → ws [n, numWs, wDim] */
-  mapping(z: Float32Array, c: Float32Array | null, n: number, opts: { truncation_psi: number; truncation_cutoff?: number }): Float32Array;
+  mapping(z: Float32Array, c: Float32Array | null, n: number, opts: { truncation_psi: number; truncation_cutoff?: number }): Out;
   /** ws [n, numWs, wDim] → image NHWC [n, res, res, 3] in the generator's raw scale (~[-1, 1]) */
-  synthesis(ws: Float32Array, n: number, noise: NoiseOptions): Float32Array;
+  synthesis(ws: Float32Array, n: number, noise: NoiseOptions): Out;
   dispose(): void;
 }
 
@@ -32,7 +35,7 @@ export interface CycleGANEngine {
   /** the square size the network was trained at (load_size for preprocess=resize) */
   trainSize: number;
   /** x NHWC [n, h, w, 3] in [-1, 1] → same shape in [-1, 1] */
-  forward(direction: "AtoB" | "BtoA", x: Float32Array, n: number, h: number, w: number): Float32Array;
+  forward(direction: "AtoB" | "BtoA", x: Float32Array, n: number, h: number, w: number): Out;
   dispose(): void;
 }
 
@@ -48,7 +51,7 @@ export interface SpadeEngine {
    * label [n, h, w] class ids (and instance ids) at the model's size → image NHWC [n, h, w, 3] in [-1, 1].
    * Throws ApiError invalid_label_map for out-of-range ids.
    */
-  forward(label: Int32Array, instance: Int32Array | null, n: number, opts: { seed: number; style?: Float32Array }): Float32Array;
+  forward(label: Int32Array, instance: Int32Array | null, n: number, opts: { seed: number; style?: Float32Array }): Out;
   dispose(): void;
 }
 

@@ -117,10 +117,10 @@ export class InferenceService {
   }
 
   /** One batcher per (model version, batch-compatible shape); items of different shapes never share a pass. */
-  private batcher<I>(key: string, modelName: string, run: (items: I[]) => Float32Array[]): Batcher<I, Float32Array> {
+  private batcher<I>(key: string, modelName: string, run: (items: I[]) => Promise<Float32Array[]>): Batcher<I, Float32Array> {
     let b = this.batchers.get(key) as Batcher<I, Float32Array> | undefined;
     if (!b) {
-      b = new Batcher<I, Float32Array>(async (items) => run(items), {
+      b = new Batcher<I, Float32Array>(run, {
         maxBatch: this.opts.maxBatch,
         maxDelayMs: this.opts.maxBatchDelayMs,
         maxQueue: this.opts.maxQueue,
@@ -168,7 +168,7 @@ export class InferenceService {
   /** Synthesis through the batcher; random noise runs alone so its output never depends on batch mates. */
   private async synthesize(record: ModelJson, engine: StyleGAN2Engine, ws: Float32Array, n: number, noise_mode: "const" | "random" | "none", noiseSeed: number) {
     const key = `${record.name}/${record.version}/${noise_mode === "random" ? `random:${randomUUID()}` : noise_mode}`;
-    const batcher = this.batcher<SynthesisItem>(key, metricLabel(record), (items) => {
+    const batcher = this.batcher<SynthesisItem>(key, metricLabel(record), async (items) => {
       const total = items.reduce((a, it) => a + it.n, 0);
       const all = new Float32Array(total * engine.numWs * engine.wDim);
       let off = 0;
@@ -176,7 +176,7 @@ export class InferenceService {
         all.set(it.ws, off);
         off += it.ws.length;
       }
-      const img = engine.synthesis(all, total, { noise_mode, noiseSeed });
+      const img = await engine.synthesis(all, total, { noise_mode, noiseSeed });
       const per = engine.resolution * engine.resolution * 3;
       let start = 0;
       return items.map((it) => {
@@ -197,7 +197,7 @@ export class InferenceService {
     this.checkCutoff(engine, p.truncation_cutoff);
     const { z, c, n } = this.styleGanInputs(engine, seeds, p.class_idx);
     const trunc = { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff };
-    const ws = engine.mapping(z, c, n, trunc);
+    const ws = await engine.mapping(z, c, n, trunc);
     if (p.style_mix) {
       const mixSeeds = expandSeeds(p.style_mix.seeds, "style_mix.seeds");
       if (mixSeeds.length !== 1 && mixSeeds.length !== n)
@@ -206,7 +206,7 @@ export class InferenceService {
       const bad = layers.find((l) => l >= engine.numWs);
       if (bad !== undefined) throw new ApiError("validation_failed", `style_mix.layers: ${bad} is out of range 0..${engine.numWs - 1}`);
       const mix = this.styleGanInputs(engine, mixSeeds.length === 1 ? seeds.map(() => mixSeeds[0]) : mixSeeds, p.class_idx);
-      const wsMix = engine.mapping(mix.z, mix.c, n, trunc);
+      const wsMix = await engine.mapping(mix.z, mix.c, n, trunc);
       const row = engine.numWs * engine.wDim;
       for (let i = 0; i < n; i++)
         for (const l of layers) {
@@ -232,7 +232,7 @@ export class InferenceService {
     const { record, engine } = await this.engineFor(p.model, p.version, tenant, ["stylegan2"], "generate/interpolate");
     this.checkCutoff(engine, p.truncation_cutoff);
     const ends = this.styleGanInputs(engine, [p.seed_a, p.seed_b], p.class_idx);
-    const wsEnds = engine.mapping(ends.z, ends.c, 2, { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff });
+    const wsEnds = await engine.mapping(ends.z, ends.c, 2, { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff });
     const row = engine.numWs * engine.wDim;
     const ws = new Float32Array(p.frames * row);
     // Linear in w: the intermediate latent space is where StyleGAN's interpolations look smooth.
@@ -274,10 +274,10 @@ export class InferenceService {
     const original = await decodeRgb(inputs.image, { maxPixels: this.opts.maxPixels, field: "image" });
     const { net, size } = await this.cyclePreprocess(original, engine, p);
     const key = `${record.name}/${record.version}/${p.direction}/${size.w}x${size.h}`;
-    const batcher = this.batcher<Float32Array>(key, metricLabel(record), (items) => {
+    const batcher = this.batcher<Float32Array>(key, metricLabel(record), async (items) => {
       const all = new Float32Array(items.length * items[0].length);
       items.forEach((x, i) => all.set(x, i * x.length));
-      const out = engine.forward(p.direction, all, items.length, size.h, size.w);
+      const out = await engine.forward(p.direction, all, items.length, size.h, size.w);
       const per = items[0].length;
       return items.map((_, i) => out.subarray(i * per, (i + 1) * per));
     });
@@ -343,7 +343,7 @@ export class InferenceService {
     // Without an instance map, each class region is its own instance (what the official test does with labels).
     const inst = engine.useInstance ? nearest(instance ?? label, engine.width, engine.height) : null;
     const key = `${record.name}/${record.version}/spade:${p.seed}:${style ? randomUUID() : "nostyle"}`;
-    const batcher = this.batcher<{ label: Int32Array; instance: Int32Array | null }>(key, metricLabel(record), (items) => {
+    const batcher = this.batcher<{ label: Int32Array; instance: Int32Array | null }>(key, metricLabel(record), async (items) => {
       const per = engine.width * engine.height;
       const labels = new Int32Array(items.length * per);
       const insts = engine.useInstance ? new Int32Array(items.length * per) : null;
@@ -351,7 +351,7 @@ export class InferenceService {
         labels.set(it.label, i * per);
         if (insts && it.instance) insts.set(it.instance, i * per);
       });
-      const out = engine.forward(labels, insts, items.length, { seed: p.seed, style });
+      const out = await engine.forward(labels, insts, items.length, { seed: p.seed, style });
       return items.map((_, i) => out.subarray(i * per * 3, (i + 1) * per * 3));
     });
     const { output, queueMs, computeMs } = await this.submit(batcher, { label: sized, instance: inst }, 1, metricLabel(record));
@@ -431,16 +431,16 @@ async function warmUp(engine: Engine): Promise<void> {
     case "stylegan2": {
       const z = new Float32Array(engine.zDim);
       const c = engine.cDim > 0 ? new Float32Array(engine.cDim).fill(0).map((_, i) => (i === 0 ? 1 : 0)) : null;
-      engine.synthesis(engine.mapping(z, c, 1, { truncation_psi: 1 }), 1, { noise_mode: "const" });
+      await engine.synthesis(await engine.mapping(z, c, 1, { truncation_psi: 1 }), 1, { noise_mode: "const" });
       return;
     }
     case "cyclegan": {
       const s = engine.sizeMultiple * Math.max(1, Math.round(64 / engine.sizeMultiple));
-      engine.forward("AtoB", new Float32Array(s * s * 3), 1, s, s);
+      await engine.forward("AtoB", new Float32Array(s * s * 3), 1, s, s);
       return;
     }
     case "spade":
-      engine.forward(new Int32Array(engine.width * engine.height), engine.useInstance ? new Int32Array(engine.width * engine.height) : null, 1, { seed: 0 });
+      await engine.forward(new Int32Array(engine.width * engine.height), engine.useInstance ? new Int32Array(engine.width * engine.height) : null, 1, { seed: 0 });
       return;
   }
 }

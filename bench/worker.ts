@@ -1,0 +1,63 @@
+/**
+ * One engine × one model, in its own process so cold start and peak RSS are its own. Prints one JSON line.
+ * usage: worker.ts <onnx|tfjs-wasm> <family> <dir> <threads> <b1Runs> <batch8:0|1>
+ */
+import fs from "node:fs";
+import { readSafetensors } from "../packages/core/src/checkpoints/safetensors.ts";
+import { toFloat32 } from "../packages/core/src/checkpoints/tensor.ts";
+import type { ModelJson } from "../packages/core/src/models/model-json.ts";
+import { BATCH, files, SIZE, type Family } from "./families.ts";
+
+const [engineName, family, dir, threadsArg, runsArg, b8Arg] = process.argv.slice(2) as [string, Family, string, string, string, string];
+const threads = Number(threadsArg);
+const f = files(dir, family);
+const record = { schema_version: 1, name: `bench-${family}`, version: "v1", family, config: JSON.parse(fs.readFileSync(f.config, "utf8")) } as unknown as ModelJson;
+const inputs = readSafetensors(new Uint8Array(fs.readFileSync(f.inputs))).tensors;
+
+type AnyEngine = { family: string; dispose(): void } & Record<string, unknown>;
+const start = performance.now();
+const weights = new Uint8Array(fs.readFileSync(f.weights));
+let engine: AnyEngine;
+if (engineName === "onnx") {
+  const { onnxEngines } = await import("../packages/core/src/inference/engines/onnx.ts");
+  engine = (await onnxEngines({ threads }).load(record, weights)) as unknown as AnyEngine;
+} else {
+  const { tfjsEngines } = await import("../packages/core/src/inference/engines/tfjs.ts");
+  engine = (await tfjsEngines("wasm").load(record, weights)) as unknown as AnyEngine;
+}
+
+// One call = one batch of images through the engine's public API, inputs sliced from the shared batch.
+async function call(n: number): Promise<Float32Array> {
+  if (family === "cyclegan") {
+    const x = toFloat32(inputs.get("x")!).subarray(0, n * SIZE * SIZE * 3);
+    return (await (engine.forward as (d: string, x: Float32Array, n: number, h: number, w: number) => Float32Array | Promise<Float32Array>)("AtoB", x, n, SIZE, SIZE));
+  }
+  if (family === "stylegan2") {
+    const z = toFloat32(inputs.get("z")!).subarray(0, n * 512);
+    const mapping = engine.mapping as (z: Float32Array, c: null, n: number, o: object) => Float32Array | Promise<Float32Array>;
+    const synthesis = engine.synthesis as (ws: Float32Array, n: number, o: object) => Float32Array | Promise<Float32Array>;
+    return synthesis(await mapping(z, null, n, { truncation_psi: 1 }), n, { noise_mode: "const" });
+  }
+  const label = (inputs.get("label")!.data as Int32Array).subarray(0, n * SIZE * SIZE);
+  return (engine.forward as (l: Int32Array, i: Int32Array, n: number, o: object) => Float32Array | Promise<Float32Array>)(label, label, n, { seed: 0 });
+}
+
+const first = await call(1);
+const coldMs = performance.now() - start;
+fs.writeFileSync(f.out(engineName), Buffer.from(first.buffer, first.byteOffset, first.byteLength));
+const lat: number[] = [];
+for (let i = 0; i < Number(runsArg); i++) {
+  const t = performance.now();
+  await call(1);
+  lat.push(performance.now() - t);
+}
+let b8: number | null = null;
+if (b8Arg === "1") {
+  await call(BATCH); // first run at a new batch size plans memory; time the second
+  const t = performance.now();
+  await call(BATCH);
+  b8 = performance.now() - t;
+}
+engine.dispose();
+lat.sort((a, b) => a - b);
+console.log(JSON.stringify({ engine: engineName, cold_ms: coldMs, latency_ms: lat[0], latency_median_ms: lat[Math.floor(lat.length / 2)], latency_runs: lat, batch8_ms: b8, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }));

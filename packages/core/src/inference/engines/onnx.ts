@@ -1,0 +1,237 @@
+/**
+ * Serving engines backed by ONNX Runtime (onnxruntime-node, CPU provider). The networks are exported to ONNX from
+ * the same configs and native state dicts as the TF.js engine (packages/core/src/onnx), so both engines load the
+ * same `weights.safetensors` (layout: see tfjs.ts) and agree with the official outputs within the fixture
+ * tolerances.
+ *
+ * ONNX Runtime's `run()` is asynchronous, so the compute methods here return promises; everything else matches
+ * the Engine interfaces of engine.ts (NHWC typed arrays in and out). One session per graph, created at load (the
+ * StyleGAN2 "none"/"random" noise variants on first use); shapes are dynamic in the batch (and, for CycleGAN, in
+ * height and width), so no per-shape sessions are needed.
+ */
+import os from "node:os";
+import * as ort from "onnxruntime-node";
+import { readSafetensors } from "../../checkpoints/safetensors.ts";
+import { toFloat32, type StateDict } from "../../checkpoints/tensor.ts";
+import { ApiError } from "../../errors.ts";
+import type { ModelJson } from "../../models/model-json.ts";
+import { parseCycleGANConfig, sizeConstraints } from "../../networks/cyclegan/config.ts";
+import { buildSemantics, LabelMapError, parseSpadeConfig } from "../../networks/spade/index.ts";
+import { exportCycleGAN } from "../../onnx/cyclegan.ts";
+import { exportSpade } from "../../onnx/spade.ts";
+import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../onnx/stylegan2.ts";
+import { RandomState } from "../../random/index.ts";
+import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
+
+export interface OnnxEngineOptions {
+  /** intra-op threads per session; default: the cores available to this process. */
+  threads?: number;
+  /**
+   * ONNX Runtime's CPU memory arena (default on): activations are reused across runs, which is faster, but the
+   * arena keeps its high-water mark (large at batch 8 and 256²). Off: freed after each run, lower resident memory.
+   */
+  memArena?: boolean;
+}
+
+/** The Engine interfaces with their compute methods made asynchronous (ONNX Runtime's run() is). */
+type Async<T> = { [K in keyof T]: T[K] extends (...args: infer P) => Float32Array ? (...args: P) => Promise<Float32Array> : T[K] };
+export type OnnxStyleGAN2Engine = Async<StyleGAN2Engine>;
+export type OnnxCycleGANEngine = Async<CycleGANEngine>;
+export type OnnxSpadeEngine = Async<SpadeEngine>;
+export type OnnxEngine = OnnxStyleGAN2Engine | OnnxCycleGANEngine | OnnxSpadeEngine;
+
+export interface OnnxEngineFactory {
+  name: string;
+  load(record: ModelJson, weights: Uint8Array): Promise<OnnxEngine>;
+}
+
+/** Keys under `prefix`, with the prefix removed (the same as tfjs.ts's, kept here so this engine never loads TF.js). */
+function subDict(sd: StateDict, prefix: string): StateDict {
+  const out: StateDict = new Map();
+  for (const [k, v] of sd) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), v);
+  return out;
+}
+
+export const defaultThreads = () => Math.max(1, typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length);
+
+export function createSession(model: Uint8Array, threads = defaultThreads(), memArena = true): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(model, {
+    executionProviders: ["cpu"],
+    enableCpuMemArena: memArena,
+    graphOptimizationLevel: "all",
+    intraOpNumThreads: threads,
+    // One graph runs at a time per request; parallelism comes from inside each op.
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+  });
+}
+
+/** Runs a session on float32 inputs and returns its single float output (a copy ONNX Runtime already made). */
+export async function runSession(session: ort.InferenceSession, feeds: Record<string, { data: Float32Array; dims: readonly number[] }>): Promise<Float32Array> {
+  const inputs: Record<string, ort.Tensor> = {};
+  for (const [k, v] of Object.entries(feeds)) inputs[k] = new ort.Tensor("float32", v.data, v.dims);
+  const out = await session.run(inputs);
+  const name = session.outputNames[0];
+  const t = out[name];
+  try {
+    return t.data as Float32Array;
+  } finally {
+    for (const [k, v] of Object.entries(out)) if (k !== name) v.dispose();
+  }
+}
+
+/**
+ * Truncation and broadcasting of mapping outputs, on the host: w [n, wDim] → ws [n, numWs, wDim], with torch.lerp's
+ * float32 formula (two-sided, so psi near 1 keeps w's precision) on the first `cutoff` entries.
+ */
+export function truncateWs(w: Float32Array, n: number, numWs: number, wAvg: Float32Array | null, psi: number, cutoff: number | null | undefined): Float32Array {
+  const wDim = w.length / n;
+  const ws = new Float32Array(n * numWs * wDim);
+  const cut = Math.max(0, Math.min(cutoff ?? numWs, numWs));
+  if (psi !== 1 && !wAvg) throw new Error("mapping: truncation needs w_avg, but this network has none (w_avg_beta = null)");
+  const f = Math.fround;
+  for (let b = 0; b < n; b++)
+    for (let l = 0; l < numWs; l++)
+      for (let j = 0; j < wDim; j++) {
+        const v = w[b * wDim + j];
+        let out = v;
+        if (psi !== 1 && l < cut) {
+          const a = wAvg![j];
+          const diff = f(v - a);
+          out = psi < 0.5 ? f(a + f(psi * diff)) : f(v - f(diff * f(1 - psi)));
+        }
+        ws[(b * numWs + l) * wDim + j] = out;
+      }
+  return ws;
+}
+
+/** Unit normals for the random-noise inputs, from numpy's RandomState so a seed gives the same noise everywhere. */
+export function noiseFor(seed: number, layer: number, n: number, res: number): Float32Array {
+  const rs = new RandomState((Math.abs(Math.trunc(seed)) * 1009 + layer) % 2 ** 32);
+  return Float32Array.from(rs.randn(n * res * res));
+}
+
+export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxStyleGAN2Engine> {
+  const { cfg, derived, noiseLayers } = synthesisLayout(record.config);
+  const mapping = await createSession(exportStyleGAN2Mapping(cfg, sd), threads, memArena);
+  const synth = new Map<SynthesisNoise, Promise<ort.InferenceSession>>();
+  const synthesis = (mode: SynthesisNoise) => {
+    let s = synth.get(mode);
+    if (!s) synth.set(mode, (s = createSession(exportStyleGAN2Synthesis(cfg, sd, mode), threads, memArena)));
+    return s;
+  };
+  await synthesis("const");
+  const avg = sd.get("mapping.w_avg");
+  const wAvg = avg ? Float32Array.from(toFloat32(avg)) : null;
+  const { z_dim, c_dim, w_dim, img_resolution, img_channels } = cfg;
+  const numWs = derived.numWs;
+  return {
+    family: "stylegan2",
+    zDim: z_dim,
+    cDim: c_dim,
+    wDim: w_dim,
+    numWs,
+    resolution: img_resolution,
+    async mapping(z, c, n, opts) {
+      const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
+      if (z_dim > 0) feeds.z = { data: z, dims: [n, z_dim] };
+      if (c_dim > 0) {
+        if (!c) throw new Error(`mapping: this generator is class-conditional (c_dim ${c_dim}); pass c`);
+        feeds.c = { data: c, dims: [n, c_dim] };
+      }
+      const w = await runSession(mapping, feeds);
+      return truncateWs(w, n, numWs, wAvg, opts.truncation_psi, opts.truncation_cutoff);
+    },
+    async synthesis(ws, n, noise) {
+      const mode = noise.noise_mode;
+      const feeds: Record<string, { data: Float32Array; dims: number[] }> = { ws: { data: ws, dims: [n, numWs, w_dim] } };
+      if (mode === "random") {
+        const seed = noise.noiseSeed ?? Math.floor(Math.random() * 2 ** 31);
+        noiseLayers.forEach((l, i) => (feeds[`noise_${i}`] = { data: noiseFor(seed, i, n, l.resolution), dims: [n, 1, l.resolution, l.resolution] }));
+      }
+      const img = await runSession(await synthesis(mode), feeds);
+      if (img.length !== n * img_resolution * img_resolution * img_channels) throw new Error("synthesis: unexpected output size");
+      return img;
+    },
+    dispose() {
+      void mapping.release();
+      for (const s of synth.values()) void s.then((x) => x.release());
+    },
+  };
+}
+
+export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxCycleGANEngine> {
+  const cfg = parseCycleGANConfig(record.config);
+  const has = (prefix: string) => [...sd.keys()].some((k) => k.startsWith(prefix));
+  const sessions = new Map<"AtoB" | "BtoA", ort.InferenceSession>();
+  if (has("netG_A.")) {
+    sessions.set("AtoB", await createSession(exportCycleGAN(cfg, subDict(sd, "netG_A.")), threads, memArena));
+    if (has("netG_B.")) sessions.set("BtoA", await createSession(exportCycleGAN(cfg, subDict(sd, "netG_B."), { channels: { in: cfg.output_nc, out: cfg.input_nc } }), threads, memArena));
+  } else sessions.set("AtoB", await createSession(exportCycleGAN(cfg, sd), threads, memArena));
+  const { sizeMultiple, minSize } = sizeConstraints(cfg.netG);
+  const c = record.config;
+  const trainSize = typeof c.crop_size === "number" ? c.crop_size : typeof c.load_size === "number" ? c.load_size : 256;
+  return {
+    family: "cyclegan",
+    sizeMultiple,
+    trainSize: Math.max(minSize, trainSize),
+    async forward(direction, x, n, h, w) {
+      const s = sessions.get(direction);
+      if (!s) throw new ApiError("validation_failed", `direction: this model has no ${direction} generator`, { directions: [...sessions.keys()] });
+      if (h % sizeMultiple !== 0 || w % sizeMultiple !== 0 || h < minSize || w < minSize)
+        throw new Error(`${cfg.netG}: height ${h} and width ${w} must be multiples of ${sizeMultiple} and at least ${minSize}`);
+      const inC = direction === "AtoB" ? cfg.input_nc : cfg.output_nc;
+      return runSession(s, { x: { data: x, dims: [n, h, w, inC] } });
+    },
+    dispose() {
+      for (const s of sessions.values()) void s.release();
+    },
+  };
+}
+
+export async function spade(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxSpadeEngine> {
+  const config = parseSpadeConfig(record.config);
+  const session = await createSession(exportSpade(config, sd), threads, memArena);
+  const [height, width] = config.output_hw;
+  return {
+    family: "spade",
+    labelNc: config.label_nc,
+    containDontcare: config.contain_dontcare_label,
+    useInstance: !config.no_instance,
+    useVae: false,
+    height,
+    width,
+    async forward(label, instance, n) {
+      let semantics;
+      try {
+        semantics = buildSemantics(config, { data: label, shape: [n, height, width] }, instance ? { data: instance, shape: [n, height, width] } : undefined);
+      } catch (e) {
+        if (e instanceof LabelMapError) throw new ApiError("invalid_label_map", e.message, e.detail);
+        throw e;
+      }
+      return runSession(session, { semantics: { data: semantics.data, dims: semantics.shape } });
+    },
+    dispose() {
+      void session.release();
+    },
+  };
+}
+
+export function onnxEngines(opts: OnnxEngineOptions = {}): OnnxEngineFactory {
+  const threads = opts.threads ?? defaultThreads();
+  const memArena = opts.memArena ?? true;
+  return {
+    name: "onnx",
+    async load(record, weights) {
+      const { tensors } = readSafetensors(weights, `${record.name}/${record.version}/weights.safetensors`);
+      switch (record.family) {
+        case "stylegan2":
+          return styleGan2(record, tensors, threads, memArena);
+        case "cyclegan":
+          return cycleGan(record, tensors, threads, memArena);
+        case "spade":
+          return spade(record, tensors, threads, memArena);
+      }
+    },
+  };
+}
