@@ -180,3 +180,28 @@ describe("translate", () => {
     expect([unet.image.width, unet.image.height]).toEqual([97, 61]);
   });
 });
+
+describe("the TF.js engine (GANSERVE_ENGINE=tfjs)", () => {
+  it("serves the same official generate.py pixels as the default ONNX engine", async () => {
+    const tfjsStack = await startStack({ dataDir: stack.dataDir, s3Port: undefined, env: { GANSERVE_ENGINE: "tfjs" } });
+    try {
+      const cases = JSON.parse(fs.readFileSync(path.join(SG, "generate_py/cases.json"), "utf8"));
+      const res = await fetch(`${tfjsStack.url}/v1/generate`, {
+        method: "POST",
+        headers: { ...auth(tfjsStack), "content-type": "application/json" },
+        body: JSON.stringify({ model: "sg-fixture", seeds: cases.cases.map((c: { seed: number }) => c.seed), truncation_psi: cases.truncation_psi, noise_mode: cases.noise_mode }),
+      });
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      for (const [i, c] of cases.cases.entries()) {
+        const ours = await rgbOf(Buffer.from(body.images[i].data, "base64"));
+        const official = await rgbOf(fs.readFileSync(path.join(SG, "generate_py", c.file)));
+        const diff = compareRgb(ours.data, official.data);
+        expect(diff.maxDiff, `seed ${c.seed}`).toBeLessThanOrEqual(1);
+        expect(diff.fraction, `seed ${c.seed}`).toBeLessThanOrEqual(0.001);
+      }
+    } finally {
+      await tfjsStack.stop();
+    }
+  });
+});
