@@ -31,8 +31,8 @@ export default $config({
       routeTableIds: vpc.nodes.privateRouteTables.apply((tables) => tables.map((t) => t.id)),
     });
 
-    const inference = (await import("./infra/inference")).inference({ cfg, vpc, bucket, objects, storage, apiKeys });
-    const ft = (await import("./infra/finetune")).fineTune({ cfg, vpc, bucket, objects, storage });
+    const inference = await (await import("./infra/inference")).inference({ cfg, vpc, bucket, objects, storage, apiKeys });
+    const ft = await (await import("./infra/finetune")).fineTune({ cfg, vpc, bucket, objects, storage });
     const { url, generator } = (await import("./infra/api")).api({ region: cfg.region, vpc, storage, fineTune: ft.link, apiKeys, inference });
 
     // `sst dev`: the API and worker run locally (CPU/wasm backend) with the deployed resources linked in.

@@ -13,7 +13,7 @@ interface Args {
   storage: sst.Linkable<any>;
 }
 
-export function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
+export async function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
   const f = cfg.fineTune;
   const prefix = `${$app.name}-${$app.stage}`;
 
@@ -51,7 +51,7 @@ export function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
     computeEnvironmentOrders: [{ order: 1, computeEnvironment: computeEnvironment.arn }],
   });
 
-  const { ref } = containerImage("FineTune", "containers/finetune.Dockerfile");
+  const { ref } = await containerImage("FineTune", "containers/finetune.Dockerfile");
   const logGroup = new aws.cloudwatch.LogGroup("FineTuneLogs", { name: `/${$app.name}/${$app.stage}/finetune`, retentionInDays: 30 });
   const jobRole = serviceRole("FineTuneJobRole", "ecs-tasks.amazonaws.com", [
     // jobs/ is read back to resume from the last checkpoint after a crash or a Spot interruption.

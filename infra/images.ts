@@ -1,10 +1,12 @@
 import * as path from "node:path";
-import * as dockerbuild from "@pulumi/docker-build";
 
 // sst.aws.Service would build and push for us, but it is Fargate-only, so the GPU images get their own ECR
 // repositories and are built by the same @pulumi/docker-build provider that SST uses internally.
 
-export function containerImage(name: string, dockerfile: string) {
+export async function containerImage(name: string, dockerfile: string) {
+  // Imported here, not at the top: `sst install` evaluates this config before it has installed the
+  // platform's packages, and a top-level import of a provider would fail on a fresh clone.
+  const dockerbuild = await import("@pulumi/docker-build");
   const repo = new aws.ecr.Repository(`${name}Repo`, {
     forceDelete: $app.removal === "remove",
     imageScanningConfiguration: { scanOnPush: true },

@@ -14,7 +14,7 @@ interface Args {
   apiKeys: sst.Secret;
 }
 
-export function inference({ cfg, vpc, bucket, objects, storage, apiKeys }: Args) {
+export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys }: Args) {
   const c = cfg.inference;
   const prefix = `${$app.name}-${$app.stage}`;
   const vpcCidr = vpc.nodes.vpc.cidrBlock;
@@ -77,7 +77,7 @@ export function inference({ cfg, vpc, bucket, objects, storage, apiKeys }: Args)
   });
 
   // --- task -------------------------------------------------------------------------------------------------
-  const { repo, ref } = containerImage("Inference", "containers/inference.Dockerfile");
+  const { repo, ref } = await containerImage("Inference", "containers/inference.Dockerfile");
   const logGroup = new aws.cloudwatch.LogGroup("InferenceLogs", { name: `/${$app.name}/${$app.stage}/inference`, retentionInDays: 30 });
   // ECS injects SecureString parameters at start, so the keys never appear in the task definition.
   const apiKeysParam = new aws.ssm.Parameter("InferenceApiKeys", {
