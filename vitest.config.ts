@@ -1,11 +1,11 @@
 import { defineConfig } from "vitest/config";
 
-// One command, one summary: every package's unit tests plus the end-to-end tests of the whole local stack.
+// One command, one summary: every package's unit tests plus the end-to-end tests of the whole local stack
+// (the functions package's entry points are exercised there, through the real server, CLI and worker).
 export default defineConfig({
   test: {
     projects: [
       { test: { name: "core", include: ["packages/core/test/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
-      { test: { name: "functions", include: ["packages/functions/test/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } },
       { test: { name: "sdk", include: ["packages/sdk/test/**/*.test.ts"], testTimeout: 300_000, hookTimeout: 120_000 } },
       {
         test: {
