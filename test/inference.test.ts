@@ -120,6 +120,7 @@ describe("generate", () => {
     const results = await Promise.all(Array.from({ length: 16 }, (_, i) => post("/v1/generate", { model: "sg-fixture", seeds: [100 + i] })));
     expect(results.every((r) => r.status === 200)).toBe(true);
     const used = (await passes()) - before;
+    console.log(JSON.stringify({ test: "batching", concurrent_requests: 16, forward_passes: used }));
     expect(used).toBeGreaterThan(0);
     expect(used).toBeLessThan(16);
     const metrics = await (await fetch(`${stack.url}/metrics`)).text();
