@@ -50,8 +50,12 @@ export function buildApp(services: Services, mounts: V1Mount[] = []) {
     "*",
     bodyLimit({
       maxSize: services.settings.GANSERVE_MAX_BODY_BYTES,
-      onError: (c) =>
-        errorResponse(c, new ApiError("payload_too_large", `request body exceeds ${services.settings.GANSERVE_MAX_BODY_BYTES} bytes`)),
+      onError: (c) => {
+        // The rest of the body is never read, so this connection cannot carry another request: tell the
+        // client not to reuse it (otherwise its next request on the socket fails with "other side closed").
+        c.header("Connection", "close");
+        return errorResponse(c, new ApiError("payload_too_large", `request body exceeds ${services.settings.GANSERVE_MAX_BODY_BYTES} bytes`));
+      },
     }),
   );
   for (const mount of mounts) mount(v1, services);
