@@ -45,6 +45,9 @@ const { values, positionals } = parseArgs({
     "emoji-dir": { type: "string" },
     out: { type: "string" },
     "per-class": { type: "string" },
+    // trainer option overrides, e.g. --option lambda_identity=5 (values parsed as JSON when they can be)
+    option: { type: "string", multiple: true },
+    lr: { type: "string" },
   },
 });
 const family = positionals[0] as DemoFamily;
@@ -52,7 +55,26 @@ if (!FAMILIES.includes(family)) {
   console.error(`usage: npm run train:demo -- <${FAMILIES.join("|")}> [--steps N] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`);
   process.exit(2);
 }
-const recipe: DemoRecipe = { ...DEMO_RECIPES[family], train: { ...DEMO_RECIPES[family].train, ...(values.steps ? { steps: Number(values.steps) } : {}) } };
+const overrides = Object.fromEntries(
+  (values.option ?? []).map((kv) => {
+    const [k, v] = [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
+    try {
+      return [k, JSON.parse(v)];
+    } catch {
+      return [k, v];
+    }
+  }),
+);
+const base = DEMO_RECIPES[family];
+const recipe: DemoRecipe = {
+  ...base,
+  train: {
+    ...base.train,
+    ...(values.steps ? { steps: Number(values.steps) } : {}),
+    ...(values.lr ? { learning_rate: Number(values.lr) } : {}),
+    options: { ...base.train.options, ...overrides },
+  },
+};
 const outDir = path.resolve(values.out ?? path.join(ROOT, "models"));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), `ganserve-${recipe.name}-`));
 
