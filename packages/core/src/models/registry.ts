@@ -39,7 +39,16 @@ export const visibleTo = (record: ModelJson, tenant: string | undefined) =>
   record.tenant === undefined || tenant === undefined || record.tenant === tenant;
 
 export class ModelRegistry {
-  constructor(private readonly storage: Storage) {}
+  /**
+   * Resolved versions, kept briefly: resolving costs several storage round trips, which dominated a small
+   * model's request time. A new version (published here or by a worker process) is seen within `ttlMs`.
+   */
+  private readonly resolved = new Map<string, { record: ModelJson; expires: number }>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly ttlMs = 2000,
+  ) {}
 
   async versions(name: string): Promise<string[]> {
     const ids = await this.storage.listPrefixes(modelPrefix(name));
@@ -59,6 +68,16 @@ export class ModelRegistry {
 
   /** Resolves `latest` and checks visibility; throws model_not_found / version_not_found. */
   async resolve(name: string, version: string = "latest", tenant?: string): Promise<ModelJson> {
+    const key = `${tenant ?? ""}\u0000${name}\u0000${version}`;
+    const hit = this.resolved.get(key);
+    if (hit && hit.expires > Date.now()) return hit.record;
+    const record = await this.resolveUncached(name, version, tenant);
+    if (this.resolved.size > 1000) this.resolved.clear();
+    this.resolved.set(key, { record, expires: Date.now() + this.ttlMs });
+    return record;
+  }
+
+  private async resolveUncached(name: string, version: string, tenant?: string): Promise<ModelJson> {
     const versions = await this.versions(name);
     if (versions.length === 0) throw new ApiError("model_not_found", `model '${name}' does not exist`);
     const latest = await this.record(name, versions[versions.length - 1]);
@@ -126,6 +145,7 @@ export class ModelRegistry {
       weights: { file: "weights.safetensors", sha256: digest, bytes: input.weights.byteLength, dtype: input.dtype },
     });
     await this.storage.putJson(`${prefix}model.json`, record);
+    for (const k of this.resolved.keys()) if (k.includes(`\u0000${input.name}\u0000`)) this.resolved.delete(k);
     return record;
   }
 }
