@@ -1,5 +1,6 @@
 /**
- * `npm run gallery`: one image grid per shipped demo model (docs/gallery/<name>.png), made with the serving
+ * `npm run gallery`: one image grid per shipped demo model (docs/gallery/<name>.png, also the model's
+ * models/<name>/sample.png), made with the serving
  * engine from models/<name>/, and the README gallery snippet on stdout (the lead pastes it).
  *  - stylegan2: one row per class, 8 seeds each;
  *  - cyclegan: the first 8 held-out google emoji (--emoji-zip: the eval zip train:demo prints) and their translations;
@@ -94,7 +95,9 @@ for (const name of fs.readdirSync(path.join(ROOT, "models")).filter((n) => !n.st
   try {
     const png = await encodeRgb(grid(await tilesFor(record, engine)), "png");
     fs.writeFileSync(path.join(outDir, `${name}.png`), png);
-    console.error(`wrote docs/gallery/${name}.png`);
+    // The same grid is the model's sample image (the Models page shows it; registered with the model).
+    fs.writeFileSync(path.join(ROOT, "models", name, "sample.png"), png);
+    console.error(`wrote docs/gallery/${name}.png and models/${name}/sample.png`);
     snippet.push(`| \`${name}\` | ${record.family} | ![${name}](docs/gallery/${name}.png) |`);
   } finally {
     engine.dispose();
