@@ -11,7 +11,7 @@ import { EVAL_USAGE, EvalUsageError } from "./eval.ts";
 const USAGE = `usage:
   ganserve import <checkpoint> --name <name> [--family stylegan2|cyclegan|spade] [--b-file <G_B checkpoint>]
                   [--version vN] [--description text] [--float16] [--set option=value ...] [--yes]
-  ganserve parity <fixtures dir>
+  ganserve parity <fixtures dir> [--engine tfjs|onnx]
 ${KEYS_USAGE}
 ${EVAL_USAGE}`;
 
@@ -54,7 +54,7 @@ async function main(argv: string[]) {
     }
     case "parity": {
       const { runParity } = await import("./parity.ts");
-      process.exitCode = (await runParity(rest[0])) ? 0 : 1;
+      process.exitCode = (await runParity(rest)) ? 0 : 1;
       return;
     }
     case "eval": {

@@ -1,13 +1,31 @@
-/** `ganserve parity <dir>`: the numeric-parity check against official fixtures, on the active backend. */
+/**
+ * `ganserve parity <dir> [--engine tfjs|onnx]`: the numeric-parity check against official fixtures. tfjs
+ * (default) runs the networks on the active TF.js backend (GANSERVE_BACKEND); onnx runs the ONNX exports
+ * that serving uses by default.
+ */
 import path from "node:path";
 import { initBackend } from "@ganserve/core/engine/backend";
-import { runParity as run } from "@ganserve/core/parity/runner";
+import { runOnnxParity } from "@ganserve/core/onnx/parity";
+import { runParity as runTfjs } from "@ganserve/core/parity/runner";
 
-export async function runParity(dir: string | undefined): Promise<boolean> {
+export async function runParity(args: string[]): Promise<boolean> {
+  const dir = args.find((a) => !a.startsWith("--") && a !== "onnx" && a !== "tfjs");
+  const i = args.indexOf("--engine");
+  const engine = i >= 0 ? args[i + 1] : "tfjs";
   if (!dir) throw new Error("parity needs a fixtures directory, e.g. npm run parity -- ../shared/fixtures/official");
-  const backend = await initBackend();
-  console.log(`backend: ${backend}`);
-  const r = await run(path.resolve(dir));
-  console.log(`${r.passed} passed, ${r.failed} failed`);
-  return r.failed === 0 && r.passed > 0;
+  if (engine !== "tfjs" && engine !== "onnx") throw new Error("--engine is tfjs or onnx");
+  let passed = 0;
+  let failed = 0;
+  if (engine === "onnx") {
+    console.log("engine: onnxruntime (CPU)");
+    for (const l of await runOnnxParity(path.resolve(dir))) {
+      console.log(l.line);
+      l.ok ? passed++ : failed++;
+    }
+  } else {
+    console.log(`engine: tfjs, backend: ${await initBackend()}`);
+    ({ passed, failed } = await runTfjs(path.resolve(dir)));
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 && passed > 0;
 }
