@@ -63,7 +63,7 @@ export const DEMO_RECIPES: Record<DemoFamily, DemoRecipe> = {
       load_size: EMOJI_TRAIN_SIZE,
       crop_size: EMOJI_TRAIN_SIZE,
     },
-    train: { steps: 1500, batch_size: 1, learning_rate: 0.0005, seed: 1, options: { lambda_cycle: 10, lambda_identity: 2, pool_size: 50, ndf: 16, load_size: EMOJI_TRAIN_SIZE } },
+    train: { steps: 2000, batch_size: 1, learning_rate: 0.0005, seed: 1, options: { lambda_cycle: 10, lambda_identity: 5, pool_size: 50, ndf: 16, load_size: EMOJI_TRAIN_SIZE } },
     extra: { domains: { A: "google-emoji", B: "twitter-emoji" } },
     license:
       "Training data: Noto Emoji images © Google, Apache License 2.0 (npm emoji-datasource-google@16.0.0); Twemoji graphics © Twitter/X and contributors, CC-BY 4.0 (npm emoji-datasource-twitter@16.0.0)",
