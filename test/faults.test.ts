@@ -59,6 +59,8 @@ const generate = async (seed: number, output: "base64" | "url" = "base64") => {
     method: "POST",
     headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
     body: JSON.stringify({ model: "sg-faults", seeds: [seed], output }),
+    // Bounded even if the server stops answering, so the traffic loops always end.
+    signal: AbortSignal.timeout(30_000),
   });
   const body = (await res.json()) as { error?: { code: string } };
   return { status: res.status, code: body.error?.code, retryAfter: res.headers.get("retry-after") };

@@ -1,6 +1,7 @@
 /** What `/v1/models` says about a model: its input spec and default request parameters, per family. */
 import type { ModelInfo } from "../api/inference.ts";
 import type { ModelJson } from "./model-json.ts";
+import { parseSpadeConfig } from "../networks/spade/config.ts";
 
 const num = (v: unknown, fallback: number) => (typeof v === "number" ? v : fallback);
 
@@ -27,8 +28,10 @@ export function inputSpec(record: ModelJson): { input: Record<string, unknown>; 
         defaults: { direction: "AtoB", preprocess: "resize", format: "png" },
       };
     case "spade": {
-      const labelNc = num(c.label_nc, 0);
-      const [h, w] = Array.isArray(c.output_hw) ? (c.output_hw as number[]) : [0, 0];
+      // Sizes are derived (crop_size, aspect_ratio, upsampling), not necessarily stored in the config.
+      const spade = parseSpadeConfig(c);
+      const labelNc = spade.label_nc;
+      const [h, w] = spade.output_hw;
       return {
         input: {
           kind: "label_map",

@@ -71,6 +71,8 @@ export class Storage {
       forcePathStyle: options.endpoint !== undefined,
       credentials: options.credentials,
       maxAttempts: options.maxAttempts ?? 4,
+      // Without these a call to a store that stopped answering can hang forever and hold a request with it.
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
       // Checksums on every request are an SDK default since 3.729 that s3rver does not understand.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
