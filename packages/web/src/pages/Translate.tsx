@@ -145,7 +145,7 @@ function SpadePainter({ model }: { model: ModelInfo }) {
 
   useEffect(() => {
     // Start from a simple scene: sky above ground, so the first output already looks like something.
-    const ground = classes[Math.min(1, classes.length - 1)].id;
+    const ground = (classes.find((c) => /grass|ground|earth|floor|road/i.test(c.name)) ?? classes[Math.min(1, classes.length - 1)]).id;
     for (let i = 0; i < ids.current.length; i++) ids.current[i] = i < (ids.current.length * 2) / 5 ? classes[0].id : ground;
     draw();
     void synthesize();
