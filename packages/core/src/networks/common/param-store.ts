@@ -192,3 +192,30 @@ export function normalInitSource(seed: number, gain = 0.02): ParamSource {
     }
   };
 }
+
+/**
+ * A network whose parameters and buffers all live in one ParamStore. Every architecture exposes them the same
+ * way, so optimisers, checkpoint writers and the serving engines treat generators and discriminators alike.
+ */
+export abstract class ParamModule {
+  constructor(protected readonly store: ParamStore) {}
+
+  /** Trainable parameters by official name (values in the TF layout: conv weights HWIO). */
+  trainableVariables(): Map<string, tf.Variable> {
+    return this.store.trainableVariables();
+  }
+
+  /** Any parameter or buffer by official name (e.g. "mapping.w_avg" for a trainer's EMA update). */
+  variable(name: string): tf.Variable {
+    return this.store.variable(name);
+  }
+
+  /** All parameters and buffers in the official names, layouts and order (loads strictly into upstream). */
+  stateDict(): StateDict {
+    return this.store.stateDict();
+  }
+
+  dispose(): void {
+    this.store.dispose();
+  }
+}

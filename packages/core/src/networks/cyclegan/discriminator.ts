@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import type { NormLayer } from "../common/norm.ts";
-import { normalInitSource, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { normalInitSource, ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
 import type { CycleGANConfig } from "./config.ts";
 import { makeNorm, staleInstanceNormKey } from "./layers.ts";
 
@@ -27,21 +27,20 @@ interface Stage {
   act: boolean;
 }
 
-export class NLayerDiscriminator {
+export class NLayerDiscriminator extends ParamModule {
   readonly inputNc: number;
   readonly ndf: number;
   readonly nLayers: number;
   readonly norm: CycleGANConfig["norm"];
   private readonly stages: Stage[] = [];
-  private readonly store: ParamStore;
 
   private constructor(opts: PatchGANOptions, source: ParamSource, counter: ((n: string) => bigint) | undefined, instanceNorms: string[]) {
+    super(new ParamStore(source, counter));
     this.inputNc = opts.inputNc;
     this.ndf = opts.ndf ?? 64;
     this.nLayers = opts.nLayers ?? 3;
     this.norm = opts.norm ?? "instance";
     if (this.nLayers < 1) throw new Error(`n_layers must be at least 1, got ${this.nLayers}`);
-    this.store = new ParamStore(source, counter);
     try {
       this.build(instanceNorms);
     } catch (e) {
@@ -107,17 +106,5 @@ export class NLayerDiscriminator {
   outputSize(n: number): number {
     for (let l = 0; l < this.nLayers; l++) n = Math.floor((n + 2 - 4) / 2) + 1;
     return n - 2;
-  }
-
-  trainableVariables(): Map<string, tf.Variable> {
-    return this.store.trainableVariables();
-  }
-
-  stateDict(): StateDict {
-    return this.store.stateDict();
-  }
-
-  dispose(): void {
-    this.store.dispose();
   }
 }

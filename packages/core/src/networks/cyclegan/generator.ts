@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
-import { normalInitSource, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { normalInitSource, ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
 import { parseCycleGANConfig, sizeConstraints, type CycleGANConfig } from "./config.ts";
 import { staleInstanceNormKey } from "./layers.ts";
 import { ResnetGenerator } from "./resnet.ts";
@@ -18,11 +18,10 @@ export interface ForwardOptions {
   training?: boolean;
 }
 
-export class CycleGANGenerator {
+export class CycleGANGenerator extends ParamModule {
   readonly sizeMultiple: number;
   readonly minSize: number;
   private readonly net: ResnetGenerator | UnetGenerator;
-  private readonly store: ParamStore;
 
   private constructor(
     readonly config: CycleGANConfig,
@@ -33,7 +32,7 @@ export class CycleGANGenerator {
     counterSource: ((name: string) => bigint) | undefined,
     instanceNorms: string[],
   ) {
-    this.store = new ParamStore(source, counterSource);
+    super(new ParamStore(source, counterSource));
     try {
       this.net = buildNet(this.store, config, inChannels, outChannels, instanceNorms);
     } catch (e) {
@@ -85,20 +84,6 @@ export class CycleGANGenerator {
     for (const [dim, v] of [["height", h], ["width", w]] as const)
       if (v % this.sizeMultiple !== 0 || v < this.minSize)
         throw new Error(`${this.config.netG}: ${dim} ${v} must be a multiple of ${this.sizeMultiple} and at least ${this.minSize}`);
-  }
-
-  /** Trainable parameters by official name. BatchNorm running stats are non-trainable and not included. */
-  trainableVariables(): Map<string, tf.Variable> {
-    return this.store.trainableVariables();
-  }
-
-  /** Official names, layouts (OIHW, IOHW for transposed convs) and buffers; loads back with `fromStateDict`. */
-  stateDict(): StateDict {
-    return this.store.stateDict();
-  }
-
-  dispose(): void {
-    this.store.dispose();
   }
 }
 

@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import { BatchNorm2d, InstanceNorm2d, type NormLayer } from "../common/norm.ts";
-import { ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
 import { SpectralConv2d } from "../common/spectral-norm.ts";
 import { spadeInitSource } from "./init.ts";
 import type { AnyConv } from "./layers.ts";
@@ -100,15 +100,14 @@ export function downsampleAvg3x3(x: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
-export class MultiscaleDiscriminator {
+export class MultiscaleDiscriminator extends ParamModule {
   readonly options: Required<MultiscaleDiscriminatorOptions>;
   private readonly ds: NLayerD[];
-  private readonly store: ParamStore;
 
   private constructor(opts: MultiscaleDiscriminatorOptions, source: ParamSource, counter?: (n: string) => bigint) {
+    super(new ParamStore(source, counter));
     this.options = { ndf: 64, numD: 2, nLayers: 4, normD: "spectralinstance", ...opts };
     if (this.options.nLayers < 1 || this.options.numD < 1) throw new Error("n_layers_D and num_D must be at least 1");
-    this.store = new ParamStore(source, counter);
     try {
       this.ds = Array.from({ length: this.options.numD }, (_, i) => new NLayerD(this.store, `discriminator_${i}`, this.options));
     } catch (e) {
@@ -158,18 +157,5 @@ export class MultiscaleDiscriminator {
   /** One power-iteration step on every spectral conv (torch runs one per training-mode forward). */
   powerIteration(steps = 1): void {
     for (const c of this.spectralConvs()) c.powerIteration(steps);
-  }
-
-  /** Trainable weights (weight_orig, biases, norm affines); u/v and running stats are buffers. */
-  trainableVariables(): Map<string, tf.Variable> {
-    return this.store.trainableVariables();
-  }
-
-  stateDict(): StateDict {
-    return this.store.stateDict();
-  }
-
-  dispose(): void {
-    this.store.dispose();
   }
 }

@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import { BatchNorm2d, InstanceNorm2d, type NormLayer } from "../common/norm.ts";
-import { ParamStore, stateDictSource } from "../common/param-store.ts";
+import { ParamModule, ParamStore, stateDictSource } from "../common/param-store.ts";
 import { canonicalizeSpectral, SpectralConv2d } from "../common/spectral-norm.ts";
 import { parseSpadeConfig, type SpadeConfig } from "./config.ts";
 import { spadeInitSource } from "./init.ts";
@@ -43,15 +43,16 @@ export function encoderLayerPrefixes(config: SpadeConfig): string[] {
   return Array.from({ length: n }, (_, i) => (sub === "none" ? `layer${i + 1}` : `layer${i + 1}.0`));
 }
 
-export class SpadeEncoder {
+export class SpadeEncoder extends ParamModule {
   readonly layers: EncoderLayer[] = [];
   readonly fc_mu: Linear;
   readonly fc_var: Linear;
 
   private constructor(
     readonly config: SpadeConfig,
-    private readonly store: ParamStore,
+    store: ParamStore,
   ) {
+    super(store);
     const ndf = config.ngf;
     const { spectral, sub } = parseNormE(config.norm_E);
     const widths = [3, ndf, 2 * ndf, 4 * ndf, 8 * ndf, 8 * ndf, 8 * ndf];
@@ -144,17 +145,5 @@ export class SpadeEncoder {
       mu.dispose();
       logvar.dispose();
     }
-  }
-
-  trainableVariables(): Map<string, tf.Variable> {
-    return this.store.trainableVariables();
-  }
-
-  stateDict(): StateDict {
-    return this.store.stateDict();
-  }
-
-  dispose(): void {
-    this.store.dispose();
   }
 }

@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import { resizeNearestLegacy, upsampleNearest2x } from "../common/nearest-resize.ts";
-import { ParamStore, stateDictSource } from "../common/param-store.ts";
+import { ParamModule, ParamStore, stateDictSource } from "../common/param-store.ts";
 import { canonicalizeSpectral, SpectralConv2d } from "../common/spectral-norm.ts";
 import { parseSpadeConfig, type SpadeConfig } from "./config.ts";
 import { spadeInitSource } from "./init.ts";
@@ -74,7 +74,7 @@ export interface SpadeForwardOptions {
   onBatchNorm?: BatchNormHook;
 }
 
-export class SpadeGenerator {
+export class SpadeGenerator extends ParamModule {
   readonly fc: Conv2d | Linear;
   readonly blocks: SpadeResnetBlock[];
   readonly conv_img: Conv2d;
@@ -82,8 +82,9 @@ export class SpadeGenerator {
 
   private constructor(
     readonly config: SpadeConfig,
-    private readonly store: ParamStore,
+    store: ParamStore,
   ) {
+    super(store);
     const c = config;
     const nf = c.ngf;
     this.fc = c.use_vae
@@ -173,19 +174,5 @@ export class SpadeGenerator {
     } finally {
       seg.dispose();
     }
-  }
-
-  /** Trainable variables (weights, weight_orig, biases) by official name; u/v and running stats are excluded. */
-  trainableVariables(): Map<string, tf.Variable> {
-    return this.store.trainableVariables();
-  }
-
-  /** Official layout and names, spectral layers as weight_orig/weight_u/weight_v (torch >= 1.0). */
-  stateDict(): StateDict {
-    return this.store.stateDict();
-  }
-
-  dispose(): void {
-    this.store.dispose();
   }
 }

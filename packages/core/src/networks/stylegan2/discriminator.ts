@@ -15,7 +15,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { ACTIVATIONS, biasAct, type Activation } from "../common/bias_act.ts";
-import { ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
 import { setupFilter } from "../common/upfirdn2d.ts";
 import { FullyConnectedLayer, OIHW_TO_HWIO } from "./layers.ts";
 import { MappingNetwork } from "./mapping.ts";
@@ -267,7 +267,7 @@ export class DiscriminatorEpilogue {
   }
 }
 
-export class StyleGAN2Discriminator {
+export class StyleGAN2Discriminator extends ParamModule {
   readonly config: DiscriminatorConfig;
   /** Blocks from the top resolution down (b{img_resolution} first), excluding the b4 epilogue. */
   readonly blocks: DiscriminatorBlock[] = [];
@@ -278,8 +278,9 @@ export class StyleGAN2Discriminator {
 
   private constructor(
     config: DiscriminatorConfig,
-    private readonly store: ParamStore,
+    store: ParamStore,
   ) {
+    super(store);
     this.config = config;
     const res = config.img_resolution;
     const log2 = Math.round(Math.log2(res));
@@ -346,23 +347,6 @@ export class StyleGAN2Discriminator {
       const cmap = this.mapping ? (tf.reshape(this.mapping.apply(null, c), [img.shape[0], this.cmapDim]) as tf.Tensor2D) : null;
       return this.epilogue.apply(x ?? img, cmap);
     });
-  }
-
-  /** Trainable parameters by official name. */
-  trainableVariables(): Map<string, tf.Variable> {
-    return this.store.trainableVariables();
-  }
-
-  variable(name: string): tf.Variable {
-    return this.store.variable(name);
-  }
-
-  stateDict(): StateDict {
-    return this.store.stateDict();
-  }
-
-  dispose(): void {
-    this.store.dispose();
   }
 }
 

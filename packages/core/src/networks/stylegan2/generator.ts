@@ -14,7 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
-import { ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
 import { setupFilter } from "../common/upfirdn2d.ts";
 import { derive, parseConfig, type Derived, type StyleGAN2Config, type StyleGAN2ConfigInput } from "./config.ts";
 import type { NoiseMode } from "./layers.ts";
@@ -30,7 +30,7 @@ export interface SynthesisRunOptions {
 
 export type GenerateOptions = TruncationOptions & SynthesisRunOptions;
 
-export class StyleGAN2Generator {
+export class StyleGAN2Generator extends ParamModule {
   readonly config: StyleGAN2Config;
   readonly derived: Derived;
   readonly numWs: number;
@@ -39,8 +39,9 @@ export class StyleGAN2Generator {
 
   private constructor(
     config: StyleGAN2Config,
-    private readonly store: ParamStore,
+    store: ParamStore,
   ) {
+    super(store);
     this.config = config;
     this.derived = derive(config);
     const sk = config.synthesis_kwargs;
@@ -136,25 +137,6 @@ export class StyleGAN2Generator {
     if (k === num) return tf.clone(ws);
     if (k === 0) return tf.clone(wsMix);
     return tf.tidy(() => tf.concat([tf.slice(ws, [0, 0, 0], [-1, k, -1]), tf.slice(wsMix, [0, k, 0], [-1, -1, -1])], 1) as tf.Tensor3D);
-  }
-
-  /** Trainable parameters by official name (values in the TF layout: conv weights HWIO, const HWC). */
-  trainableVariables(): Map<string, tf.Variable> {
-    return this.store.trainableVariables();
-  }
-
-  /** Any parameter or buffer by official name (e.g. "mapping.w_avg" for a trainer's EMA update). */
-  variable(name: string): tf.Variable {
-    return this.store.variable(name);
-  }
-
-  /** All parameters and buffers in the official names, layouts and order (loads strictly into upstream). */
-  stateDict(): StateDict {
-    return this.store.stateDict();
-  }
-
-  dispose(): void {
-    this.store.dispose();
   }
 }
 
