@@ -4,6 +4,7 @@
  * and production talks to S3 through the same `Storage` class.
  */
 import fs from "node:fs";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 // @ts-expect-error s3rver ships no types
@@ -36,6 +37,12 @@ export async function startEmbeddedS3(opts: { directory: string; bucket: string;
   return {
     endpoint: `http://${host}:${address.port}`,
     port: address.port,
-    close: () => server.close(),
+    // close() alone waits for every open connection (keep-alive sockets of SDK clients, requests in flight)
+    // and can hang indefinitely; a stopped store should be stopped, so cut them.
+    close: async () => {
+      const closing = server.close();
+      (server as { httpServer?: Server }).httpServer?.closeAllConnections();
+      await closing;
+    },
   };
 }
