@@ -98,10 +98,10 @@ export class Storage {
     }
   }
 
-  /** Cheap reachability probe for /ready. */
-  async ping(): Promise<boolean> {
+  /** Cheap reachability probe for /ready: answers within `timeoutMs` even when the store hangs. */
+  async ping(timeoutMs = 2000): Promise<boolean> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(timeoutMs) });
       return true;
     } catch {
       return false;
