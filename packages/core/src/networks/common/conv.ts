@@ -14,6 +14,17 @@ export interface Conv2dOptions {
   bias?: boolean;
 }
 
+/**
+ * nn.Conv2d's forward on NHWC: explicit symmetric padding (TF's 'same' would pad asymmetrically for even
+ * kernels with stride 2), then the bias. Shared by plain and spectral-normed convs.
+ */
+export function conv2dSymmetric(x: tf.Tensor4D, weight: tf.Tensor4D, stride: number, padding: number, bias?: tf.Tensor): tf.Tensor4D {
+  const p = padding;
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
+  const y = tf.conv2d(x, weight, stride, p === 0 ? "valid" : pad);
+  return bias ? tf.add(y, bias) : y;
+}
+
 export class Conv2d {
   readonly weight: tf.Variable;
   readonly bias?: tf.Variable;
@@ -37,11 +48,7 @@ export class Conv2d {
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    const p = this.padding;
-    // Explicit symmetric padding: TF's 'same' would pad asymmetrically for even kernels with stride 2.
-    const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
-    const y = tf.conv2d(x, this.weight as tf.Tensor4D, this.stride, p === 0 ? "valid" : pad);
-    return this.bias ? tf.add(y, this.bias) : y;
+    return conv2dSymmetric(x, this.weight as tf.Tensor4D, this.stride, this.padding, this.bias);
   }
 }
 

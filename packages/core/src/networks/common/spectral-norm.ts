@@ -20,6 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
+import { conv2dSymmetric } from "./conv.ts";
 import type { ParamStore } from "./param-store.ts";
 
 /** PyTorch's F.normalize eps in spectral_norm. */
@@ -250,12 +251,7 @@ export class SpectralConv2d {
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const p = this.padding;
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
-      const y = tf.conv2d(x, this.weight(), this.stride, p === 0 ? "valid" : pad);
-      return this.bias ? tf.add(y, this.bias) : y;
-    });
+    return tf.tidy(() => conv2dSymmetric(x, this.weight(), this.stride, this.padding, this.bias));
   }
 
   /** One training-mode power-iteration step (torch runs it before each training forward); updates u and v. */
