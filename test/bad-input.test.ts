@@ -4,11 +4,11 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { crc32, deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
 import { encodeLabelPng } from "@ganserve/core/images/label-png";
+import { pngHeaderOnly } from "../packages/core/test/helpers/zipcraft.ts";
 import { auth, fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
 import { importModel } from "./helpers/models.ts";
 
@@ -16,23 +16,6 @@ const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
 const CG = path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8");
 const SP = path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1");
 
-/** A PNG whose IHDR claims a huge size: it must be refused from the header alone. */
-function pngClaiming(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
-    const c = Buffer.alloc(4);
-    c.writeUInt32BE(crc32(td));
-    return Buffer.concat([len, td, c]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(Buffer.alloc(100))), chunk("IEND", Buffer.alloc(0))]);
-}
 
 let stack: Stack;
 // Filled in beforeAll; cases() is also called at collection time, only for the names.
@@ -62,7 +45,7 @@ type Case = { name: string; route: string; body: unknown; status: number; code: 
 const gen = (over: Record<string, unknown>) => ({ model: "sg-fixture", seeds: [1], ...over });
 const cases = (): Case[] => [
   { name: "truncated PNG", route: "/v1/translate", body: { model: "cg-fixture", image: Buffer.from(goodImage ?? "", "base64").subarray(0, 60).toString("base64") }, status: 400, code: "invalid_image" },
-  { name: "50000×50000 PNG header", route: "/v1/translate", body: { model: "cg-fixture", image: pngClaiming(50000, 50000).toString("base64") }, status: 413, code: "image_too_large" },
+  { name: "50000×50000 PNG header", route: "/v1/translate", body: { model: "cg-fixture", image: pngHeaderOnly(50000, 50000).toString("base64") }, status: 413, code: "image_too_large" },
   { name: "zip instead of image", route: "/v1/translate", body: { model: "cg-fixture", image: Buffer.from(buildDatasetZip([{ path: "a.txt", bytes: new Uint8Array(10) }])).toString("base64") }, status: 415, code: "unsupported_media_type" },
   { name: "negative seed", route: "/v1/generate", body: gen({ seeds: [-1] }), status: 400, code: "validation_failed" },
   { name: "no seeds", route: "/v1/generate", body: gen({ seeds: [] }), status: 400, code: "validation_failed" },

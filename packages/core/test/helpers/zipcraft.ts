@@ -141,16 +141,18 @@ export function deflateBomb(mib: number): Buffer {
   return Buffer.concat([...Array.from({ length: mib }, () => block), Buffer.from([0x03, 0x00])]);
 }
 
+/** One PNG chunk: length, type, body, CRC-32 over type and body. */
+function pngChunk(type: string, body: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  const typed = Buffer.concat([Buffer.from(type, "latin1"), body]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(typed));
+  return Buffer.concat([len, typed, crc]);
+}
+
 /** A PNG that is only a valid signature and IHDR claiming the given size, plus a token IDAT and IEND. */
 export function pngHeaderOnly(width: number, height: number): Buffer {
-  const chunk = (type: string, body: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(body.length);
-    const typed = Buffer.concat([Buffer.from(type, "latin1"), body]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([len, typed, crc]);
-  };
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -158,9 +160,9 @@ export function pngHeaderOnly(width: number, height: number): Buffer {
   ihdr[9] = 2; // RGB
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.alloc(64))),
-    chunk("IEND", Buffer.alloc(0)),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", deflateSync(Buffer.alloc(64))),
+    pngChunk("IEND", Buffer.alloc(0)),
   ]);
 }
 
@@ -169,14 +171,6 @@ export function pngHeaderOnly(width: number, height: number): Buffer {
  * filters so the label reader's unfiltering is exercised. sharp cannot write a palette with chosen indices.
  */
 export function indexedPng(width: number, height: number, indices: Uint8Array, colorType: 0 | 3): Buffer {
-  const chunk = (type: string, body: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(body.length);
-    const typed = Buffer.concat([Buffer.from(type, "latin1"), body]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([len, typed, crc]);
-  };
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -198,9 +192,9 @@ export function indexedPng(width: number, height: number, indices: Uint8Array, c
   for (let i = 0; i < 256; i++) plte.set([i, (i * 7) & 0xff, (i * 13) & 0xff], i * 3);
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    ...(colorType === 3 ? [chunk("PLTE", plte)] : []),
-    chunk("IDAT", deflateSync(Buffer.concat(rows))),
-    chunk("IEND", Buffer.alloc(0)),
+    pngChunk("IHDR", ihdr),
+    ...(colorType === 3 ? [pngChunk("PLTE", plte)] : []),
+    pngChunk("IDAT", deflateSync(Buffer.concat(rows))),
+    pngChunk("IEND", Buffer.alloc(0)),
   ]);
 }
