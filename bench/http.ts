@@ -1,5 +1,5 @@
 /**
- * `npm run bench:http`: end-to-end HTTP throughput of /v1/generate on a 64² StyleGAN2 (random weights) at
+ * `npm run bench:http`: end-to-end HTTP throughput of /v1/generate on two 64² StyleGAN2s (random weights) at
  * concurrency 1, 8 and 32 against the real local stack, plus cold start to first image and peak RSS. The
  * ratio that matters for dynamic batching is images/s at concurrency 8 over concurrency 1, measured in the
  * same run. Traffic goes only to the 127.0.0.1 server this script starts.
@@ -16,56 +16,105 @@ import { runLoad, serverRss } from "../test/soak/lib.ts";
 
 const seconds = Number(process.env.GANSERVE_BENCH_SECONDS ?? 8);
 const engine = process.env.GANSERVE_ENGINE ?? "auto";
-const config = {
-  z_dim: 128,
-  w_dim: 128,
+
+/**
+ * Two 64² StyleGAN2s. "compute-bound" has 128 channels up to 32² (≈1.5 conv GFLOP per image): one image already
+ * keeps both cores' FMA units near the CPU floor, so batching can only save the per-pass overhead. "light" has
+ * 32 channels (≈0.1 GFLOP), where per-pass and per-request overheads dominate, as they do for most models on a
+ * GPU: that is where batching multiplies throughput.
+ */
+const MODELS = {
+  "compute-bound": { z_dim: 128, w_dim: 128, mapping: 4, channel_base: 4096, channel_max: 128 },
+  light: { z_dim: 64, w_dim: 64, mapping: 2, channel_base: 1024, channel_max: 32 },
+} as const;
+type ModelName = keyof typeof MODELS;
+
+const configOf = (m: (typeof MODELS)[ModelName]) => ({
+  z_dim: m.z_dim,
+  w_dim: m.w_dim,
   c_dim: 0,
   img_resolution: 64,
   img_channels: 3,
-  mapping_kwargs: { num_layers: 4 },
-  synthesis_kwargs: { channel_base: 4096, channel_max: 128 },
-};
+  mapping_kwargs: { num_layers: m.mapping },
+  synthesis_kwargs: { channel_base: m.channel_base, channel_max: m.channel_max },
+});
+
+/** 2·MACs of the synthesis convs (3×3 convs, up-sampling transposed convs at their input size, 1×1 toRGB). */
+function convGflop(m: (typeof MODELS)[ModelName]): number {
+  const conv = (cin: number, cout: number, k: number, r: number) => 2 * cin * cout * k * k * r * r;
+  const ch = (r: number) => Math.min(Math.floor(m.channel_base / r), m.channel_max);
+  let f = 0;
+  for (let r = 4; r <= 64; r *= 2) {
+    if (r > 4) f += conv(ch(r / 2), ch(r), 3, r / 2);
+    f += conv(ch(r), ch(r), 3, r) + conv(ch(r), 3, 1, r);
+  }
+  return f / 1e9;
+}
 
 await initBackend("wasm");
-const g = StyleGAN2Generator.randomInit(config, 1);
-const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-http-bench-")), "g64.safetensors");
-fs.writeFileSync(file, writeSafetensors(g.stateDict(), { metadata: { config: JSON.stringify(config) } }));
-g.dispose();
-
 const dataDir = tempDataDir();
-importModel(file, "bench-64", dataDir, ["--yes"]);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-http-bench-"));
+for (const [name, m] of Object.entries(MODELS)) {
+  const config = configOf(m);
+  const g = StyleGAN2Generator.randomInit(config, 1);
+  const file = path.join(tmp, `${name}.safetensors`);
+  fs.writeFileSync(file, writeSafetensors(g.stateDict(), { metadata: { config: JSON.stringify(config) } }));
+  g.dispose();
+  importModel(file, `bench-${name}`, dataDir, ["--yes"]);
+}
+
+const generate = (stack: { url: string; apiKey: string }, model: string) =>
+  fetch(`${stack.url}/v1/generate`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model, seeds: [0] }),
+  });
+
 const t0 = performance.now();
 const stack = await startStack({ dataDir, env: { GANSERVE_ENGINE: engine, GANSERVE_MAX_QUEUE: "256" } });
-const first = await fetch(`${stack.url}/v1/generate`, {
-  method: "POST",
-  headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-  body: JSON.stringify({ model: "bench-64", seeds: [0] }),
-});
+const first = await generate(stack, "bench-compute-bound");
 const coldMs = performance.now() - t0;
 if (first.status !== 200) throw new Error(`first request failed: ${first.status} ${await first.text()}`);
 
-const rows: { concurrency: number; images_per_s: number; p50_ms: number; p99_ms: number; non200: number }[] = [];
+interface Row {
+  model: ModelName;
+  concurrency: number;
+  images_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  non200: number;
+}
+const rows: Row[] = [];
 let peakRss = await serverRss(stack.url);
 try {
-  for (const connections of [1, 8, 32]) {
-    let seed = 0;
-    const f = await runLoad({ url: stack.url, path: "/v1/generate", key: stack.apiKey, body: { model: "bench-64", seeds: [seed++] }, connections, seconds });
-    peakRss = Math.max(peakRss, await serverRss(stack.url));
-    const ok = f.statuses["200"] ?? 0;
-    rows.push({ concurrency: connections, images_per_s: ok / seconds, p50_ms: f.p50_ms, p99_ms: f.p99_ms, non200: f.requests - ok });
+  for (const model of Object.keys(MODELS) as ModelName[]) {
+    if ((await generate(stack, `bench-${model}`)).status !== 200) throw new Error(`bench-${model} does not serve`);
+    for (const connections of [1, 8, 32]) {
+      const f = await runLoad({ url: stack.url, path: "/v1/generate", key: stack.apiKey, body: { model: `bench-${model}`, seeds: [0] }, connections, seconds });
+      peakRss = Math.max(peakRss, await serverRss(stack.url));
+      const ok = f.statuses["200"] ?? 0;
+      rows.push({ model, concurrency: connections, images_per_s: ok / seconds, p50_ms: f.p50_ms, p99_ms: f.p99_ms, non200: f.requests - ok });
+    }
   }
 } finally {
   await stack.stop();
 }
 
-console.log(`engine ${engine}, 64² StyleGAN2, ${seconds} s per level, ${os.cpus().length} cores`);
-console.log("| concurrency | images/s | p50 ms | p99 ms | non-200 |\n| --- | --- | --- | --- | --- |");
-for (const r of rows) console.log(`| ${r.concurrency} | ${r.images_per_s.toFixed(1)} | ${r.p50_ms} | ${r.p99_ms} | ${r.non200} |`);
+const ratio = (model: ModelName) => {
+  const at = (c: number) => rows.find((r) => r.model === model && r.concurrency === c)!.images_per_s;
+  return at(8) / at(1);
+};
+console.log(`engine ${engine}, 64² StyleGAN2s, ${seconds} s per level, ${os.cpus().length} cores`);
+console.log("| model | conv GFLOP/img | concurrency | images/s | GFLOP/s | p50 ms | p99 ms | non-200 |\n| --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const r of rows) {
+  const gf = convGflop(MODELS[r.model]);
+  console.log(`| ${r.model} | ${gf.toFixed(2)} | ${r.concurrency} | ${r.images_per_s.toFixed(1)} | ${(gf * r.images_per_s).toFixed(1)} | ${r.p50_ms} | ${r.p99_ms} | ${r.non200} |`);
+}
 console.log(`cold start to first image: ${coldMs.toFixed(0)} ms; peak server RSS ${(peakRss / 2 ** 20).toFixed(0)} MB`);
 console.log(
   JSON.stringify({
     http: rows,
-    batching_ratio_c8_over_c1: rows[1].images_per_s / rows[0].images_per_s,
+    batching_ratio_c8_over_c1: Object.fromEntries((Object.keys(MODELS) as ModelName[]).map((m) => [m, Math.round(ratio(m) * 100) / 100])),
     cold_start_ms: Math.round(coldMs),
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
   }),

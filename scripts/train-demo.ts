@@ -1,5 +1,5 @@
 /**
- * `npm run train:demo -- <stylegan2|cyclegan|spade> [--steps N] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`
+ * `npm run train:demo -- <stylegan2|cyclegan|spade> [--steps N] [--lr X] [--option k=v] [--config k=v] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`
  *
  * Trains a demo model exactly the way a user's fine-tune runs: the base model (fresh random init) is
  * published into a throwaway embedded store, the dataset zip goes through the same DatasetService upload +
@@ -47,6 +47,8 @@ const { values, positionals } = parseArgs({
     "per-class": { type: "string" },
     // trainer option overrides, e.g. --option lambda_identity=5 (values parsed as JSON when they can be)
     option: { type: "string", multiple: true },
+    // architecture overrides for experiments, e.g. --config ngf=16 (same parsing as --option)
+    config: { type: "string", multiple: true },
     lr: { type: "string" },
   },
 });
@@ -55,19 +57,22 @@ if (!FAMILIES.includes(family)) {
   console.error(`usage: npm run train:demo -- <${FAMILIES.join("|")}> [--steps N] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`);
   process.exit(2);
 }
-const overrides = Object.fromEntries(
-  (values.option ?? []).map((kv) => {
-    const [k, v] = [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
-    try {
-      return [k, JSON.parse(v)];
-    } catch {
-      return [k, v];
-    }
-  }),
-);
+const keyValues = (pairs: string[] = []) =>
+  Object.fromEntries(
+    pairs.map((kv) => {
+      const [k, v] = [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
+      try {
+        return [k, JSON.parse(v)];
+      } catch {
+        return [k, v];
+      }
+    }),
+  );
+const overrides = keyValues(values.option);
 const base = DEMO_RECIPES[family];
 const recipe: DemoRecipe = {
   ...base,
+  config: { ...base.config, ...keyValues(values.config) },
   train: {
     ...base.train,
     ...(values.steps ? { steps: Number(values.steps) } : {}),

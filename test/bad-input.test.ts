@@ -113,29 +113,34 @@ describe("overload", () => {
   it("answers 429 with Retry-After when the queue is full, and 503 when a wait passes its deadline", async () => {
     const dataDir = tempDataDir();
     importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
-    // Batches wait 1.5 s to fill, longer than the 400 ms deadline: queued requests expire, extra ones bounce.
+    // Batches wait up to 3 s to fill, longer than the 400 ms deadline: queued requests expire, extra ones bounce.
     const slow = await startStack({
       dataDir,
-      env: { GANSERVE_MAX_QUEUE: "3", GANSERVE_MAX_BATCH_DELAY_MS: "1500", GANSERVE_REQUEST_TIMEOUT_MS: "400", GANSERVE_MAX_BATCH: "8" },
+      env: { GANSERVE_MAX_QUEUE: "4", GANSERVE_MAX_BATCH_DELAY_MS: "3000", GANSERVE_REQUEST_TIMEOUT_MS: "400", GANSERVE_MAX_BATCH: "8" },
     });
     try {
-      const req = () =>
+      const req = (seeds: number[] = [1]) =>
         fetch(`${slow.url}/v1/generate`, {
           method: "POST",
           headers: { ...auth(slow), "content-type": "application/json" },
-          body: JSON.stringify({ model: "sg-fixture", seeds: [1] }),
+          body: JSON.stringify({ model: "sg-fixture", seeds }),
         });
-      // Load the model first so all five requests reach the queue together.
-      await fetch(`${slow.url}/v1/models/sg-fixture`, { headers: auth(slow) });
-      await req();
-      const results = await Promise.all(Array.from({ length: 5 }, req));
-      const statuses = results.map((r) => r.status).sort();
-      expect(statuses).toEqual([429, 429, 503, 503, 503]);
-      const limited = results.find((r) => r.status === 429)!;
-      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
-      expect((await limited.json()).error.code).toBe("queue_full");
-      const expired = results.find((r) => r.status === 503)!;
-      expect((await expired.json()).error.code).toBe("deadline_exceeded");
+      const queued = async () => {
+        const m = /^ganserve_queue_depth\{[^}]*\} (\d+)/m.exec(await (await fetch(`${slow.url}/metrics`)).text());
+        return m ? Number(m[1]) : 0;
+      };
+      // A first pass of 4 images makes the batcher wait for 4 slots (or 3 s) before the next pass.
+      expect((await req([1, 2, 3, 4])).status).toBe(200);
+      const waiting = [req(), req(), req()];
+      while ((await queued()) < 3) await new Promise((r) => setTimeout(r, 20));
+      // 3 slots taken of 4: two more images do not fit.
+      const refused = await req([5, 6]);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect((await refused.json()).error.code).toBe("queue_full");
+      const expired = await Promise.all(waiting);
+      expect(expired.map((r) => r.status)).toEqual([503, 503, 503]);
+      expect((await expired[0].json()).error.code).toBe("deadline_exceeded");
       // The expired requests freed their slots: the next one is queued again (and expires), not refused.
       expect((await req()).status).toBe(503);
     } finally {

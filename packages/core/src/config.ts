@@ -49,7 +49,7 @@ export const SettingsSchema = z.object({
     .default(2 * 1024 * 1024 * 1024)
     .describe("Memory budget for loaded models (LRU)"),
   GANSERVE_MAX_BATCH: positiveInt.default(8).describe("Largest dynamic batch per forward pass"),
-  GANSERVE_MAX_BATCH_DELAY_MS: z.coerce.number().int().min(0).default(10).describe("How long a batch waits to fill"),
+  GANSERVE_MAX_BATCH_DELAY_MS: z.coerce.number().int().min(0).default(10).describe("Longest wait for a batch to fill; a pass starts sooner once as many requests wait as the previous pass had"),
   GANSERVE_MAX_QUEUE: positiveInt.default(64).describe("Queued requests per model before 429"),
   GANSERVE_REQUEST_TIMEOUT_MS: positiveInt.default(60_000).describe("Deadline of one inference request"),
   GANSERVE_WEB_DIR: z.string().optional().describe("Built playground to serve at / (default packages/web/dist)"),

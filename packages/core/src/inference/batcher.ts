@@ -1,8 +1,15 @@
 /**
- * Dynamic batching: requests for the same model and input shape that arrive within `maxDelayMs` of each
- * other run as one forward pass of up to `maxBatch` items. The queue is bounded (full → 429 with
- * Retry-After) and every item has a deadline (expired while waiting → 503, and it leaves the queue so it
- * costs no compute).
+ * Dynamic batching: requests for the same model and input shape run as one forward pass of up to `maxBatch`
+ * items. The queue is bounded (full → 429 with Retry-After) and every item has a deadline (expired while
+ * waiting → 503, and it leaves the queue so it costs no compute).
+ *
+ * When to run: only one pass runs at a time, and whatever queued during it runs next. With `maxDelayMs` 0 (the
+ * default) a pass starts as soon as the engine is free: on CPU an image costs about the same alone or in a batch,
+ * so idling the engine to fill a batch only adds latency, and the passes of concurrent clients interleave with
+ * their HTTP and encoding work. With `maxDelayMs` > 0 (for engines where a batch costs little more than one
+ * image, i.e. GPUs) a pass waits until the queue holds as many slots as the previous pass had (or `maxBatch`),
+ * at most `maxDelayMs`: the previous pass's size is the best guess of how many clients are about to come back,
+ * so a lone client (last pass 1) never waits, while 8 clients whose answers just went out are collected again.
  */
 import { ApiError } from "../errors.ts";
 
@@ -26,8 +33,10 @@ interface Pending<I, O> {
 
 export class Batcher<I, O> {
   private readonly queue: Pending<I, O>[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { cancel(): void } | undefined;
   private running = false;
+  /** slots in the last pass that ran: how full the next one should be before it starts early */
+  private lastSize = 1;
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
@@ -52,12 +61,27 @@ export class Batcher<I, O> {
   }
 
   private schedule() {
-    if (this.running || this.timer) return;
-    const full = this.depth >= this.opts.maxBatch;
-    this.timer = setTimeout(() => {
+    if (this.running) return;
+    const ready = this.opts.maxDelayMs === 0 || this.depth >= Math.min(this.lastSize, this.opts.maxBatch);
+    if (this.timer && !ready) return;
+    this.cancelTimer();
+    const fire = () => {
       this.timer = undefined;
       void this.flush();
-    }, full ? 0 : this.opts.maxDelayMs);
+    };
+    // setImmediate, not setTimeout(0) (clamped to 1 ms): requests read in the same I/O turn still join the pass.
+    if (ready) {
+      const h = setImmediate(fire);
+      this.timer = { cancel: () => clearImmediate(h) };
+    } else {
+      const h = setTimeout(fire, this.opts.maxDelayMs);
+      this.timer = { cancel: () => clearTimeout(h) };
+    }
+  }
+
+  private cancelTimer() {
+    this.timer?.cancel();
+    this.timer = undefined;
   }
 
   private takeBatch(): Pending<I, O>[] {
@@ -87,7 +111,8 @@ export class Batcher<I, O> {
     try {
       const outputs = await this.run(batch.map((p) => p.item));
       const computeMs = performance.now() - start;
-      this.opts.onBatch?.(batch.reduce((n, p) => n + p.size, 0), computeMs);
+      this.lastSize = batch.reduce((n, p) => n + p.size, 0);
+      this.opts.onBatch?.(this.lastSize, computeMs);
       batch.forEach((p, i) => p.resolve({ output: outputs[i], queueMs: start - p.enqueuedAt, computeMs }));
     } catch (e) {
       for (const p of batch) p.reject(e);

@@ -9,7 +9,8 @@ import path from "node:path";
 import { loadCheckpoint } from "../checkpoints/index.ts";
 import { readSafetensors } from "../checkpoints/safetensors.ts";
 import { toFloat32, type RawTensor, type StateDict } from "../checkpoints/tensor.ts";
-import { createSession, cycleGan, runSession, spade, styleGan2 } from "../inference/engines/onnx.ts";
+import { createSession, cycleGan, spade, styleGan2 } from "../inference/engines/onnx.ts";
+import type { OrtSession } from "../inference/engines/ort-thread.ts";
 import { parseCycleGANConfig } from "../networks/cyclegan/config.ts";
 import { buildSemantics, parseSpadeConfig, type IdMap } from "../networks/spade/index.ts";
 import { compare, findManifests } from "../parity/runner.ts";
@@ -46,7 +47,7 @@ export const onnxCycleganAdapter: FamilyAdapter = {
     const cfg = parseCycleGANConfig(config);
     const combined = isCombined(weights) ? await cycleGan({ config }, weights, 2) : undefined;
     // A bare state dict serves whichever direction a case names, with that direction's channel counts.
-    const single = new Map<string, Promise<import("onnxruntime-node").InferenceSession>>();
+    const single = new Map<string, Promise<OrtSession>>();
     return {
       async run(kase, io) {
         const { direction = "AtoB", args } = kase.call as { direction?: "AtoB" | "BtoA"; args?: unknown[] };
@@ -59,7 +60,7 @@ export const onnxCycleganAdapter: FamilyAdapter = {
           let s = single.get(direction);
           const ch = direction === "AtoB" ? { in: cfg.input_nc, out: cfg.output_nc } : { in: cfg.output_nc, out: cfg.input_nc };
           if (!s) single.set(direction, (s = createSession(exportCycleGAN(cfg, weights, { channels: ch }), 2)));
-          y = await runSession(await s, { x: { data: x, dims: [n, h, w, c] } });
+          y = await (await s).run({ x: { data: x, dims: [n, h, w, c] } });
         }
         return new Map([[kase.expected, nhwcToNchw(y, [n, h, w, y.length / (n * h * w)])]]);
       },
@@ -83,7 +84,7 @@ export const onnxSpadeAdapter: FamilyAdapter = {
       const label = ioTensor(io, args[0], "spade: label");
       return buildSemantics(cfg, asMap(label), args[1] !== undefined ? asMap(ioTensor(io, args[1], "spade: instance")) : undefined);
     };
-    const generate = async (data: Float32Array, n: number) => nhwcToNchw(await runSession(session, { semantics: { data, dims: [n, H, W, cfg.semantic_nc] } }), [n, H, W, 3]);
+    const generate = async (data: Float32Array, n: number) => nhwcToNchw(await session.run({ semantics: { data, dims: [n, H, W, cfg.semantic_nc] } }), [n, H, W, 3]);
     return {
       async run(kase, io) {
         const method = kase.call.method;

@@ -10,7 +10,6 @@
  * height and width), so no per-shape sessions are needed.
  */
 import os from "node:os";
-import * as ort from "onnxruntime-node";
 import { readSafetensors } from "../../checkpoints/safetensors.ts";
 import { toFloat32, type StateDict } from "../../checkpoints/tensor.ts";
 import { ApiError } from "../../errors.ts";
@@ -22,6 +21,7 @@ import { exportSpade } from "../../onnx/spade.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../onnx/stylegan2.ts";
 import { RandomState } from "../../random/index.ts";
 import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
+import { createOrtSession, type Feed, type OrtSession } from "./ort-thread.ts";
 
 export interface OnnxEngineOptions {
   /** intra-op threads per session; default: the cores available to this process. */
@@ -54,30 +54,9 @@ function subDict(sd: StateDict, prefix: string): StateDict {
 
 export const defaultThreads = () => Math.max(1, typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length);
 
-export function createSession(model: Uint8Array, threads = defaultThreads(), memArena = true): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model, {
-    executionProviders: ["cpu"],
-    enableCpuMemArena: memArena,
-    graphOptimizationLevel: "all",
-    intraOpNumThreads: threads,
-    // One graph runs at a time per request; parallelism comes from inside each op.
-    interOpNumThreads: 1,
-    executionMode: "sequential",
-  });
-}
-
-/** Runs a session on float32 inputs and returns its single float output (a copy ONNX Runtime already made). */
-export async function runSession(session: ort.InferenceSession, feeds: Record<string, { data: Float32Array; dims: readonly number[] }>): Promise<Float32Array> {
-  const inputs: Record<string, ort.Tensor> = {};
-  for (const [k, v] of Object.entries(feeds)) inputs[k] = new ort.Tensor("float32", v.data, v.dims);
-  const out = await session.run(inputs);
-  const name = session.outputNames[0];
-  const t = out[name];
-  try {
-    return t.data as Float32Array;
-  } finally {
-    for (const [k, v] of Object.entries(out)) if (k !== name) v.dispose();
-  }
+/** A session on the ONNX Runtime thread (see ort-thread.ts). */
+export function createSession(model: Uint8Array, threads = defaultThreads(), memArena = true): Promise<OrtSession> {
+  return createOrtSession(model, { threads, memArena });
 }
 
 /**
@@ -114,7 +93,7 @@ export function noiseFor(seed: number, layer: number, n: number, res: number): F
 export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxStyleGAN2Engine> {
   const { cfg, derived, noiseLayers } = synthesisLayout(record.config);
   const mapping = await createSession(exportStyleGAN2Mapping(cfg, sd), threads, memArena);
-  const synth = new Map<SynthesisNoise, Promise<ort.InferenceSession>>();
+  const synth = new Map<SynthesisNoise, Promise<OrtSession>>();
   const synthesis = (mode: SynthesisNoise) => {
     let s = synth.get(mode);
     if (!s) synth.set(mode, (s = createSession(exportStyleGAN2Synthesis(cfg, sd, mode), threads, memArena)));
@@ -133,23 +112,23 @@ export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict
     numWs,
     resolution: img_resolution,
     async mapping(z, c, n, opts) {
-      const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
+      const feeds: Record<string, Feed> = {};
       if (z_dim > 0) feeds.z = { data: z, dims: [n, z_dim] };
       if (c_dim > 0) {
         if (!c) throw new Error(`mapping: this generator is class-conditional (c_dim ${c_dim}); pass c`);
         feeds.c = { data: c, dims: [n, c_dim] };
       }
-      const w = await runSession(mapping, feeds);
+      const w = await mapping.run(feeds);
       return truncateWs(w, n, numWs, wAvg, opts.truncation_psi, opts.truncation_cutoff);
     },
     async synthesis(ws, n, noise) {
       const mode = noise.noise_mode;
-      const feeds: Record<string, { data: Float32Array; dims: number[] }> = { ws: { data: ws, dims: [n, numWs, w_dim] } };
+      const feeds: Record<string, Feed> = { ws: { data: ws, dims: [n, numWs, w_dim] } };
       if (mode === "random") {
         const seed = noise.noiseSeed ?? Math.floor(Math.random() * 2 ** 31);
         noiseLayers.forEach((l, i) => (feeds[`noise_${i}`] = { data: noiseFor(seed, i, n, l.resolution), dims: [n, 1, l.resolution, l.resolution] }));
       }
-      const img = await runSession(await synthesis(mode), feeds);
+      const img = await (await synthesis(mode)).run(feeds);
       if (img.length !== n * img_resolution * img_resolution * img_channels) throw new Error("synthesis: unexpected output size");
       return img;
     },
@@ -163,7 +142,7 @@ export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict
 export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxCycleGANEngine> {
   const cfg = parseCycleGANConfig(record.config);
   const has = (prefix: string) => [...sd.keys()].some((k) => k.startsWith(prefix));
-  const sessions = new Map<"AtoB" | "BtoA", ort.InferenceSession>();
+  const sessions = new Map<"AtoB" | "BtoA", OrtSession>();
   if (has("netG_A.")) {
     sessions.set("AtoB", await createSession(exportCycleGAN(cfg, subDict(sd, "netG_A.")), threads, memArena));
     if (has("netG_B.")) sessions.set("BtoA", await createSession(exportCycleGAN(cfg, subDict(sd, "netG_B."), { channels: { in: cfg.output_nc, out: cfg.input_nc } }), threads, memArena));
@@ -181,7 +160,7 @@ export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict,
       if (h % sizeMultiple !== 0 || w % sizeMultiple !== 0 || h < minSize || w < minSize)
         throw new Error(`${cfg.netG}: height ${h} and width ${w} must be multiples of ${sizeMultiple} and at least ${minSize}`);
       const inC = direction === "AtoB" ? cfg.input_nc : cfg.output_nc;
-      return runSession(s, { x: { data: x, dims: [n, h, w, inC] } });
+      return s.run({ x: { data: x, dims: [n, h, w, inC] } });
     },
     dispose() {
       for (const s of sessions.values()) void s.release();
@@ -209,7 +188,7 @@ export async function spade(record: Pick<ModelJson, "config">, sd: StateDict, th
         if (e instanceof LabelMapError) throw new ApiError("invalid_label_map", e.message, e.detail);
         throw e;
       }
-      return runSession(session, { semantics: { data: semantics.data, dims: semantics.shape } });
+      return session.run({ semantics: { data: semantics.data, dims: semantics.shape } });
     },
     dispose() {
       void session.release();

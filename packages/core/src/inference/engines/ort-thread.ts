@@ -1,0 +1,89 @@
+/**
+ * ONNX Runtime sessions on a worker thread. onnxruntime-node's `run()` returns a promise but computes on the
+ * calling thread (it only defers the call with setImmediate), so on the main thread every forward pass froze
+ * the event loop: while a batch ran, no request could be parsed, queued or answered, no PNG handed to sharp,
+ * and /health stalled for as long as the pass took (seconds at 256²). On one worker thread, the passes still
+ * run one at a time with all cores inside each op, while HTTP, validation and encoding go on beside them.
+ *
+ * One thread serves every session of the process. It does not keep the process alive while idle (a CLI run
+ * exits when its work is done), only while a call is in flight.
+ */
+import { Worker } from "node:worker_threads";
+
+export interface Feed {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  /** Runs the graph on float32 inputs and returns its first output. */
+  run(feeds: Record<string, Feed>): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+export interface SessionOptions {
+  threads: number;
+  memArena: boolean;
+  /** let idle intra-op threads spin (lower latency for back-to-back passes, but they hold the cores) */
+  spin?: boolean;
+}
+
+interface Reply {
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  error?: string;
+}
+
+class OrtThread {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+
+  private start(): Worker {
+    const w = new Worker(new URL("./ort-worker.mjs", import.meta.url));
+    w.unref();
+    w.on("message", (r: Reply) => this.settle(r));
+    w.on("error", (e) => this.fail(w, e));
+    w.on("exit", (code) => this.fail(w, new Error(`the ONNX Runtime thread exited (code ${code})`)));
+    return w;
+  }
+
+  private settle(r: Reply) {
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    this.pending.delete(r.id);
+    if (this.pending.size === 0) this.worker?.unref();
+    if (r.ok) p.resolve(r.value);
+    else p.reject(new Error(r.error));
+  }
+
+  private fail(w: Worker, e: Error) {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  call<T>(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
+    const w = (this.worker ??= this.start());
+    const id = this.nextId++;
+    if (this.pending.size === 0) w.ref();
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      w.postMessage({ ...msg, id }, transfer);
+    });
+  }
+}
+
+const thread = new OrtThread();
+
+export async function createOrtSession(model: Uint8Array, opts: SessionOptions): Promise<OrtSession> {
+  const { sid, inputNames } = await thread.call<{ sid: number; inputNames: string[] }>({ op: "create", model, threads: opts.threads, memArena: opts.memArena, spin: opts.spin ?? false });
+  return {
+    inputNames,
+    run: (feeds) => thread.call<Float32Array>({ op: "run", sid, feeds }),
+    release: () => thread.call<void>({ op: "release", sid }),
+  };
+}

@@ -1,0 +1,51 @@
+// The ONNX Runtime thread (see ort-thread.ts). Plain JavaScript on purpose: worker threads do not inherit the
+// TypeScript loader in every host we run under (vitest's workers, plain `node`), and this file needs none.
+import { parentPort } from "node:worker_threads";
+import * as ort from "onnxruntime-node";
+
+const sessions = new Map();
+let nextSession = 1;
+
+/** @param {{ op: string; id: number; [k: string]: any }} msg */
+async function handle(msg) {
+  if (msg.op === "create") {
+    const session = await ort.InferenceSession.create(msg.model, {
+      executionProviders: ["cpu"],
+      enableCpuMemArena: msg.memArena,
+      graphOptimizationLevel: "all",
+      intraOpNumThreads: msg.threads,
+      // One graph runs at a time; parallelism comes from inside each op.
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      // Idle pool threads sleep instead of spinning: the main thread needs the cores between passes.
+      extra: { session: { intra_op: { allow_spinning: msg.spin ? "1" : "0" } } },
+    });
+    const sid = nextSession++;
+    sessions.set(sid, session);
+    return { value: { sid, inputNames: session.inputNames } };
+  }
+  const session = sessions.get(msg.sid);
+  if (!session) throw new Error(`ONNX Runtime session ${msg.sid} does not exist (released, or the runtime thread restarted)`);
+  if (msg.op === "release") {
+    sessions.delete(msg.sid);
+    await session.release();
+    return { value: null };
+  }
+  if (msg.op === "run") {
+    const inputs = {};
+    for (const [k, v] of Object.entries(msg.feeds)) inputs[k] = new ort.Tensor("float32", v.data, v.dims);
+    const out = await session.run(inputs);
+    const name = session.outputNames[0];
+    for (const [k, v] of Object.entries(out)) if (k !== name) v.dispose();
+    const data = out[name].data;
+    return { value: data, transfer: [data.buffer] };
+  }
+  throw new Error(`unknown op ${msg.op}`);
+}
+
+parentPort.on("message", (msg) => {
+  handle(msg).then(
+    ({ value, transfer }) => parentPort.postMessage({ id: msg.id, ok: true, value }, transfer ?? []),
+    (e) => parentPort.postMessage({ id: msg.id, ok: false, error: String(e?.message ?? e) }),
+  );
+});
