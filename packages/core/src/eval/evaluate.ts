@@ -147,8 +147,14 @@ export async function evaluateSpade(engine: SpadeEngine, zip: Uint8Array, opts: 
   return { family: "spade", pairs: pairs.length, model: scores.get() };
 }
 
-/** `n` images from seeds seed..seed+n-1 (classes round-robin for a conditional model), as uint8 at 32×32. */
-export async function generateStyleGAN2(engine: StyleGAN2Engine, opts: { seed: number; n: number; batch?: number; truncation_psi?: number }): Promise<RgbImage[]> {
+/**
+ * `n` images from seeds seed..seed+n-1 (classes round-robin for a conditional model), as uint8 at 32×32, or at
+ * the generator's own resolution with `native` (Inception FID resizes them itself).
+ */
+export async function generateStyleGAN2(
+  engine: StyleGAN2Engine,
+  opts: { seed: number; n: number; batch?: number; truncation_psi?: number; native?: boolean },
+): Promise<RgbImage[]> {
   const out: RgbImage[] = [];
   const batch = opts.batch ?? 16;
   for (let i = 0; i < opts.n; i += batch) {
@@ -164,7 +170,7 @@ export async function generateStyleGAN2(engine: StyleGAN2Engine, opts: { seed: n
     const img = await engine.synthesis(ws, m, { noise_mode: "const" });
     const r = engine.resolution;
     for (const im of toImages(img, m, r, r, "stylegan2"))
-      out.push(r === CLASSIFIER_INPUT ? im : await resizeRgb(im, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
+      out.push(r === CLASSIFIER_INPUT || opts.native ? im : await resizeRgb(im, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
   }
   return out;
 }

@@ -2,19 +2,22 @@
  * `ganserve eval <model> --dataset <zip>`: quality numbers for a model, from the registry (name[/--version])
  * or from a model folder (models/<name>/ with model.json + weights.safetensors). The family decides the
  * evaluation: CycleGAN L1/SSIM against paired targets with the identity baseline, SPADE L1/SSIM against the
- * rendered ground truth, StyleGAN2 domain FID and precision/recall on Fashion-MNIST classifier features.
- * Prints a table, then one JSON line (the only output with --json).
+ * rendered ground truth, StyleGAN2 domain FID and precision/recall on Fashion-MNIST classifier features, plus
+ * Inception FID (pytorch-fid's network, comparable with published FIDs) when --inception names its weights.
+ * Prints a table, then one JSON line (the only output with --json); progress goes to stderr.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Settings } from "@ganserve/core/config";
-import { evaluateCycleGAN, evaluateSpade, evaluateStyleGAN2, type Evaluation } from "@ganserve/core/eval/evaluate";
+import { evaluateCycleGAN, evaluateSpade, evaluateStyleGAN2, type Evaluation, type StyleGAN2Evaluation } from "@ganserve/core/eval/evaluate";
+import { evaluateInceptionFID, type InceptionProgress } from "@ganserve/core/eval/inception-fid";
+import { INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_SHA256_PREFIX, InceptionV3 } from "@ganserve/core/eval/inception";
 import { CLASSIFIER_RELATIVE_PATH, loadFashionClassifier, loadModelFolder, type ModelFiles } from "@ganserve/core/eval/load";
 import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "@ganserve/core/inference/engine";
 import { tfjsEngines } from "@ganserve/core/inference/engines/tfjs";
-import { ModelRegistry } from "@ganserve/core/models/registry";
+import { ModelRegistry, sha256 } from "@ganserve/core/models/registry";
 import { openStorage } from "@ganserve/core/storage/index";
 
 export const EVAL_USAGE = `  ganserve eval <model name | model folder> --dataset <zip> [--version vN] [--seed N] [--n N]
@@ -25,23 +28,47 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..
 export class EvalUsageError extends Error {}
 
 const INCEPTION_HELP =
-  "Inception FID is not supported yet: ganserve does not implement the Inception-v3 network, so it cannot compute an FID comparable with published numbers. " +
-  "The reference weights are pt_inception-2015-12-05-6726825d.pth from the pytorch-fid project's GitHub releases (a PyTorch port of the 2015-12-05 TF Inception graph). " +
-  "Use the domain FID this command prints (Fashion-MNIST classifier features), or compute Inception FID with pytorch-fid on images exported from the API.";
+  `--inception takes pytorch-fid's FID Inception weights, ${INCEPTION_WEIGHTS_FILE} (95 MB), from the pytorch-fid project's GitHub releases: ` +
+  `https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/${INCEPTION_WEIGHTS_FILE}`;
 
-/** Why a given --inception file could not be used, in the user's terms. */
-function inceptionProblem(file: string): string {
-  if (!fs.existsSync(file)) return `${file} does not exist. ${INCEPTION_HELP}`;
-  const head = new Uint8Array(fs.readFileSync(file).subarray(0, 4));
-  const kind =
-    head[0] === 0x50 && head[1] === 0x4b
-      ? "a PyTorch zip checkpoint"
-      : head[0] === 0x80
-        ? "a Python pickle"
-        : /\.pb$/i.test(file)
-          ? "a TensorFlow graph"
-          : "a file of unknown format";
-  return `${file} looks like ${kind}; it cannot be loaded. ${INCEPTION_HELP}`;
+/** pytorch-fid's Inception from the --inception file, or an error that says what is wrong and where to get the right file. */
+async function loadInception(file: string): Promise<InceptionV3> {
+  if (!fs.existsSync(file)) throw new Error(`--inception ${file} does not exist. ${INCEPTION_HELP}`);
+  if (!fs.statSync(file).isFile()) throw new Error(`--inception ${file} is not a file. ${INCEPTION_HELP}`);
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  let net: InceptionV3;
+  try {
+    net = await InceptionV3.fromBytes(bytes, file);
+  } catch (e) {
+    const why = (e as Error).message.replace(/\s*\n\s*/g, " ");
+    throw new Error(`--inception: cannot use ${why.startsWith(file) ? why : `${file}: ${why}`}. ${INCEPTION_HELP}`);
+  }
+  if (!sha256(bytes).startsWith(INCEPTION_WEIGHTS_SHA256_PREFIX))
+    console.error(
+      `ganserve: warning: ${file} has the FID Inception's layout but is not ${INCEPTION_WEIGHTS_FILE} (its SHA-256 does not start with ${INCEPTION_WEIGHTS_SHA256_PREFIX}); ` +
+        "its Inception FID is comparable only with numbers computed with the same weights",
+    );
+  return net;
+}
+
+/** Progress of the Inception features on stderr: silent for the first 5 s, then a line every 10 s and one at the end. */
+function inceptionProgress(): (p: InceptionProgress) => void {
+  const start = Date.now();
+  let last = start;
+  let realTotal = 0;
+  let generatedTotal = 0;
+  return (p) => {
+    if (p.stage === "real") realTotal = p.total;
+    else generatedTotal = p.total;
+    const now = Date.now();
+    const finished = p.stage === "generated" && p.done === p.total;
+    if (now - start < 5000 || (now - last < 10_000 && !finished)) return;
+    last = now;
+    const done = p.stage === "real" ? p.done : realTotal + p.done;
+    const perImage = (now - start) / done;
+    const left = p.stage === "real" ? "" : ` ~${Math.ceil(((generatedTotal - p.done) * perImage) / 1000)} s left`;
+    console.error(`ganserve: Inception features: ${p.stage} ${p.done}/${p.total}, ${perImage.toFixed(0)} ms/image, ${((now - start) / 1000).toFixed(0)} s${finished ? "" : left}`);
+  };
 }
 
 async function loadModel(ref: string, version: string | undefined, settings: Settings): Promise<ModelFiles> {
@@ -62,7 +89,10 @@ async function loadModel(ref: string, version: string | undefined, settings: Set
 
 const f4 = (v: number) => v.toFixed(4);
 
-export function formatTable(name: string, e: Evaluation): string {
+/** What the command reports: the core evaluation, plus Inception FID for StyleGAN2 when --inception is given. */
+export type EvalResult = Exclude<Evaluation, StyleGAN2Evaluation> | (StyleGAN2Evaluation & { inception_fid?: number });
+
+export function formatTable(name: string, e: EvalResult): string {
   const rows: string[][] =
     e.family === "cyclegan"
       ? [
@@ -81,6 +111,7 @@ export function formatTable(name: string, e: Evaluation): string {
         : [
             ["metric", "value"],
             ["domain FID (Fashion-MNIST features, not Inception)", e.domain_fid.toFixed(3)],
+            ...(e.inception_fid === undefined ? [] : [["Inception FID (pytorch-fid pool3 features)", e.inception_fid.toFixed(3)]]),
             [`precision (k=${e.k})`, f4(e.precision)],
             [`recall (k=${e.k})`, f4(e.recall)],
             ["generated / real", `${e.generated} / ${e.real}`],
@@ -90,7 +121,7 @@ export function formatTable(name: string, e: Evaluation): string {
   return [`${name} (${e.family})`, line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
 }
 
-export async function runEval(args: string[], settings: Settings): Promise<Evaluation> {
+export async function runEval(args: string[], settings: Settings): Promise<EvalResult> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -107,7 +138,6 @@ export async function runEval(args: string[], settings: Settings): Promise<Evalu
     },
   });
   if (positionals.length !== 1 || !values.dataset) throw new EvalUsageError("eval needs one model (name or folder) and --dataset <zip>");
-  if (values.inception) throw new Error(inceptionProblem(values.inception));
   const int = (name: string, v: string | undefined, dflt: number) => {
     if (v === undefined) return dflt;
     const n = Number(v);
@@ -121,18 +151,35 @@ export async function runEval(args: string[], settings: Settings): Promise<Evalu
   const zip = new Uint8Array(fs.readFileSync(values.dataset));
 
   const { record, weights } = await loadModel(positionals[0], values.version, settings);
+  if (values.inception && record.family !== "stylegan2")
+    console.error(
+      `ganserve: --inception does not apply to ${record.family} models: Inception FID compares a generator's samples with a real set (StyleGAN2); ` +
+        `${record.family} is scored against paired targets with L1/SSIM. Ignoring it.`,
+    );
   const engine = await tfjsEngines(settings.GANSERVE_BACKEND).load(record, weights);
-  let result: Evaluation;
+  let result: EvalResult;
   try {
     if (record.family === "cyclegan")
       result = await evaluateCycleGAN(engine as CycleGANEngine, zip, { direction: values.direction as "AtoB" | "BtoA" | undefined, limit });
     else if (record.family === "spade") result = await evaluateSpade(engine as SpadeEngine, zip, { seed, limit });
     else {
-      const classifier = loadFashionClassifier(values.classifier ?? path.join(REPO_ROOT, CLASSIFIER_RELATIVE_PATH));
+      const n = int("n", values.n, 1000);
+      // Loaded first, so a wrong file fails in seconds rather than after the domain FID.
+      const inception = values.inception ? await loadInception(values.inception) : undefined;
       try {
-        result = await evaluateStyleGAN2(engine as StyleGAN2Engine, zip, { seed, n: int("n", values.n, 1000), classifier, limitReal: limit });
+        const classifier = loadFashionClassifier(values.classifier ?? path.join(REPO_ROOT, CLASSIFIER_RELATIVE_PATH));
+        let sg2: StyleGAN2Evaluation;
+        try {
+          sg2 = await evaluateStyleGAN2(engine as StyleGAN2Engine, zip, { seed, n, classifier, limitReal: limit });
+        } finally {
+          classifier.dispose();
+        }
+        if (inception) {
+          const i = await evaluateInceptionFID(engine as StyleGAN2Engine, zip, { seed, n, net: inception, limitReal: limit, onProgress: inceptionProgress() });
+          result = { ...sg2, inception_fid: i.inception_fid };
+        } else result = sg2;
       } finally {
-        classifier.dispose();
+        inception?.dispose();
       }
     }
   } finally {
