@@ -102,6 +102,12 @@ describe("generate", () => {
     const mixed = await (await post("/v1/generate", { model: "sg-fixture", seeds: [0], style_mix: { seeds: [5], layers: "4-7" } })).json();
     const plain = await (await post("/v1/generate", { model: "sg-fixture", seeds: [0] })).json();
     expect(mixed.images[0].data).not.toEqual(plain.images[0].data);
+    // Mixed and plain requests that share a pass (and its one mapping run) give the bytes they give alone.
+    const pair = { model: "sg-fixture", seeds: [1, 0], style_mix: { seeds: [5], layers: "4-7" } };
+    const together = await Promise.all([pair, { model: "sg-fixture", seeds: [0] }, { model: "sg-fixture", seeds: [0], style_mix: { seeds: [5], layers: "4-7" } }].map(async (b) => (await post("/v1/generate", b)).json()));
+    expect(together[0].images[1].data).toEqual(mixed.images[0].data);
+    expect(together[1].images[0].data).toEqual(plain.images[0].data);
+    expect(together[2].images[0].data).toEqual(mixed.images[0].data);
     const frames = await (await post("/v1/generate/interpolate", { model: "sg-fixture", seed_a: 0, seed_b: 1, frames: 4 })).json();
     expect(frames.images).toHaveLength(4);
     expect(frames.images[0].data).toEqual(plain.images[0].data);

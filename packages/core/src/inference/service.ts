@@ -71,9 +71,58 @@ const metricLabel = (r: ModelJson) => (r.tenant ? "tenant-model" : r.name);
 
 const ms = (t0: number) => Math.round((performance.now() - t0) * 100) / 100;
 
-interface SynthesisItem {
-  ws: Float32Array;
-  n: number;
+/** What a generate request asks of the mapping network: mapped inside the batch, all items of a pass at once. */
+interface Latents {
+  z: Float32Array;
+  c: Float32Array | null;
+  truncation: { truncation_psi: number; truncation_cutoff?: number };
+  /** style mixing: the ws of these latents replace `layers` */
+  mix?: { z: Float32Array; c: Float32Array | null; layers: number[] };
+}
+
+/** n images, from ws already computed (interpolation) or from latents to map. */
+type SynthesisItem = { n: number } & ({ ws: Float32Array } | { latents: Latents });
+
+/** Each item's ws: given ones as they are; latents mapped in one run per distinct truncation. */
+async function mapAll(engine: StyleGAN2Engine, items: SynthesisItem[]): Promise<Float32Array[]> {
+  const out = items.map((it) => ("ws" in it ? it.ws : null));
+  const groups = new Map<string, { i: number; l: Latents; n: number }[]>();
+  items.forEach((it, i) => {
+    if (!("latents" in it)) return;
+    const k = JSON.stringify(it.latents.truncation);
+    groups.set(k, [...(groups.get(k) ?? []), { i, l: it.latents, n: it.n }]);
+  });
+  const row = engine.numWs * engine.wDim;
+  for (const members of groups.values()) {
+    // Rows: every member's own latents, then every member's style-mix latents.
+    const rows = [...members.map((m) => ({ z: m.l.z, c: m.l.c, n: m.n })), ...members.flatMap((m) => (m.l.mix ? [{ z: m.l.mix.z, c: m.l.mix.c, n: m.n }] : []))];
+    const count = rows.reduce((a, r) => a + r.n, 0);
+    const z = new Float32Array(count * engine.zDim);
+    const c = engine.cDim > 0 ? new Float32Array(count * engine.cDim) : null;
+    let at = 0;
+    for (const r of rows) {
+      z.set(r.z, at * engine.zDim);
+      if (c && r.c) c.set(r.c, at * engine.cDim);
+      at += r.n;
+    }
+    const ws = await engine.mapping(z, c, count, members[0].l.truncation);
+    let own = 0;
+    let mixed = members.reduce((a, m) => a + m.n, 0);
+    for (const { i, l, n } of members) {
+      const w = ws.slice(own * row, (own + n) * row);
+      own += n;
+      if (l.mix) {
+        for (let k = 0; k < n; k++)
+          for (const layer of l.mix.layers) {
+            const src = (mixed + k) * row + layer * engine.wDim;
+            w.set(ws.subarray(src, src + engine.wDim), k * row + layer * engine.wDim);
+          }
+        mixed += n;
+      }
+      out[i] = w;
+    }
+  }
+  return out as Float32Array[];
 }
 
 export class InferenceService {
@@ -165,16 +214,20 @@ export class InferenceService {
       throw new ApiError("validation_failed", `truncation_cutoff: ${cutoff} exceeds num_ws ${engine.numWs}`);
   }
 
-  /** Synthesis through the batcher; random noise runs alone so its output never depends on batch mates. */
-  private async synthesize(record: ModelJson, engine: StyleGAN2Engine, ws: Float32Array, n: number, noise_mode: "const" | "random" | "none", noiseSeed: number) {
+  /**
+   * Mapping and synthesis through the batcher: one pass maps every item's latents (one mapping run per distinct
+   * truncation) and synthesizes all images. Random noise runs alone so its output never depends on batch mates.
+   */
+  private async synthesize(record: ModelJson, engine: StyleGAN2Engine, item: SynthesisItem, noise_mode: "const" | "random" | "none", noiseSeed: number) {
     const key = `${record.name}/${record.version}/${noise_mode === "random" ? `random:${randomUUID()}` : noise_mode}`;
     const batcher = this.batcher<SynthesisItem>(key, metricLabel(record), async (items) => {
+      const ws = await mapAll(engine, items);
       const total = items.reduce((a, it) => a + it.n, 0);
       const all = new Float32Array(total * engine.numWs * engine.wDim);
       let off = 0;
-      for (const it of items) {
-        all.set(it.ws, off);
-        off += it.ws.length;
+      for (const w of ws) {
+        all.set(w, off);
+        off += w.length;
       }
       const img = await engine.synthesis(all, total, { noise_mode, noiseSeed });
       const per = engine.resolution * engine.resolution * 3;
@@ -185,7 +238,7 @@ export class InferenceService {
         return part;
       });
     });
-    const result = await this.submit(batcher, { ws, n }, n, metricLabel(record));
+    const result = await this.submit(batcher, item, item.n, metricLabel(record));
     if (noise_mode === "random") this.batchers.delete(key);
     return result;
   }
@@ -196,8 +249,8 @@ export class InferenceService {
     const { record, engine } = await this.engineFor(p.model, p.version, tenant, ["stylegan2"], "generate");
     this.checkCutoff(engine, p.truncation_cutoff);
     const { z, c, n } = this.styleGanInputs(engine, seeds, p.class_idx);
-    const trunc = { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff };
-    const ws = await engine.mapping(z, c, n, trunc);
+    const truncation = { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff };
+    const latents: Latents = { z, c, truncation };
     if (p.style_mix) {
       const mixSeeds = expandSeeds(p.style_mix.seeds, "style_mix.seeds");
       if (mixSeeds.length !== 1 && mixSeeds.length !== n)
@@ -206,15 +259,9 @@ export class InferenceService {
       const bad = layers.find((l) => l >= engine.numWs);
       if (bad !== undefined) throw new ApiError("validation_failed", `style_mix.layers: ${bad} is out of range 0..${engine.numWs - 1}`);
       const mix = this.styleGanInputs(engine, mixSeeds.length === 1 ? seeds.map(() => mixSeeds[0]) : mixSeeds, p.class_idx);
-      const wsMix = await engine.mapping(mix.z, mix.c, n, trunc);
-      const row = engine.numWs * engine.wDim;
-      for (let i = 0; i < n; i++)
-        for (const l of layers) {
-          const o = i * row + l * engine.wDim;
-          ws.set(wsMix.subarray(o, o + engine.wDim), o);
-        }
+      latents.mix = { z: mix.z, c: mix.c, layers };
     }
-    const { output, queueMs, computeMs } = await this.synthesize(record, engine, ws, n, p.noise_mode, seeds[0]);
+    const { output, queueMs, computeMs } = await this.synthesize(record, engine, { n, latents }, p.noise_mode, seeds[0]);
     const tEnc = performance.now();
     const images = await this.encodeMany(output, n, engine.resolution, engine.resolution, "stylegan2", p, tenant, (i) => ({ seed: seeds[i] }));
     const params = { ...p, seeds, version: record.version };
@@ -240,7 +287,7 @@ export class InferenceService {
       const t = f / (p.frames - 1);
       for (let k = 0; k < row; k++) ws[f * row + k] = wsEnds[k] + (wsEnds[row + k] - wsEnds[k]) * t;
     }
-    const { output, queueMs, computeMs } = await this.synthesize(record, engine, ws, p.frames, p.noise_mode, p.seed_a);
+    const { output, queueMs, computeMs } = await this.synthesize(record, engine, { n: p.frames, ws }, p.noise_mode, p.seed_a);
     const tEnc = performance.now();
     const images = await this.encodeMany(output, p.frames, engine.resolution, engine.resolution, "stylegan2", p, tenant, (i) => ({ frame: i }));
     return {
