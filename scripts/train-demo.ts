@@ -1,5 +1,5 @@
 /**
- * `npm run train:demo -- <stylegan2|cyclegan|spade> [--steps N] [--lr X] [--option k=v] [--config k=v] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`
+ * `npm run train:demo -- <stylegan2|cyclegan|spade> [--steps N] [--lr X] [--option k=v] [--config k=v] [--base DIR] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`
  *
  * Trains a demo model exactly the way a user's fine-tune runs: the base model (fresh random init) is
  * published into a throwaway embedded store, the dataset zip goes through the same DatasetService upload +
@@ -49,6 +49,8 @@ const { values, positionals } = parseArgs({
     option: { type: "string", multiple: true },
     // architecture overrides for experiments, e.g. --config ngf=16 (same parsing as --option)
     config: { type: "string", multiple: true },
+    // continue from a trained model folder (models/<name>/) instead of a fresh random init
+    base: { type: "string" },
     lr: { type: "string" },
   },
 });
@@ -149,14 +151,17 @@ async function main() {
     const jobs = new JobStore(storage);
 
     const baseName = `${recipe.name}-base`;
-    const baseWeights = writeSafetensors(randomBaseWeights(recipe, recipe.train.seed ?? 0));
+    const from = values.base ? ModelJson.parse(JSON.parse(fs.readFileSync(path.join(values.base, "model.json"), "utf8"))) : undefined;
+    const baseWeights = from ? new Uint8Array(fs.readFileSync(path.join(values.base!, from.weights.file))) : writeSafetensors(randomBaseWeights(recipe, recipe.train.seed ?? 0));
     const base = await registry.publish({
       name: baseName,
       family,
-      config: recipe.config,
+      config: from?.config ?? recipe.config,
       weights: baseWeights,
-      dtype: "float32",
-      extra: { description: `untrained ${recipe.name} base (random init)`, ...recipe.extra, provenance: { source: "random init (scripts/train-demo.ts)" } },
+      dtype: from?.weights.dtype ?? "float32",
+      extra: from
+        ? { description: `${from.name}/${from.version} (${from.weights.sha256.slice(0, 12)}) as the base`, ...recipe.extra, provenance: { source: `continued from ${from.name} ${from.weights.sha256}` } }
+        : { description: `untrained ${recipe.name} base (random init)`, ...recipe.extra, provenance: { source: "random init (scripts/train-demo.ts)" } },
     });
     const baseDir = path.join(work, baseName);
     writeFolder(baseDir, base, baseWeights);
@@ -209,9 +214,9 @@ async function main() {
       created_at: new Date().toISOString(),
       description: `${recipe.description}; ${done.step} steps in ${seconds.toFixed(0)} s on ${backend}`,
       provenance: {
-        source: "ganserve demo recipe (scripts/train-demo.ts → runFineTune)",
+        source: `ganserve demo recipe (scripts/train-demo.ts → runFineTune)${from ? `, continued from weights ${from.weights.sha256}` : ""}`,
         dataset: recipe.dataset,
-        steps: done.step,
+        steps: done.step + (from?.provenance?.steps ?? 0),
         losses: done.losses,
         license: recipe.license,
       },
@@ -219,7 +224,10 @@ async function main() {
       ...recipe.extra,
     });
     const dir = path.join(outDir, recipe.name);
+    // A continued model lists the earlier stage(s) first, so the folder still tells the whole recipe.
+    const earlier = from ? (JSON.parse(fs.readFileSync(path.join(values.base!, "model.json"), "utf8")) as { training?: unknown }).training : undefined;
     writeFolder(dir, record, weights, {
+      ...(earlier ? { training_before: earlier } : {}),
       training: { seconds: Math.round(seconds), backend, steps: done.step, batch_size: params.batch_size, learning_rate: params.learning_rate, options: params.options, train_items: data.trainCount, loss_history_tail: done.loss_history.slice(-5) },
     });
     console.log(`wrote ${path.relative(ROOT, dir)}/ (${(weights.byteLength / 1e6).toFixed(2)} MB)`);
