@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEMO_RECIPES } from "@ganserve/core/demo/recipes";
 import { loadModelFolder } from "@ganserve/core/eval/load";
 import type { CycleGANEngine, Engine, SpadeEngine, StyleGAN2Engine } from "@ganserve/core/inference/engine";
 import { tfjsEngines } from "@ganserve/core/inference/engines/tfjs";
@@ -72,6 +73,16 @@ describe("shipped demo models", () => {
       }
     });
   }
+
+  it("were trained with the recipes `npm run train:demo` runs", () => {
+    for (const recipe of Object.values(DEMO_RECIPES)) {
+      const json = JSON.parse(fs.readFileSync(path.join(repoRoot, "models", recipe.name, "model.json"), "utf8"));
+      const { steps, batch_size, learning_rate, options } = recipe.train;
+      expect(json.config, recipe.name).toEqual(recipe.config);
+      expect({ steps: json.training.steps, batch_size: json.training.batch_size, learning_rate: json.training.learning_rate }, recipe.name).toEqual({ steps, batch_size, learning_rate });
+      expect(json.training.options, recipe.name).toEqual(options);
+    }
+  });
 
   it("keeps all demo models within 20 MB", () => {
     const bytes = Object.keys(DEMOS).reduce((n, name) => n + fs.statSync(path.join(repoRoot, "models", name, "weights.safetensors")).size, 0);
