@@ -24,7 +24,7 @@ import { findFashionMnist, type FashionMnistFiles } from "../packages/core/src/d
 import { initBackend } from "../packages/core/src/engine/backend.ts";
 import type { Engine } from "../packages/core/src/inference/engine.ts";
 import { tfjsEngines } from "../packages/core/src/inference/engines/tfjs.ts";
-import { newJobRecord, JobStore } from "../packages/core/src/jobs/store.ts";
+import { newJobRecord, JobStore, type JobRecord } from "../packages/core/src/jobs/store.ts";
 import { runFineTune } from "../packages/core/src/jobs/worker.ts";
 import { createLogger } from "../packages/core/src/log.ts";
 import { ModelJson } from "../packages/core/src/models/model-json.ts";
@@ -127,6 +127,25 @@ async function outputDrift(a: Engine, b: Engine): Promise<number> {
   throw new Error("engines of different families");
 }
 
+/** One fine-tune stage as model.json's `training` records it. */
+interface StageRecord {
+  seconds: number;
+  backend: string;
+  steps: number;
+  batch_size: number;
+  learning_rate: number;
+  options: Record<string, unknown> | undefined;
+  train_items: number;
+  loss_history_tail: unknown[];
+}
+
+/** The stages a model folder's `training` records: the first, then its `then` list. */
+function stagesOf(json: { training?: StageRecord & { then?: StageRecord[] } }): StageRecord[] {
+  if (!json.training) throw new Error("--base: the model folder's model.json has no training record");
+  const { then = [], ...first } = json.training;
+  return [first, ...then];
+}
+
 function writeFolder(dir: string, record: ModelJson, weights: Uint8Array, extra: Record<string, unknown> = {}) {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "weights.safetensors"), weights);
@@ -172,25 +191,40 @@ async function main() {
     const ready = await datasetService.finalize(ds.id, TENANT);
     console.log(`dataset ${ready.id}: ${ready.stats?.images} images accepted, ${ready.rejected?.length ?? 0} rejected`);
 
-    const params = CreateFineTuneRequest.parse({ ...recipe.train, base_model: baseName, dataset: ready.id, name: recipe.name, sample_every: Math.max(1, Math.floor((recipe.train.steps ?? 500) / 4)) });
-    const job = newJobRecord({ id: newId("ft"), tenant: TENANT, family, baseVersion: base.version, params });
-    await jobs.save(job);
+    // Stage 1 is the recipe's fine-tune; each `then` stage fine-tunes the previous stage's result.
+    const stages = [recipe.train, ...(recipe.then ?? []).map((s) => ({ ...recipe.train, ...s }))];
     const log = createLogger(process.env.GANSERVE_LOG_LEVEL ?? "warn");
-    const tTrain = performance.now();
-    let last = 0;
-    const progress = setInterval(async () => {
-      const j = await jobs.load(job.id).catch(() => undefined);
-      if (j && j.step !== last) {
-        last = j.step;
-        console.log(`step ${j.step}/${j.total_steps} ${Object.entries(j.losses).map(([k, v]) => `${k}=${v.toFixed(3)}`).join(" ")} (${(j.seconds_per_step ?? 0).toFixed(2)} s/step)`);
-      }
-    }, 15000);
-    const status = await runFineTune(job.id, { storage, jobs, datasets: datasetService, registry, log, progressIntervalMs: 5000 });
-    clearInterval(progress);
-    const seconds = (performance.now() - tTrain) / 1000;
-    const done = (await jobs.load(job.id))!;
-    if (status !== "succeeded") throw new Error(`fine-tune ${status}: ${done.error?.message ?? "see the log"}`);
-    console.log(`trained ${done.step} steps in ${seconds.toFixed(0)} s; final losses ${JSON.stringify(done.losses)}`);
+    const ran: StageRecord[] = [];
+    let done: JobRecord | undefined;
+    let baseRef = { name: baseName, version: base.version };
+    for (const stage of stages) {
+      const params = CreateFineTuneRequest.parse({ ...stage, base_model: baseRef.name, version: baseRef.version, dataset: ready.id, name: recipe.name, sample_every: Math.max(1, Math.floor((stage.steps ?? 500) / 4)) });
+      const job = newJobRecord({ id: newId("ft"), tenant: TENANT, family, baseVersion: baseRef.version, params });
+      await jobs.save(job);
+      const tTrain = performance.now();
+      let last = 0;
+      const progress = setInterval(async () => {
+        const j = await jobs.load(job.id).catch(() => undefined);
+        if (j && j.step !== last) {
+          last = j.step;
+          console.log(`step ${j.step}/${j.total_steps} ${Object.entries(j.losses).map(([k, v]) => `${k}=${v.toFixed(3)}`).join(" ")} (${(j.seconds_per_step ?? 0).toFixed(2)} s/step)`);
+        }
+      }, 15000);
+      const status = await runFineTune(job.id, { storage, jobs, datasets: datasetService, registry, log, progressIntervalMs: 5000 });
+      clearInterval(progress);
+      const seconds = (performance.now() - tTrain) / 1000;
+      done = (await jobs.load(job.id))!;
+      if (status !== "succeeded") throw new Error(`fine-tune ${status}: ${done.error?.message ?? "see the log"}`);
+      console.log(`trained ${done.step} steps in ${seconds.toFixed(0)} s; final losses ${JSON.stringify(done.losses)}`);
+      ran.push({ seconds: Math.round(seconds), backend, steps: done.step, batch_size: params.batch_size, learning_rate: params.learning_rate, options: params.options, train_items: data.trainCount, loss_history_tail: done.loss_history.slice(-5) });
+      const result = await registry.resolve(recipe.name);
+      baseRef = { name: result.name, version: result.version };
+    }
+    // A model continued with --base lists the stages of its base first, so the folder tells the whole recipe.
+    const earlier = from ? stagesOf(JSON.parse(fs.readFileSync(path.join(values.base!, "model.json"), "utf8"))) : [];
+    const all = [...earlier, ...ran];
+    const seconds = all.reduce((t, st) => t + st.seconds, 0);
+    const totalSteps = all.reduce((t, st) => t + st.steps, 0);
 
     const trained = await registry.resolve(recipe.name);
     const f32 = await registry.weights(trained);
@@ -212,24 +246,19 @@ async function main() {
       family,
       config: trained.config,
       created_at: new Date().toISOString(),
-      description: `${recipe.description}; ${done.step} steps in ${seconds.toFixed(0)} s on ${backend}`,
+      description: `${recipe.description}; ${totalSteps} steps in ${seconds.toFixed(0)} s on ${backend}`,
       provenance: {
-        source: `ganserve demo recipe (scripts/train-demo.ts → runFineTune)${from ? `, continued from weights ${from.weights.sha256}` : ""}`,
+        source: "ganserve demo recipe (scripts/train-demo.ts → runFineTune)",
         dataset: recipe.dataset,
-        steps: done.step + (from?.provenance?.steps ?? 0),
-        losses: done.losses,
+        steps: totalSteps,
+        losses: done!.losses,
         license: recipe.license,
       },
       weights: { file: "weights.safetensors", sha256: sha256(weights), bytes: weights.byteLength, dtype: useF16 ? "float16" : "float32" },
       ...recipe.extra,
     });
     const dir = path.join(outDir, recipe.name);
-    // A continued model lists the earlier stage(s) first, so the folder still tells the whole recipe.
-    const earlier = from ? (JSON.parse(fs.readFileSync(path.join(values.base!, "model.json"), "utf8")) as { training?: unknown }).training : undefined;
-    writeFolder(dir, record, weights, {
-      ...(earlier ? { training_before: earlier } : {}),
-      training: { seconds: Math.round(seconds), backend, steps: done.step, batch_size: params.batch_size, learning_rate: params.learning_rate, options: params.options, train_items: data.trainCount, loss_history_tail: done.loss_history.slice(-5) },
-    });
+    writeFolder(dir, record, weights, { training: { ...all[0], ...(all.length > 1 ? { then: all.slice(1) } : {}) } });
     console.log(`wrote ${path.relative(ROOT, dir)}/ (${(weights.byteLength / 1e6).toFixed(2)} MB)`);
     console.log(`held-out evaluation zip: ${evalPath}`);
     console.log(`untrained base model folder: ${baseDir}`);

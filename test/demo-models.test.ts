@@ -81,6 +81,9 @@ describe("shipped demo models", () => {
       expect(json.config, recipe.name).toEqual(recipe.config);
       expect({ steps: json.training.steps, batch_size: json.training.batch_size, learning_rate: json.training.learning_rate }, recipe.name).toEqual({ steps, batch_size, learning_rate });
       expect(json.training.options, recipe.name).toEqual(options);
+      // continued stages (fine-tunes of the previous stage's result), if the recipe has any
+      const then = (json.training.then ?? []).map((st: { steps: number; learning_rate: number }) => ({ steps: st.steps, learning_rate: st.learning_rate }));
+      expect(then, recipe.name).toEqual(recipe.then ?? []);
     }
   });
 

@@ -24,6 +24,8 @@ export interface DemoRecipe {
   config: Record<string, unknown>;
   /** fine-tune request minus base_model/dataset/name */
   train: Omit<CreateFineTuneRequest, "base_model" | "dataset" | "name" | "version" | "webhook">;
+  /** further fine-tunes, each from the previous stage's result (fresh optimizer and LR schedule) */
+  then?: { steps: number; learning_rate: number }[];
   extra: Partial<Pick<ModelJson, "classes" | "class_names" | "domains">>;
   license: string;
   dataset: string;
