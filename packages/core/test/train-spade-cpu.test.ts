@@ -2,38 +2,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StateDict } from "../src/checkpoints/tensor.ts";
 import { enableTraining } from "../src/engine/gradients.ts";
-import { SpadeGenerator } from "../src/networks/spade/index.ts";
 import { createSpadeTrainer } from "../src/training/spade/index.ts";
-import { syntheticScene } from "../src/training/spade/synthetic.ts";
-import type { TrainerInit } from "../src/training/types.ts";
+import { flat, makeInit, timedSteps } from "./helpers/spade-training.ts";
 
 // A full SPADE step on tfjs-cpu takes tens of seconds here, so it has a file of its own.
-const CONFIG = { label_nc: 4, ngf: 2, crop_size: 64, spade_nhidden: 16 };
-
-function makeInit(opts: Record<string, unknown> = {}, over: Partial<TrainerInit["options"]> = {}): TrainerInit {
-  const g = SpadeGenerator.randomInit(CONFIG, 5);
-  const weights = g.stateDict();
-  g.dispose();
-  const scenes = [0, 1, 2].map((i) => syntheticScene(i));
-  return {
-    config: CONFIG,
-    weights,
-    data: { family: "spade", images: scenes.map((s) => s.image), labels: scenes.map((s) => s.labels) },
-    options: { steps: 8, batch_size: 1, learning_rate: 2e-4, seed: 7, options: { ndf: 8, ...opts }, ...over },
-  };
-}
-
-const flat = (sd: StateDict) => new Map([...sd].map(([k, v]) => [k, Array.from(v.data as Float32Array, Number)]));
 const timings: string[] = [];
-
-async function timedSteps(t: { trainStep(): Promise<{ losses: Record<string, number> }> }, n: number) {
-  const losses: Record<string, number>[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) losses.push((await t.trainStep()).losses);
-  return { losses, secondsPerStep: (performance.now() - t0) / 1000 / n };
-}
 
 beforeAll(async () => {
   await tf.setBackend("wasm");

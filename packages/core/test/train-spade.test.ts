@@ -8,33 +8,10 @@ import { downsampleAvg3x3, MultiscaleDiscriminator } from "../src/networks/spade
 import { SpadeGenerator } from "../src/networks/spade/index.ts";
 import { createSpadeTrainer, SpadeTrainer } from "../src/training/spade/index.ts";
 import { syntheticScene } from "../src/training/spade/synthetic.ts";
-import type { TrainerInit } from "../src/training/types.ts";
+import { CONFIG, flat, makeInit, timedSteps } from "./helpers/spade-training.ts";
 
-const CONFIG = { label_nc: 4, ngf: 2, crop_size: 64, spade_nhidden: 16 };
-const scene = syntheticScene;
 
-function makeInit(opts: Record<string, unknown> = {}, over: Partial<TrainerInit["options"]> = {}): TrainerInit {
-  const g = SpadeGenerator.randomInit(CONFIG, 5);
-  const weights = g.stateDict();
-  g.dispose();
-  const scenes = [0, 1, 2].map((i) => scene(i));
-  return {
-    config: CONFIG,
-    weights,
-    data: { family: "spade", images: scenes.map((s) => s.image), labels: scenes.map((s) => s.labels) },
-    options: { steps: 8, batch_size: 1, learning_rate: 2e-4, seed: 7, options: { ndf: 8, ...opts }, ...over },
-  };
-}
-
-const flat = (sd: StateDict) => new Map([...sd].map(([k, v]) => [k, Array.from(v.data as Float32Array, Number)]));
 const timings: string[] = [];
-
-async function timedSteps(t: { trainStep(): Promise<{ losses: Record<string, number> }> }, n: number) {
-  const losses: Record<string, number>[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) losses.push((await t.trainStep()).losses);
-  return { losses, secondsPerStep: (performance.now() - t0) / 1000 / n };
-}
 
 beforeAll(async () => {
   await tf.setBackend("wasm");
@@ -164,7 +141,7 @@ describe("SPADE generator training forward (cpu vs wasm)", () => {
     const grads = async (backend: string) => {
       await tf.setBackend(backend);
       const g = SpadeGenerator.randomInit(CONFIG, 9);
-      const s = [scene(1, 64), scene(2, 64)];
+      const s = [syntheticScene(1, 64), syntheticScene(2, 64)];
       const labels = new Int32Array(2 * 64 * 64);
       s.forEach((x, i) => labels.set(x.labels, i * 64 * 64));
       const { buildSemantics } = await import("../src/networks/spade/index.ts");
