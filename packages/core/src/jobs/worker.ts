@@ -18,6 +18,7 @@ import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 import { createTrainer } from "../training/index.ts";
 import type { TrainImage, Trainer, TrainingData } from "../training/types.ts";
+import { mapLimited } from "./map-limited.ts";
 import { TERMINAL, type JobRecord, type JobStore } from "./store.ts";
 import { deliverWebhook } from "./webhook.ts";
 
@@ -34,6 +35,8 @@ export interface WorkerDeps {
 }
 
 const MAX_HISTORY = 500;
+/** Dataset files fetched from the store at once while a fine-tune loads its data. */
+const LOAD_CONCURRENCY = 16;
 
 /** Loads the dataset's accepted files into the shape the family's trainer takes. */
 export async function loadTrainingData(family: ModelJson["family"], datasetId: string, deps: Pick<WorkerDeps, "datasets" | "storage">): Promise<TrainingData> {
@@ -44,13 +47,14 @@ export async function loadTrainingData(family: ModelJson["family"], datasetId: s
     return bytes;
   };
   const image = async (key: string): Promise<TrainImage> => decodeRgb(await fetchBytes(key), { maxPixels: 4096 * 4096, field: key });
+  const images = (entries: { key: string }[]) => mapLimited(entries, LOAD_CONCURRENCY, (e) => image(e.key));
   const byRole = (pred: (role: string) => boolean) => index.entries.filter((e) => pred(e.role));
   if (family === "stylegan2") {
     const entries = byRole((r) => r === "images" || r.startsWith("images/"));
     const classes = index.classes;
     return {
       family,
-      images: await Promise.all(entries.map((e) => image(e.key))),
+      images: await images(entries),
       labels: classes?.length ? entries.map((e) => classes.indexOf(e.role.slice("images/".length))) : undefined,
       classes,
     };
@@ -58,8 +62,8 @@ export async function loadTrainingData(family: ModelJson["family"], datasetId: s
   if (family === "cyclegan") {
     return {
       family,
-      A: await Promise.all(byRole((r) => r === "trainA").map((e) => image(e.key))),
-      B: await Promise.all(byRole((r) => r === "trainB").map((e) => image(e.key))),
+      A: await images(byRole((r) => r === "trainA")),
+      B: await images(byRole((r) => r === "trainB")),
     };
   }
   const stem = (p: string) => p.replace(/^.*\//, "").replace(/\.[^.]+$/, "");
@@ -67,8 +71,8 @@ export async function loadTrainingData(family: ModelJson["family"], datasetId: s
   const pairs = byRole((r) => r === "images").filter((e) => labels.has(stem(e.path)));
   return {
     family,
-    images: await Promise.all(pairs.map((e) => image(e.key))),
-    labels: await Promise.all(pairs.map(async (e) => decodeLabelPng(await fetchBytes(labels.get(stem(e.path))!.key), { maxPixels: 4096 * 4096 }).data)),
+    images: await images(pairs),
+    labels: await mapLimited(pairs, LOAD_CONCURRENCY, async (e) => decodeLabelPng(await fetchBytes(labels.get(stem(e.path))!.key), { maxPixels: 4096 * 4096 }).data),
   };
 }
 
