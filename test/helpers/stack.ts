@@ -37,7 +37,8 @@ export interface StackOptions {
   env?: Record<string, string>;
 }
 
-export const tempDataDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-e2e-"));
+/** Under the test run's own folder (test/setup/generated.ts removes it), or the system temp dir outside vitest. */
+export const tempDataDir = () => fs.mkdtempSync(path.join(process.env.GANSERVE_TEST_TMP ?? os.tmpdir(), "ganserve-e2e-"));
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dataDir = opts.dataDir ?? tempDataDir();
