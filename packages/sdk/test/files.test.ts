@@ -60,10 +60,12 @@ describe("translate", () => {
     await expect(sdk.translate({ model: "cg", image: "in.png" })).rejects.toThrow(/Node entry/);
     expect(calls).toHaveLength(0);
 
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "sdk-")), "photo");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sdk-"));
+    const file = path.join(dir, "photo");
     fs.writeFileSync(file, PNG);
     const f = fakeFetch(translated);
     await new NodeGanserve({ baseUrl: "http://api.test", apiKey: "k", fetch: f.fetch }).translate({ model: "cg", image: file });
+    fs.rmSync(dir, { recursive: true, force: true });
     const sent = formOf(f.calls[0]).get("image") as File;
     expect([sent.name, sent.type]).toEqual(["photo.png", "image/png"]);
     expect(await bytesOf(sent)).toEqual(PNG);
