@@ -65,10 +65,11 @@ describe("translate", () => {
     fs.writeFileSync(file, PNG);
     const f = fakeFetch(translated);
     await new NodeGanserve({ baseUrl: "http://api.test", apiKey: "k", fetch: f.fetch }).translate({ model: "cg", image: file });
-    fs.rmSync(dir, { recursive: true, force: true });
     const sent = formOf(f.calls[0]).get("image") as File;
     expect([sent.name, sent.type]).toEqual(["photo.png", "image/png"]);
+    // The Node entry streams the file lazily, so it must still exist while the body is read.
     expect(await bytesOf(sent)).toEqual(PNG);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("re-sends the same bytes of a stream when retrying", async () => {
