@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mapLimited } from "../src/jobs/map-limited.ts";
+import { mapLimited } from "../src/limits/map-limited.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 

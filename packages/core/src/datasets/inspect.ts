@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import sharp, { type Metadata } from "sharp";
 import yauzl from "yauzl";
 import { z } from "zod";
+import { mapLimited } from "../limits/map-limited.ts";
 import { DatasetError, type RejectionCode } from "./errors.ts";
 import { checkEntryName, imageFormatFromPath, junkReason, safeKeyFor, stemOf, type ImageFormat } from "./paths.ts";
 import { isPng, maxLabelIndex, PNG_COLOR_TYPE_NAMES, readPngHeader } from "./png.ts";
@@ -180,27 +181,22 @@ export async function inspectArchive(zipBytes: Uint8Array, opts: InspectOptions)
     const work = assignRoles(candidates, layout, root, reject);
 
     const accepted: (AcceptedImage & { index: number })[] = [];
-    let failure: { error: unknown } | null = null;
-    let next = 0;
-    const worker = async () => {
-      while (failure === null && next < work.length) {
-        const item = work[next++];
-        try {
-          const out = layout === "spade" ? await processPair(buf, item, limits, reject) : await processOne(buf, item[0], limits, reject);
-          for (const { image, data } of out) {
-            if (failure !== null) return;
-            await opts.onImage?.(image.path, image.role, data, image);
-            accepted.push(image);
-          }
-        } catch (error) {
-          failure ??= { error };
-        }
-      }
-    };
-    // Every worker is let finish before anything is thrown: the caller cleans up what onImage stored when we
+    let failed = false;
+    // mapLimited lets every call finish before it throws: the caller cleans up what onImage stored when we
     // throw, and a write still in flight would land after that clean-up.
-    await Promise.all(Array.from({ length: Math.min(limits.concurrency, work.length) }, worker));
-    if (failure !== null) throw (failure as { error: unknown }).error;
+    await mapLimited(work, limits.concurrency, async (item) => {
+      try {
+        const out = layout === "spade" ? await processPair(buf, item, limits, reject) : await processOne(buf, item[0], limits, reject);
+        for (const { image, data } of out) {
+          if (failed) return;
+          await opts.onImage?.(image.path, image.role, data, image);
+          accepted.push(image);
+        }
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    });
 
     accepted.sort((a, b) => a.index - b.index);
     rejected.sort((a, b) => a.index - b.index);

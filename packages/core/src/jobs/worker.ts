@@ -18,7 +18,7 @@ import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 import { createTrainer } from "../training/index.ts";
 import type { TrainImage, Trainer, TrainingData } from "../training/types.ts";
-import { mapLimited } from "./map-limited.ts";
+import { mapLimited } from "../limits/map-limited.ts";
 import { TERMINAL, type JobRecord, type JobStore } from "./store.ts";
 import { deliverWebhook } from "./webhook.ts";
 
