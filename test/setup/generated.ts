@@ -16,12 +16,12 @@ export default function setup() {
   // machine never delete each other's data.
   const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-e2e-run-"));
   process.env.GANSERVE_TEST_TMP = runTmp;
-  const teardown = () => fs.rmSync(runTmp, { recursive: true, force: true });
   const web = spawnSync("npm", ["run", "build", "-w", "@ganserve/web"], { cwd: root, stdio: "ignore" });
   if (web.status !== 0) throw new Error("the playground build failed: run npm run build");
-  if (fs.existsSync(path.join(root, ".sst/platform/node_modules/@pulumi/aws"))) return teardown;
-  console.log("installing the SST platform for the infra tests (first run only)…");
-  const r = spawnSync("npm", ["run", "sst:install"], { cwd: root, stdio: "inherit" });
-  if (r.status !== 0) throw new Error("npm run sst:install failed");
-  return teardown;
+  if (!fs.existsSync(path.join(root, ".sst/platform/node_modules/@pulumi/aws"))) {
+    console.log("installing the SST platform for the infra tests (first run only)…");
+    const r = spawnSync("npm", ["run", "sst:install"], { cwd: root, stdio: "inherit" });
+    if (r.status !== 0) throw new Error("npm run sst:install failed");
+  }
+  return () => fs.rmSync(runTmp, { recursive: true, force: true });
 }
