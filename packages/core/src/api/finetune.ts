@@ -3,9 +3,11 @@
  * stream events, cancel, get a new model version at the end).
  */
 import { z } from "zod";
+import { FAMILIES } from "../families.ts";
 import { Family, ModelName, VersionId, VersionRef } from "../models/model-json.ts";
 
-export const DatasetLayout = z.enum(["stylegan2", "cyclegan", "spade", "auto"]).meta({
+/** A dataset's layout is named after the family it trains, or `auto` to detect it. */
+export const DatasetLayout = z.enum([...FAMILIES, "auto"]).meta({
   description: "stylegan2: images/ (optionally images/<class>/); cyclegan: trainA/ + trainB/; spade: images/ + labels/",
 });
 

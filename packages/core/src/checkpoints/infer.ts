@@ -3,12 +3,11 @@
  * weights cannot decide comes from hints (CLI flags, a network pickle's initKwargs); what neither supplies is
  * listed in `missing` with the default that was used, so a CLI can ask.
  */
+import type { ModelFamily } from "../families.ts";
 import { CheckpointError, type StateDict } from "./tensor.ts";
 import { inferCycleGAN } from "./infer-cyclegan.ts";
 import { inferSPADE } from "./infer-spade.ts";
 import { inferStyleGAN2 } from "./infer-stylegan2.ts";
-
-export type ModelFamily = "stylegan2" | "cyclegan" | "spade";
 
 export interface ConfigHints {
   family?: ModelFamily;

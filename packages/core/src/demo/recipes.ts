@@ -5,6 +5,7 @@
  */
 import type { CreateFineTuneRequest } from "../api/finetune.ts";
 import type { StateDict } from "../checkpoints/tensor.ts";
+import type { ModelFamily } from "../families.ts";
 import type { ModelJson } from "../models/model-json.ts";
 import { CycleGANModel } from "../networks/cyclegan/index.ts";
 import { SpadeGenerator } from "../networks/spade/index.ts";
@@ -14,7 +15,7 @@ export const EMOJI_TRAIN_SIZE = 32;
 import { FASHION_CLASSES, FASHION_SIZE } from "./fashion.ts";
 import { SCENE_CLASSES, SCENE_LABEL_NC } from "./scenes.ts";
 
-export type DemoFamily = "stylegan2" | "cyclegan" | "spade";
+export type DemoFamily = ModelFamily;
 
 export interface DemoRecipe {
   family: DemoFamily;

@@ -9,8 +9,6 @@ import type { Launcher } from "./launcher.ts";
 import { newJobRecord, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
 import { checkWebhookTarget } from "./webhook.ts";
 
-const LAYOUT_FOR = { stylegan2: "stylegan2", cyclegan: "cyclegan", spade: "spade" } as const;
-
 export class FineTuneService {
   constructor(
     private readonly jobs: JobStore,
@@ -25,8 +23,9 @@ export class FineTuneService {
     const base = await this.registry.resolve(params.base_model, params.version, tenant);
     const dataset = publicDataset(await this.datasets.get(params.dataset, tenant));
     if (dataset.status !== "ready") throw new ApiError("conflict", `dataset '${dataset.id}' is ${dataset.status}; finalize it first`);
-    if (dataset.layout !== LAYOUT_FOR[base.family])
-      throw new ApiError("unprocessable", `dataset '${dataset.id}' has the ${dataset.layout} layout; a ${base.family} model needs ${LAYOUT_FOR[base.family]}`);
+    // A dataset layout is named after the family it trains (api/finetune.ts DatasetLayout).
+    if (dataset.layout !== base.family)
+      throw new ApiError("unprocessable", `dataset '${dataset.id}' has the ${dataset.layout} layout; a ${base.family} model needs ${base.family}`);
     if (base.family === "spade" && dataset.stats?.max_label_value !== undefined) {
       const maxId = Number(base.config.label_nc) - (base.config.contain_dontcare_label ? 0 : 1);
       if (dataset.stats.max_label_value > maxId)

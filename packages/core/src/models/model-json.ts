@@ -4,8 +4,8 @@
  * weights are complete (and `weights.sha256` lets a reader prove it).
  */
 import { z } from "zod";
+import { FAMILIES } from "../families.ts";
 
-export const FAMILIES = ["stylegan2", "cyclegan", "spade"] as const;
 export const Family = z.enum(FAMILIES).meta({ id: "Family", description: "Generator architecture family" });
 export type Family = z.infer<typeof Family>;
 

@@ -3,6 +3,7 @@
  * for one generator) → ONNX model bytes, one graph per entry. NHWC float32 I/O with a dynamic batch dimension.
  */
 import type { StateDict } from "../checkpoints/tensor.ts";
+import type { ModelFamily } from "../families.ts";
 import { exportCycleGAN, type CycleGANExportOptions } from "./cyclegan.ts";
 import { exportSpade } from "./spade.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, type SynthesisNoise } from "./stylegan2.ts";
@@ -14,7 +15,7 @@ export type { CycleGANExportOptions, SynthesisNoise };
  * All graphs of one generator: stylegan2 → mapping, synthesis_const, synthesis_none, synthesis_random;
  * cyclegan → generator (one direction's state dict; see exportCycleGAN for G_B's channels); spade → generator.
  */
-export function exportOnnx(family: "stylegan2" | "cyclegan" | "spade", config: unknown, sd: StateDict): Record<string, Uint8Array> {
+export function exportOnnx(family: ModelFamily, config: unknown, sd: StateDict): Record<string, Uint8Array> {
   switch (family) {
     case "stylegan2":
       return {

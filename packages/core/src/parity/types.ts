@@ -5,6 +5,7 @@
  * compare element-wise with the stored `expected` and `intermediates` tensors.
  */
 import type { RawTensor, StateDict } from "../checkpoints/tensor.ts";
+import type { ModelFamily } from "../families.ts";
 
 export interface ParityCase {
   name: string;
@@ -22,7 +23,7 @@ export interface ParityOutput {
 }
 
 export interface FamilyAdapter {
-  family: "stylegan2" | "cyclegan" | "spade";
+  family: ModelFamily;
   /** Build once per (manifest, weights format); the returned runner is called for each case. */
   load(config: Record<string, unknown>, weights: StateDict): Promise<CaseRunner>;
 }

@@ -7,6 +7,7 @@
  * restarts from a checkpoint at step k continues exactly as if it had never stopped.
  */
 import type { StateDict } from "../checkpoints/tensor.ts";
+import type { ModelFamily } from "../families.ts";
 
 /** Decoded training images: HWC uint8 RGB at the training resolution. */
 export interface TrainImage {
@@ -35,7 +36,7 @@ export interface StepResult {
 }
 
 export interface Trainer {
-  readonly family: "stylegan2" | "cyclegan" | "spade";
+  readonly family: ModelFamily;
   /** Steps completed so far (0 for a fresh trainer; restored by loadState). */
   readonly step: number;
   /** Runs one optimisation step (generator and discriminator updates) and returns the loss terms. */

@@ -4,14 +4,15 @@
  */
 import { parseArgs } from "node:util";
 import { loadSettings, SettingsError } from "@ganserve/core/config";
+import { FAMILIES } from "@ganserve/core/families";
 import { importModel } from "./import.ts";
 import { keysCommand, KEYS_USAGE, KeysUsageError } from "./keys.ts";
 import { EVAL_USAGE, EvalUsageError } from "./eval.ts";
 
 const USAGE = `usage:
-  ganserve import <checkpoint> --name <name> [--family stylegan2|cyclegan|spade] [--b-file <G_B checkpoint>]
+  ganserve import <checkpoint> --name <name> [--family ${FAMILIES.join("|")}] [--b-file <G_B checkpoint>]
                   [--version vN] [--description text] [--float16] [--set option=value ...] [--yes]
-  ganserve parity <fixtures dir> [--engine tfjs|onnx]
+  ganserve parity [<fixtures dir>] [--engine tfjs|onnx]
 ${KEYS_USAGE}
 ${EVAL_USAGE}`;
 
@@ -64,6 +65,11 @@ async function main(argv: string[]) {
     }
     case "keys":
       await keysCommand(rest, loadSettings());
+      return;
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
       return;
     default:
       throw new UsageError(command ? `unknown command '${command}'` : "no command");
