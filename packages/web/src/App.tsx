@@ -1,5 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
-import { client, GanserveError, getApiKey, setApiKey, type ModelInfo } from "./lib/api.ts";
+import { ErrorBanner } from "./components/ErrorBanner.tsx";
+import { client, getApiKey, setApiKey, type ModelInfo } from "./lib/api.ts";
+import { pageFor } from "./lib/pages.ts";
 import { GeneratePage } from "./pages/Generate.tsx";
 import { TranslatePage } from "./pages/Translate.tsx";
 import { FineTunePage } from "./pages/FineTune.tsx";
@@ -14,22 +16,6 @@ function readHash(): { page: Page; model?: string } {
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
   const page = (PAGES as readonly string[]).includes(path) ? (path as Page) : "generate";
   return { page, model: new URLSearchParams(query).get("model") ?? undefined };
-}
-
-export function ErrorBanner({ error, onClose }: { error: unknown; onClose?: () => void }) {
-  if (!error) return null;
-  const e = error instanceof GanserveError ? error : { code: "error", message: String((error as Error)?.message ?? error), requestId: undefined };
-  return (
-    <div className="error" role="alert">
-      <strong>{e.code}</strong> {e.message}
-      {e.requestId && <span className="rid"> · request id {e.requestId}</span>}
-      {onClose && (
-        <button className="link" onClick={onClose}>
-          dismiss
-        </button>
-      )}
-    </div>
-  );
 }
 
 export function App() {
@@ -84,8 +70,8 @@ export function App() {
       <main>
         <ErrorBanner error={error} />
         {!key && <p className="hint">Enter your API key above. `npm start` prints one and stores it in .ganserve/dev-api-key.</p>}
-        {route.page === "generate" && <GeneratePage models={models.filter((m) => m.family === "stylegan2")} initial={route.model} />}
-        {route.page === "translate" && <TranslatePage models={models.filter((m) => m.family !== "stylegan2")} initial={route.model} />}
+        {route.page === "generate" && <GeneratePage models={models.filter((m) => pageFor(m.family) === "generate")} initial={route.model} />}
+        {route.page === "translate" && <TranslatePage models={models.filter((m) => pageFor(m.family) === "translate")} initial={route.model} />}
         {route.page === "fine-tune" && <FineTunePage models={models} onPublished={refresh} open={open} />}
         {route.page === "models" && <ModelsPage models={models} open={open} />}
       </main>

@@ -1,8 +1,7 @@
 import { useEffect, useRef, useState } from "react";
-import { ErrorBanner } from "../App.tsx";
+import { ErrorBanner } from "../components/ErrorBanner.tsx";
 import { client, type Dataset, type FineTune, type ModelInfo } from "../lib/api.ts";
-
-const LAYOUT: Record<string, string> = { stylegan2: "stylegan2", cyclegan: "cyclegan", spade: "spade" };
+import { DATASET_FOLDERS, pageFor, type ModelPage } from "../lib/pages.ts";
 
 /** Loss curves as SVG polylines, one per loss term, each scaled to its own range. */
 function LossChart({ history }: { history: FineTune["loss_history"] }) {
@@ -36,7 +35,7 @@ function LossChart({ history }: { history: FineTune["loss_history"] }) {
   );
 }
 
-export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[]; onPublished: () => void; open: (page: "generate" | "translate", model: string) => void }) {
+export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[]; onPublished: () => void; open: (page: ModelPage, model: string) => void }) {
   const [base, setBase] = useState("");
   const [file, setFile] = useState<File>();
   const [dataset, setDataset] = useState<Dataset>();
@@ -60,7 +59,7 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
     setError(undefined);
     try {
       const c = client();
-      const created = await c.datasets.create({ layout: LAYOUT[baseInfo.family] as Dataset["layout"], name: file.name });
+      const created = await c.datasets.create({ layout: baseInfo.family, name: file.name });
       await c.datasets.uploadBytes(created, file);
       setBusy("validating");
       setDataset(await c.datasets.finalize(created.id));
@@ -117,7 +116,7 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
           </select>
         </label>
         <label>
-          Dataset zip ({baseInfo ? { stylegan2: "images/", cyclegan: "trainA/ + trainB/", spade: "images/ + labels/" }[baseInfo.family] : ""})
+          Dataset zip ({baseInfo ? DATASET_FOLDERS[baseInfo.family] : ""})
           <input data-testid="ft-file" type="file" accept=".zip,application/zip" onChange={(e) => setFile(e.target.files?.[0])} />
         </label>
         <button data-testid="ft-upload" disabled={!file || !!busy} onClick={upload}>
@@ -179,7 +178,7 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
             <button onClick={() => client().fineTunes.cancel(job.id).then(setJob, setError)}>Cancel</button>
           ) : null}
           {job.result && (
-            <button onClick={() => open(job.family === "stylegan2" ? "generate" : "translate", job.result!.model)}>
+            <button onClick={() => open(pageFor(job.family), job.result!.model)}>
               Open {job.result.model}/{job.result.version}
             </button>
           )}

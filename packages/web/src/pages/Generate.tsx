@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { ErrorBanner } from "../App.tsx";
+import { ErrorBanner } from "../components/ErrorBanner.tsx";
 import { client, imageSrc, type GenerateResponse, type ModelInfo } from "../lib/api.ts";
 
 /** Seeds as the API takes them: "0-7" stays a range, "1, 5, 9" becomes a list. */

@@ -1,6 +1,7 @@
 import type { ModelInfo } from "../lib/api.ts";
+import { pageFor, type ModelPage } from "../lib/pages.ts";
 
-export function ModelsPage({ models, open }: { models: ModelInfo[]; open: (page: "generate" | "translate", model: string) => void }) {
+export function ModelsPage({ models, open }: { models: ModelInfo[]; open: (page: ModelPage, model: string) => void }) {
   return (
     <section>
       <h2>Models</h2>
@@ -13,7 +14,7 @@ export function ModelsPage({ models, open }: { models: ModelInfo[]; open: (page:
               <span className={`badge ${m.family}`}>{m.family}</span> versions {m.versions.join(", ")} {m.owned ? "· yours" : ""}
             </p>
             {m.description && <p className="meta">{m.description}</p>}
-            <button onClick={() => open(m.family === "stylegan2" ? "generate" : "translate", m.name)}>Try it</button>
+            <button onClick={() => open(pageFor(m.family), m.name)}>Try it</button>
           </article>
         ))}
       </div>

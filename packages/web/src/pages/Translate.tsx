@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { ErrorBanner } from "../App.tsx";
+import { ErrorBanner } from "../components/ErrorBanner.tsx";
 import { client, imageSrc, type ModelInfo, type TranslateResponse } from "../lib/api.ts";
 import { encodeLabelPng } from "../lib/label-png.ts";
 
