@@ -5,7 +5,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { TranslateRequest, TranslateResponse } from "@ganserve/core/api/inference";
 import { ApiError } from "@ganserve/core/errors";
-import type { TranslateInputs, TranslateParams } from "@ganserve/core/inference/service";
+import type { TranslateInputs, TranslateParams } from "@ganserve/core/inference/params";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { inferenceErrors } from "./shared.ts";
