@@ -91,6 +91,12 @@ export async function runServer(opts: { web: boolean }) {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  // Started by `npm start` (bin/start.mjs) with an IPC channel: when that process is gone, however it died,
+  // the channel closes and the server stops instead of serving on as an orphan.
+  if (process.channel) {
+    process.channel.unref();
+    process.on("disconnect", () => stop("parent exited"));
+  }
 }
 
 export function start(opts: { web: boolean }) {
