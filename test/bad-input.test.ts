@@ -9,12 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
 import { encodeLabelPng } from "@ganserve/core/images/label-png";
 import { pngHeaderOnly } from "../packages/core/test/helpers/zipcraft.ts";
-import { auth, fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { auth, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { official } from "./fixtures/index.ts";
 import { importModel } from "./helpers/models.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
-const CG = path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8");
-const SP = path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1");
+const SG = official("stylegan2/z32_w32_res32_skip");
+const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
+const SP = official("spade/label6_dontcare_instance_ngf1");
 
 
 let stack: Stack;

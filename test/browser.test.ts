@@ -8,7 +8,8 @@ import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixturesDir, repoRoot, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { repoRoot, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { official } from "./fixtures/index.ts";
 import { importModel } from "./helpers/models.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -43,9 +44,9 @@ const hasVariedPixels = (sel: string) =>
 beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (.ci/run does this)`);
   const dataDir = tempDataDir();
-  importModel(path.join(fixturesDir, "stylegan2/z32_w32_res32_skip/network-snapshot.pkl"), "faces-demo", dataDir);
-  importModel(path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8/weights.safetensors"), "style-demo", dataDir);
-  importModel(path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1/weights.safetensors"), "scenes-demo", dataDir);
+  importModel(official("stylegan2/z32_w32_res32_skip/network-snapshot.pkl"), "faces-demo", dataDir);
+  importModel(official("cyclegan/resnet_9blocks_instance_ngf8/weights.safetensors"), "style-demo", dataDir);
+  importModel(official("spade/label6_dontcare_instance_ngf1/weights.safetensors"), "scenes-demo", dataDir);
   stack = await startStack({ dataDir });
   fs.mkdirSync(SHOTS, { recursive: true });
   browser = await chromium.launch({

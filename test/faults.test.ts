@@ -8,11 +8,12 @@
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "@ganserve/core/storage/index";
-import { fixturesDir, freePort, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { freePort, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { official } from "./fixtures/index.ts";
 import { spawn } from "node:child_process";
 import { repoRoot } from "./helpers/stack.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
+const SG = official("stylegan2/z32_w32_res32_skip");
 const KEY = "gs_faults_test_key_0123456789";
 
 let stack: Stack;

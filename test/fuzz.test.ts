@@ -16,11 +16,12 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckpointError, loadCheckpoint } from "@ganserve/core/checkpoints/index";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
-import { fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { official } from "./fixtures/index.ts";
 import { importModel } from "./helpers/models.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
-const CG = path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8");
+const SG = official("stylegan2/z32_w32_res32_skip");
+const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
 const KEY = "gs_fuzz_test_key_0123456789";
 const SEED = 20240611;
 const ran: Record<string, number> = {};

@@ -6,13 +6,14 @@ import fs from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auth, fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { auth, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { official } from "./fixtures/index.ts";
 import { compareRgb, importModel, rgbOf } from "./helpers/models.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
-const CG = path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8");
-const CGU = path.join(fixturesDir, "cyclegan/unet_128_batch_ngf2");
-const SP = path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1");
+const SG = official("stylegan2/z32_w32_res32_skip");
+const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
+const CGU = official("cyclegan/unet_128_batch_ngf2");
+const SP = official("spade/label6_dontcare_instance_ngf1");
 
 let stack: Stack;
 const post = (route: string, body: unknown, headers: Record<string, string> = {}) =>

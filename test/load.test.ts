@@ -6,11 +6,12 @@
  */
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { official } from "./fixtures/index.ts";
 import { importModel } from "./helpers/models.ts";
 import { failures, runLoad, serverRss } from "./soak/lib.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
+const SG = official("stylegan2/z32_w32_res32_skip");
 const KEY = "gs_load_test_key_0123456789";
 
 let stack: Stack;

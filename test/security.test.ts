@@ -12,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { EMBEDDED_CREDENTIALS, Storage } from "@ganserve/core/storage/index";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
-import { fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { official } from "./fixtures/index.ts";
 import { importModel } from "./helpers/models.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
+const SG = official("stylegan2/z32_w32_res32_skip");
 const KA = `gs_alpha_${randomBytes(18).toString("base64url")}`;
 const KB = `gs_beta_${randomBytes(18).toString("base64url")}`;
 const GHOST = { model: "zz-no-such-model", dataset: "ds_zzzzzzzzzzzzzzzzzzzz", job: "ft_zzzzzzzzzzzzzzzzzzzz" };

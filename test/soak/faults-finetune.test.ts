@@ -10,9 +10,10 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "@ganserve/core/storage/index";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
 import sharp from "sharp";
-import { fixturesDir, freePort, repoRoot, startStack, tempDataDir, type Stack } from "../helpers/stack.ts";
+import { freePort, repoRoot, startStack, tempDataDir, type Stack } from "../helpers/stack.ts";
+import { official } from "../fixtures/index.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
+const SG = official("stylegan2/z32_w32_res32_skip");
 const KEY = "gs_ft_faults_key_0123456789";
 const H = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
 

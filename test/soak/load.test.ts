@@ -5,11 +5,12 @@
  */
 import path from "node:path";
 import { afterEach, expect, it } from "vitest";
-import { fixturesDir, startStack, tempDataDir, type Stack } from "../helpers/stack.ts";
+import { startStack, tempDataDir, type Stack } from "../helpers/stack.ts";
+import { official } from "../fixtures/index.ts";
 import { importModel } from "../helpers/models.ts";
 import { failures, runLoad, serverRss } from "./lib.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
+const SG = official("stylegan2/z32_w32_res32_skip");
 const KEY = "gs_soak_test_key_0123456789";
 const body = { model: "sg-soak", seeds: [1], truncation_psi: 0.7 };
 let stack: Stack | undefined;

@@ -3,7 +3,7 @@
  * or allocating what the file merely claims. Also covers layouts the fixtures do not: strided tensors, half and
  * bfloat16/double/int64 storages, wrapped state dicts and OrderedDict metadata.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
@@ -11,9 +11,9 @@ import { CheckpointError, loadCheckpoint, readTorchLegacy, readTorchZip, type Ra
 import { makeHooks } from "../src/checkpoints/allowlist.ts";
 import { floatToHalf } from "../src/checkpoints/safetensors.ts";
 import { unpickle } from "../src/checkpoints/unpickler.ts";
+import { officialDir } from "../../../test/fixtures/index.ts";
 
-const FIXTURES = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(import.meta.dirname, "../../../../shared/fixtures");
-const STYLEGAN = path.join(FIXTURES, "official/stylegan2/z32_w32_res32_skip");
+const STYLEGAN = path.join(officialDir, "stylegan2/z32_w32_res32_skip");
 const fixture = (f: string) => new Uint8Array(readFileSync(path.join(STYLEGAN, f)));
 
 // ---- a tiny pickle writer (protocol 2 opcodes), enough to hand-craft checkpoints ----
@@ -241,7 +241,7 @@ describe("crafted torch zip checkpoints", () => {
   });
 });
 
-describe.runIf(existsSync(STYLEGAN))("broken fixture files", () => {
+describe("broken fixture files", () => {
   it("truncated files fail in every format", async () => {
     for (const [f, re] of [
       ["weights.safetensors", /truncated/],
@@ -289,7 +289,7 @@ describe.runIf(existsSync(STYLEGAN))("broken fixture files", () => {
   });
 });
 
-describe.runIf(existsSync(STYLEGAN))("mutated fixtures", () => {
+describe("mutated fixtures", () => {
   it("random byte corruption ends in success or a CheckpointError, never another exception", async () => {
     let state = 12345;
     const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);

@@ -2,13 +2,13 @@
  * Every fixture weight file, in every format it ships in, must decode to exactly weights.safetensors (names,
  * order, shapes, dtypes and bit patterns), and config inference must reproduce each manifest's `config`.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCheckpoint, readNetworkPickle, readSafetensors, readTorchLegacy, readTorchZip, type StateDict } from "../src/checkpoints/index.ts";
 import { inferModelConfig } from "../src/checkpoints/infer.ts";
+import { officialDir } from "../../../test/fixtures/index.ts";
 
-const FIXTURES = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(import.meta.dirname, "../../../../shared/fixtures");
 const MODELS = ["cyclegan/resnet_9blocks_instance_ngf8", "cyclegan/unet_128_batch_ngf2", "spade/label6_dontcare_instance_ngf1", "stylegan2/z32_w32_res32_skip"];
 
 interface Manifest {
@@ -16,7 +16,7 @@ interface Manifest {
   config: Record<string, unknown>;
   weights: { safetensors: string; pth?: string; pth_legacy?: string; pkl?: string; num_tensors: number; int64_tensors: string[] };
 }
-const dir = (m: string) => path.join(FIXTURES, "official", m);
+const dir = (m: string) => path.join(officialDir, m);
 const manifest = (m: string): Manifest => JSON.parse(readFileSync(path.join(dir(m), "manifest.json"), "utf8"));
 const bytes = (m: string, f: string) => new Uint8Array(readFileSync(path.join(dir(m), f)));
 const reference = (m: string) => readSafetensors(bytes(m, "weights.safetensors")).tensors;
@@ -34,7 +34,7 @@ function expectSameStateDict(actual: StateDict, expected: StateDict) {
   }
 }
 
-describe.runIf(existsSync(path.join(FIXTURES, "official")))("checkpoint fixtures", () => {
+describe("checkpoint fixtures", () => {
   for (const m of MODELS) {
     const man = manifest(m);
     describe(m, () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { officialDir } from "../../../test/fixtures/index.ts";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import "@tensorflow/tfjs-backend-cpu";
@@ -9,7 +10,6 @@ import { cycleganAdapter } from "../src/parity/cyclegan.ts";
 import type { ParityCase } from "../src/parity/types.ts";
 import { CycleGANGenerator, CycleGANModel, inferCycleGANConfig, parseCycleGANConfig, sizeConstraints } from "../src/networks/cyclegan/index.ts";
 
-const FIXTURES = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(import.meta.dirname, "../../../../shared/fixtures/official");
 const MODELS = ["resnet_9blocks_instance_ngf8", "unet_128_batch_ngf2"];
 
 interface Manifest {
@@ -20,7 +20,7 @@ interface Manifest {
 }
 
 function loadFixture(model: string) {
-  const dir = path.join(FIXTURES, "cyclegan", model);
+  const dir = path.join(officialDir, "cyclegan", model);
   const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as Manifest;
   const weights = readSafetensors(readFileSync(path.join(dir, manifest.weights.safetensors))).tensors;
   const io = readSafetensors(readFileSync(path.join(dir, manifest.io.file))).tensors;

@@ -2,7 +2,7 @@
  * The ONNX exporter + ONNX Runtime engine against every official fixture case (every weights format a manifest
  * lists), with the manifests' tolerances; plus the engine-level behaviour the fixtures do not cover.
  */
-import fs, { existsSync } from "node:fs";
+import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCheckpoint } from "../src/checkpoints/index.ts";
@@ -13,14 +13,14 @@ import { polyphaseKernel } from "../src/onnx/graph.ts";
 import { encodeModel } from "../src/onnx/proto.ts";
 import { runOnnxParity } from "../src/onnx/parity.ts";
 import { exportOnnx } from "../src/onnx/index.ts";
+import { officialDir } from "../../../test/fixtures/index.ts";
 
-const FIXTURES = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(import.meta.dirname, "../../../../shared/fixtures");
-const OFFICIAL = path.join(FIXTURES, "official");
+const OFFICIAL = officialDir;
 const load = async (model: string, file = "weights.safetensors"): Promise<StateDict> =>
   (await loadCheckpoint(new Uint8Array(fs.readFileSync(path.join(OFFICIAL, model, file))), file)).stateDict;
 const manifest = (model: string) => JSON.parse(fs.readFileSync(path.join(OFFICIAL, model, "manifest.json"), "utf8")) as { config: Record<string, unknown> };
 
-describe.runIf(existsSync(OFFICIAL))("ONNX parity with the official fixtures", () => {
+describe("ONNX parity with the official fixtures", () => {
   it("passes every case within the manifest tolerances", async () => {
     const lines = await runOnnxParity(OFFICIAL);
     const failed = lines.filter((l) => !l.ok).map((l) => l.line);

@@ -2,15 +2,15 @@
  * Seeds must give the z that NVIDIA's generate.py gives: np.random.RandomState(seed).randn(1, z_dim).
  * Reference values come from numpy 2.4 (fixtures/seeds/randomstate.json and the literals below).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { exactLog } from "../src/random/exact-log.ts";
 import { MT19937 } from "../src/random/mt19937.ts";
 import { RandomState, seedToZ } from "../src/random/randomstate.ts";
+import { seedsFile } from "../../../test/fixtures/index.ts";
 
-const FIXTURES = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(import.meta.dirname, "../../../../shared/fixtures");
-const SEEDS = path.join(FIXTURES, "seeds/randomstate.json");
+const SEEDS = seedsFile;
 
 /**
  * numpy calls the C library's log, which is not correctly rounded everywhere (glibc's is within 0.52 ulp).
@@ -55,7 +55,7 @@ describe("MT19937 / RandomState", () => {
   });
 });
 
-describe.runIf(existsSync(SEEDS))("numpy fixture seeds", () => {
+describe("numpy fixture seeds", () => {
   const cases = (JSON.parse(readFileSync(SEEDS, "utf8")) as { cases: { seed: number; z_dim: number; z: number[] }[] }).cases;
 
   it("randn matches numpy bit for bit in float64 (but for the documented libm ulp)", () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { officialDir } from "../../../test/fixtures/index.ts";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import "@tensorflow/tfjs-backend-cpu";
@@ -23,9 +24,8 @@ import {
   spectralSigma,
 } from "../src/networks/spade/index.ts";
 
-const FIXTURES = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(import.meta.dirname, "../../../../shared/fixtures/official");
 const MODEL = "label6_dontcare_instance_ngf1";
-const DIR = path.join(FIXTURES, "spade", MODEL);
+const DIR = path.join(officialDir, "spade", MODEL);
 
 interface Manifest {
   config: Record<string, unknown>;

@@ -14,10 +14,11 @@ import type { RawTensor, StateDict } from "../src/checkpoints/tensor.ts";
 import { StyleGAN2Generator } from "../src/networks/stylegan2/generator.ts";
 import { stylegan2Adapter } from "../src/parity/stylegan2.ts";
 import type { CaseRunner, ParityCase } from "../src/parity/types.ts";
+import { officialDir } from "../../../test/fixtures/index.ts";
 
-const FIXTURES = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(import.meta.dirname, "../../../../shared/fixtures/official");
-const SG2 = path.join(FIXTURES, "stylegan2");
-const models = existsSync(SG2) ? readdirSync(SG2).filter((d) => existsSync(path.join(SG2, d, "manifest.json"))) : [];
+const SG2 = path.join(officialDir, "stylegan2");
+// Throws when the fixtures are missing: a clone without them must fail, not skip.
+const models = readdirSync(SG2).filter((d) => existsSync(path.join(SG2, d, "manifest.json")));
 const BACKENDS = ["wasm", "cpu"] as const;
 
 interface Manifest {
@@ -50,7 +51,8 @@ function compare(actual: Float32Array, expected: RawTensor, atol: number, rtol: 
   return { maxDiff, failures };
 }
 
-describe.skipIf(models.length === 0)("stylegan2 parity with stylegan2-ada-pytorch", () => {
+describe("stylegan2 parity with stylegan2-ada-pytorch", () => {
+  it("finds the official fixture models", () => expect(models).toContain("z32_w32_res32_skip"));
   for (const model of models) {
     for (const backend of BACKENDS) {
       describe(`${model} on ${backend}`, () => {
@@ -90,7 +92,7 @@ describe.skipIf(models.length === 0)("stylegan2 parity with stylegan2-ada-pytorc
   }
 });
 
-describe.skipIf(models.length === 0)("stylegan2 checkpoint round trip", () => {
+describe("stylegan2 checkpoint round trip", () => {
   it("stateDict() returns the official keys, shapes, order and values", async () => {
     await use("cpu");
     const { manifest, weights } = load(models[0]);

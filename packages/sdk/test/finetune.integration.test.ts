@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDatasetZip } from "@ganserve/core/datasets/build";
 import { DatasetFailedError, FineTuneCanceledError, Ganserve, imageBytes, type FineTuneEvent } from "../src/node.ts";
 import { importModel } from "../../../test/helpers/models.ts";
-import { fixturesDir, startStack, tempDataDir, type Stack } from "../../../test/helpers/stack.ts";
+import { startStack, tempDataDir, type Stack } from "../../../test/helpers/stack.ts";
+import { official } from "../../../test/fixtures/index.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
+const SG = official("stylegan2/z32_w32_res32_skip");
 
 async function sneakersZip(count: number) {
   const files = [];

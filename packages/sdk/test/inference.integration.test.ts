@@ -8,11 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ganserve, GanserveError, imageBytes, toBlob } from "../src/node.ts";
 import { Ganserve as BrowserGanserve } from "../src/index.ts";
 import { importModel, rgbOf } from "../../../test/helpers/models.ts";
-import { auth, fixturesDir, startStack, tempDataDir, type Stack } from "../../../test/helpers/stack.ts";
+import { auth, startStack, tempDataDir, type Stack } from "../../../test/helpers/stack.ts";
+import { official } from "../../../test/fixtures/index.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
-const CG = path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8");
-const SP = path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1");
+const SG = official("stylegan2/z32_w32_res32_skip");
+const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
+const SP = official("spade/label6_dontcare_instance_ngf1");
 
 let stack: Stack;
 let sdk: Ganserve;

@@ -1,5 +1,6 @@
 /**
- * `ganserve parity <dir> [--engine tfjs|onnx]`: the numeric-parity check against official fixtures. tfjs
+ * `ganserve parity [<dir>] [--engine tfjs|onnx]`: the numeric-parity check against official fixtures (every
+ * `manifest.json` under dir; by default the repo's test/fixtures/official, or GANSERVE_FIXTURES_DIR's). tfjs
  * (default) runs the networks on the active TF.js backend (GANSERVE_BACKEND); onnx runs the ONNX exports
  * that serving uses by default.
  */
@@ -9,10 +10,11 @@ import { runOnnxParity } from "@ganserve/core/onnx/parity";
 import { runParity as runTfjs } from "@ganserve/core/parity/runner";
 
 export async function runParity(args: string[]): Promise<boolean> {
-  const dir = args.find((a) => !a.startsWith("--") && a !== "onnx" && a !== "tfjs");
   const i = args.indexOf("--engine");
   const engine = i >= 0 ? args[i + 1] : "tfjs";
-  if (!dir) throw new Error("parity needs a fixtures directory, e.g. npm run parity -- ../shared/fixtures/official");
+  const given = args.find((a, j) => !a.startsWith("--") && !(i >= 0 && j === i + 1));
+  // The fixtures ship with the repo (test/fixtures), not with the package: load their location only when needed.
+  const dir = given ?? (await import("../../../../test/fixtures/index.ts")).officialDir;
   if (engine !== "tfjs" && engine !== "onnx") throw new Error("--engine is tfjs or onnx");
   let passed = 0;
   let failed = 0;
