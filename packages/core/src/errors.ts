@@ -20,6 +20,7 @@ export const ERROR_STATUS = {
   image_too_large: 413,
   unsupported_media_type: 415,
   wrong_model_family: 422,
+  unsupported_parameter: 422,
   unprocessable: 422,
   rate_limited: 429,
   queue_full: 429,

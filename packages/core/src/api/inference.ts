@@ -33,7 +33,7 @@ const StyleGANParams = {
   truncation_psi: z.number().min(-4).max(4).default(1).meta({ description: "1 = no truncation" }),
   truncation_cutoff: z.number().int().min(0).optional().meta({ description: "truncate only the first N ws" }),
   noise_mode: NoiseMode,
-  class_idx: z.number().int().min(0).optional().meta({ description: "class for conditional models" }),
+  class_idx: z.number().int().min(0).optional().meta({ description: "class for conditional models (default: the model's defaults.class_idx)" }),
 };
 
 export const GenerateRequest = z
@@ -106,6 +106,10 @@ export const Preprocess = z
       "resize: scale the shorter side to the model's size keeping aspect ratio; crop: centre-crop to a square first; none: only round to the network's size multiple",
   });
 
+/** An 8×8 PNG (a yellow disc on white), small enough to be the translate example /docs shows and tests send. */
+const EXAMPLE_PNG =
+  "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAMAAADz0U65AAAABlBMVEX6yB7///94cyYUAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAGUlEQVQI12NghAIGIAICEIMBDPAz4IqhAAAEyAAhPGzxxQAAAABJRU5ErkJggg==";
+
 /** JSON form of /v1/translate; the multipart form carries the same fields with files instead of base64. */
 export const TranslateRequest = z
   .object({
@@ -118,10 +122,19 @@ export const TranslateRequest = z
     direction: Direction,
     preprocess: Preprocess,
     load_size: z.number().int().min(16).max(2048).optional().meta({ description: "size for preprocess=resize" }),
-    seed: z.number().int().min(0).max(4294967295).default(0).meta({ description: "SPADE multimodal z seed" }),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(4294967295)
+      .optional()
+      .meta({
+        description:
+          "SPADE with a VAE (use_vae, see the model's input.seed): seed of the latent z (default 0). Refused with 422 unsupported_parameter by models that have no z input",
+      }),
     ...EncodeOptions,
   })
-  .meta({ id: "TranslateRequest", example: { model: "emoji-cyclegan", image: "<base64 png>", direction: "AtoB" } });
+  .meta({ id: "TranslateRequest", example: { model: "emoji-cyclegan", image: EXAMPLE_PNG, direction: "AtoB" } });
 export type TranslateRequest = z.input<typeof TranslateRequest>;
 
 export const TranslateResponse = z

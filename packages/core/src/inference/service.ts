@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { GenerateResponse, TranslateResponse } from "../api/inference.ts";
 import { ApiError } from "../errors.ts";
 import { floatToUint8, resizeRgb, uint8ToFloat } from "../images/codec.ts";
+import { resolveParams } from "../models/describe.ts";
 import type { ModelJson } from "../models/model-json.ts";
 import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -140,6 +141,7 @@ export class InferenceService {
     const t0 = performance.now();
     const seeds = expandSeeds(p.seeds);
     const { record, engine } = await this.engineFor(p.model, p.version, tenant, ["stylegan2"], "generate");
+    p = resolveParams(record, p);
     checkCutoff(engine, p.truncation_cutoff);
     const { z, c, n } = styleGanInputs(engine, seeds, p.class_idx);
     const truncation = { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff };
@@ -170,6 +172,7 @@ export class InferenceService {
   async interpolate(p: InterpolateParams, tenant?: string): Promise<GenerateResponse> {
     const t0 = performance.now();
     const { record, engine } = await this.engineFor(p.model, p.version, tenant, ["stylegan2"], "generate/interpolate");
+    p = resolveParams(record, p);
     checkCutoff(engine, p.truncation_cutoff);
     const ends = styleGanInputs(engine, [p.seed_a, p.seed_b], p.class_idx);
     const wsEnds = await engine.mapping(ends.z, ends.c, 2, { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff });
@@ -189,6 +192,7 @@ export class InferenceService {
   async translate(p: TranslateParams, inputs: TranslateInputs, tenant?: string): Promise<TranslateResponse> {
     const t0 = performance.now();
     const { record, engine } = await this.engineFor(p.model, p.version, tenant, ["cyclegan", "spade"], "translate");
+    p = resolveParams(record, p);
     const { rgb, queueMs, computeMs, params } =
       engine.family === "cyclegan" ? await this.translateCycleGAN(record, engine, p, inputs) : await this.translateSpade(record, engine, p, inputs);
     const tEnc = performance.now();
@@ -229,7 +233,7 @@ export class InferenceService {
         labels.set(it.label, i * per);
         if (insts && it.instance) insts.set(it.instance, i * per);
       });
-      const out = await engine.forward(labels, insts, items.length, { seed: p.seed, style });
+      const out = await engine.forward(labels, insts, items.length, { seed: p.seed ?? 0, style });
       return items.map((_, i) => out.subarray(i * per * 3, (i + 1) * per * 3));
     });
     const { output, queueMs, computeMs } = await this.submit(batcher, { label: sized, instance: inst }, 1, metricLabel(record));

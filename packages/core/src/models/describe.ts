@@ -1,5 +1,6 @@
 /** What `/v1/models` says about a model: its input spec and default request parameters, per family. */
 import type { ModelInfo } from "../api/inference.ts";
+import { ApiError } from "../errors.ts";
 import type { ModelJson } from "./model-json.ts";
 import { parseSpadeConfig } from "../networks/spade/config.ts";
 
@@ -39,13 +40,38 @@ export function inputSpec(record: ModelJson): { input: Record<string, unknown>; 
           contain_dontcare_label: c.contain_dontcare_label === true,
           instance_map: c.no_instance === false,
           style_image: c.use_vae === true,
+          // Only a generator with a latent z (use_vae) has something for a seed to change.
+          seed: spadeTakesSeed(record),
           height: h,
           width: w,
         },
-        defaults: { seed: 0, format: "png" },
+        defaults: { ...(spadeTakesSeed(record) ? { seed: 0 } : {}), format: "png" },
       };
     }
   }
+}
+
+/** A SPADE generator starts from a latent z only with use_vae; without it the output ignores any seed. */
+const spadeTakesSeed = (record: ModelJson) => record.config.use_vae === true;
+
+/**
+ * A request resolved against the model it runs on: a parameter the model cannot use is refused (422
+ * `unsupported_parameter`) rather than silently ignored, and every parameter the request left out takes the
+ * model's default, i.e. exactly the `defaults` that /v1/models lists for it. Inference calls this once the
+ * model version is known, for every family and route.
+ */
+export function resolveParams<P extends object>(record: ModelJson, params: P): P {
+  const given = params as Record<string, unknown>;
+  // Translate's `seed` feeds a SPADE generator's latent z; a CycleGAN, or a SPADE model without use_vae, has none.
+  if (record.family !== "stylegan2" && given.seed !== undefined && !(record.family === "spade" && spadeTakesSeed(record)))
+    throw new ApiError(
+      "unsupported_parameter",
+      `seed: model '${record.name}' has no latent z input (${record.family === "spade" ? "use_vae is off" : "a CycleGAN generator"}), so its output does not depend on a seed; leave seed out`,
+      { field: "seed", reason: "no_z_input" },
+    );
+  const resolved: Record<string, unknown> = { ...given };
+  for (const [k, v] of Object.entries(inputSpec(record).defaults)) if (resolved[k] === undefined) resolved[k] = v;
+  return resolved as P;
 }
 
 export function describeModel(record: ModelJson, versions: string[], tenant: string | undefined, sampleUrl?: string): ModelInfo {

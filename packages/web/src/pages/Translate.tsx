@@ -112,6 +112,8 @@ function SpadePainter({ model }: { model: ModelInfo }) {
   const [brush, setBrush] = useState(classes[Math.min(1, classes.length - 1)].id);
   const [size, setSize] = useState(Math.max(2, Math.round(width / 10)));
   const [seed, setSeed] = useState(0);
+  // Only a model with a latent z (use_vae) takes a seed; the others refuse one rather than ignore it.
+  const takesSeed = model.input.seed === true;
   const [out, setOut] = useState<TranslateResponse>();
   const [error, setError] = useState<unknown>();
   const painting = useRef(false);
@@ -132,7 +134,7 @@ function SpadePainter({ model }: { model: ModelInfo }) {
   async function synthesize() {
     try {
       const png = await encodeLabelPng(ids.current, width, height);
-      setOut(await client().translate({ model: model.name, label_map: png, seed }));
+      setOut(await client().translate({ model: model.name, label_map: png, ...(takesSeed ? { seed } : {}) }));
       setError(undefined);
     } catch (e) {
       setError(e);
@@ -174,10 +176,12 @@ function SpadePainter({ model }: { model: ModelInfo }) {
           Brush {size}px
           <input type="range" min={1} max={Math.max(4, Math.round(width / 3))} value={size} onChange={(e) => setSize(Number(e.target.value))} />
         </label>
-        <label>
-          Seed
-          <input type="number" min={0} value={seed} onChange={(e) => setSeed(Number(e.target.value))} onBlur={schedule} />
-        </label>
+        {takesSeed && (
+          <label>
+            Seed
+            <input type="number" min={0} value={seed} onChange={(e) => setSeed(Number(e.target.value))} onBlur={schedule} />
+          </label>
+        )}
       </div>
       <ErrorBanner error={error} onClose={() => setError(undefined)} />
       <div className="pair">

@@ -17,7 +17,7 @@ export const inferenceErrors = {
   404: jsonError("Unknown model or version"),
   413: jsonError("Body or image too large"),
   415: jsonError("Unsupported content type or image format"),
-  422: jsonError("Model of the wrong family for this route"),
+  422: jsonError("Model of the wrong family for this route (wrong_model_family), or a parameter this model cannot use (unsupported_parameter)"),
   429: jsonError("Queue full; retry after Retry-After seconds"),
   503: jsonError("Deadline exceeded or storage unavailable"),
 };
