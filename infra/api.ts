@@ -8,8 +8,8 @@ export const DATA_PLANE_ROUTES = ["ANY /v1/generate", "ANY /v1/generate/{proxy+}
 interface Args {
   region: string;
   vpc: sst.aws.Vpc;
-  storage: sst.Linkable<any>;
-  fineTune: sst.Linkable<any>;
+  storage: sst.Linkable<Record<string, unknown>>;
+  fineTune: sst.Linkable<Record<string, unknown>>;
   apiKeys: sst.Secret;
   inference: { listener: aws.lb.Listener; internalUrl: $util.Output<string>; vpcLinkSg: aws.ec2.SecurityGroup };
 }

@@ -10,7 +10,7 @@ interface Args {
   vpc: sst.aws.Vpc;
   bucket: sst.aws.Bucket;
   objects: (...prefixes: string[]) => $util.Output<string>[];
-  storage: sst.Linkable<any>;
+  storage: sst.Linkable<Record<string, unknown>>;
 }
 
 export async function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {

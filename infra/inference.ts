@@ -10,7 +10,7 @@ interface Args {
   vpc: sst.aws.Vpc;
   bucket: sst.aws.Bucket;
   objects: (...prefixes: string[]) => $util.Output<string>[];
-  storage: sst.Linkable<any>;
+  storage: sst.Linkable<Record<string, unknown>>;
   apiKeys: sst.Secret;
 }
 
@@ -44,7 +44,8 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys }:
           "echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config",
           // Tasks must use their task role, not the instance role, for S3.
           "echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config",
-        ].join("\n") + "\n",
+          "",
+        ].join("\n"),
       ).toString("base64"),
     ),
   });

@@ -33,8 +33,8 @@ function grid(tiles: RgbImage[][]): RgbImage {
   const width = cols * (tw + pad) + pad;
   const height = tiles.length * (th + pad) + pad;
   const data = new Uint8Array(width * height * 3).fill(255);
-  tiles.forEach((row, r) =>
-    row.forEach((t, c) => {
+  for (const [r, row] of tiles.entries())
+    for (const [c, t] of row.entries())
       for (let y = 0; y < th; y++)
         for (let x = 0; x < tw; x++) {
           const s = (Math.floor(y / SCALE) * t.width + Math.floor(x / SCALE)) * 3;
@@ -43,8 +43,6 @@ function grid(tiles: RgbImage[][]): RgbImage {
           data[d + 1] = t.data[s + 1];
           data[d + 2] = t.data[s + 2];
         }
-    }),
-  );
   return { data, width, height };
 }
 
@@ -70,14 +68,14 @@ async function tilesFor(record: ModelJson, engine: Engine): Promise<RgbImage[][]
     const inputs = await Promise.all(entries.map(decodeImage));
     const { width: w, height: h } = inputs[0];
     const x = new Float32Array(inputs.length * w * h * 3);
-    inputs.forEach((im, i) => x.set(uint8ToFloat(im.data), i * w * h * 3));
+    for (const [i, im] of inputs.entries()) x.set(uint8ToFloat(im.data), i * w * h * 3);
     return [inputs, split(await engine.forward("AtoB", x, inputs.length, h, w), inputs.length, h, w, "tanh")];
   }
   const n = 8;
   const { height: h, width: w } = engine;
   const scenes = Array.from({ length: n }, (_, i) => renderScene(sceneSeed(99, i), w));
   const label = new Int32Array(n * h * w);
-  scenes.forEach((s, i) => label.set(s.label, i * h * w));
+  for (const [i, s] of scenes.entries()) label.set(s.label, i * h * w);
   const palette = (record.classes ?? []).map((c) => [1, 3, 5].map((o) => parseInt(c.color.slice(o, o + 2), 16)));
   const painted = scenes.map((s) => ({ data: Uint8Array.from({ length: h * w * 3 }, (_, j) => palette[s.label[Math.floor(j / 3)]]?.[j % 3] ?? 0), width: w, height: h }));
   return [painted, split(await engine.forward(label, null, n, { seed: 0 }), n, h, w, "tanh"), scenes.map((s) => ({ data: s.image, width: w, height: h }))];

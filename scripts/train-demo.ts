@@ -31,6 +31,7 @@ import { ModelJson } from "../packages/core/src/models/model-json.ts";
 import { ModelRegistry, sha256 } from "../packages/core/src/models/registry.ts";
 import { seedToZ } from "../packages/core/src/random/index.ts";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage } from "../packages/core/src/storage/index.ts";
+import { datasetKeys } from "../packages/core/src/storage/keys.ts";
 import { ensureEmojiPackages, ensureFashionMnist } from "./demo-data.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -149,7 +150,7 @@ function stagesOf(json: { training?: StageRecord & { then?: StageRecord[] } }): 
 function writeFolder(dir: string, record: ModelJson, weights: Uint8Array, extra: Record<string, unknown> = {}) {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "weights.safetensors"), weights);
-  fs.writeFileSync(path.join(dir, "model.json"), JSON.stringify({ ...record, ...extra }, null, 2) + "\n");
+  fs.writeFileSync(path.join(dir, "model.json"), `${JSON.stringify({ ...record, ...extra }, null, 2)}\n`);
 }
 
 async function main() {
@@ -187,7 +188,7 @@ async function main() {
 
     const ds = await datasetService.create({ name: recipe.name, layout: family }, TENANT);
     // What a client's PUT to the presigned URL stores.
-    await storage.put(`datasets/${ds.id}/upload.zip`, data.train, { contentType: "application/zip" });
+    await storage.put(datasetKeys.upload(ds.id), data.train, { contentType: "application/zip" });
     const ready = await datasetService.finalize(ds.id, TENANT);
     console.log(`dataset ${ready.id}: ${ready.stats?.images} images accepted, ${ready.rejected?.length ?? 0} rejected`);
 
@@ -258,6 +259,7 @@ async function main() {
       ...recipe.extra,
     });
     const dir = path.join(outDir, recipe.name);
+    // biome-ignore lint/suspicious/noThenProperty: model.json's name for the later training stages; an array, never called as a thenable.
     writeFolder(dir, record, weights, { training: { ...all[0], ...(all.length > 1 ? { then: all.slice(1) } : {}) } });
     console.log(`wrote ${path.relative(ROOT, dir)}/ (${(weights.byteLength / 1e6).toFixed(2)} MB)`);
     console.log(`held-out evaluation zip: ${evalPath}`);

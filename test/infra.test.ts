@@ -22,7 +22,7 @@ afterAll(async () => run?.close());
 const json = (s: unknown) => (typeof s === "string" ? JSON.parse(s) : s);
 const ofType = (t: string) => run.byType(t);
 const one = (t: string, name: string) => run.one(t, name);
-const unwrapSecret = (v: any) => (v && typeof v === "object" && "value" in v ? v.value : v);
+const unwrapSecret = (v: unknown) => (v && typeof v === "object" && "value" in v ? v.value : v);
 
 describe("app", () => {
   test("production stages retain and protect data; other stages are removable", () => {
@@ -114,7 +114,7 @@ describe("GPU inference (ECS on EC2)", () => {
     expect(c.portMappings).toEqual([{ containerPort: 8080, protocol: "tcp" }]);
     expect(c.image).toBe(one("docker-build:index:Image", "InferenceImage").state.ref);
     expect(c.image).toMatch(/^\d+\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/[a-z0-9-]+@sha256:[0-9a-f]{64}$/);
-    const env = Object.fromEntries(c.environment.map((e: any) => [e.name, e.value]));
+    const env = Object.fromEntries(c.environment.map((e: { name: string; value: string }) => [e.name, e.value]));
     expect(env.PORT).toBe("8080");
     expect(env.GANSERVE_S3_REGION).toBe("us-east-1");
     expect(Number(env.GANSERVE_REQUEST_TIMEOUT_MS)).toBeLessThan(30_000);
@@ -202,7 +202,7 @@ describe("fine-tune (AWS Batch)", () => {
     expect(jd.type).toBe("container");
     expect(jd.platformCapabilities).toEqual(["EC2"]);
     const props = json(jd.containerProperties);
-    const gpu = props.resourceRequirements.find((r: any) => r.type === "GPU");
+    const gpu = props.resourceRequirements.find((r: { type: string }) => r.type === "GPU");
     expect(Number(gpu.value)).toBeGreaterThanOrEqual(1);
     expect(props.resourceRequirements).toEqual([
       { type: "GPU", value: "1" },
@@ -212,7 +212,7 @@ describe("fine-tune (AWS Batch)", () => {
     expect(props.image).toBe(one("docker-build:index:Image", "FineTuneImage").state.ref);
     expect(one("docker-build:index:Image", "FineTuneImage").inputs.dockerfile.location.replaceAll("\\", "/")).toMatch(/\/containers\/finetune\.Dockerfile$/);
     expect(props.jobRoleArn).toBe(one("aws:iam/role:Role", "FineTuneJobRole").state.arn);
-    const env = Object.fromEntries(props.environment.map((e: any) => [e.name, e.value]));
+    const env = Object.fromEntries(props.environment.map((e: { name: string; value: string }) => [e.name, e.value]));
     expect(JSON.parse(env.SST_RESOURCE_Storage).name).toBe(bucketName);
     expect(env.GANSERVE_S3_REGION).toBe("us-east-1");
   });
@@ -224,13 +224,13 @@ interface Stmt {
   Effect: string;
   Action: string[];
   Resource: string[];
-  Condition?: any;
+  Condition?: unknown;
 }
-const arr = (v: any): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const arr = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 function statements(): Stmt[] {
   const out: Stmt[] = [];
-  const add = (role: string, doc: any) => {
+  const add = (role: string, doc: unknown) => {
     for (const s of json(doc).Statement) out.push({ role, Effect: s.Effect, Action: arr(s.Action), Resource: arr(s.Resource), Condition: s.Condition });
   };
   for (const rp of ofType("aws:iam/rolePolicy:RolePolicy")) add(String(rp.inputs.role).replace(/-id$/, ""), rp.inputs.policy);
@@ -344,7 +344,7 @@ describe("IAM least privilege", () => {
   test("task roles are assumable by ECS tasks only", () => {
     for (const name of ["InferenceTaskRole", "InferenceExecutionRole", "FineTuneJobRole"]) {
       const doc = json(one("aws:iam/role:Role", name).inputs.assumeRolePolicy);
-      expect(doc.Statement.map((s: any) => s.Principal)).toEqual([{ Service: "ecs-tasks.amazonaws.com" }]);
+      expect(doc.Statement.map((s: { Principal: unknown }) => s.Principal)).toEqual([{ Service: "ecs-tasks.amazonaws.com" }]);
     }
   });
 });
@@ -386,7 +386,10 @@ describe("links (runtime contract with packages/functions)", () => {
     expect(build[0].args.handler).toBe("packages/functions/src/lambda.handler");
     const links = build[0].args.links;
     expect(Object.keys(links).sort()).toEqual(["ApiKeys", "FineTune", "Generator", "Storage"]);
-    const strip = ({ type, ...rest }: any) => (expect(type).toMatch(/sst\.sst\.(Linkable|Secret)$/), rest);
+    const strip = ({ type, ...rest }: Record<string, unknown>) => {
+      expect(type).toMatch(/sst\.sst\.(Linkable|Secret)$/);
+      return rest;
+    };
     expect(strip(links.Storage)).toEqual({ name: bucketName });
     expect(strip(links.FineTune)).toEqual({
       jobQueue: one("aws:batch/jobQueue:JobQueue", "FineTuneQueue").state.arn,

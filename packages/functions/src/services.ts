@@ -10,7 +10,7 @@ import { openStorage, EMBEDDED_CREDENTIALS, type OpenedStorage } from "@ganserve
 import { DatasetService } from "@ganserve/core/datasets/service";
 import { StoredKeyRing } from "@ganserve/core/auth/store";
 import { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
-import { FineTuneSlots } from "@ganserve/core/limits/quotas";
+import { FineTuneSlots } from "@ganserve/core/jobs/quota";
 import { BatchLauncher, LocalLauncher, type Launcher } from "@ganserve/core/jobs/launcher";
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
@@ -33,7 +33,10 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   let configured: KeyRing;
   if (settings.GANSERVE_API_KEYS) configured = KeyRing.fromList(settings.GANSERVE_API_KEYS);
   else if (settings.GANSERVE_PRODUCTION) configured = new KeyRing([]);
-  else configured = KeyRing.fromList((devKey = ensureDevKey(settings.dataDir)));
+  else {
+    devKey = ensureDevKey(settings.dataDir);
+    configured = KeyRing.fromList(devKey);
+  }
   // Keys created with `ganserve keys create` live in storage; revocations are picked up within seconds.
   const keys = await StoredKeyRing.open(opened.storage, configured, { onError: (err) => log.warn({ err }, "could not refresh stored API keys") });
   if (settings.GANSERVE_PRODUCTION && keys.size === 0) throw new Error("no API keys: set GANSERVE_API_KEYS or run `ganserve keys create` (production mode)");

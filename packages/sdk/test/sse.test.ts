@@ -140,7 +140,9 @@ describe("fineTunes.events", () => {
     let cancelled = false;
     const body = new ReadableStream<Uint8Array>({
       start: (c) => c.enqueue(new TextEncoder().encode(frame(ev(1, "status")))),
-      cancel: () => void (cancelled = true),
+      cancel: () => {
+        cancelled = true;
+      },
     });
     const { sdk: sdk2 } = client([() => new Response(body, { status: 200 })]);
     for await (const e of sdk2.fineTunes.events(FT)) if (e.seq === 1) break;

@@ -44,7 +44,7 @@ export async function keysCommand(argv: string[], settings: Settings, print: (li
           [
             `created API key ${record.id} for tenant '${record.tenant}'`,
             `  ${key}`,
-            "This is the only time the key is shown: store it now. Revoke with `ganserve keys revoke " + record.id + "`.",
+            `This is the only time the key is shown: store it now. Revoke with \`ganserve keys revoke ${record.id}\`.`,
           ].join("\n"),
         );
     } else if (sub === "list") {
