@@ -1,32 +1,26 @@
 /**
- * Load, fast form: 32 connections for about 10 s of POST /v1/generate on the fixture StyleGAN2 model. Every
+ * Load, fast form: 32 connections for about 10 s of POST /v1/generate on the shipped StyleGAN2 demo model. Every
  * answer must be a 2xx or a 429 (queue full / rate limited): no 5xx, no socket errors, no timeouts; the
  * server's resident memory must stay flat (after ≤ 1.5 × before + 100 MB). Prints one JSON line of figures.
  * The 30 s form is test/soak/load.test.ts.
  */
-import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
-import { official } from "./fixtures/index.ts";
-import { importModel } from "./helpers/models.ts";
+import { startStack, type Stack } from "./helpers/stack.ts";
 import { failures, runLoad, serverRss } from "./soak/lib.ts";
 
-const SG = official("stylegan2/z32_w32_res32_skip");
 const KEY = "gs_load_test_key_0123456789";
 
 let stack: Stack;
 beforeAll(async () => {
-  const dataDir = tempDataDir();
-  importModel(path.join(SG, "network-snapshot.pkl"), "sg-load", dataDir);
   // The rate limit is lifted so the figures measure the serving path, not the limiter.
-  stack = await startStack({ dataDir, env: { GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: "10000000" } });
+  stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true", GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: "10000000" } });
 });
 afterAll(async () => {
   await stack?.stop();
 });
 
 it("serves 32 concurrent connections for 10 s with no errors besides 429 and flat memory", async () => {
-  const body = { model: "sg-load", seeds: [1], truncation_psi: 0.7 };
+  const body = { model: "fashion-stylegan2", class_idx: 3, seeds: [1], truncation_psi: 0.7 };
   // Warm-up: model load and first allocations are not growth.
   await runLoad({ url: stack.url, path: "/v1/generate", key: KEY, body, connections: 8, seconds: 1 });
   const before = await serverRss(stack.url);

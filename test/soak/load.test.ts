@@ -3,22 +3,16 @@
  * lifted (no errors besides 429, memory flat), then 30 s more with GANSERVE_RATE_LIMIT_RPM=600 on a second
  * stack: the excess must come back as 429 rate_limited with Retry-After, and nothing else may fail.
  */
-import path from "node:path";
 import { afterEach, expect, it } from "vitest";
-import { startStack, tempDataDir, type Stack } from "../helpers/stack.ts";
-import { official } from "../fixtures/index.ts";
-import { importModel } from "../helpers/models.ts";
+import { startStack, type Stack } from "../helpers/stack.ts";
 import { failures, runLoad, serverRss } from "./lib.ts";
 
-const SG = official("stylegan2/z32_w32_res32_skip");
 const KEY = "gs_soak_test_key_0123456789";
-const body = { model: "sg-soak", seeds: [1], truncation_psi: 0.7 };
+const body = { model: "fashion-stylegan2", class_idx: 3, seeds: [1], truncation_psi: 0.7 };
 let stack: Stack | undefined;
 
 async function start(rpm: string) {
-  const dataDir = tempDataDir();
-  importModel(path.join(SG, "network-snapshot.pkl"), "sg-soak", dataDir);
-  return (stack = await startStack({ dataDir, env: { GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: rpm } }));
+  return (stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true", GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: rpm } }));
 }
 afterEach(async () => {
   await stack?.stop();
