@@ -17,14 +17,16 @@ vi.mock("node:crypto", async (importOriginal) => {
 
 import * as crypto from "node:crypto";
 import { hashKey, KeyRing, keyId } from "@ganserve/core/auth/keys";
-import { createStoredKey, listStoredKeys, revokeStoredKey, StoredKeyRing, KEYS_PREFIX } from "@ganserve/core/auth/store";
+import { createStoredKey, listStoredKeys, revokeStoredKey, StoredKeyRing } from "@ganserve/core/auth/store";
 import { loadSettings } from "@ganserve/core/config";
 import { DatasetService } from "@ganserve/core/datasets/service";
 import { newJobRecord, JobStore } from "@ganserve/core/jobs/store";
-import { FineTuneSlots, checkDatasetQuota } from "@ganserve/core/limits/quotas";
+import { checkDatasetQuota } from "@ganserve/core/datasets/quota";
+import { FineTuneSlots } from "@ganserve/core/jobs/quota";
 import { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
 import { createLogger } from "@ganserve/core/log";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { authKeys, datasetKeys } from "@ganserve/core/storage/keys";
 import { requireApiKey } from "../packages/functions/src/api/middleware/auth.ts";
 import { onError } from "../packages/functions/src/api/middleware/errors.ts";
 import { rateLimit } from "../packages/functions/src/api/middleware/rate-limit.ts";
@@ -99,7 +101,7 @@ describe("stored keys", () => {
     try {
       const { key, record } = await createStoredKey(storage, { tenant: "acme", name: "ci" });
       expect(key).toMatch(/^gs_[A-Za-z0-9_-]{32}$/);
-      const raw = await storage.getText(`${KEYS_PREFIX}${record.id}.json`);
+      const raw = await storage.getText(authKeys.key(record.id));
       expect(raw).not.toContain(key);
       expect(JSON.parse(raw!)).toMatchObject({ id: record.id, hash: hashKey(key), tenant: "acme", name: "ci" });
 
@@ -128,8 +130,8 @@ describe("stored keys", () => {
 
   it("skips unreadable records and keeps the last good set while storage is down", async () => {
     const { key } = await createStoredKey(storage, { tenant: "steady" });
-    await storage.put(`${KEYS_PREFIX}key_garbage000000000.json`, "{not json");
-    await storage.putJson(`${KEYS_PREFIX}key_wronghash000000.json`, { id: "key_wronghash000000", hash: "zz", tenant: "x" });
+    await storage.put(authKeys.key("key_garbage000000000"), "{not json");
+    await storage.putJson(authKeys.key("key_wronghash000000"), { id: "key_wronghash000000", hash: "zz", tenant: "x" });
     const errors: unknown[] = [];
     const ring = await StoredKeyRing.open(storage, [], { ttlMs: 100, onError: (e) => errors.push(e) });
     ring.stop();
@@ -236,18 +238,18 @@ describe("quotas", () => {
   it("dataset bytes: finalize beyond the tenant's quota is refused with 413 reason quota_exceeded", async () => {
     const datasets = new DatasetService(storage, { maxUploadBytes: 1 << 30 });
     const a = await datasets.create({ layout: "stylegan2" }, "quota-a");
-    await storage.put(`datasets/${a.id}/upload.zip`, new Uint8Array(6000));
+    await storage.put(datasetKeys.upload(a.id), new Uint8Array(6000));
     const usage = await checkDatasetQuota({ storage, datasets }, a.id, "quota-a", 15_000);
     expect(usage.incoming).toBe(6000);
     expect(usage.used).toBeGreaterThanOrEqual(6000);
     const b = await datasets.create({ layout: "stylegan2" }, "quota-a");
-    await storage.put(`datasets/${b.id}/upload.zip`, new Uint8Array(6000));
+    await storage.put(datasetKeys.upload(b.id), new Uint8Array(6000));
     const err = await checkDatasetQuota({ storage, datasets }, b.id, "quota-a", 15_000).catch((e) => e);
     expect(err).toMatchObject({ code: "payload_too_large", status: 413, details: { reason: "quota_exceeded", quota: "dataset_bytes", limit: 15_000 } });
     // Another tenant's usage does not count against this one, and foreign ids are 404 as everywhere.
     await expect(checkDatasetQuota({ storage, datasets }, b.id, "quota-b", 20_000)).rejects.toMatchObject({ code: "not_found" });
     const c = await datasets.create({ layout: "stylegan2" }, "quota-b");
-    await storage.put(`datasets/${c.id}/upload.zip`, new Uint8Array(6000));
+    await storage.put(datasetKeys.upload(c.id), new Uint8Array(6000));
     await expect(checkDatasetQuota({ storage, datasets }, c.id, "quota-b", 20_000)).resolves.toMatchObject({ incoming: 6000 });
   });
 });

@@ -1,15 +1,15 @@
 /**
- * API keys managed with `ganserve keys`, kept in storage as `auth/keys/<id>.json`. Only the SHA-256 of a key
- * is stored; the key itself is shown once, when it is created. Storage is the one place every API process
+ * API keys managed with `ganserve keys`, kept in storage as `auth/keys/<id>.json` (storage/keys.ts's
+ * `authKeys`). Only the SHA-256 of a key is stored; the key itself is shown once, when it is created. Storage is the one place every API process
  * (local server, GPU containers, Lambda) already shares, so a key created or revoked there reaches all of
  * them without a deploy.
  */
 import { randomBytes } from "node:crypto";
 import { ApiError } from "../errors.ts";
+import { authKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import { generateKey, hashKey, KeyRing, TENANT_PATTERN, type ApiKeyRecord } from "./keys.ts";
 
-export const KEYS_PREFIX = "auth/keys/";
 const KEY_ID = /^key_[A-Za-z0-9]{16}$/;
 
 export interface StoredKey {
@@ -24,7 +24,7 @@ export interface StoredKey {
   hint?: string;
 }
 
-const keyPath = (id: string) => `${KEYS_PREFIX}${id}.json`;
+const keyPath = authKeys.key;
 
 function checkId(id: string) {
   // Ids become storage keys: anything but the generated shape is refused before it can name another object.
@@ -56,7 +56,7 @@ export async function createStoredKey(storage: Storage, opts: { tenant: string; 
 /** Every stored key, revoked ones included, oldest first. Unreadable records are skipped, not fatal. */
 export async function listStoredKeys(storage: Storage): Promise<StoredKey[]> {
   const out: StoredKey[] = [];
-  for (const o of await storage.list(KEYS_PREFIX)) {
+  for (const o of await storage.list(authKeys.root)) {
     if (!o.key.endsWith(".json")) continue;
     let raw: unknown;
     try {
@@ -158,7 +158,7 @@ export class StoredKeyRing extends KeyRing {
   }
 
   private async load() {
-    const objects = (await this.storage.list(KEYS_PREFIX)).filter((o) => o.key.endsWith(".json"));
+    const objects = (await this.storage.list(authKeys.root)).filter((o) => o.key.endsWith(".json"));
     const present = new Set(objects.map((o) => o.key));
     for (const k of [...this.seen.keys()]) if (!present.has(k)) this.seen.delete(k);
     for (const o of objects) {

@@ -1,18 +1,17 @@
 /**
- * Datasets in storage: `datasets/<id>/dataset.json` (the record), `upload.zip` (what the client PUT to the
- * presigned URL), `files/<key>` (every accepted image, written by finalize) and `index.json` (the accepted
- * entries, which trainers read). Nothing a client names ever becomes a key except through `safeKeyFor`.
+ * Datasets in storage (storage/keys.ts's `datasetKeys`): `datasets/<id>/dataset.json` (the record),
+ * `upload.zip` (what the client PUT to the presigned URL), `files/<key>` (every accepted image, written by
+ * finalize) and `index.json` (the accepted entries, which trainers read). Nothing a client names ever becomes a key except through `safeKeyFor`.
  */
 import { randomBytes } from "node:crypto";
 import type { Dataset } from "../api/finetune.ts";
 import { ApiError } from "../errors.ts";
+import { datasetKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import { isDatasetError } from "./errors.ts";
 import { inspectArchive, type AcceptedImage, type DatasetLayout } from "./inspect.ts";
 
 export const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString("base64url").replace(/[-_]/g, "x")}`;
-
-const prefix = (id: string) => `datasets/${id}/`;
 
 /** Stored record: the API shape plus the owner. */
 export type DatasetRecord = Dataset & { tenant: string };
@@ -39,12 +38,12 @@ export class DatasetService {
   ) {}
 
   private async save(record: DatasetRecord) {
-    await this.storage.putJson(`${prefix(record.id)}dataset.json`, record);
+    await this.storage.putJson(datasetKeys.record(record.id), record);
   }
 
   /** The record, or 404 when it does not exist or belongs to another tenant (never 403: no existence leak). */
   async get(id: string, tenant: string): Promise<DatasetRecord> {
-    const record = /^ds_[A-Za-z0-9]+$/.test(id) ? await this.storage.getJson<DatasetRecord>(`${prefix(id)}dataset.json`) : undefined;
+    const record = /^ds_[A-Za-z0-9]+$/.test(id) ? await this.storage.getJson<DatasetRecord>(datasetKeys.record(id)) : undefined;
     if (!record || record.tenant !== tenant) throw new ApiError("not_found", `dataset '${id}' does not exist`);
     return record;
   }
@@ -52,7 +51,7 @@ export class DatasetService {
   async create(req: { name?: string; layout: DatasetLayout | "auto" }, tenant: string): Promise<DatasetRecord> {
     const id = newId("ds");
     const expires = this.opts.uploadExpirySeconds ?? 3600;
-    const url = await this.storage.presignPut(`${prefix(id)}upload.zip`, expires, "application/zip");
+    const url = await this.storage.presignPut(datasetKeys.upload(id), expires, "application/zip");
     const record: DatasetRecord = {
       id,
       name: req.name,
@@ -67,10 +66,10 @@ export class DatasetService {
   }
 
   async list(tenant: string): Promise<DatasetRecord[]> {
-    const ids = await this.storage.listPrefixes("datasets/");
+    const ids = await this.storage.listPrefixes(datasetKeys.root);
     const out: DatasetRecord[] = [];
     for (const id of ids) {
-      const r = await this.storage.getJson<DatasetRecord>(`${prefix(id)}dataset.json`);
+      const r = await this.storage.getJson<DatasetRecord>(datasetKeys.record(id));
       if (r?.tenant === tenant) out.push(r);
     }
     return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
@@ -80,22 +79,22 @@ export class DatasetService {
   async finalize(id: string, tenant: string): Promise<DatasetRecord> {
     const record = await this.get(id, tenant);
     if (record.status === "ready") return record;
-    const head = await this.storage.head(`${prefix(id)}upload.zip`);
+    const head = await this.storage.head(datasetKeys.upload(id));
     if (!head) throw new ApiError("conflict", `nothing was uploaded for dataset '${id}': PUT the zip to upload.url first`);
     if (head.size > this.opts.maxUploadBytes)
       return this.fail(record, "payload_too_large", `the upload is ${head.size} bytes; the limit is ${this.opts.maxUploadBytes}`);
-    const zip = (await this.storage.get(`${prefix(id)}upload.zip`))!;
+    const zip = (await this.storage.get(datasetKeys.upload(id)))!;
     // Files from an earlier failed attempt must not mix with this one.
-    await this.storage.deletePrefix(`${prefix(id)}files/`);
+    await this.storage.deletePrefix(datasetKeys.files(id));
     try {
       const report = await inspectArchive(zip, {
         layout: record.layout,
         onImage: async (_path, _role, bytes, image) => {
-          await this.storage.put(`${prefix(id)}files/${image.key}`, bytes);
+          await this.storage.put(datasetKeys.file(id, image.key), bytes);
         },
       });
       const index: DatasetIndex = { layout: report.layout, entries: report.entries, classes: report.stats.classes };
-      await this.storage.putJson(`${prefix(id)}index.json`, index);
+      await this.storage.putJson(datasetKeys.index(id), index);
       const s = report.stats;
       const ready: DatasetRecord = {
         ...record,
@@ -116,7 +115,7 @@ export class DatasetService {
       await this.save(ready);
       return ready;
     } catch (e) {
-      await this.storage.deletePrefix(`${prefix(id)}files/`);
+      await this.storage.deletePrefix(datasetKeys.files(id));
       if (isDatasetError(e)) return this.fail(record, TOO_LARGE.has(e.code) ? "payload_too_large" : "invalid_archive", e.message, e.code);
       throw e;
     }
@@ -129,13 +128,13 @@ export class DatasetService {
   }
 
   async index(id: string): Promise<DatasetIndex> {
-    const index = await this.storage.getJson<DatasetIndex>(`${prefix(id)}index.json`);
+    const index = await this.storage.getJson<DatasetIndex>(datasetKeys.index(id));
     if (!index) throw new ApiError("conflict", `dataset '${id}' is not finalized`);
     return index;
   }
 
   fileKey(id: string, key: string) {
-    return `${prefix(id)}files/${key}`;
+    return datasetKeys.file(id, key);
   }
 }
 

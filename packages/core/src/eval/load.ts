@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ModelJson } from "../models/model-json.ts";
 import { sha256 } from "../models/registry.ts";
+import { MODEL_RECORD_FILE } from "../storage/keys.ts";
 import { FashionClassifier } from "./fashion-classifier.ts";
 
 export interface ModelFiles {
@@ -15,7 +16,7 @@ export interface ModelFiles {
 }
 
 export function loadModelFolder(dir: string): ModelFiles {
-  const jsonPath = path.join(dir, "model.json");
+  const jsonPath = path.join(dir, MODEL_RECORD_FILE);
   if (!fs.existsSync(jsonPath)) throw new Error(`${dir} has no model.json`);
   const parsed = ModelJson.safeParse(JSON.parse(fs.readFileSync(jsonPath, "utf8")));
   if (!parsed.success) throw new Error(`${jsonPath} is not a valid model record: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);

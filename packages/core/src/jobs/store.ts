@@ -1,5 +1,5 @@
 /**
- * Fine-tune jobs live in storage under `jobs/<id>/`:
+ * Fine-tune jobs live in storage under `jobs/<id>/` (storage/keys.ts's `jobKeys`):
  *   job.json                  the record (written by the API at creation, then only by the job's worker)
  *   cancel                    present once a cancel was requested (written by the API: never races job.json)
  *   events/<seq>.json         the event log, one object per event, zero-padded so listing is ordered
@@ -10,6 +10,7 @@
  */
 import type { FineTune, FineTuneEvent, FineTuneParams } from "../api/finetune.ts";
 import { ApiError } from "../errors.ts";
+import { jobKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 
 export type JobRecord = FineTune & {
@@ -21,8 +22,6 @@ export type JobRecord = FineTune & {
 
 export const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 
-const dir = (id: string) => `jobs/${id}/`;
-const eventKey = (id: string, seq: number) => `${dir(id)}events/${String(seq).padStart(8, "0")}.json`;
 
 export interface CheckpointPointer {
   step: number;
@@ -34,7 +33,7 @@ export class JobStore {
 
   async load(id: string): Promise<JobRecord | undefined> {
     if (!/^ft_[A-Za-z0-9]+$/.test(id)) return undefined;
-    return this.storage.getJson<JobRecord>(`${dir(id)}job.json`);
+    return this.storage.getJson<JobRecord>(jobKeys.record(id));
   }
 
   /** For the API: 404 for other tenants' jobs, as for missing ones. */
@@ -45,11 +44,11 @@ export class JobStore {
   }
 
   async save(job: JobRecord): Promise<void> {
-    await this.storage.putJson(`${dir(job.id)}job.json`, job);
+    await this.storage.putJson(jobKeys.record(job.id), job);
   }
 
   async ids(): Promise<string[]> {
-    return this.storage.listPrefixes("jobs/");
+    return this.storage.listPrefixes(jobKeys.root);
   }
 
   async list(tenant?: string): Promise<JobRecord[]> {
@@ -62,25 +61,25 @@ export class JobStore {
   }
 
   async requestCancel(id: string): Promise<void> {
-    await this.storage.put(`${dir(id)}cancel`, new Date().toISOString());
+    await this.storage.put(jobKeys.cancel(id), new Date().toISOString());
   }
 
   async cancelRequested(id: string): Promise<boolean> {
-    return this.storage.exists(`${dir(id)}cancel`);
+    return this.storage.exists(jobKeys.cancel(id));
   }
 
   async lastSeq(id: string): Promise<number> {
-    const events = await this.storage.list(`${dir(id)}events/`);
-    return events.length ? Number(events[events.length - 1].key.slice(-13, -5)) : 0;
+    const events = await this.storage.list(jobKeys.events(id));
+    return events.length ? jobKeys.eventSeq(events[events.length - 1].key) : 0;
   }
 
   async putEvent(id: string, event: FineTuneEvent): Promise<void> {
-    await this.storage.putJson(eventKey(id, event.seq), event);
+    await this.storage.putJson(jobKeys.event(id, event.seq), event);
   }
 
   /** Events with seq > after, in order. */
   async events(id: string, after = 0): Promise<FineTuneEvent[]> {
-    const keys = (await this.storage.list(`${dir(id)}events/`)).map((o) => o.key).filter((k) => Number(k.slice(-13, -5)) > after);
+    const keys = (await this.storage.list(jobKeys.events(id))).map((o) => o.key).filter((k) => jobKeys.eventSeq(k) > after);
     const out: FineTuneEvent[] = [];
     for (const k of keys) {
       const e = await this.storage.getJson<FineTuneEvent>(k);
@@ -90,22 +89,22 @@ export class JobStore {
   }
 
   async putCheckpoint(id: string, step: number, bytes: Uint8Array): Promise<CheckpointPointer> {
-    const key = `${dir(id)}checkpoints/step-${String(step).padStart(8, "0")}.safetensors`;
+    const key = jobKeys.checkpoint(id, step);
     const previous = await this.latestCheckpoint(id);
     await this.storage.put(key, bytes);
     const pointer = { step, key };
-    await this.storage.putJson(`${dir(id)}checkpoints/latest.json`, pointer);
+    await this.storage.putJson(jobKeys.latestCheckpoint(id), pointer);
     // Keep the previous one until the new pointer is written, then drop it: at most two on disk at once.
     if (previous && previous.key !== key) await this.storage.delete(previous.key);
     return pointer;
   }
 
   async latestCheckpoint(id: string): Promise<CheckpointPointer | undefined> {
-    return this.storage.getJson<CheckpointPointer>(`${dir(id)}checkpoints/latest.json`);
+    return this.storage.getJson<CheckpointPointer>(jobKeys.latestCheckpoint(id));
   }
 
   sampleKey(id: string, step: number) {
-    return `${dir(id)}samples/step-${String(step).padStart(8, "0")}.png`;
+    return jobKeys.sample(id, step);
   }
 }
 

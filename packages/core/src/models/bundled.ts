@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../log.ts";
+import { MODEL_RECORD_FILE, MODEL_WEIGHTS_FILE } from "../storage/keys.ts";
 import { ModelJson } from "./model-json.ts";
 import { sha256, type ModelRegistry } from "./registry.ts";
 
@@ -14,10 +15,10 @@ export async function registerBundledModels(registry: ModelRegistry, dir: string
   const added: string[] = [];
   for (const name of fs.readdirSync(dir).sort()) {
     const folder = path.join(dir, name);
-    if (name.startsWith("_") || !fs.existsSync(path.join(folder, "model.json"))) continue;
-    const record = ModelJson.parse(JSON.parse(fs.readFileSync(path.join(folder, "model.json"), "utf8")));
+    if (name.startsWith("_") || !fs.existsSync(path.join(folder, MODEL_RECORD_FILE))) continue;
+    const record = ModelJson.parse(JSON.parse(fs.readFileSync(path.join(folder, MODEL_RECORD_FILE), "utf8")));
     if ((await registry.versions(record.name)).length > 0) continue;
-    const weights = new Uint8Array(fs.readFileSync(path.join(folder, "weights.safetensors")));
+    const weights = new Uint8Array(fs.readFileSync(path.join(folder, MODEL_WEIGHTS_FILE)));
     if (sha256(weights) !== record.weights.sha256) {
       log?.error({ model: record.name }, "bundled model weights do not match their checksum; skipped");
       continue;

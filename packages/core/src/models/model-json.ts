@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { FAMILIES } from "../families.ts";
+import { MODEL_WEIGHTS_FILE } from "../storage/keys.ts";
 
 export const Family = z.enum(FAMILIES).meta({ id: "Family", description: "Generator architecture family" });
 export type Family = z.infer<typeof Family>;
@@ -45,7 +46,7 @@ export const ModelJson = z
       })
       .optional(),
     weights: z.object({
-      file: z.literal("weights.safetensors"),
+      file: z.literal(MODEL_WEIGHTS_FILE),
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
       bytes: z.number().int().positive(),
       dtype: z.enum(["float32", "float16"]),

@@ -1,15 +1,14 @@
 /**
- * The model registry is storage itself: `models/<name>/<version>/{weights.safetensors, model.json}`.
+ * The model registry is storage itself: `models/<name>/<version>/{weights.safetensors, model.json}` (the
+ * layout is storage/keys.ts's `modelKeys`).
  * Publishing writes the weights first and the version record last, then reads the weights back and checks
  * their SHA-256, so a crash or a failed write never leaves a version that looks complete but is not.
  */
 import { createHash } from "node:crypto";
 import { ApiError } from "../errors.ts";
+import { MODEL_WEIGHTS_FILE, modelKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import { ModelJson, type Family } from "./model-json.ts";
-
-export const modelPrefix = (name: string) => `models/${name}/`;
-export const versionPrefix = (name: string, version: string) => `models/${name}/${version}/`;
 
 export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -51,16 +50,16 @@ export class ModelRegistry {
   ) {}
 
   async versions(name: string): Promise<string[]> {
-    const ids = await this.storage.listPrefixes(modelPrefix(name));
+    const ids = await this.storage.listPrefixes(modelKeys.prefix(name));
     const complete: string[] = [];
     // Only versions whose record exists count: a half-written version (weights but no model.json) is invisible.
     for (const id of ids.filter((v) => /^v[1-9][0-9]*$/.test(v)))
-      if (await this.storage.exists(`${versionPrefix(name, id)}model.json`)) complete.push(id);
+      if (await this.storage.exists(modelKeys.record(name, id))) complete.push(id);
     return complete.sort((a, b) => versionNumber(a) - versionNumber(b));
   }
 
   async record(name: string, version: string): Promise<ModelJson | undefined> {
-    const raw = await this.storage.getJson(`${versionPrefix(name, version)}model.json`);
+    const raw = await this.storage.getJson(modelKeys.record(name, version));
     if (raw === undefined) return undefined;
     const parsed = ModelJson.safeParse(raw);
     return parsed.success ? parsed.data : undefined;
@@ -92,7 +91,7 @@ export class ModelRegistry {
   }
 
   async list(tenant?: string): Promise<ModelSummary[]> {
-    const names = await this.storage.listPrefixes("models/");
+    const names = await this.storage.listPrefixes(modelKeys.root);
     const out: ModelSummary[] = [];
     for (const name of names.sort()) {
       const versions = await this.versions(name);
@@ -107,7 +106,7 @@ export class ModelRegistry {
 
   /** Loads and verifies the weights of a version. */
   async weights(record: ModelJson): Promise<Uint8Array> {
-    const key = `${versionPrefix(record.name, record.version)}weights.safetensors`;
+    const key = modelKeys.weights(record.name, record.version);
     const bytes = await this.storage.get(key);
     if (!bytes) throw new ApiError("version_not_found", `weights of ${record.name}/${record.version} are missing`);
     if (sha256(bytes) !== record.weights.sha256)
@@ -117,21 +116,20 @@ export class ModelRegistry {
 
   /** Stores a sample image next to a version (before its record, like the weights); returns its key. */
   async putSample(name: string, version: string, png: Uint8Array): Promise<string> {
-    const key = `${versionPrefix(name, version)}sample.png`;
+    const key = modelKeys.sample(name, version);
     await this.storage.put(key, png, { contentType: "image/png" });
     return key;
   }
 
   async publish(input: PublishInput): Promise<ModelJson> {
-    const existing = await this.storage.listPrefixes(modelPrefix(input.name));
+    const existing = await this.storage.listPrefixes(modelKeys.prefix(input.name));
     const highest = existing.filter((v) => /^v[1-9][0-9]*$/.test(v)).map(versionNumber);
     const version = input.version ?? `v${Math.max(0, ...highest) + 1}`;
-    if (await this.storage.exists(`${versionPrefix(input.name, version)}model.json`))
+    if (await this.storage.exists(modelKeys.record(input.name, version)))
       throw new ApiError("conflict", `model '${input.name}' already has version '${version}'`);
     const digest = sha256(input.weights);
-    const prefix = versionPrefix(input.name, version);
-    await this.storage.put(`${prefix}weights.safetensors`, input.weights, { contentType: "application/octet-stream" });
-    const stored = await this.storage.get(`${prefix}weights.safetensors`);
+    await this.storage.put(modelKeys.weights(input.name, version), input.weights, { contentType: "application/octet-stream" });
+    const stored = await this.storage.get(modelKeys.weights(input.name, version));
     if (!stored || sha256(stored) !== digest)
       throw new ApiError("storage_unavailable", `weights of ${input.name}/${version} did not read back intact; not published`);
     const record = ModelJson.parse({
@@ -142,9 +140,9 @@ export class ModelRegistry {
       family: input.family,
       config: input.config,
       created_at: new Date().toISOString(),
-      weights: { file: "weights.safetensors", sha256: digest, bytes: input.weights.byteLength, dtype: input.dtype },
+      weights: { file: MODEL_WEIGHTS_FILE, sha256: digest, bytes: input.weights.byteLength, dtype: input.dtype },
     });
-    await this.storage.putJson(`${prefix}model.json`, record);
+    await this.storage.putJson(modelKeys.record(input.name, version), record);
     for (const k of this.resolved.keys()) if (k.includes(`\u0000${input.name}\u0000`)) this.resolved.delete(k);
     return record;
   }

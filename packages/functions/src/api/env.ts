@@ -11,7 +11,7 @@ import type { Launcher } from "@ganserve/core/jobs/launcher";
 import type { FineTuneService } from "@ganserve/core/jobs/service";
 import type { JobStore } from "@ganserve/core/jobs/store";
 import type { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
-import type { FineTuneSlots } from "@ganserve/core/limits/quotas";
+import type { FineTuneSlots } from "@ganserve/core/jobs/quota";
 
 /** Everything a router needs, built once per process by `createServices` and passed down explicitly. */
 export interface Services {

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { CreateDatasetRequest, Dataset, DatasetId, DatasetList } from "@ganserve/core/api/finetune";
 import { publicDataset } from "@ganserve/core/datasets/service";
-import { checkDatasetQuota } from "@ganserve/core/limits/quotas";
+import { checkDatasetQuota } from "@ganserve/core/datasets/quota";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";

@@ -1,0 +1,71 @@
+/**
+ * Every storage key layout, in one place. The bucket holds:
+ *
+ *   models/<name>/<version>/   model.json (the version record, written last), weights.safetensors, sample.png
+ *   datasets/<id>/             dataset.json (the record), upload.zip (what the client PUT to the presigned
+ *                              URL), files/<key> (every accepted image, written by finalize), index.json
+ *   jobs/<id>/                 job.json, cancel, events/<seq>.json, checkpoints/step-<n>.safetensors +
+ *                              checkpoints/latest.json, samples/step-<n>.png
+ *   outputs/<tenant>/<day>/    generated images handed out as presigned URLs (expire after a few days)
+ *   auth/keys/<id>.json        API key records (hashes only)
+ *
+ * Services, quotas, tests and scripts build keys with these functions instead of spelling the paths; the
+ * deployment's per-role bucket permissions are granted on `STORAGE_PREFIXES`.
+ */
+
+/** Zero-padded so that listing a folder returns steps and events in order. */
+const pad8 = (n: number) => String(n).padStart(8, "0");
+
+export const MODEL_RECORD_FILE = "model.json";
+export const MODEL_WEIGHTS_FILE = "weights.safetensors";
+export const MODEL_SAMPLE_FILE = "sample.png";
+
+export const modelKeys = {
+  root: "models/",
+  /** Everything of one model: its version folders. */
+  prefix: (name: string) => `models/${name}/`,
+  version: (name: string, version: string) => `models/${name}/${version}/`,
+  record: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_RECORD_FILE}`,
+  weights: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_WEIGHTS_FILE}`,
+  sample: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_SAMPLE_FILE}`,
+} as const;
+
+export const datasetKeys = {
+  root: "datasets/",
+  prefix: (id: string) => `datasets/${id}/`,
+  record: (id: string) => `${datasetKeys.prefix(id)}dataset.json`,
+  upload: (id: string) => `${datasetKeys.prefix(id)}upload.zip`,
+  index: (id: string) => `${datasetKeys.prefix(id)}index.json`,
+  files: (id: string) => `${datasetKeys.prefix(id)}files/`,
+  /** `key` is already safe (datasets/inspect's safeKeyFor): nothing a client names becomes a key otherwise. */
+  file: (id: string, key: string) => `${datasetKeys.files(id)}${key}`,
+} as const;
+
+export const jobKeys = {
+  root: "jobs/",
+  prefix: (id: string) => `jobs/${id}/`,
+  record: (id: string) => `${jobKeys.prefix(id)}job.json`,
+  cancel: (id: string) => `${jobKeys.prefix(id)}cancel`,
+  events: (id: string) => `${jobKeys.prefix(id)}events/`,
+  event: (id: string, seq: number) => `${jobKeys.events(id)}${pad8(seq)}.json`,
+  /** The sequence number of a key made by `event`. */
+  eventSeq: (key: string) => Number(key.slice(-13, -5)),
+  checkpoint: (id: string, step: number) => `${jobKeys.prefix(id)}checkpoints/step-${pad8(step)}.safetensors`,
+  latestCheckpoint: (id: string) => `${jobKeys.prefix(id)}checkpoints/latest.json`,
+  samples: (id: string) => `${jobKeys.prefix(id)}samples/`,
+  sample: (id: string, step: number) => `${jobKeys.samples(id)}step-${pad8(step)}.png`,
+} as const;
+
+export const outputKeys = {
+  root: "outputs/",
+  /** One generated image: `name` unique, `ext` without the dot. */
+  image: (tenant: string | undefined, day: string, name: string, ext: string) => `outputs/${tenant ?? "default"}/${day}/${name}.${ext}`,
+} as const;
+
+export const authKeys = {
+  root: "auth/keys/",
+  key: (id: string) => `auth/keys/${id}.json`,
+} as const;
+
+/** The prefixes the deployment grants its roles (auth/ is reached only through the API's own role). */
+export const STORAGE_PREFIXES = [datasetKeys.root, modelKeys.root, jobKeys.root, outputKeys.root] as const;
