@@ -16,12 +16,11 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckpointError, loadCheckpoint } from "@ganserve/core/checkpoints/index";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
-import { startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { startStack, type Stack } from "./helpers/stack.ts";
 import { official } from "./fixtures/index.ts";
-import { importModel } from "./helpers/models.ts";
 
+// The official checkpoint in every format the importer reads (the served model is the shipped emoji-cyclegan).
 const SG = official("stylegan2/z32_w32_res32_skip");
-const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
 const KEY = "gs_fuzz_test_key_0123456789";
 const SEED = 20240611;
 const ran: Record<string, number> = {};
@@ -33,9 +32,7 @@ let zip: Uint8Array;
 let datasetId: string;
 
 beforeAll(async () => {
-  const dataDir = tempDataDir();
-  importModel(path.join(CG, "weights.safetensors"), "cg-fuzz", dataDir);
-  stack = await startStack({ dataDir, env: { GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: "10000000", GANSERVE_MAX_BODY_BYTES: String(1 << 20) } });
+  stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true", GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: "10000000", GANSERVE_MAX_BODY_BYTES: String(1 << 20) } });
   const img = sharp({ create: { width: 24, height: 24, channels: 3, background: "#4080c0" } });
   png = new Uint8Array(await img.clone().png().toBuffer());
   jpeg = new Uint8Array(await img.clone().jpeg().toBuffer());
@@ -110,7 +107,7 @@ describe("request bodies", () => {
       ? fc.dictionary(fc.constantFrom(...keys), nasty, { maxKeys: keys.length })
       : fc.dictionary(fc.string({ maxLength: 8 }), nasty, { maxKeys: 3 });
     // Plausible bodies that get past the first checks, so deeper validation is reached too.
-    const plausible = fc.record({ model: fc.constantFrom("cg-fuzz", "zz-missing"), seeds: nasty, seed_a: nasty, seed_b: nasty, frames: nasty, truncation_psi: nasty, image: nasty });
+    const plausible = fc.record({ model: fc.constantFrom("emoji-cyclegan", "zz-missing"), seeds: nasty, seed_a: nasty, seed_b: nasty, frames: nasty, truncation_psi: nasty, image: nasty });
     const body = fc.oneof(fc.jsonValue({ maxDepth: 3 }), known, plausible);
     await fc.assert(
       fc.asyncProperty(body, fc.boolean(), async (b, asText) => {
@@ -156,10 +153,10 @@ describe("images", () => {
         let res: Response;
         if (multipart) {
           const form = new FormData();
-          form.set("model", "cg-fuzz");
+          form.set("model", "emoji-cyclegan");
           form.set("image", new Blob([bytes]), "x.png");
           res = await fetch(`${stack.url}/v1/translate`, { method: "POST", headers: { authorization: `Bearer ${KEY}` }, body: form });
-        } else res = await call("POST", "/v1/translate", { model: "cg-fuzz", image: Buffer.from(bytes).toString("base64") });
+        } else res = await call("POST", "/v1/translate", { model: "emoji-cyclegan", image: Buffer.from(bytes).toString("base64") });
         await expectHandled(res, `translate ${bytes.length} bytes`);
       }),
       { numRuns: 20, seed: SEED },
@@ -233,6 +230,6 @@ describe("checkpoint files", () => {
 describe("afterwards", () => {
   it("the server is still healthy and serves a good request", async () => {
     expect((await fetch(`${stack.url}/health`)).status).toBe(200);
-    expect((await call("POST", "/v1/translate", { model: "cg-fuzz", image: Buffer.from(png).toString("base64") })).status).toBe(200);
+    expect((await call("POST", "/v1/translate", { model: "emoji-cyclegan", image: Buffer.from(png).toString("base64") })).status).toBe(200);
   });
 });
