@@ -8,9 +8,7 @@ import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
-import { official } from "./fixtures/index.ts";
-import { importModel } from "./helpers/models.ts";
+import { repoRoot, startStack, type Stack } from "./helpers/stack.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = path.join(repoRoot, "test-results/screenshots");
@@ -43,11 +41,8 @@ const hasVariedPixels = (sel: string) =>
 
 beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (.ci/run does this)`);
-  const dataDir = tempDataDir();
-  importModel(official("stylegan2/z32_w32_res32_skip/network-snapshot.pkl"), "faces-demo", dataDir);
-  importModel(official("cyclegan/resnet_9blocks_instance_ngf8/weights.safetensors"), "style-demo", dataDir);
-  importModel(official("spade/label6_dontcare_instance_ngf1/weights.safetensors"), "scenes-demo", dataDir);
-  stack = await startStack({ dataDir });
+  // The playground as a fresh `npm start` opens it: on the three shipped demo models.
+  stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true" } });
   fs.mkdirSync(SHOTS, { recursive: true });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -68,7 +63,7 @@ afterAll(async () => {
 describe("playground", () => {
   it("generates a grid of images and shows the call that makes one", async () => {
     await page.goto(`${stack.url}/#/generate`);
-    await page.getByTestId("gen-model").selectOption("faces-demo");
+    await page.getByTestId("gen-model").selectOption("fashion-stylegan2");
     await page.getByTestId("gen-seeds").fill("0-5");
     await page.getByTestId("gen-run").click();
     await imagesLoaded('[data-testid="gen-grid"] img');
@@ -81,7 +76,7 @@ describe("playground", () => {
 
   it("translates an uploaded image and shows before and after", async () => {
     await page.goto(`${stack.url}/#/translate`);
-    await page.getByTestId("tr-model").selectOption("style-demo");
+    await page.getByTestId("tr-model").selectOption("emoji-cyclegan");
     const png = await sharp({ create: { width: 97, height: 61, channels: 3, background: "#4080c0" } })
       .composite([{ input: await sharp({ create: { width: 30, height: 30, channels: 3, background: "#f0d020" } }).png().toBuffer(), left: 20, top: 10 }])
       .png()
@@ -96,7 +91,7 @@ describe("playground", () => {
 
   it("paints a SPADE label map and re-synthesises the image", async () => {
     await page.goto(`${stack.url}/#/translate`);
-    await page.getByTestId("tr-model").selectOption("scenes-demo");
+    await page.getByTestId("tr-model").selectOption("scenes-spade");
     await imagesLoaded('[data-testid="spade-output"]');
     const first = await page.locator('[data-testid="spade-output"]').getAttribute("src");
     await page.getByTestId("palette").locator("button").nth(3).click();
