@@ -11,7 +11,7 @@ import { createSession, cycleGan, noiseFor, onnxEngines, styleGan2, truncateWs }
 import { writeSafetensors } from "../src/checkpoints/safetensors.ts";
 import { polyphaseKernel } from "../src/onnx/graph.ts";
 import { encodeModel } from "../src/onnx/proto.ts";
-import { runOnnxParity } from "../src/onnx/parity.ts";
+import { runOnnxParity } from "../src/parity/onnx.ts";
 import { exportOnnx } from "../src/onnx/index.ts";
 import { officialDir } from "../../../test/fixtures/index.ts";
 

@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import { initBackend } from "@ganserve/core/engine/backend";
-import { runOnnxParity } from "@ganserve/core/onnx/parity";
+import { runOnnxParity } from "@ganserve/core/parity/onnx";
 import { runParity as runTfjs } from "@ganserve/core/parity/runner";
 
 export async function runParity(args: string[]): Promise<boolean> {

@@ -13,11 +13,11 @@ import { createSession, cycleGan, spade, styleGan2 } from "../inference/engines/
 import type { OrtSession } from "../inference/engines/ort-thread.ts";
 import { parseCycleGANConfig } from "../networks/cyclegan/config.ts";
 import { buildSemantics, parseSpadeConfig, type IdMap } from "../networks/spade/index.ts";
-import { compare, findManifests } from "../parity/runner.ts";
-import { overlayResolvedWeights } from "../parity/spade.ts";
-import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "../parity/types.ts";
-import { exportCycleGAN } from "./cyclegan.ts";
-import { exportSpade } from "./spade.ts";
+import { exportCycleGAN } from "../onnx/cyclegan.ts";
+import { exportSpade } from "../onnx/spade.ts";
+import { compare, findManifests } from "./runner.ts";
+import { overlayResolvedWeights } from "./spade.ts";
+import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
 
 const FORMATS = ["safetensors", "pth", "pth_legacy", "pkl", "resolved_spectral_norm"] as const;
 
