@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { GenerateRequest, InterpolateRequest, TranslateRequest } from "../src/api/inference.ts";
 import { ApiError } from "../src/errors.ts";
-import { inputSpec, resolveParams } from "../src/models/describe.ts";
+import { inputSpec, resolveParams } from "../src/api/describe.ts";
 import { ModelJson } from "../src/models/model-json.ts";
 
 const modelsDir = path.resolve(import.meta.dirname, "../../../models");

@@ -5,10 +5,10 @@
  * (encoding, storage) lives in its own modules; this one owns the cache, the batchers and their metrics.
  */
 import { randomUUID } from "node:crypto";
+import { resolveParams } from "../api/describe.ts";
 import type { GenerateResponse, TranslateResponse } from "../api/inference.ts";
 import { ApiError } from "../errors.ts";
 import { floatToUint8, resizeRgb, uint8ToFloat } from "../images/codec.ts";
-import { resolveParams } from "../models/describe.ts";
 import type { ModelJson } from "../models/model-json.ts";
 import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ErrorBody } from "@ganserve/core/api/common";
 import { ModelInfo, ModelList, ModelVersion } from "@ganserve/core/api/inference";
-import { describeModel } from "@ganserve/core/models/describe";
+import { describeModel } from "@ganserve/core/api/describe";
 import { ModelName, VersionRef } from "@ganserve/core/models/model-json";
 import type { ModelJson } from "@ganserve/core/models/model-json";
 import { newRouter } from "../app.ts";

@@ -1,8 +1,11 @@
-/** What `/v1/models` says about a model: its input spec and default request parameters, per family. */
-import type { ModelInfo } from "../api/inference.ts";
+/**
+ * What `/v1/models` says about a model: its input spec and default request parameters, per family. The API's
+ * projection of a model record, so it lives with the API schemas (and models/ never imports api/).
+ */
 import { ApiError } from "../errors.ts";
-import type { ModelJson } from "./model-json.ts";
+import type { ModelJson } from "../models/model-json.ts";
 import { parseSpadeConfig } from "../networks/spade/config.ts";
+import type { ModelInfo } from "./inference.ts";
 
 const num = (v: unknown, fallback: number) => (typeof v === "number" ? v : fallback);
 
