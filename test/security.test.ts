@@ -5,18 +5,17 @@
  * or extra details (a version list, say) would tell beta the resource exists. Shared base models (no
  * tenant) stay readable by everyone. Missing and bad keys are 401 everywhere.
  */
-import path from "node:path";
 import { randomBytes } from "node:crypto";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { EMBEDDED_CREDENTIALS, Storage } from "@ganserve/core/storage/index";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
-import { startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
-import { official } from "./fixtures/index.ts";
-import { importModel } from "./helpers/models.ts";
+import { startStack, type Stack } from "./helpers/stack.ts";
 
-const SG = official("stylegan2/z32_w32_res32_skip");
+// The shipped demo models are the shared (tenant-less) ones; BASE is class-conditional, so generate names a class.
+const BASE = "fashion-stylegan2";
+const DEMOS = ["emoji-cyclegan", "fashion-stylegan2", "scenes-spade"];
 const KA = `gs_alpha_${randomBytes(18).toString("base64url")}`;
 const KB = `gs_beta_${randomBytes(18).toString("base64url")}`;
 const GHOST = { model: "zz-no-such-model", dataset: "ds_zzzzzzzzzzzzzzzzzzzz", job: "ft_zzzzzzzzzzzzzzzzzzzz" };
@@ -70,20 +69,18 @@ async function shape(res: Response, id: string) {
 }
 
 beforeAll(async () => {
-  const dataDir = tempDataDir();
-  importModel(path.join(SG, "network-snapshot.pkl"), "sg-base", dataDir);
-  stack = await startStack({ dataDir, env: { GANSERVE_API_KEYS: `alpha:${KA},beta:${KB}` } });
+  stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true", GANSERVE_API_KEYS: `alpha:${KA},beta:${KB}` } });
   storage = new Storage({ bucket: "ganserve", region: "us-east-1", endpoint: `http://127.0.0.1:${stack.s3Port}`, credentials: EMBEDDED_CREDENTIALS });
   // A model owned by alpha, published the way a finished fine-tune publishes one (tenant on the record).
   const registry = new ModelRegistry(storage);
-  const base = await registry.resolve("sg-base");
+  const base = await registry.resolve(BASE);
   await registry.publish({ name: alpha.model, family: base.family, config: base.config, weights: await registry.weights(base), dtype: base.weights.dtype, extra: { tenant: "alpha" } });
   alpha.dataset = await uploadDataset(KA, 4);
   betaDataset = await uploadDataset(KB, 2);
   const ft = await fetch(`${stack.url}/v1/fine-tunes`, {
     method: "POST",
     headers: H(KA, true),
-    body: JSON.stringify({ base_model: "sg-base", dataset: alpha.dataset, name: "alpha-tuned", steps: 2, batch_size: 2, checkpoint_every: 1, sample_every: 1 }),
+    body: JSON.stringify({ base_model: BASE, dataset: alpha.dataset, name: "alpha-tuned", steps: 2, batch_size: 2, checkpoint_every: 1, sample_every: 1 }),
   });
   expect(ft.status).toBe(201);
   alpha.job = (await ft.json()).id;
@@ -100,9 +97,9 @@ const TABLE: [string, keyof typeof GHOST, Call][] = [
   ["GET /v1/models/{name}/versions/v1", "model", get("/v1/models/{}/versions/v1")],
   ["GET /v1/models/{name}/versions/latest", "model", get("/v1/models/{}/versions/latest")],
   ["GET /v1/models/{name}/versions/v9 (a version it lacks)", "model", get("/v1/models/{}/versions/v9")],
-  ["POST /v1/generate", "model", post("/v1/generate", (m) => ({ model: m, seeds: [1] }))],
-  ["POST /v1/generate (version it lacks)", "model", post("/v1/generate", (m) => ({ model: m, version: "v9", seeds: [1] }))],
-  ["POST /v1/generate/interpolate", "model", post("/v1/generate/interpolate", (m) => ({ model: m, seed_a: 1, seed_b: 2, frames: 2 }))],
+  ["POST /v1/generate", "model", post("/v1/generate", (m) => ({ model: m, class_idx: 1, seeds: [1] }))],
+  ["POST /v1/generate (version it lacks)", "model", post("/v1/generate", (m) => ({ model: m, version: "v9", class_idx: 1, seeds: [1] }))],
+  ["POST /v1/generate/interpolate", "model", post("/v1/generate/interpolate", (m) => ({ model: m, class_idx: 1, seed_a: 1, seed_b: 2, frames: 2 }))],
   ["POST /v1/translate (json)", "model", post("/v1/translate", (m) => ({ model: m, image }))],
   [
     "POST /v1/translate (multipart)",
@@ -117,7 +114,7 @@ const TABLE: [string, keyof typeof GHOST, Call][] = [
   ["POST /v1/fine-tunes (base_model)", "model", post("/v1/fine-tunes", (m) => ({ base_model: m, dataset: betaDataset, name: "beta-out", steps: 1 }))],
   ["GET /v1/datasets/{id}", "dataset", get("/v1/datasets/{}")],
   ["POST /v1/datasets/{id}/finalize", "dataset", post("/v1/datasets/{}/finalize")],
-  ["POST /v1/fine-tunes (dataset)", "dataset", post("/v1/fine-tunes", (d) => ({ base_model: "sg-base", dataset: d, name: "beta-out", steps: 1 }))],
+  ["POST /v1/fine-tunes (dataset)", "dataset", post("/v1/fine-tunes", (d) => ({ base_model: BASE, dataset: d, name: "beta-out", steps: 1 }))],
   ["GET /v1/fine-tunes/{id}", "job", get("/v1/fine-tunes/{}")],
   ["GET /v1/fine-tunes/{id}/events", "job", get("/v1/fine-tunes/{}/events")],
   ["GET /v1/fine-tunes/{id}?api_key= (query token)", "job", (key, id) => fetch(`${stack.url}/v1/fine-tunes/${id}?api_key=${key ?? ""}`)],
@@ -146,21 +143,21 @@ describe("tenant isolation table (beta asks for alpha's resources)", () => {
     expect(ids((await list(KB, "/v1/datasets")).datasets)).toEqual([betaDataset]);
     expect(ids((await list(KA, "/v1/fine-tunes")).fine_tunes)).toContain(alpha.job);
     expect(ids((await list(KB, "/v1/fine-tunes")).fine_tunes)).toEqual([]);
-    expect(ids((await list(KA, "/v1/models")).models)).toEqual(expect.arrayContaining(["sg-base", alpha.model]));
-    expect(ids((await list(KB, "/v1/models")).models)).toEqual(["sg-base"]);
+    expect(ids((await list(KA, "/v1/models")).models)).toEqual(expect.arrayContaining([BASE, alpha.model]));
+    expect(ids((await list(KB, "/v1/models")).models).sort()).toEqual(DEMOS);
   });
 
   it("shared base models are public read for every tenant", async () => {
     for (const key of [KA, KB]) {
-      const res = await post("/v1/generate", () => ({ model: "sg-base", seeds: [3] }))(key, "");
+      const res = await post("/v1/generate", () => ({ model: BASE, class_idx: 2, seeds: [3] }))(key, "");
       expect(res.status).toBe(200);
-      expect((await (await get("/v1/models/sg-base")(key, "")).json()).owned).toBe(false);
+      expect((await (await get(`/v1/models/${BASE}`)(key, "")).json()).owned).toBe(false);
     }
   });
 
   it("a tenant cannot publish into another tenant's (or a shared) model name", async () => {
-    for (const name of [alpha.model, "sg-base"]) {
-      const res = await post("/v1/fine-tunes", () => ({ base_model: "sg-base", dataset: betaDataset, name, steps: 1 }))(KB, "");
+    for (const name of [alpha.model, BASE]) {
+      const res = await post("/v1/fine-tunes", () => ({ base_model: BASE, dataset: betaDataset, name, steps: 1 }))(KB, "");
       expect(res.status).toBe(409);
       expect((await res.json()).error.code).toBe("conflict");
     }
@@ -168,7 +165,7 @@ describe("tenant isolation table (beta asks for alpha's resources)", () => {
   });
 
   it("image URLs of one tenant's outputs are stored under that tenant", async () => {
-    const res = await post("/v1/generate", () => ({ model: alpha.model, seeds: [1], output: "url" }))(KA, "");
+    const res = await post("/v1/generate", () => ({ model: alpha.model, class_idx: 1, seeds: [1], output: "url" }))(KA, "");
     expect(res.status).toBe(200);
     const url = new URL((await res.json()).images[0].url);
     expect(url.pathname).toMatch(/\/outputs\/alpha\//);
@@ -177,7 +174,7 @@ describe("tenant isolation table (beta asks for alpha's resources)", () => {
 
 describe("authentication", () => {
   const routes: [string, string][] = [
-    ["GET", "/v1/models"], ["GET", "/v1/models/sg-base"], ["GET", "/v1/models/sg-base/versions/v1"],
+    ["GET", "/v1/models"], ["GET", `/v1/models/${BASE}`], ["GET", `/v1/models/${BASE}/versions/v1`],
     ["POST", "/v1/generate"], ["POST", "/v1/generate/interpolate"], ["POST", "/v1/translate"],
     ["GET", "/v1/datasets"], ["POST", "/v1/datasets"], ["GET", `/v1/datasets/${GHOST.dataset}`], ["POST", `/v1/datasets/${GHOST.dataset}/finalize`],
     ["GET", "/v1/fine-tunes"], ["POST", "/v1/fine-tunes"], ["GET", `/v1/fine-tunes/${GHOST.job}`], ["GET", `/v1/fine-tunes/${GHOST.job}/events`], ["POST", `/v1/fine-tunes/${GHOST.job}/cancel`],
