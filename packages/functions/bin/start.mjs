@@ -9,6 +9,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+// tsx resolved from here, not from the working directory: the command works from any folder.
+const tsx = import.meta.resolve("tsx");
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const web = path.join(root, "packages/web");
 const newest = (dir) =>
@@ -24,7 +26,7 @@ if (stale && !process.env.GANSERVE_WEB_DIR) {
   if (r.status !== 0) console.error("ganserve: playground build failed; serving the API only");
 }
 const parent = process.ppid;
-const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "packages/functions/src/local.ts")], {
+const child = spawn(process.execPath, ["--import", tsx, path.join(root, "packages/functions/src/local.ts")], {
   stdio: ["inherit", "inherit", "inherit", "ipc"],
   env: { ...process.env, NODE_NO_WARNINGS: process.env.NODE_NO_WARNINGS ?? "1" },
 });

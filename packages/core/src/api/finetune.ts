@@ -70,7 +70,7 @@ export const CreateFineTuneRequest = z
     base_model: ModelName,
     version: VersionRef.default("latest"),
     dataset: DatasetId,
-    name: ModelName.meta({ description: "Model name the result is published under (a new version if it exists)" }),
+    name: ModelName.meta({ description: "Model name the result is published under (a new version if it exists)", example: "my-sneakers" }),
     steps: z.number().int().min(1).max(200_000).default(500),
     batch_size: z.number().int().min(1).max(64).default(4),
     learning_rate: z.number().positive().max(1).default(0.002),

@@ -139,7 +139,7 @@ export type TranslateRequest = z.input<typeof TranslateRequest>;
 
 export const TranslateResponse = z
   .object({
-    model: ModelName,
+    model: ModelName.meta({ example: "emoji-cyclegan" }), // ModelName's own example is a StyleGAN2 model
     version: VersionId,
     params: z.record(z.string(), z.unknown()),
     image: ImageResult,
