@@ -22,7 +22,7 @@ afterAll(async () => run?.close());
 const json = (s: unknown) => (typeof s === "string" ? JSON.parse(s) : s);
 const ofType = (t: string) => run.byType(t);
 const one = (t: string, name: string) => run.one(t, name);
-const unwrapSecret = (v: unknown) => (v && typeof v === "object" && "value" in v ? v.value : v);
+const unwrapSecret = (v: unknown): string => String(v && typeof v === "object" && "value" in v ? v.value : v);
 
 describe("app", () => {
   test("production stages retain and protect data; other stages are removable", () => {
@@ -224,7 +224,7 @@ interface Stmt {
   Effect: string;
   Action: string[];
   Resource: string[];
-  Condition?: unknown;
+  Condition?: { StringLike?: Record<string, string | string[]> };
 }
 const arr = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 

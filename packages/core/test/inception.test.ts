@@ -151,7 +151,7 @@ describe("FID Inception-v3 against pytorch-fid (formula weights)", () => {
     const f = await inceptionFeatures(net, images, { batch: 8, onProgress: (p) => seen.push(p.done) });
     expect(seen).toEqual([1, 2, 4]); // 32×32 | 64×48 | 32×32 ×2
     const want = [a.pool3, b.pool3, a.pool3, a.pool3];
-    want.forEach((w, r) => expect(maxAbsDiff(f.subarray(r * INCEPTION_FEATURE_DIM, (r + 1) * INCEPTION_FEATURE_DIM), w)).toBeLessThan(ATOL));
+    for (const [r, w] of want.entries()) expect(maxAbsDiff(f.subarray(r * INCEPTION_FEATURE_DIM, (r + 1) * INCEPTION_FEATURE_DIM), w)).toBeLessThan(ATOL);
   });
 
   it("gives FID(X, X) = 0 and FID(X, Y) > 0 on its features", async () => {

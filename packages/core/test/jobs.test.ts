@@ -27,7 +27,12 @@ describe("AWS Batch launcher", () => {
 
   it("sends exactly that request through the Batch client", async () => {
     const sent: unknown[] = [];
-    const launcher = new BatchLauncher({ ...opts, client: { send: async (cmd: unknown) => (sent.push(cmd), {}) } as never });
+    const launcher = new BatchLauncher({ ...opts, client: {
+        send: async (cmd: unknown) => {
+          sent.push(cmd);
+          return {};
+        },
+      } as never });
     await launcher.launch("ft_abcDEF0123456789abcd");
     expect(sent).toHaveLength(1);
     expect(sent[0]).toBeInstanceOf(SubmitJobCommand);

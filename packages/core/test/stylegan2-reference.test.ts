@@ -227,7 +227,7 @@ function reference(cfg: StyleGAN2Config, P: Params, z: number[][], cls: number[]
         const skipW = P(`${pre}.skip.weight`).map((v) => v / Math.sqrt(h!.c));
         const y = conv(upfirdn(h!, f, fk, 2, 1, [2, 1, 2, 1], 4), skipW, C, 1, 0, false);
         // The skip conv is built without conv_clamp upstream: only its sqrt(0.5) gain applies.
-        y.d.forEach((v, i) => (y.d[i] = v * Math.SQRT1_2));
+        for (const [i, v] of y.d.entries()) y.d[i] = v * Math.SQRT1_2;
         let m = layer(`${pre}.conv0`, h!, ws[2 * bi - 1], C, res, true, 1);
         m = layer(`${pre}.conv1`, m, ws[2 * bi], C, res, false, Math.SQRT1_2);
         h = { ...m, d: m.d.map((v, i) => v + y.d[i]) };
@@ -300,14 +300,14 @@ describe("stylegan2 vs. an independent float64 reference", () => {
         const wsWant = ref.ws.flat(2);
         const wsScale = Math.max(...wsWant.map(Math.abs));
         let wsDiff = 0;
-        wsWant.forEach((v, i) => (wsDiff = Math.max(wsDiff, Math.abs(v - wsGot[i]))));
+        for (const [i, v] of wsWant.entries()) wsDiff = Math.max(wsDiff, Math.abs(v - wsGot[i]));
 
         const got = tf.tidy(() => tf.transpose(im, [0, 3, 1, 2])).dataSync();
         const want = ref.imgs.flatMap((x) => Array.from(x.d));
         expect(im.shape).toEqual([batch, cfg.img_resolution, cfg.img_resolution, cfg.img_channels]);
         const scale = Math.max(...want.map(Math.abs));
         let diff = 0;
-        want.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - got[i]))));
+        for (const [i, v] of want.entries()) diff = Math.max(diff, Math.abs(v - got[i]));
         console.log(`[stylegan2-ref] ${backend} ${name}: ws max|diff| ${wsDiff.toExponential(2)} (|ws| ${wsScale.toFixed(2)}), img max|diff| ${diff.toExponential(2)} (|img| ${scale.toFixed(2)})`);
         expect(scale).toBeGreaterThan(0);
         expect(wsDiff).toBeLessThanOrEqual(1e-5 * Math.max(1, wsScale));
@@ -355,7 +355,7 @@ describe("stylegan2 gradients vs. float64 finite differences of the reference", 
       const lossAt = (P: Params) => {
         const out = reference(cfg, P, z, cls, psi, cutoff, noise);
         let s = 0;
-        out.imgs.forEach((im, n) => im.d.forEach((v, i) => (s += v * probe[n * im.d.length + i])));
+        for (const [n, im] of out.imgs.entries()) for (const [i, v] of im.d.entries()) s += v * probe[n * im.d.length + i];
         return s;
       };
       const base = paramsOf(sd);
@@ -434,7 +434,7 @@ describe("conv2dResample up-sampling vs. the generic upfirdn-then-conv definitio
         const label = `k${k} taps[${taps}] up${up} pad${pad} flipW ${flipWeight} flipF ${flipFilter}`;
         expect(g.length, label).toBe(want.length);
         let diff = 0;
-        want.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - g[i]))));
+        for (const [i, v] of want.entries()) diff = Math.max(diff, Math.abs(v - g[i]));
         expect(diff, label).toBeLessThan(2e-5 * Math.max(1, ...want.map(Math.abs)));
         tf.dispose([got, f2]);
       }
@@ -469,7 +469,7 @@ describe("upfirdn2d up-sampling (polyphase path) vs. the float64 definition", ()
               const label = `taps[${taps}] up${up} pad[${pad}] flipF ${flipFilter}`;
               expect(g.length, label).toBe(want.length);
               let diff = 0;
-              want.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - g[i]))));
+              for (const [i, v] of want.entries()) diff = Math.max(diff, Math.abs(v - g[i]));
               expect(diff, label).toBeLessThan(1e-5 * Math.max(1, ...want.map(Math.abs)));
               tf.dispose([got, f2]);
             }

@@ -8,7 +8,7 @@ import { CycleGANModel } from "../src/networks/cyclegan/index.ts";
 import { NLayerDiscriminator } from "../src/networks/cyclegan/discriminator.ts";
 import { ImagePool } from "../src/training/common/image-pool.ts";
 import { stepRng } from "../src/training/common/step-rng.ts";
-import { createCycleGANTrainer, CycleGANTrainer } from "../src/training/cyclegan/index.ts";
+import { createCycleGANTrainer, type CycleGANTrainer } from "../src/training/cyclegan/index.ts";
 import type { TrainerInit, TrainImage } from "../src/training/types.ts";
 
 /** A filled shape on a background: A = warm discs on dark, B = cool squares on light. */

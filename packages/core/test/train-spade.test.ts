@@ -2,11 +2,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StateDict } from "../src/checkpoints/tensor.ts";
 import { enableTraining } from "../src/engine/gradients.ts";
 import { downsampleAvg3x3, MultiscaleDiscriminator } from "../src/networks/spade/discriminator.ts";
 import { SpadeGenerator } from "../src/networks/spade/index.ts";
-import { createSpadeTrainer, SpadeTrainer } from "../src/training/spade/index.ts";
+import { createSpadeTrainer, type SpadeTrainer } from "../src/training/spade/index.ts";
 import { syntheticScene } from "../src/training/spade/synthetic.ts";
 import { CONFIG, flat, makeInit, timedSteps } from "./helpers/spade-training.ts";
 
@@ -68,7 +67,7 @@ describe("MultiscaleDiscriminator", () => {
         expected.push(s / n);
       }
     expect(y.shape).toEqual([1, 3, 3, 1]);
-    Array.from(y.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
+    for (const [i, v] of Array.from(y.dataSync()).entries()) expect(v).toBeCloseTo(expected[i], 5);
     tf.dispose([x, y]);
   });
 });
@@ -143,7 +142,7 @@ describe("SPADE generator training forward (cpu vs wasm)", () => {
       const g = SpadeGenerator.randomInit(CONFIG, 9);
       const s = [syntheticScene(1, 64), syntheticScene(2, 64)];
       const labels = new Int32Array(2 * 64 * 64);
-      s.forEach((x, i) => labels.set(x.labels, i * 64 * 64));
+      for (const [i, x] of s.entries()) labels.set(x.labels, i * 64 * 64);
       const { buildSemantics } = await import("../src/networks/spade/index.ts");
       const sem = buildSemantics(g.config, { data: labels, shape: [2, 64, 64] }, { data: labels, shape: [2, 64, 64] });
       const semT = tf.tensor4d(sem.data, sem.shape);

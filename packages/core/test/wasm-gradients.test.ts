@@ -21,7 +21,10 @@ const f32 = (...shape: number[]) => ({ shape });
 
 function rand(shape: number[], seed: number): Float32Array {
   let a = seed;
-  return randomData({ shape }, () => (a = (a * 1103515245 + 12345) % 2147483648) / 2147483648) as Float32Array;
+  return randomData({ shape }, () => {
+    a = (a * 1103515245 + 12345) % 2147483648;
+    return a / 2147483648;
+  }) as Float32Array;
 }
 
 /** Every diff measured here, printed at the end so the numbers are in the log, not just pass/fail. */

@@ -55,7 +55,7 @@ function initKwargs(net: PyObject, file: string): Record<string, unknown> {
   if (Array.isArray(args) && args.length) {
     const names = POSITIONAL[net.cls];
     if (!names || args.length > names.length) throw new CheckpointError(file, `${net.cls} was built with positional args we cannot name`);
-    args.forEach((v, i) => (out[names[i]] = toPlain(v, 0)));
+    for (const [i, v] of args.entries()) out[names[i]] = toPlain(v, 0);
   }
   const kwargs = d.get("_init_kwargs");
   if (kwargs instanceof Map) for (const [k, v] of kwargs) out[String(k)] = toPlain(v, 0);

@@ -9,7 +9,7 @@
  * CheckpointError instead of exhausting memory.
  */
 import { CheckpointError } from "./tensor.ts";
-import { describe, PyGlobal } from "./pickle-values.ts";
+import { describe, type PyGlobal } from "./pickle-values.ts";
 
 export interface PickleLimits {
   /** Memo entries (real network pickles use a few thousand; big state dicts a few hundred thousand). */
@@ -69,10 +69,16 @@ export function unpickle(
     return out;
   };
   const u8 = () => take(1, "argument")[0];
-  const u16 = () => (need(2, "argument"), (pos += 2), view.getUint16(pos - 2, true));
-  const u32 = () => (need(4, "argument"), (pos += 4), view.getUint32(pos - 4, true));
-  const i32 = () => (need(4, "argument"), (pos += 4), view.getInt32(pos - 4, true));
-  const u64 = () => (need(8, "argument"), (pos += 8), view.getBigUint64(pos - 8, true));
+  /** Offset of an n-byte argument, consumed. */
+  const arg = (n: number) => {
+    const at = pos;
+    pos += need(n, "argument");
+    return at;
+  };
+  const u16 = () => view.getUint16(arg(2), true);
+  const u32 = () => view.getUint32(arg(4), true);
+  const i32 = () => view.getInt32(arg(4), true);
+  const u64 = () => view.getBigUint64(arg(8), true);
   const line = (): string => {
     const nl = buf.indexOf(0x0a, pos);
     if (nl < 0) fail("missing newline (truncated)");

@@ -109,7 +109,7 @@ function evaluate(
 
 function gradsDiff(a: Evaluation, b: Evaluation): number {
   let m = 0;
-  a.grads.forEach((g, i) => (m = Math.max(m, maxAbsDiff(g, b.grads[i]))));
+  for (const [i, g] of a.grads.entries()) m = Math.max(m, maxAbsDiff(g, b.grads[i]));
   return m;
 }
 

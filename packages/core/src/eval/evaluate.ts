@@ -75,7 +75,7 @@ function toImages(out: Float32Array, n: number, h: number, w: number, convention
 function batchFloat(images: readonly RgbImage[]): Float32Array {
   const px = images[0].width * images[0].height * 3;
   const x = new Float32Array(images.length * px);
-  images.forEach((img, i) => x.set(uint8ToFloat(img.data), i * px));
+  for (const [i, img] of images.entries()) x.set(uint8ToFloat(img.data), i * px);
   return x;
 }
 
@@ -142,7 +142,7 @@ export async function evaluateSpade(engine: SpadeEngine, zip: Uint8Array, opts: 
       targets.push(target.width === w && target.height === h ? target : await resizeRgb(target, w, h));
     }
     const out = toImages(await engine.forward(label, null, chunk.length, { seed: opts.seed ?? 0 }), chunk.length, h, w, "tanh");
-    out.forEach((o, k) => scores.add(o, targets[k]));
+    for (const [k, o] of out.entries()) scores.add(o, targets[k]);
   }
   return { family: "spade", pairs: pairs.length, model: scores.get() };
 }

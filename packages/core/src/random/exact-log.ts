@@ -6,7 +6,7 @@
 type DD = [hi: number, lo: number];
 
 const SPLITTER = 134217729; // 2^27 + 1 (Dekker split)
-const LN2: DD = [0.6931471805599453, 2.3190468138462996e-17];
+const LN2: DD = [Math.LN2, 2.3190468138462996e-17];
 const SERIES_TERMS = 22; // s^2 <= 0.0295 after reduction, so 0.0295^22 < 2^-106
 const INV_ODD: DD[] = Array.from({ length: SERIES_TERMS + 1 }, (_, n) => recip(2 * n + 1));
 

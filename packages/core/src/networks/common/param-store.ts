@@ -126,7 +126,7 @@ const shapeEquals = (a: readonly number[], b: readonly number[]) => a.length ===
 
 function inversePerm(perm: number[]): number[] {
   const inv = new Array<number>(perm.length);
-  perm.forEach((p, i) => (inv[p] = i));
+  for (const [i, p] of perm.entries()) inv[p] = i;
   return inv;
 }
 

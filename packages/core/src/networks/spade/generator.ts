@@ -18,7 +18,7 @@ import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import { resizeNearestLegacy, upsampleNearest2x } from "../common/nearest-resize.ts";
 import { ParamModule, ParamStore, stateDictSource } from "../common/param-store.ts";
-import { canonicalizeSpectral, SpectralConv2d } from "../common/spectral-norm.ts";
+import { canonicalizeSpectral, type SpectralConv2d } from "../common/spectral-norm.ts";
 import { parseSpadeConfig, type SpadeConfig } from "./config.ts";
 import { spadeInitSource } from "./init.ts";
 import { Linear, lrelu, SegContext, SpadeResnetBlock, type BatchNormHook } from "./layers.ts";

@@ -49,7 +49,7 @@ export class ImagePool {
     if (this.images.length) {
       const per = this.shape[0] * this.shape[1] * this.shape[2];
       const data = new Float32Array(this.images.length * per);
-      this.images.forEach((im, i) => data.set(im, i * per));
+      for (const [i, im] of this.images.entries()) data.set(im, i * per);
       out.set(`${prefix}images`, { dtype: "F32", shape: [this.images.length, ...this.shape], data });
     }
     return out;

@@ -26,12 +26,11 @@ export function tileRows(rows: TrainImage[][]): TrainImage {
   const cols = Math.max(...rows.map((r) => r.length));
   const out = new Uint8Array(rows.length * h * cols * w * 3);
   const stride = cols * w * 3;
-  rows.forEach((row, r) =>
-    row.forEach((img, c) => {
+  for (const [r, row] of rows.entries())
+    for (const [c, img] of row.entries()) {
       if (img.width !== w || img.height !== h) throw new Error("tileRows: images differ in size");
       for (let y = 0; y < h; y++) out.set(img.data.subarray(y * w * 3, (y + 1) * w * 3), (r * h + y) * stride + c * w * 3);
-    }),
-  );
+    }
   return { data: out, width: cols * w, height: rows.length * h };
 }
 

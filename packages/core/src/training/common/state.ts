@@ -17,6 +17,6 @@ export const i64Scalar = (n: number): RawTensor => ({ dtype: "I64", shape: [], d
 
 export function readInt(sd: StateDict, key: string): number {
   const t = sd.get(key);
-  if (!t || t.data.length !== 1) throw new Error(`trainer state is missing ${key}`);
+  if (t?.data.length !== 1) throw new Error(`trainer state is missing ${key}`);
   return Number(t.data[0]);
 }

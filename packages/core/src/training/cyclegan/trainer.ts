@@ -218,7 +218,10 @@ export class CycleGANTrainer implements Trainer {
     const channels = { A: this.cfg.input_nc, B: this.cfg.output_nc };
     const dOpts = (inputNc: number) => ({ inputNc, ndf: this.opts.ndf, nLayers: this.opts.nLayersD, norm: this.cfg.norm });
     const built: { dispose(): void }[] = [];
-    const keep = <T extends { dispose(): void }>(x: T) => (built.push(x), x);
+    const keep = <T extends { dispose(): void }>(x: T) => {
+      built.push(x);
+      return x;
+    };
     try {
       const G_A = keep(CycleGANGenerator.fromStateDict(this.cfg, underPrefix(state, "G_A."), { in: channels.A, out: channels.B }, "state G_A"));
       const G_B = keep(CycleGANGenerator.fromStateDict(this.cfg, underPrefix(state, "G_B."), { in: channels.B, out: channels.A }, "state G_B"));

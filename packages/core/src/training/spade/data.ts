@@ -41,7 +41,7 @@ export class PairedData {
     });
     const semOf = (idx: number[]) => {
       const data = new Int32Array(idx.length * oh * ow);
-      idx.forEach((j, i) => data.set(resized[j], i * oh * ow));
+      for (const [i, j] of idx.entries()) data.set(resized[j], i * oh * ow);
       const map = { data, shape: [idx.length, oh, ow] };
       const s = buildSemantics(config, map, config.no_instance ? undefined : map);
       return tf.tensor4d(s.data, s.shape);

@@ -371,7 +371,7 @@ class StyleGAN2Trainer implements Trainer {
     const { z_dim, c_dim, img_resolution: r, img_channels } = this.config;
     const n = SAMPLE_GRID_SEEDS.length;
     const zData = new Float32Array(n * z_dim);
-    SAMPLE_GRID_SEEDS.forEach((s, i) => zData.set(seedToZ(s, z_dim), i * z_dim));
+    for (const [i, s] of SAMPLE_GRID_SEEDS.entries()) zData.set(seedToZ(s, z_dim), i * z_dim);
     const img = tf.tidy(() => {
       const z = z_dim > 0 ? tf.tensor2d(zData, [n, z_dim]) : null;
       const c = c_dim > 0 ? this.oneHot(SAMPLE_GRID_SEEDS.map((_, i) => i % c_dim)) : null;
