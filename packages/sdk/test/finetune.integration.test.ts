@@ -2,16 +2,15 @@
  * Datasets and fine-tunes through the SDK against the real local stack. Guarded until the routes land;
  * remove the skipIf then.
  */
-import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDatasetZip } from "@ganserve/core/datasets/build";
 import { DatasetFailedError, FineTuneCanceledError, Ganserve, imageBytes, type FineTuneEvent } from "../src/node.ts";
-import { importModel } from "../../../test/helpers/models.ts";
-import { startStack, tempDataDir, type Stack } from "../../../test/helpers/stack.ts";
-import { official } from "../../../test/fixtures/index.ts";
+import { startStack, type Stack } from "../../../test/helpers/stack.ts";
 
-const SG = official("stylegan2/z32_w32_res32_skip");
+// The shipped Fashion-MNIST demo model (32×32, class-conditional; class 7 is "Sneaker").
+const BASE = "fashion-stylegan2";
+const SNEAKER = 7;
 
 async function sneakersZip(count: number) {
   const files = [];
@@ -28,9 +27,7 @@ describe("datasets and fine-tunes", () => {
   let sdk: Ganserve;
 
   beforeAll(async () => {
-    const dataDir = tempDataDir();
-    importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
-    stack = await startStack({ dataDir });
+    stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true" } });
     sdk = new Ganserve({ baseUrl: stack.url, apiKey: stack.apiKey });
   }, 240_000);
   afterAll(async () => {
@@ -63,8 +60,8 @@ describe("datasets and fine-tunes", () => {
 
   it("fine-tunes, streams progress, and serves the result as a new model", async () => {
     const dataset = await sdk.datasets.upload(await sneakersZip(8), { layout: "stylegan2" });
-    const created = await sdk.fineTunes.create({ base_model: "sg-fixture", dataset: dataset.id, name: "sneakers-sg", steps: 4, batch_size: 2 });
-    expect(created).toMatchObject({ status: "queued", base_model: "sg-fixture", total_steps: 4 });
+    const created = await sdk.fineTunes.create({ base_model: BASE, dataset: dataset.id, name: "sneakers-sg", steps: 4, batch_size: 2 });
+    expect(created).toMatchObject({ status: "queued", base_model: BASE, total_steps: 4 });
 
     const events: FineTuneEvent[] = [];
     const done = await sdk.fineTunes.wait(created.id, { timeoutMs: 240_000, onEvent: (e) => void events.push(e) });
@@ -83,13 +80,13 @@ describe("datasets and fine-tunes", () => {
     expect(resumed).toEqual(seqs.slice(2));
 
     expect((await sdk.fineTunes.list()).fine_tunes.map((f) => f.id)).toContain(created.id);
-    const { images } = await sdk.generate({ model: "sneakers-sg", version: done.result!.version, seeds: [0] });
+    const { images } = await sdk.generate({ model: "sneakers-sg", version: done.result!.version, class_idx: SNEAKER, seeds: [0] });
     expect(imageBytes(images[0]).length).toBeGreaterThan(0);
   });
 
   it("cancels a fine-tune, and wait reports it as FineTuneCanceledError", async () => {
     const dataset = await sdk.datasets.upload(await sneakersZip(4), { layout: "stylegan2" });
-    const created = await sdk.fineTunes.create({ base_model: "sg-fixture", dataset: dataset.id, name: "to-cancel", steps: 100_000, batch_size: 2 });
+    const created = await sdk.fineTunes.create({ base_model: BASE, dataset: dataset.id, name: "to-cancel", steps: 100_000, batch_size: 2 });
     const canceled = await sdk.fineTunes.cancel(created.id);
     expect(canceled.cancel_requested).toBe(true);
     const err = await sdk.fineTunes.wait(created.id, { timeoutMs: 120_000 }).catch((e) => e);
