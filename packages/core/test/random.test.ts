@@ -1,9 +1,8 @@
 /**
  * Seeds must give the z that NVIDIA's generate.py gives: np.random.RandomState(seed).randn(1, z_dim).
- * Reference values come from numpy 2.4 (fixtures/seeds/randomstate.json and the literals below).
+ * Reference values come from numpy 2.4 (test/fixtures/seeds/randomstate.json and the literals below).
  */
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { exactLog } from "../src/random/exact-log.ts";
 import { MT19937 } from "../src/random/mt19937.ts";
