@@ -45,7 +45,7 @@ export async function createStoredKey(storage: Storage, opts: { tenant: string; 
   if (!TENANT_PATTERN.test(opts.tenant))
     throw new ApiError("validation_failed", `tenant '${opts.tenant}' must match ${TENANT_PATTERN.source}`);
   const name = opts.name ?? "";
-  if (name.length > 200 || /[\u0000-\u001f]/.test(name)) throw new ApiError("validation_failed", "name must be at most 200 printable characters");
+  if (name.length > 200 || /\p{Cc}/u.test(name)) throw new ApiError("validation_failed", "name must be at most 200 printable characters");
   const id = `key_${randomBytes(16).toString("base64url").replace(/[^A-Za-z0-9]/g, "").slice(0, 16).padEnd(16, "0")}`;
   const key = generateKey("gs");
   const record: StoredKey = { id, hash: hashKey(key), tenant: opts.tenant, name, created_at: new Date().toISOString(), hint: key.slice(-4) };

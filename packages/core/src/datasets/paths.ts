@@ -19,8 +19,7 @@ export function checkEntryName(name: string, maxLength: number): NameCheck {
   const unified = name.replace(/\\/g, "/");
   if (unified.length === 0) return { ok: false, code: "invalid_name", reason: "empty file name" };
   if (unified.length > maxLength) return { ok: false, code: "invalid_name", reason: `name longer than ${maxLength} characters` };
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(unified)) return { ok: false, code: "invalid_name", reason: "control characters in file name" };
+  if (/\p{Cc}/u.test(unified)) return { ok: false, code: "invalid_name", reason: "control characters in file name" };
   if (unified.startsWith("/") || /^[A-Za-z]:/.test(unified))
     return { ok: false, code: "absolute_path", reason: "absolute path; entries must be relative to the archive root" };
   const segments = unified.split("/");

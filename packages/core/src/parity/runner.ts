@@ -12,7 +12,7 @@ import { toFloat32, type StateDict } from "../checkpoints/tensor.ts";
 import { cycleganAdapter } from "./cyclegan.ts";
 import { overlayResolvedWeights, spadeAdapter } from "./spade.ts";
 import { stylegan2Adapter } from "./stylegan2.ts";
-import type { FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
+import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
 
 const ADAPTERS: Record<string, FamilyAdapter> = { stylegan2: stylegan2Adapter, cyclegan: cycleganAdapter, spade: spadeAdapter };
 /** Manifest `weights` keys that name a weights file, in the order they are tried. */
@@ -83,7 +83,7 @@ export async function runParity(root: string, print: (line: string) => void = co
     const base = () => loadWeights(dir, m, "safetensors", async () => new Map());
     for (const format of FORMATS) {
       if (typeof m.weights[format] !== "string") continue;
-      let runner;
+      let runner: CaseRunner;
       try {
         runner = await adapter.load(m.config, await loadWeights(dir, m, format, base));
       } catch (e) {

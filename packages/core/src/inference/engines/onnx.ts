@@ -96,7 +96,10 @@ export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict
   const synth = new Map<SynthesisNoise, Promise<OrtSession>>();
   const synthesis = (mode: SynthesisNoise) => {
     let s = synth.get(mode);
-    if (!s) synth.set(mode, (s = createSession(exportStyleGAN2Synthesis(cfg, sd, mode), threads, memArena)));
+    if (!s) {
+      s = createSession(exportStyleGAN2Synthesis(cfg, sd, mode), threads, memArena);
+      synth.set(mode, s);
+    }
     return s;
   };
   await synthesis("const");
@@ -126,7 +129,7 @@ export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict
       const feeds: Record<string, Feed> = { ws: { data: ws, dims: [n, numWs, w_dim] } };
       if (mode === "random") {
         const seed = noise.noiseSeed ?? Math.floor(Math.random() * 2 ** 31);
-        noiseLayers.forEach((l, i) => (feeds[`noise_${i}`] = { data: noiseFor(seed, i, n, l.resolution), dims: [n, 1, l.resolution, l.resolution] }));
+        for (const [i, l] of noiseLayers.entries()) feeds[`noise_${i}`] = { data: noiseFor(seed, i, n, l.resolution), dims: [n, 1, l.resolution, l.resolution] };
       }
       const img = await (await synthesis(mode)).run(feeds);
       if (img.length !== n * img_resolution * img_resolution * img_channels) throw new Error("synthesis: unexpected output size");
@@ -181,7 +184,7 @@ export async function spade(record: Pick<ModelJson, "config">, sd: StateDict, th
     height,
     width,
     async forward(label, instance, n) {
-      let semantics;
+      let semantics: ReturnType<typeof buildSemantics>;
       try {
         semantics = buildSemantics(config, { data: label, shape: [n, height, width] }, instance ? { data: instance, shape: [n, height, width] } : undefined);
       } catch (e) {

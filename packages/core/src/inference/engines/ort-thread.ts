@@ -67,7 +67,8 @@ class OrtThread {
   }
 
   call<T>(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
-    const w = (this.worker ??= this.start());
+    this.worker ??= this.start();
+    const w = this.worker;
     const id = this.nextId++;
     if (this.pending.size === 0) w.ref();
     return new Promise<T>((resolve, reject) => {

@@ -87,7 +87,7 @@ function spade(record: ModelJson, sd: StateDict): SpadeEngine {
     height,
     width,
     forward(label, instance, n, opts) {
-      let semantics;
+      let semantics: ReturnType<typeof buildSemantics>;
       try {
         semantics = buildSemantics(config, { data: label, shape: [n, height, width] }, instance ? { data: instance, shape: [n, height, width] } : undefined);
       } catch (e) {
