@@ -39,8 +39,13 @@ export type Health = z.infer<typeof common.Health>;
 /** Codes the server sends (keys of ERROR_STATUS in @ganserve/core/errors). */
 export type ApiErrorCode = ErrorCode;
 
-export const TRANSLATE_FILE_FIELDS = ["image", "label_map", "instance_map", "style_image"] as const;
-export type TranslateFileField = (typeof TRANSLATE_FILE_FIELDS)[number];
+/** Translate's file fields as the server's schema names them (core's TRANSLATE_FILE_FIELDS). */
+export type TranslateFileField = inference.TranslateFileField;
+/**
+ * The same list at runtime, which the browser entry cannot import from core (zod); the compiler holds it to
+ * the schema's names and the SDK's entry test to core's list, so it cannot drift.
+ */
+export const TRANSLATE_FILE_FIELDS = ["image", "label_map", "instance_map", "style_image"] as const satisfies readonly TranslateFileField[];
 
 /**
  * /v1/translate with files instead of base64. `F` is what the entry point accepts as a file: bytes and

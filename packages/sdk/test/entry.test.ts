@@ -2,6 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { TRANSLATE_FILE_FIELDS as CORE_TRANSLATE_FILE_FIELDS } from "@ganserve/core/api/inference";
+import { TRANSLATE_FILE_FIELDS } from "../src/types.ts";
 
 const src = path.resolve(import.meta.dirname, "../src");
 
@@ -23,6 +25,10 @@ describe("entries", () => {
       const runtimeImports = [...text.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?from\s+"([^"]+)"/gms)].map((m) => m[1]);
       expect(runtimeImports.filter((s) => !s.startsWith(".")), path.relative(src, file)).toEqual([]);
     }
+  });
+
+  it("sends as files exactly the fields the server's schema takes as files", () => {
+    expect([...TRANSLATE_FILE_FIELDS]).toEqual([...CORE_TRANSLATE_FILE_FIELDS]);
   });
 
   it("gives the Node entry everything the main entry has", async () => {

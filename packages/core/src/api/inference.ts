@@ -110,15 +110,25 @@ export const Preprocess = z
 const EXAMPLE_PNG =
   "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAMAAADz0U65AAAABlBMVEX6yB7///94cyYUAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAGUlEQVQI12NghAIGIAICEIMBDPAz4IqhAAAEyAAhPGzxxQAAAABJRU5ErkJggg==";
 
+/**
+ * Translate's input files, base64 in the JSON form and files under the same names in the multipart form: the
+ * one list of them (the HTTP route's multipart parsing, the service's TranslateInputs and the SDK derive it).
+ */
+const TranslateFiles = {
+  image: z.string().optional().meta({ description: "CycleGAN: base64 PNG/JPEG/WebP" }),
+  label_map: z.string().optional().meta({ description: "SPADE: base64 PNG of class indices (grayscale or palette)" }),
+  instance_map: z.string().optional().meta({ description: "SPADE: base64 PNG of instance ids" }),
+  style_image: z.string().optional().meta({ description: "SPADE with a VAE encoder: base64 style image" }),
+};
+export type TranslateFileField = keyof typeof TranslateFiles;
+export const TRANSLATE_FILE_FIELDS = Object.keys(TranslateFiles) as readonly TranslateFileField[];
+
 /** JSON form of /v1/translate; the multipart form carries the same fields with files instead of base64. */
 export const TranslateRequest = z
   .object({
     model: ModelName,
     version: VersionRef.default("latest"),
-    image: z.string().optional().meta({ description: "CycleGAN: base64 PNG/JPEG/WebP" }),
-    label_map: z.string().optional().meta({ description: "SPADE: base64 PNG of class indices (grayscale or palette)" }),
-    instance_map: z.string().optional().meta({ description: "SPADE: base64 PNG of instance ids" }),
-    style_image: z.string().optional().meta({ description: "SPADE with a VAE encoder: base64 style image" }),
+    ...TranslateFiles,
     direction: Direction,
     preprocess: Preprocess,
     load_size: z.number().int().min(16).max(2048).optional().meta({ description: "size for preprocess=resize" }),
@@ -139,7 +149,7 @@ export type TranslateRequest = z.input<typeof TranslateRequest>;
 
 export const TranslateResponse = z
   .object({
-    model: ModelName.meta({ example: "emoji-cyclegan" }), // ModelName's own example is a StyleGAN2 model
+    model: ModelName,
     version: VersionId,
     params: z.record(z.string(), z.unknown()),
     image: ImageResult,

@@ -5,7 +5,7 @@
  * preprocessing modules import them without importing the service.
  */
 import type { z } from "zod";
-import type { GenerateRequest, InterpolateRequest, TranslateRequest } from "../api/inference.ts";
+import type { GenerateRequest, InterpolateRequest, TranslateFileField, TranslateRequest } from "../api/inference.ts";
 import { MAX_SEEDS } from "../api/inference.ts";
 import { ApiError } from "../errors.ts";
 
@@ -14,12 +14,7 @@ export type InterpolateParams = z.output<typeof InterpolateRequest>;
 export type TranslateParams = z.output<typeof TranslateRequest>;
 
 /** The bytes of a translate request, whether they came as multipart files or base64 JSON. */
-export interface TranslateInputs {
-  image?: Uint8Array;
-  label_map?: Uint8Array;
-  instance_map?: Uint8Array;
-  style_image?: Uint8Array;
-}
+export type TranslateInputs = { [K in TranslateFileField]?: Uint8Array };
 
 export function expandSeeds(seeds: number[] | string, field = "seeds"): number[] {
   if (Array.isArray(seeds)) return seeds;

@@ -3,15 +3,20 @@
  * multipart/form-data with files under the same field names.
  */
 import { createRoute } from "@hono/zod-openapi";
-import { TranslateRequest, TranslateResponse } from "@ganserve/core/api/inference";
+import { Direction, ImageFormat, OutputMode, Preprocess, TRANSLATE_FILE_FIELDS, TranslateRequest, TranslateResponse, type TranslateFileField } from "@ganserve/core/api/inference";
 import { ApiError } from "@ganserve/core/errors";
 import type { TranslateInputs, TranslateParams } from "@ganserve/core/inference/params";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { inferenceErrors } from "./shared.ts";
 
-const FILE_FIELDS = ["image", "label_map", "instance_map", "style_image"] as const;
-const NUMBER_FIELDS = new Set(["quality", "seed", "load_size"]);
+/** Form fields arrive as strings; these are numbers in TranslateRequest (optional or defaulted). */
+type SchemaDef = { def: { type: string; innerType?: SchemaDef } };
+const NUMBER_FIELDS = new Set(
+  Object.entries(TranslateRequest.shape as Record<string, SchemaDef>)
+    .filter(([, s]) => (s.def.innerType ?? s).def.type === "number")
+    .map(([k]) => k),
+);
 
 const multipartSchema = {
   type: "object" as const,
@@ -19,12 +24,12 @@ const multipartSchema = {
   properties: {
     model: { type: "string" as const },
     version: { type: "string" as const },
-    direction: { type: "string" as const, enum: ["AtoB", "BtoA"] },
-    preprocess: { type: "string" as const, enum: ["resize", "crop", "none"] },
+    direction: { type: "string" as const, enum: Direction.unwrap().options },
+    preprocess: { type: "string" as const, enum: Preprocess.unwrap().options },
     seed: { type: "integer" as const },
-    format: { type: "string" as const, enum: ["png", "jpeg", "webp"] },
-    output: { type: "string" as const, enum: ["base64", "url"] },
-    ...Object.fromEntries(FILE_FIELDS.map((f) => [f, { type: "string" as const, format: "binary" }])),
+    format: { type: "string" as const, enum: ImageFormat.unwrap().options },
+    output: { type: "string" as const, enum: OutputMode.unwrap().options },
+    ...Object.fromEntries(TRANSLATE_FILE_FIELDS.map((f) => [f, { type: "string" as const, format: "binary" }])),
   },
 };
 
@@ -59,7 +64,7 @@ export function translateRoutes({ inference }: Services) {
       // The route declares two content types, so Hono cannot type `valid("json")`; the JSON validator has run.
       const body = c.req.valid("json" as never) as TranslateParams;
       const inputs: TranslateInputs = {};
-      for (const f of FILE_FIELDS) inputs[f] = fromBase64(f, body[f]);
+      for (const f of TRANSLATE_FILE_FIELDS) inputs[f] = fromBase64(f, body[f]);
       return c.json(await inference.translate(body, inputs, tenant), 200);
     }
     if (!/^multipart\/form-data/i.test(type))
@@ -74,8 +79,8 @@ export function translateRoutes({ inference }: Services) {
     const inputs: TranslateInputs = {};
     for (const [k, v] of Object.entries(form)) {
       if (Array.isArray(v)) throw new ApiError("validation_failed", `${k}: given more than once`);
-      if ((FILE_FIELDS as readonly string[]).includes(k)) {
-        inputs[k as (typeof FILE_FIELDS)[number]] = typeof v === "string" ? fromBase64(k, v) : new Uint8Array(await v.arrayBuffer());
+      if ((TRANSLATE_FILE_FIELDS as readonly string[]).includes(k)) {
+        inputs[k as TranslateFileField] = typeof v === "string" ? fromBase64(k, v) : new Uint8Array(await v.arrayBuffer());
       } else if (typeof v === "string") fields[k] = NUMBER_FIELDS.has(k) && v.trim() !== "" ? Number(v) : v;
     }
     const parsed = TranslateRequest.safeParse(fields);
