@@ -11,6 +11,7 @@
  * entries.ts (pass 2) and report.ts (the result). The types a caller of inspectArchive needs are re-exported
  * here so callers depend on this module only.
  */
+import { isFamily } from "../families.ts";
 import { mapLimited } from "../limits/map-limited.ts";
 import { openZip, readCentralDirectory, type Reject } from "./central-directory.ts";
 import { processOne, processPair } from "./entries.ts";
@@ -38,7 +39,7 @@ export interface InspectOptions {
 
 export async function inspectArchive(zipBytes: Uint8Array, opts: InspectOptions): Promise<DatasetReport> {
   const limits = resolveLimits(opts.limits);
-  if (!["stylegan2", "cyclegan", "spade", "auto"].includes(opts.layout))
+  if (opts.layout !== "auto" && !isFamily(opts.layout))
     throw new DatasetError("invalid_options", `unknown layout ${JSON.stringify(opts.layout)}`);
 
   const buf = Buffer.from(zipBytes.buffer, zipBytes.byteOffset, zipBytes.byteLength);

@@ -3,11 +3,13 @@
  * a zipped directory adds) from the candidates' paths, and giving each candidate its role. Pure path logic;
  * no entry is read here.
  */
+import type { ModelFamily } from "../families.ts";
 import type { Candidate, Reject } from "./central-directory.ts";
 import { DatasetError } from "./errors.ts";
 import { stemOf } from "./paths.ts";
 
-export type DatasetLayout = "stylegan2" | "cyclegan" | "spade";
+/** A dataset layout is named after the family it trains (the API's DatasetLayout adds "auto"). */
+export type DatasetLayout = ModelFamily;
 
 export const REQUIRED: Record<DatasetLayout, string[]> = {
   stylegan2: ["images"],

@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { ImageResult } from "../api/inference.ts";
 import { CONTENT_TYPES, encodeRgb, floatToUint8, type ImageKind, type RgbImage } from "../images/codec.ts";
+import { outputKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 
 export interface OutputFormat {
@@ -46,7 +47,7 @@ export class OutputImages {
     const base = { content_type: CONTENT_TYPES[p.format], width: img.width, height: img.height };
     if (p.output === "base64") return { ...base, data: Buffer.from(bytes).toString("base64") };
     const day = new Date().toISOString().slice(0, 10);
-    const key = `outputs/${tenant ?? "default"}/${day}/${randomUUID()}.${p.format === "jpeg" ? "jpg" : p.format}`;
+    const key = outputKeys.image(tenant, day, randomUUID(), p.format === "jpeg" ? "jpg" : p.format);
     await this.storage.put(key, bytes, { contentType: base.content_type });
     const expires = this.urlExpirySeconds;
     return { ...base, url: await this.storage.presignGet(key, expires), expires_at: new Date(Date.now() + expires * 1000).toISOString() };
