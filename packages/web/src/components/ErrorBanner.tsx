@@ -9,7 +9,7 @@ export function ErrorBanner({ error, onClose }: { error: unknown; onClose?: () =
       <strong>{e.code}</strong> {e.message}
       {e.requestId && <span className="rid"> · request id {e.requestId}</span>}
       {onClose && (
-        <button className="link" onClick={onClose}>
+        <button type="button" className="link" onClick={onClose}>
           dismiss
         </button>
       )}
