@@ -7,6 +7,7 @@ import http from "node:http";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EMBEDDED_CREDENTIALS, Storage } from "@ganserve/core/storage/index";
+import { jobKeys } from "@ganserve/core/storage/keys";
 import { verify } from "@ganserve/core/jobs/webhook";
 import { encodeLabelPng } from "@ganserve/core/images/label-png";
 import { auth, fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
@@ -119,7 +120,7 @@ describe("fine-tune", () => {
   it("resumes from the last checkpoint after the worker is killed, without repeating steps", async () => {
     const job = await startFineTune(stack, { base_model: "sg-base", dataset: datasetId, name: "sg-resumed", steps: 8, batch_size: 2, checkpoint_every: 3, sample_every: 8 });
     const before = await followEvents(stack, job.id, (e) => e.type === "checkpoint" && (e.step ?? 0) >= 3);
-    const record = await storage.getJson<{ worker: { pid: number } }>(`jobs/${job.id}/job.json`);
+    const record = await storage.getJson<{ worker: { pid: number } }>(jobKeys.record(job.id));
     process.kill(record!.worker.pid, "SIGKILL");
     const events = await followEvents(stack, job.id);
     expect(events.at(-1)).toMatchObject({ type: "done", status: "succeeded" });
@@ -165,7 +166,7 @@ describe("fine-tune", () => {
       expect(events.at(-1), JSON.stringify(events.at(-1))).toMatchObject({ type: "done", status: "succeeded" });
       const tuned = await (await fetch(`${stack.url}/v1/models/${base}-tuned/versions/v1`, { headers: auth(stack) })).json();
       expect(tuned.parent).toEqual({ name: base, version: "v1" });
-      const sample = (await storage.list(`jobs/${job.id}/samples/`))[0];
+      const sample = (await storage.list(jobKeys.samples(job.id)))[0];
       const png = Buffer.from((await storage.get(sample.key))!).toString("base64");
       // CycleGAN: the new B→A generator on a sample grid; SPADE: a striped label map.
       const labels = Buffer.from(await encodeLabelPng({ width: 64, height: 64, data: new Uint8Array(4096).map((_, i) => (i >> 9) % 6) })).toString("base64");
