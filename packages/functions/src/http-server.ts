@@ -13,6 +13,8 @@ import { registerBundledModels } from "@ganserve/core/models/bundled";
 import { buildApp } from "./api/app.ts";
 import { v1Routers } from "./api/routers.ts";
 import { createRuntime } from "./services.ts";
+// Answers given before the request body was read end cleanly: drain or lingering close, never a reset.
+import { createServer } from "./unread-body.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
@@ -59,7 +61,7 @@ export async function runServer(opts: { web: boolean }) {
   const adopted = await services.launcher.adopt();
   if (adopted.length) services.log.info({ jobs: adopted }, "re-adopted unfinished fine-tunes");
 
-  const server = serve({ fetch: app.fetch, port: settings.PORT, hostname: settings.HOST }, (info) => {
+  const server = serve({ fetch: app.fetch, port: settings.PORT, hostname: settings.HOST, createServer }, (info) => {
     const base = `http://${settings.HOST === "0.0.0.0" ? "localhost" : settings.HOST}:${info.port}`;
     services.log.info({ url: base, storage: runtime.opened.embedded?.endpoint ?? "s3" }, "ganserve listening");
     const lines = [

@@ -50,12 +50,10 @@ export function buildApp(services: Services, mounts: V1Mount[] = []) {
     "*",
     bodyLimit({
       maxSize: services.settings.GANSERVE_MAX_BODY_BYTES,
-      onError: (c) => {
-        // The rest of the body is never read, so this connection cannot carry another request: tell the
-        // client not to reuse it (otherwise its next request on the socket fails with "other side closed").
-        c.header("Connection", "close");
-        return errorResponse(c, new ApiError("payload_too_large", `request body exceeds ${services.settings.GANSERVE_MAX_BODY_BYTES} bytes`));
-      },
+      // The rest of the body is not read here: the server drains it or closes the connection cleanly
+      // (http-server.ts, unread-body.ts), as for every answer given before the body was read.
+      onError: (c) =>
+        errorResponse(c, new ApiError("payload_too_large", `request body exceeds ${services.settings.GANSERVE_MAX_BODY_BYTES} bytes`)),
     }),
   );
   for (const mount of mounts) mount(v1, services);
