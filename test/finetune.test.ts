@@ -10,13 +10,14 @@ import { EMBEDDED_CREDENTIALS, Storage } from "@ganserve/core/storage/index";
 import { jobKeys } from "@ganserve/core/storage/keys";
 import { verify } from "@ganserve/core/jobs/webhook";
 import { encodeLabelPng } from "@ganserve/core/images/label-png";
-import { auth, fixturesDir, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { auth, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+import { official } from "./fixtures/index.ts";
 import { importModel } from "./helpers/models.ts";
 import { domainsZip, followEvents, scenesZip, squaresZip, startFineTune, uploadDataset } from "./helpers/finetune.ts";
 
-const SG = path.join(fixturesDir, "stylegan2/z32_w32_res32_skip");
-const CG = path.join(fixturesDir, "cyclegan/resnet_9blocks_instance_ngf8");
-const SP = path.join(fixturesDir, "spade/label6_dontcare_instance_ngf1");
+const SG = official("stylegan2/z32_w32_res32_skip");
+const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
+const SP = official("spade/label6_dontcare_instance_ngf1");
 const SECRET = "test-webhook-secret-0123456789";
 
 let stack: Stack;

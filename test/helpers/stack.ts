@@ -9,7 +9,6 @@ import os from "node:os";
 import path from "node:path";
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..");
-export const fixturesDir = process.env.GANSERVE_FIXTURES_DIR ?? path.resolve(repoRoot, "../shared/fixtures/official");
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
