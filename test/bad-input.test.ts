@@ -73,19 +73,17 @@ describe("bad input", () => {
 
 describe("overload", () => {
   it("answers 429 with Retry-After when the queue is full, and 503 when a wait passes its deadline", async () => {
-    const dataDir = tempDataDir();
-    importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
     // Batches wait up to 3 s to fill, longer than the 400 ms deadline: queued requests expire, extra ones bounce.
+    // Any StyleGAN2 will do: the shipped demo one (class-conditional, so requests name a class).
     const slow = await startStack({
-      dataDir,
-      env: { GANSERVE_MAX_QUEUE: "4", GANSERVE_MAX_BATCH_DELAY_MS: "3000", GANSERVE_REQUEST_TIMEOUT_MS: "400", GANSERVE_MAX_BATCH: "8" },
+      env: { GANSERVE_DEMO_MODELS: "true", GANSERVE_MAX_QUEUE: "4", GANSERVE_MAX_BATCH_DELAY_MS: "3000", GANSERVE_REQUEST_TIMEOUT_MS: "400", GANSERVE_MAX_BATCH: "8" },
     });
     try {
       const req = (seeds: number[] = [1]) =>
         fetch(`${slow.url}/v1/generate`, {
           method: "POST",
           headers: { ...auth(slow), "content-type": "application/json" },
-          body: JSON.stringify({ model: "sg-fixture", seeds }),
+          body: JSON.stringify({ model: "fashion-stylegan2", class_idx: 0, seeds }),
         });
       const queued = async () => {
         const m = /^ganserve_queue_depth\{[^}]*\} (\d+)/m.exec(await (await fetch(`${slow.url}/metrics`)).text());
