@@ -1,3 +1,4 @@
+import { datasetKeys, jobKeys, modelKeys } from "../packages/core/src/storage/keys";
 import { BATCH_GPU_IMAGE_TYPE, type InfraConfig } from "./config";
 import { containerImage } from "./images";
 import { ecsInstanceProfile, serviceRole } from "./iam";
@@ -55,13 +56,13 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
   const logGroup = new aws.cloudwatch.LogGroup("FineTuneLogs", { name: `/${$app.name}/${$app.stage}/finetune`, retentionInDays: 30 });
   const jobRole = serviceRole("FineTuneJobRole", "ecs-tasks.amazonaws.com", [
     // jobs/ is read back to resume from the last checkpoint after a crash or a Spot interruption.
-    { Action: ["s3:GetObject"], Resource: objects("datasets/", "models/", "jobs/") },
+    { Action: ["s3:GetObject"], Resource: objects(datasetKeys.root, modelKeys.root, jobKeys.root) },
     // jobs/: progress, samples, checkpoints; models/: the published model version.
-    { Action: ["s3:PutObject"], Resource: objects("jobs/", "models/") },
+    { Action: ["s3:PutObject"], Resource: objects(jobKeys.root, modelKeys.root) },
     {
       Action: ["s3:ListBucket"],
       Resource: [bucket.arn],
-      Condition: { StringLike: { "s3:prefix": ["datasets/*", "models/*", "jobs/*"] } },
+      Condition: { StringLike: { "s3:prefix": [datasetKeys.root, modelKeys.root, jobKeys.root].map((p) => `${p}*`) } },
     },
   ]);
   const linkEnv = sst.Linkable.env([storage]);

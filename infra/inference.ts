@@ -1,3 +1,4 @@
+import { modelKeys, outputKeys } from "../packages/core/src/storage/keys";
 import { ECS_GPU_AMI_PARAMETER, INFERENCE_PORT, type InfraConfig } from "./config";
 import { containerImage } from "./images";
 import { ecsInstanceProfile, serviceRole } from "./iam";
@@ -94,9 +95,9 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys }:
     { Action: ["ssm:GetParameters"], Resource: [apiKeysParam.arn] },
   ]);
   const taskRole = serviceRole("InferenceTaskRole", "ecs-tasks.amazonaws.com", [
-    { Action: ["s3:GetObject"], Resource: objects("models/", "outputs/") },
-    { Action: ["s3:PutObject"], Resource: objects("outputs/") },
-    { Action: ["s3:ListBucket"], Resource: [bucket.arn], Condition: { StringLike: { "s3:prefix": ["models/*"] } } },
+    { Action: ["s3:GetObject"], Resource: objects(modelKeys.root, outputKeys.root) },
+    { Action: ["s3:PutObject"], Resource: objects(outputKeys.root) },
+    { Action: ["s3:ListBucket"], Resource: [bucket.arn], Condition: { StringLike: { "s3:prefix": [`${modelKeys.root}*`] } } },
   ]);
   const linkEnv = sst.Linkable.env([storage]);
   const taskDefinition = new aws.ecs.TaskDefinition("InferenceTask", {

@@ -1,7 +1,8 @@
+import { datasetKeys, jobKeys, modelKeys, outputKeys, STORAGE_PREFIXES } from "../packages/core/src/storage/keys";
 import type { InfraConfig } from "./config";
 
-/** Key prefixes in the data bucket; IAM policies below are scoped to these, never to the whole bucket. */
-export const PREFIXES = ["datasets/", "models/", "jobs/", "outputs/"] as const;
+/** Key prefixes in the data bucket (core's storage/keys.ts); IAM policies are scoped to these, never to the whole bucket. */
+export const PREFIXES = STORAGE_PREFIXES;
 
 export function storage(cfg: InfraConfig) {
   const bucket = new sst.aws.Bucket("Data", {
@@ -13,7 +14,7 @@ export function storage(cfg: InfraConfig) {
       exposeHeaders: ["ETag"],
       maxAge: "1 hour",
     },
-    lifecycle: [{ id: "expire-outputs", prefix: "outputs/", expiresIn: `${cfg.storage.outputsTtlDays} days` }],
+    lifecycle: [{ id: "expire-outputs", prefix: outputKeys.root, expiresIn: `${cfg.storage.outputsTtlDays} days` }],
     transform: {
       lifecycle: (args) => {
         // Aborted browser uploads would otherwise leave billable multipart parts behind forever.
@@ -33,7 +34,7 @@ export function storage(cfg: InfraConfig) {
     include: [
       sst.aws.permission({ actions: ["s3:GetObject"], resources: objects(...PREFIXES) }),
       // datasets/: presigned browser uploads; jobs/: job records and cancel flags; models/: imported checkpoints.
-      sst.aws.permission({ actions: ["s3:PutObject"], resources: objects("datasets/", "jobs/", "models/") }),
+      sst.aws.permission({ actions: ["s3:PutObject"], resources: objects(datasetKeys.root, jobKeys.root, modelKeys.root) }),
       sst.aws.permission({
         actions: ["s3:ListBucket"],
         resources: [bucket.arn],

@@ -1,11 +1,12 @@
 // Offline proof of the AWS deployment: runs the real sst.config.ts (and infra/*.ts) under Pulumi mocks and
 // checks the resource graph. Needs .sst/platform (`npm run sst:install`); no AWS account, Docker or Pulumi CLI.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { STORAGE_PREFIXES } from "@ganserve/core/storage/keys";
 import { runSstConfigUnderMocks, MOCK_ACCOUNT, MOCK_GPU_AMI, type MockRun } from "../infra/mock-harness.ts";
 
 const API_KEYS = "gk_test_secret_value_1,gk_test_secret_value_2";
 const GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id";
-const PREFIXES = ["datasets/", "models/", "jobs/", "outputs/"];
+const PREFIXES: readonly string[] = STORAGE_PREFIXES;
 
 let run: MockRun;
 let bucketArn: string;

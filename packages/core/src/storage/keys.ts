@@ -10,7 +10,7 @@
  *   auth/keys/<id>.json        API key records (hashes only)
  *
  * Services, quotas, tests and scripts build keys with these functions instead of spelling the paths; the
- * deployment's per-role bucket permissions are granted on `STORAGE_PREFIXES`.
+ * deployment's per-role bucket permissions are granted on these prefixes.
  */
 
 /** Zero-padded so that listing a folder returns steps and events in order. */
@@ -67,5 +67,5 @@ export const authKeys = {
   key: (id: string) => `auth/keys/${id}.json`,
 } as const;
 
-/** The prefixes the deployment grants its roles (auth/ is reached only through the API's own role). */
+/** The prefixes the deployment scopes its bucket permissions to (infra/storage.ts and the roles in infra/). */
 export const STORAGE_PREFIXES = [datasetKeys.root, modelKeys.root, jobKeys.root, outputKeys.root] as const;
