@@ -7,11 +7,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { writeSafetensors } from "../packages/core/src/checkpoints/safetensors.ts";
 import type { StateDict } from "../packages/core/src/checkpoints/tensor.ts";
+import type { ModelFamily } from "../packages/core/src/families.ts";
 import { RandomState } from "../packages/core/src/random/index.ts";
 
-export type Family = "cyclegan" | "stylegan2" | "spade";
-export const FAMILIES: Family[] = ["cyclegan", "stylegan2", "spade"];
+export type Family = ModelFamily;
 
+/** One config per family (the Record type makes it every family); the table runs them in this order. */
 export const CONFIGS: Record<Family, Record<string, unknown>> = {
   cyclegan: { netG: "resnet_9blocks", ngf: 64, norm: "instance", input_nc: 3, output_nc: 3, crop_size: 256 },
   // stylegan2-ada config-f channels (channel_base 32768, channel_max 512) at 256².
@@ -27,6 +28,8 @@ export const CONFIGS: Record<Family, Record<string, unknown>> = {
   // Cityscapes-like: 35 labels + the instance-edge channel, ngf 64, 256x256.
   spade: { label_nc: 35, contain_dontcare_label: false, no_instance: false, ngf: 64, crop_size: 256, aspect_ratio: 1, norm_G: "spectralspadesyncbatch3x3", num_upsampling_layers: "normal" },
 };
+
+export const FAMILIES = Object.keys(CONFIGS) as Family[];
 
 export const SIZE = 256;
 export const BATCH = 8;
