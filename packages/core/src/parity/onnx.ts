@@ -9,6 +9,7 @@ import path from "node:path";
 import { loadCheckpoint } from "../checkpoints/index.ts";
 import { readSafetensors } from "../checkpoints/safetensors.ts";
 import { toFloat32, type RawTensor, type StateDict } from "../checkpoints/tensor.ts";
+import { isFamily, type ModelFamily } from "../families.ts";
 import { createSession, cycleGan, spade, styleGan2 } from "../inference/engines/onnx.ts";
 import type { OrtSession } from "../inference/engines/ort-thread.ts";
 import { parseCycleGANConfig } from "../networks/cyclegan/config.ts";
@@ -174,7 +175,7 @@ export const onnxStylegan2Adapter: FamilyAdapter = {
   },
 };
 
-const ADAPTERS: Record<string, FamilyAdapter> = { stylegan2: onnxStylegan2Adapter, cyclegan: onnxCycleganAdapter, spade: onnxSpadeAdapter };
+const ADAPTERS: Record<ModelFamily, FamilyAdapter> = { stylegan2: onnxStylegan2Adapter, cyclegan: onnxCycleganAdapter, spade: onnxSpadeAdapter };
 
 export interface OnnxParityLine {
   ok: boolean;
@@ -190,7 +191,7 @@ export async function runOnnxParity(root: string): Promise<OnnxParityLine[]> {
     const dir = path.dirname(manifestPath);
     const m = JSON.parse(fs.readFileSync(manifestPath, "utf8")) as { family: string; model: string; config: Record<string, unknown>; weights: Record<string, unknown>; io: { file: string }; cases: ParityCase[] };
     const label = path.relative(root, dir) || m.model;
-    const adapter = ADAPTERS[m.family];
+    const adapter = isFamily(m.family) ? ADAPTERS[m.family] : undefined;
     if (!adapter) throw new Error(`${label}: unknown family ${m.family}`);
     const io = readSafetensors(new Uint8Array(fs.readFileSync(path.join(dir, m.io.file))), m.io.file).tensors;
     const load = async (format: string): Promise<StateDict> => {

@@ -9,12 +9,13 @@ import path from "node:path";
 import { loadCheckpoint } from "../checkpoints/index.ts";
 import { readSafetensors } from "../checkpoints/safetensors.ts";
 import { toFloat32, type StateDict } from "../checkpoints/tensor.ts";
+import { isFamily, type ModelFamily } from "../families.ts";
 import { cycleganAdapter } from "./cyclegan.ts";
 import { overlayResolvedWeights, spadeAdapter } from "./spade.ts";
 import { stylegan2Adapter } from "./stylegan2.ts";
 import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
 
-const ADAPTERS: Record<string, FamilyAdapter> = { stylegan2: stylegan2Adapter, cyclegan: cycleganAdapter, spade: spadeAdapter };
+const ADAPTERS: Record<ModelFamily, FamilyAdapter> = { stylegan2: stylegan2Adapter, cyclegan: cycleganAdapter, spade: spadeAdapter };
 /** Manifest `weights` keys that name a weights file, in the order they are tried. */
 const FORMATS = ["safetensors", "pth", "pth_legacy", "pkl", "resolved_spectral_norm"] as const;
 
@@ -74,7 +75,7 @@ export async function runParity(root: string, print: (line: string) => void = co
     const dir = path.dirname(manifestPath);
     const m = JSON.parse(fs.readFileSync(manifestPath, "utf8")) as Manifest;
     const label = path.relative(root, dir) || m.model;
-    const adapter = ADAPTERS[m.family];
+    const adapter = isFamily(m.family) ? ADAPTERS[m.family] : undefined;
     if (!adapter) {
       emit(false, `FAIL ${label}: unknown family '${m.family}'`);
       continue;
