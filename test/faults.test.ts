@@ -90,7 +90,14 @@ it("storage outage under generate traffic: 503 storage_unavailable, no 500, no c
   stop = true;
   await Promise.all(workers);
 
-  const count = (p: string) => Object.entries(seen.filter((s) => s.phase === p).reduce<Record<string, number>>((m, s) => ((m[`${s.status} ${s.code ?? ""}`.trim()] = (m[`${s.status} ${s.code ?? ""}`.trim()] ?? 0) + 1), m), {}));
+  const count = (p: string) => {
+    const m: Record<string, number> = {};
+    for (const s of seen.filter((s) => s.phase === p)) {
+      const k = `${s.status} ${s.code ?? ""}`.trim();
+      m[k] = (m[k] ?? 0) + 1;
+    }
+    return Object.entries(m);
+  };
   console.log(JSON.stringify({ test: "faults-storage-outage", requests: seen.length, before: count("before"), down: count("down"), after: count("up"), ready_while_down: ready.status, recovered, s3_stop_ms: stopMs, recovery_ms: recoveryMs }));
 
   expect(health.status).toBe(200);

@@ -84,7 +84,7 @@ const count = (name: string) => (ran[name] = (ran[name] ?? 0) + 1);
 const nasty = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
   fc.string({ unit: "grapheme", maxLength: 40 }),
-  fc.constantFrom("", "0-999999999", "-1", "1e309", "NaN", "\u0000", "\ud800", "../../etc/passwd", "a".repeat(5000), "ds_" + "A".repeat(40), "ft_../../x"),
+  fc.constantFrom("", "0-999999999", "-1", "1e309", "NaN", "\u0000", "\ud800", "../../etc/passwd", "a".repeat(5000), `ds_${"A".repeat(40)}`, "ft_../../x"),
   fc.constantFrom(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, 1e308, -0, 4294967296, 0.5),
   fc.integer(),
   fc.double({ noNaN: true }),

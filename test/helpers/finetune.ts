@@ -85,8 +85,7 @@ export async function followEvents(stack: Stack, id: string, until?: (e: FineTun
   try {
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       buf += decoder.decode(chunk, { stream: true });
-      let cut;
-      while ((cut = buf.indexOf("\n\n")) >= 0) {
+      for (let cut = buf.indexOf("\n\n"); cut >= 0; cut = buf.indexOf("\n\n")) {
         const block = buf.slice(0, cut);
         buf = buf.slice(cut + 2);
         const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");

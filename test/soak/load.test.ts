@@ -12,7 +12,8 @@ const body = { model: "fashion-stylegan2", class_idx: 3, seeds: [1], truncation_
 let stack: Stack | undefined;
 
 async function start(rpm: string) {
-  return (stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true", GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: rpm } }));
+  stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true", GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: rpm } });
+  return stack;
 }
 afterEach(async () => {
   await stack?.stop();

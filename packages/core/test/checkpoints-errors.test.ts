@@ -292,7 +292,10 @@ describe("broken fixture files", () => {
 describe("mutated fixtures", () => {
   it("random byte corruption ends in success or a CheckpointError, never another exception", async () => {
     let state = 12345;
-    const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rand = () => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state / 2 ** 32;
+    };
     const outcomes = { ok: 0, rejected: 0 };
     for (const f of ["weights.safetensors", "weights.pth", "weights_legacy.pth", "network-snapshot.pkl"]) {
       const full = fixture(f);

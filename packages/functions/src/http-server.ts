@@ -19,7 +19,7 @@ import { createServer } from "./unread-body.ts";
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
 export async function runServer(opts: { web: boolean }) {
-  let settings;
+  let settings: ReturnType<typeof loadSettings>;
   try {
     settings = loadSettings();
   } catch (e) {
@@ -74,7 +74,7 @@ export async function runServer(opts: { web: boolean }) {
         `  dev API key (stored in ${path.join(settings.dataDir, "dev-api-key")}): ${runtime.devKey}`,
         `  try: curl -H "Authorization: Bearer ${runtime.devKey}" ${base}/v1/models`,
       );
-    console.log(lines.join("\n") + "\n");
+    console.log([...lines, ""].join("\n"));
   });
 
   let stopping = false;

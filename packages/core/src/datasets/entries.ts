@@ -111,7 +111,7 @@ async function checkImage(data: Uint8Array, c: Candidate, limits: DatasetLimits,
     no("image_too_large", `${w}x${h} exceeds the ${limits.maxImageSide}x${limits.maxImageSide} limit`);
   if (sniffed === "png") {
     // Checked from the header ourselves so an absurd size is refused before any decoder sees it.
-    let header;
+    let header: ReturnType<typeof readPngHeader>;
     try {
       header = readPngHeader(data);
     } catch (e) {

@@ -70,6 +70,7 @@ export const DEMO_RECIPES: Record<DemoFamily, DemoRecipe> = {
     // the first one's result: held-out L1 improved with steps (3000 → 6000 → 12000: G_A 0.1744 → 0.1730 → 0.1680,
     // G_B 0.1704 → 0.1664 → 0.1615; identity 0.1721); see docs/demo-models.md.
     train: { steps: 6000, batch_size: 1, learning_rate: 0.0002, seed: 1, options: { lambda_cycle: 10, lambda_identity: 5, pool_size: 50, ndf: 16, load_size: EMOJI_TRAIN_SIZE, n_layers_D: 2 } },
+    // biome-ignore lint/suspicious/noThenProperty: the recipe's later stages, as model.json records them; an array, never a thenable.
     then: [{ steps: 6000, learning_rate: 0.0002 }],
     extra: { domains: { A: "google-emoji", B: "twitter-emoji" } },
     license:

@@ -113,7 +113,7 @@ export class Batcher<I, O> {
       const computeMs = performance.now() - start;
       this.lastSize = batch.reduce((n, p) => n + p.size, 0);
       this.opts.onBatch?.(this.lastSize, computeMs);
-      batch.forEach((p, i) => p.resolve({ output: outputs[i], queueMs: start - p.enqueuedAt, computeMs }));
+      for (const [i, p] of batch.entries()) p.resolve({ output: outputs[i], queueMs: start - p.enqueuedAt, computeMs });
     } catch (e) {
       for (const p of batch) p.reject(e);
     } finally {

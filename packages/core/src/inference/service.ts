@@ -46,7 +46,7 @@ export class InferenceService {
   constructor(
     private readonly registry: ModelRegistry,
     storage: Storage,
-    private readonly engines: EngineFactory,
+    engines: EngineFactory,
     private readonly metrics: Metrics,
     private readonly opts: InferenceOptions,
   ) {
@@ -211,7 +211,7 @@ export class InferenceService {
     const key = `${record.name}/${record.version}/${p.direction}/${size.w}x${size.h}`;
     const batcher = this.batcher<Float32Array>(key, metricLabel(record), async (items) => {
       const all = new Float32Array(items.length * items[0].length);
-      items.forEach((x, i) => all.set(x, i * x.length));
+      for (const [i, x] of items.entries()) all.set(x, i * x.length);
       const out = await engine.forward(p.direction, all, items.length, size.h, size.w);
       const per = items[0].length;
       return items.map((_, i) => out.subarray(i * per, (i + 1) * per));

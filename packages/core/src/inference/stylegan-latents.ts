@@ -23,7 +23,7 @@ export type SynthesisItem = { n: number } & ({ ws: Float32Array } | { latents: L
 export function styleGanInputs(engine: StyleGAN2Engine, seeds: number[], classIdx: number | undefined) {
   const n = seeds.length;
   const z = new Float32Array(n * engine.zDim);
-  seeds.forEach((s, i) => z.set(seedToZ(s, engine.zDim), i * engine.zDim));
+  for (const [i, s] of seeds.entries()) z.set(seedToZ(s, engine.zDim), i * engine.zDim);
   let c: Float32Array | null = null;
   if (engine.cDim > 0) {
     if (classIdx === undefined) throw new ApiError("validation_failed", `class_idx: required, the model is conditional on ${engine.cDim} classes`);
