@@ -31,13 +31,13 @@ export function App() {
   }, []);
 
   const refresh = useCallback(() => {
-    if (!getApiKey()) return;
+    if (!key) return;
     client().models.list().then(({ models: m }) => {
       setModels(m);
       setError(undefined);
     }, setError);
-  }, []);
-  useEffect(refresh, [refresh, key]);
+  }, [key]);
+  useEffect(refresh, [refresh]);
 
   const open = (page: Page, model?: string) => (location.hash = `#/${page}${model ? `?model=${encodeURIComponent(model)}` : ""}`);
 

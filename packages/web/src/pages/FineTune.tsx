@@ -14,6 +14,7 @@ function LossChart({ history }: { history: FineTune["loss_history"] }) {
   const colours = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
   return (
     <svg className="chart" data-testid="loss-chart" viewBox={`0 0 ${w} ${h + 20}`} width={w} height={h + 20}>
+      <title>Training losses by step</title>
       {names.map((name, i) => {
         const vals = history.map((p) => p.losses[name]).filter((v) => Number.isFinite(v));
         const lo = Math.min(...vals);
@@ -119,7 +120,7 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
           Dataset zip ({baseInfo ? DATASET_FOLDERS[baseInfo.family] : ""})
           <input data-testid="ft-file" type="file" accept=".zip,application/zip" onChange={(e) => setFile(e.target.files?.[0])} />
         </label>
-        <button data-testid="ft-upload" disabled={!file || !!busy} onClick={upload}>
+        <button type="button" data-testid="ft-upload" disabled={!file || !!busy} onClick={upload}>
           {busy ? `${busy}…` : "Upload"}
         </button>
       </div>
@@ -152,7 +153,7 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
               Batch
               <input type="number" min={1} max={64} value={batch} onChange={(e) => setBatch(Number(e.target.value))} />
             </label>
-            <button data-testid="ft-start" onClick={start} disabled={!!job && !["succeeded", "failed", "canceled"].includes(job.status)}>
+            <button type="button" data-testid="ft-start" onClick={start} disabled={!!job && !["succeeded", "failed", "canceled"].includes(job.status)}>
               Start fine-tune
             </button>
           </div>
@@ -175,10 +176,10 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
             ))}
           </div>
           {job.status === "running" || job.status === "queued" ? (
-            <button onClick={() => client().fineTunes.cancel(job.id).then(setJob, setError)}>Cancel</button>
+            <button type="button" onClick={() => client().fineTunes.cancel(job.id).then(setJob, setError)}>Cancel</button>
           ) : null}
           {job.result && (
-            <button onClick={() => open(pageFor(job.family), job.result!.model)}>
+            <button type="button" onClick={() => open(pageFor(job.family), job.result!.model)}>
               Open {job.result.model}/{job.result.version}
             </button>
           )}

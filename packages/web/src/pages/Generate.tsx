@@ -81,15 +81,15 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
           <label>
             Class
             <select value={classIdx} onChange={(e) => setClassIdx(Number(e.target.value))}>
-              {Array.from({ length: cDim }, (_, i) => (
-                <option key={i} value={i}>
-                  {info?.class_names?.[i] ?? `class ${i}`}
+              {Array.from({ length: cDim }, (_, c) => c).map((c) => (
+                <option key={c} value={c}>
+                  {info?.class_names?.[c] ?? `class ${c}`}
                 </option>
               ))}
             </select>
           </label>
         )}
-        <button data-testid="gen-run" disabled={!model || busy} onClick={run}>
+        <button type="button" data-testid="gen-run" disabled={!model || busy} onClick={run}>
           {busy ? "Generating…" : "Generate"}
         </button>
       </div>
@@ -101,8 +101,11 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
           </p>
           <div className="grid" data-testid="gen-grid">
             {result.images.map((img, i) => (
-              <figure key={i} className={selected === i ? "selected" : ""} onClick={() => setSelected(i)}>
-                <img src={imageSrc(img)} alt={`seed ${img.seed}`} />
+              // biome-ignore lint/suspicious/noArrayIndexKey: each result replaces the whole grid; a position is an image (seeds may repeat).
+              <figure key={i} className={selected === i ? "selected" : ""}>
+                <button type="button" onClick={() => setSelected(i)}>
+                  <img src={imageSrc(img)} alt={`seed ${img.seed}`} />
+                </button>
                 <figcaption>seed {img.seed}</figcaption>
               </figure>
             ))}
@@ -113,9 +116,9 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
         <div className="detail" data-testid="gen-detail">
           <h3>Seed {sel.seed}</h3>
           <pre>{curl}</pre>
-          <button onClick={() => navigator.clipboard?.writeText(curl!)}>Copy curl</button>
+          <button type="button" onClick={() => navigator.clipboard?.writeText(curl!)}>Copy curl</button>
           <pre>{sdk}</pre>
-          <button onClick={() => navigator.clipboard?.writeText(sdk!)}>Copy SDK call</button>
+          <button type="button" onClick={() => navigator.clipboard?.writeText(sdk!)}>Copy SDK call</button>
         </div>
       )}
     </section>

@@ -14,7 +14,7 @@ export function ModelsPage({ models, open }: { models: ModelInfo[]; open: (page:
               <span className={`badge ${m.family}`}>{m.family}</span> versions {m.versions.join(", ")} {m.owned ? "· yours" : ""}
             </p>
             {m.description && <p className="meta">{m.description}</p>}
-            <button onClick={() => open(pageFor(m.family), m.name)}>Try it</button>
+            <button type="button" onClick={() => open(pageFor(m.family), m.name)}>Try it</button>
           </article>
         ))}
       </div>

@@ -59,7 +59,7 @@ function CycleGANPanel({ model }: { model: ModelInfo }) {
       <div className="controls">
         <span>Direction</span>
         {(["AtoB", "BtoA"] as const).map((d) => (
-          <button
+          <button type="button"
             key={d}
             className={direction === d ? "toggle on" : "toggle"}
             onClick={() => {
@@ -145,13 +145,13 @@ function SpadePainter({ model }: { model: ModelInfo }) {
     pending.current = window.setTimeout(synthesize, 150);
   };
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a fresh scene once per model, not on every render (draw and synthesize are new closures each render).
   useEffect(() => {
     // Start from a simple scene: sky above ground, so the first output already looks like something.
     const ground = (classes.find((c) => /grass|ground|earth|floor|road/i.test(c.name)) ?? classes[Math.min(1, classes.length - 1)]).id;
     for (let i = 0; i < ids.current.length; i++) ids.current[i] = i < (ids.current.length * 2) / 5 ? classes[0].id : ground;
     draw();
     void synthesize();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [model.name]);
 
   const paintAt = (e: React.PointerEvent<HTMLCanvasElement>) => {
@@ -168,7 +168,7 @@ function SpadePainter({ model }: { model: ModelInfo }) {
     <div>
       <div className="palette" data-testid="palette">
         {classes.map((c) => (
-          <button key={c.id} className={brush === c.id ? "swatch on" : "swatch"} style={{ background: c.color }} title={c.name} onClick={() => setBrush(c.id)}>
+          <button type="button" key={c.id} className={brush === c.id ? "swatch on" : "swatch"} style={{ background: c.color }} title={c.name} onClick={() => setBrush(c.id)}>
             {c.name}
           </button>
         ))}
