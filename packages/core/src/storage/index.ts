@@ -1,9 +1,9 @@
 import type { Settings } from "../config.ts";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "./embedded.ts";
+import { EMBEDDED_CREDENTIALS, playgroundOrigins, startEmbeddedS3, type EmbeddedS3 } from "./embedded.ts";
 import { Storage } from "./storage.ts";
 
 export { Storage, type ObjectInfo, type PutOptions, type StorageOptions } from "./storage.ts";
-export { startEmbeddedS3, EMBEDDED_CREDENTIALS, type EmbeddedS3 } from "./embedded.ts";
+export { startEmbeddedS3, playgroundOrigins, EMBEDDED_CREDENTIALS, type EmbeddedS3 } from "./embedded.ts";
 
 export interface OpenedStorage {
   storage: Storage;
@@ -22,6 +22,8 @@ export async function openStorage(settings: Settings): Promise<OpenedStorage> {
       directory: `${settings.dataDir}/s3`,
       bucket: settings.GANSERVE_S3_BUCKET,
       port: settings.GANSERVE_EMBEDDED_S3_PORT,
+      // The playground PUTs dataset zips to presigned URLs on the store's own origin.
+      allowedOrigins: playgroundOrigins(settings.HOST, settings.PORT),
     });
     endpoint = embedded.endpoint;
   }
