@@ -10,7 +10,7 @@ import { loadCheckpoint } from "../checkpoints/index.ts";
 import { readSafetensors } from "../checkpoints/safetensors.ts";
 import { toFloat32, type RawTensor, type StateDict } from "../checkpoints/tensor.ts";
 import { isFamily, type ModelFamily } from "../families.ts";
-import { createSession, cycleGan, spade, styleGan2 } from "../inference/engines/onnx.ts";
+import { createSession, cycleGan, styleGan2 } from "../inference/engines/onnx.ts";
 import type { OrtSession } from "../inference/engines/ort-thread.ts";
 import { parseCycleGANConfig } from "../networks/cyclegan/config.ts";
 import { buildSemantics, parseSpadeConfig, type IdMap } from "../networks/spade/index.ts";
@@ -60,7 +60,10 @@ export const onnxCycleganAdapter: FamilyAdapter = {
         else {
           let s = single.get(direction);
           const ch = direction === "AtoB" ? { in: cfg.input_nc, out: cfg.output_nc } : { in: cfg.output_nc, out: cfg.input_nc };
-          if (!s) single.set(direction, (s = createSession(exportCycleGAN(cfg, weights, { channels: ch }), 2)));
+          if (!s) {
+            s = createSession(exportCycleGAN(cfg, weights, { channels: ch }), 2);
+            single.set(direction, s);
+          }
           y = await (await s).run({ x: { data: x, dims: [n, h, w, c] } });
         }
         return new Map([[kase.expected, nhwcToNchw(y, [n, h, w, y.length / (n * h * w)])]]);
@@ -116,7 +119,7 @@ export const onnxStylegan2Adapter: FamilyAdapter = {
   family: "stylegan2",
   async load(config, weights): Promise<CaseRunner> {
     const e = await styleGan2({ config }, weights, 2);
-    const classes = (kase: ParityCase, io: Map<string, RawTensor>, n: number): Float32Array | null => {
+    const classes = (io: Map<string, RawTensor>, n: number): Float32Array | null => {
       if (e.cDim === 0) return null;
       if (io.has("c")) return toFloat32(io.get("c")!);
       const c = new Float32Array(n * e.cDim);
@@ -131,7 +134,7 @@ export const onnxStylegan2Adapter: FamilyAdapter = {
         const map = async (name: string) => {
           const z = ioTensor(io, name, "stylegan2: z");
           const n = z.shape[0];
-          return { n, ws: await e.mapping(toFloat32(z), classes(kase, io, n), n, trunc) };
+          return { n, ws: await e.mapping(toFloat32(z), classes(io, n), n, trunc) };
         };
         const img = async (ws: Float32Array, n: number) => nhwcToNchw(await e.synthesis(ws, n, noise), [n, e.resolution, e.resolution, 3]);
         const wsOut = (ws: Float32Array, n: number): ParityOutput => ({ shape: [n, e.numWs, e.wDim], data: ws });
