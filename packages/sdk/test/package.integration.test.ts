@@ -183,6 +183,24 @@ describe("the packed SDK", () => {
     expect(out.networkError).toEqual({ name: "GanserveConnectionError", code: "connection_error" });
   };
 
+  it("runs the README's install examples from the installed package", async () => {
+    // The README the tarball ships: its blocks marked <!-- pack-test --> (CommonJS) run as written.
+    const lines = fs.readFileSync(path.join(app, "node_modules/@ganserve/sdk/README.md"), "utf8").split("\n");
+    const blocks = lines.flatMap((l, i) => {
+      if (l.trim() !== "<!-- pack-test -->" || !lines[i + 1]?.startsWith("```")) return [];
+      const end = lines.findIndex((m, j) => j > i + 1 && m.startsWith("```"));
+      return [{ line: i + 2, lang: lines[i + 1].slice(3).trim(), code: lines.slice(i + 2, end).join("\n") }];
+    });
+    expect(blocks.length).toBeGreaterThanOrEqual(1);
+    for (const b of blocks) {
+      expect(b.lang, `README.md:${b.line}`).toBe("js");
+      const file = path.join(app, `readme-${b.line}.cjs`);
+      fs.writeFileSync(file, b.code);
+      const out = await ok(process.execPath, [file], app, env());
+      expect(out, `README.md:${b.line}`).toMatch(/fashion-stylegan2/);
+    }
+  });
+
   it("runs from plain Node ESM", async () => {
     expectRun(await ok(process.execPath, ["esm.mjs"], app, env()));
   });
