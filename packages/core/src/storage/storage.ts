@@ -73,7 +73,8 @@ export class Storage {
       maxAttempts: options.maxAttempts ?? 4,
       // Without these a call to a store that stopped answering can hang forever and hold a request with it.
       requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
-      // Checksums on every request are an SDK default since 3.729 that s3rver does not understand.
+      // Checksums on every request are an SDK default since 3.729; with them the SDK streams bodies as
+      // aws-chunked with trailing checksums, which the embedded store (fs-s3) does not implement.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
     });
@@ -177,17 +178,22 @@ export class Storage {
   }
 
   /**
-   * Immediate "sub-folders" of a prefix, e.g. model names under models/. Derived from a full listing rather
-   * than S3's Delimiter: s3rver drops CommonPrefixes more than one level above the objects, and the
-   * registry's prefixes hold few objects.
+   * Immediate "sub-folders" of a prefix, e.g. model names under models/: S3's CommonPrefixes with the "/"
+   * delimiter, so a model with many versions or a dataset with many files costs one entry, not all its objects.
    */
   async listPrefixes(prefix: string): Promise<string[]> {
     const names = new Set<string>();
-    for (const o of await this.list(prefix)) {
-      const rest = o.key.slice(prefix.length);
-      const slash = rest.indexOf("/");
-      if (slash > 0) names.add(rest.slice(0, slash));
-    }
+    let token: string | undefined;
+    do {
+      const res = await this.call(() =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: "/", ContinuationToken: token })),
+      );
+      for (const p of res.CommonPrefixes ?? []) {
+        const name = p.Prefix?.slice(prefix.length, -1);
+        if (name) names.add(name);
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
     return [...names].sort();
   }
 
