@@ -3,6 +3,9 @@
  * the API types from @ganserve/core's zod schemas; the build swaps it for the flat copy that
  * scripts/flat-types.ts prints (same types, as the checker resolves them, no imports), so dist/ needs
  * neither core nor zod.
+ *
+ * Versions: tsdown 0.21.10 with rolldown-plugin-dts 0.23.2, pinned; later tsdown releases want Node 22 or
+ * break `npm ci` on Node 20, which this repo supports.
  */
 import fs from "node:fs";
 import path from "node:path";
