@@ -22,6 +22,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EMBEDDED_CREDENTIALS, playgroundOrigins, startEmbeddedS3 } from "../src/storage/embedded.ts";
 import { startFsS3Server, type FsS3Server } from "../src/storage/fs-s3/server.ts";
+import { ApiError } from "../src/errors.ts";
 import { Storage } from "../src/storage/storage.ts";
 
 const REAL_BUCKET = process.env.GANSERVE_CONFORMANCE_S3_BUCKET;
@@ -44,7 +45,9 @@ const body = (s: string | Uint8Array) => (typeof s === "string" ? new TextEncode
 const md5 = (b: Uint8Array | string) => createHash("md5").update(b).digest("hex");
 const objectUrl = (key: string) => `${endpoint}/${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
 const errorCode = (xml: string) => /<Code>([^<]+)<\/Code>/.exec(xml)?.[1];
-const status = (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+/** The HTTP status of an SDK error, or of the ApiError that Storage turns a 503/507 into. */
+const status = (e: unknown) =>
+  (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? (e instanceof ApiError ? e.status : undefined);
 
 async function sdkError(p: Promise<unknown>): Promise<{ status?: number; name?: string }> {
   try {
@@ -414,8 +417,9 @@ describe.runIf(embeddedMode)("embedded server: failures, CORS, Host", () => {
       expect(res.status).toBe(503);
       expect(res.headers.get("retry-after")).toBeTruthy();
       expect(errorCode(await res.text())).toBe("ServiceUnavailable");
+      // Storage turns the store's 503 (after the SDK's retries) into the API's retryable storage_unavailable.
       const e = await sdkError(storage.put(`${P}fail/after.txt`, "x"));
-      expect(e.status).toBe(503);
+      expect(e).toMatchObject({ status: 503, name: "ApiError" });
       expect(await storage.getText(`${P}fail/before.txt`)).toBe("before");
     } finally {
       fs.rmSync(tmp);

@@ -47,7 +47,7 @@ const isMissing = (e: unknown) =>
   (e as { name?: string })?.name === "NotFound" ||
   (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
 
-/** Network-level failures (server down, connection refused) become a 503 the client can retry. */
+/** Network-level failures (server down, connection refused) and a store that answers 503/507 become a 503 the client can retry. */
 function unavailable(e: unknown): never {
   const err = e as { name?: string; code?: string; message?: string };
   throw new ApiError("storage_unavailable", `storage is unavailable: ${err.code ?? err.name ?? "error"}`, undefined, 2);
@@ -56,7 +56,11 @@ function unavailable(e: unknown): never {
 const isNetworkError = (e: unknown) => {
   const code = (e as { code?: string })?.code ?? "";
   const name = (e as { name?: string })?.name ?? "";
-  return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND"].includes(code) || name === "TimeoutError";
+  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND"].includes(code) || name === "TimeoutError") return true;
+  // The store answered but cannot serve now (503 SlowDown/ServiceUnavailable, 507 disk full) after the SDK's
+  // retries: the client should retry later, so 503 too, not a 500 that reads as our bug.
+  const status = (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode ?? 0;
+  return status === 503 || status === 507;
 };
 
 export class Storage {
