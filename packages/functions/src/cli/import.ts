@@ -10,7 +10,7 @@ import { loadCheckpoint, inferModelConfig, type StateDict } from "@ganserve/core
 import { writeSafetensors } from "@ganserve/core/checkpoints/safetensors";
 import type { Settings } from "@ganserve/core/config";
 import { tfjsEngines } from "@ganserve/core/inference/engines/tfjs";
-import { Family, ModelJson, ModelName } from "@ganserve/core/models/model-json";
+import { Family, type ModelJson, ModelName } from "@ganserve/core/models/model-json";
 import { ModelRegistry, sha256 } from "@ganserve/core/models/registry";
 import { openStorage } from "@ganserve/core/storage/index";
 
