@@ -423,6 +423,8 @@ describe("safeKeyFor", () => {
     ["a..b/...png", "a.b/.png"],
     ["", "_"],
     ["..", "_"],
+    [`images/${"a".repeat(300)}.png`, `images/${"a".repeat(251)}.png`],
+    [`${"d".repeat(256)}/x.png`, `${"d".repeat(255)}/x.png`],
   ])("%j -> %j", (path, key) => expect(safeKeyFor(path)).toBe(key));
 
   it("always yields a safe relative key", () => {
@@ -433,7 +435,7 @@ describe("safeKeyFor", () => {
         expect(key).not.toContain("..");
         expect(key.startsWith("/")).toBe(false);
         expect(key.endsWith("/")).toBe(false);
-        expect(key.split("/").every((s) => s !== "" && s !== ".")).toBe(true);
+        expect(key.split("/").every((s) => s !== "" && s !== "." && s.length <= 255)).toBe(true);
       }),
       { numRuns: 1000 },
     );

@@ -56,10 +56,21 @@ export function stemOf(path: string): string {
 }
 
 const MAX_KEY_LENGTH = 900;
+/** Longest segment (file or folder name) most filesystems hold; stores backed by one refuse longer ones. */
+const MAX_SEGMENT_LENGTH = 255;
+
+/** A segment over MAX_SEGMENT_LENGTH, cut in the middle so that its start and its extension stay. */
+function shortenSegment(s: string): string {
+  if (s.length <= MAX_SEGMENT_LENGTH) return s;
+  const dot = s.lastIndexOf(".");
+  const ext = dot > 0 && s.length - dot <= 16 ? s.slice(dot) : "";
+  return s.slice(0, MAX_SEGMENT_LENGTH - ext.length) + ext;
+}
 
 /**
  * A storage key for a path from a user's archive, safe to append to the dataset's prefix whatever the path
- * holds: only [A-Za-z0-9._/-], no empty, "." or ".." segments, no ".." anywhere, no leading or trailing slash.
+ * holds: only [A-Za-z0-9._/-], no empty, "." or ".." segments, no ".." anywhere, no leading or trailing slash,
+ * no segment over 255 characters (a 300-character file name once crashed the embedded store).
  * Distinct paths can map to the same key (accents are folded, other characters become "_"); inspectArchive
  * rejects the later one as a duplicate so stored objects never overwrite each other.
  */
@@ -68,7 +79,7 @@ export function safeKeyFor(path: string): string {
   const segments = folded
     .replace(/\\/g, "/")
     .split("/")
-    .map((s) => s.replace(/[^A-Za-z0-9._-]/g, "_").replace(/\.{2,}/g, "."))
+    .map((s) => shortenSegment(s.replace(/[^A-Za-z0-9._-]/g, "_").replace(/\.{2,}/g, ".")))
     .filter((s) => s !== "" && s !== ".");
   let key = segments.join("/");
   if (key.length > MAX_KEY_LENGTH) key = key.slice(key.length - MAX_KEY_LENGTH).replace(/^[./]+/, "");
