@@ -126,7 +126,7 @@ export const TRANSLATE_FILE_FIELDS = Object.keys(TranslateFiles) as readonly Tra
 /** JSON form of /v1/translate; the multipart form carries the same fields with files instead of base64. */
 export const TranslateRequest = z
   .object({
-    model: ModelName,
+    model: ModelName.meta({ example: "emoji-cyclegan" }), // ModelName's own example is a StyleGAN2 model
     version: VersionRef.default("latest"),
     ...TranslateFiles,
     direction: Direction,
