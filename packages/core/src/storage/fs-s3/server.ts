@@ -387,7 +387,8 @@ export async function startFsS3Server(opts: FsS3ServerOptions): Promise<FsS3Serv
         return;
       } else {
         err = storageFailure(e);
-        log.error({ err: String(e), code: (e as NodeJS.ErrnoException)?.code, method: req.method, url: req.url }, "embedded S3: storage error");
+        // The path only: a presigned URL's query carries its signature.
+        log.error({ err: String(e), code: (e as NodeJS.ErrnoException)?.code, method: req.method, path: (req.url ?? "/").split("?")[0] }, "embedded S3: storage error");
       }
       try {
         sendError(req, res, err, (req.url ?? "/").split("?")[0]);
