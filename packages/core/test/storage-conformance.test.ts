@@ -474,6 +474,23 @@ describe.runIf(embeddedMode)("embedded server: failures, CORS, Host", () => {
     expect(errorCode(res.body)).toBe("AccessDenied");
   });
 
+  it("a second server on the same folder (the CLI beside a running stack) sees the same objects, and its start leaves uploads in flight alone", async () => {
+    const inflight = path.join(dir, "_tmp", ".put-inflight");
+    fs.writeFileSync(inflight, "partial body");
+    const second = await startFsS3Server({ directory: dir, credentials: CREDS, buckets: [bucket], logger: quietLog });
+    const other = new Storage({ bucket, region: REGION, endpoint: second.endpoint, credentials: CREDS, maxAttempts: 1 });
+    try {
+      expect(fs.existsSync(inflight)).toBe(true);
+      expect(await other.getText(`${P}fail/after.txt`)).toBe("after");
+      await other.put(`${P}cli/model.json`, '{"from":"cli"}');
+      expect(await storage.getText(`${P}cli/model.json`)).toBe('{"from":"cli"}');
+    } finally {
+      other.destroy();
+      await second.close();
+      fs.rmSync(inflight, { force: true });
+    }
+  });
+
   it("survives garbage: malformed auth header, bad percent-encoding, huge Content-Length", async () => {
     const a = await fetch(objectUrl("x"), { headers: { Authorization: "AWS4-HMAC-SHA256 nonsense" } });
     expect(a.status).toBe(400);

@@ -179,9 +179,14 @@ export class ObjectStore {
   async init(): Promise<void> {
     await fsp.mkdir(this.bucketsDir, { recursive: true });
     await fsp.mkdir(this.tmpDir, { recursive: true });
-    // Leftovers of writes cut short by a crash.
-    for (const name of await fsp.readdir(this.tmpDir).catch(() => [] as string[]))
-      await fsp.rm(path.join(this.tmpDir, name), { force: true }).catch(() => {});
+    // Leftovers of writes cut short by a crash. Only old ones: another process (the CLI) may share the
+    // directory and be writing right now.
+    const cutoff = Date.now() - 24 * 3600_000;
+    for (const name of await fsp.readdir(this.tmpDir).catch(() => [] as string[])) {
+      const file = path.join(this.tmpDir, name);
+      const st = await fsp.stat(file).catch(() => undefined);
+      if (st?.isFile() && st.mtimeMs < cutoff) await fsp.rm(file, { force: true }).catch(() => {});
+    }
   }
 
   private bucketDir(bucket: string) {
@@ -350,9 +355,10 @@ export class ObjectStore {
       const fixed = Buffer.alloc(TRAILER_FIXED);
       fixed.writeUInt32BE(json.length, 0);
       MAGIC.copy(fixed, 4);
-      const fh = await fsp.open(tmp, "a");
+      // r+ rather than a: if the temp file vanished, fail instead of committing a trailer without a body.
+      const fh = await fsp.open(tmp, "r+");
       try {
-        await fh.write(Buffer.concat([json, fixed]));
+        await fh.write(Buffer.concat([json, fixed]), 0, json.length + fixed.length, size);
         await fh.sync();
       } finally {
         await fh.close();
