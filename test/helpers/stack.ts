@@ -26,6 +26,8 @@ export interface Stack {
   dataDir: string;
   s3Port: number;
   apiKey: string;
+  /** The stack's process id, for memory readings (memoryOf). */
+  pid: number;
   output: () => string;
   stop(): Promise<number | null>;
 }
@@ -86,6 +88,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     dataDir,
     s3Port,
     apiKey,
+    pid: child.pid!,
     output: () => out,
     stop: () =>
       new Promise((resolve) => {
@@ -97,3 +100,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 }
 
 export const auth = (stack: Stack) => ({ Authorization: `Bearer ${stack.apiKey}` });
+
+/**
+ * Resident memory of a process, now and at its peak (Linux /proc; VmHWM is the high-water mark since start),
+ * in bytes. Hostile-input tests check that a stack stays within a memory budget.
+ */
+export function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+}
