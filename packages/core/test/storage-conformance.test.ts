@@ -18,6 +18,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EMBEDDED_CREDENTIALS, playgroundOrigins, startEmbeddedS3 } from "../src/storage/embedded.ts";
@@ -223,6 +224,87 @@ describe("authentication", () => {
     expect(longer.status).toBe(403);
     await longer.arrayBuffer();
     expect(await storage.getText(`${P}auth/p.txt`)).toBe("p");
+  });
+});
+
+/** POSTs S3's browser upload form: the fields, then the file part last (as a browser's FormData would). */
+async function postForm(url: string, fields: Record<string, string>, file: Uint8Array, headers: Record<string, string> = {}) {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  form.append("file", new Blob([file.slice()]), "upload.zip");
+  const res = await fetch(url, { method: "POST", body: form, headers });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+describe("browser POST upload (presigned POST policy)", () => {
+  const form = (key: string, maxBytes = 100_000, expiresInSeconds = 600) =>
+    storage.presignPost(key, { maxBytes, minBytes: 1, expiresInSeconds, contentType: "application/zip" });
+
+  it("a valid form stores the file under the policy's key, with its Content-Type", async () => {
+    const zip = randomBytes(70_000);
+    const { url, fields } = await form(`${P}post/ok/upload.zip`);
+    const res = await postForm(url, fields, zip);
+    expect(res.status).toBe(204);
+    expect(res.headers.get("etag")).toBe(`"${md5(zip)}"`);
+    expect(Buffer.from((await storage.get(`${P}post/ok/upload.zip`))!)).toEqual(zip);
+    const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${P}post/ok/upload.zip` }));
+    expect(got.ContentType).toBe("application/zip");
+    await got.Body?.transformToByteArray();
+    // success_action_status=201 is S3's XML answer (it must be in the policy like any other field).
+    const withStatus = await storage.client.config.region().then(() =>
+      createPresignedPost(client, { Bucket: bucket, Key: `${P}post/ok/201.zip`, Expires: 600, Fields: { success_action_status: "201" }, Conditions: [["content-length-range", 0, 1000]] }),
+    );
+    const created = await postForm(withStatus.url, withStatus.fields, body("x"));
+    expect(created.status).toBe(201);
+    expect(created.text).toContain("<Key>");
+  });
+
+  it("a file over content-length-range → 400 EntityTooLarge and nothing stored (nor one under the minimum)", async () => {
+    const { url, fields } = await form(`${P}post/big/upload.zip`, 10_000);
+    const res = await postForm(url, fields, randomBytes(300_000));
+    expect(res.status).toBe(400);
+    expect(errorCode(res.text)).toBe("EntityTooLarge");
+    expect(await storage.exists(`${P}post/big/upload.zip`)).toBe(false);
+    const empty = await postForm(url, fields, new Uint8Array(0));
+    expect(empty.status).toBe(400);
+    expect(errorCode(empty.text)).toBe("EntityTooSmall");
+    expect(await storage.exists(`${P}post/big/upload.zip`)).toBe(false);
+    // Exactly the maximum is allowed.
+    expect((await postForm(url, fields, randomBytes(10_000))).status).toBe(204);
+  });
+
+  it("an expired policy → 403 AccessDenied", async () => {
+    const past = new S3Client({ ...client.config, region: REGION, endpoint: embeddedMode ? endpoint : process.env.GANSERVE_CONFORMANCE_S3_ENDPOINT, forcePathStyle: true, systemClockOffset: -3600_000 });
+    const { url, fields } = await createPresignedPost(past, { Bucket: bucket, Key: `${P}post/expired.zip`, Expires: 60, Conditions: [["content-length-range", 0, 1000]] });
+    past.destroy();
+    const res = await postForm(url, fields, body("late"));
+    expect(res.status).toBe(403);
+    expect(errorCode(res.text)).toBe("AccessDenied");
+    expect(await storage.exists(`${P}post/expired.zip`)).toBe(false);
+  });
+
+  it("a tampered policy or signature → 403; another key, Content-Type or an extra field → 403", async () => {
+    const key = `${P}post/fixed/upload.zip`;
+    const { url, fields } = await form(key, 1000);
+    const policy = JSON.parse(Buffer.from(fields.Policy, "base64").toString("utf8"));
+    for (const c of policy.conditions) if (Array.isArray(c) && c[0] === "content-length-range") c[2] = 10_000_000;
+    const bigger = await postForm(url, { ...fields, Policy: Buffer.from(JSON.stringify(policy)).toString("base64") }, randomBytes(5000));
+    expect(bigger.status).toBe(403);
+    expect(errorCode(bigger.text)).toBe("SignatureDoesNotMatch");
+    const sig = fields["X-Amz-Signature"];
+    const badSig = await postForm(url, { ...fields, "X-Amz-Signature": `${sig[0] === "0" ? "1" : "0"}${sig.slice(1)}` }, body("x"));
+    expect(badSig.status).toBe(403);
+    expect(errorCode(badSig.text)).toBe("SignatureDoesNotMatch");
+    const otherKey = await postForm(url, { ...fields, key: `${P}auth/keys/minted.json` }, body("{}"));
+    expect(otherKey.status).toBe(403);
+    expect(errorCode(otherKey.text)).toBe("AccessDenied");
+    const otherType = await postForm(url, { ...fields, "Content-Type": "text/html" }, body("<script>"));
+    expect(otherType.status).toBe(403);
+    const extra = await postForm(url, { ...fields, "x-amz-meta-owner": "someone-else" }, body("x"));
+    expect(extra.status).toBe(403);
+    const unsigned = await postForm(url, { key, "Content-Type": "application/zip" }, body("x"));
+    expect(unsigned.status).toBe(403);
+    for (const k of [key, `${P}auth/keys/minted.json`]) expect(await storage.exists(k)).toBe(false);
   });
 });
 
@@ -447,6 +529,10 @@ describe.runIf(embeddedMode)("embedded server: failures, CORS, Host", () => {
     expect(ok.status).toBe(200);
     expect(ok.headers.get("access-control-allow-origin")).toBe(APP_ORIGIN);
     expect(ok.headers.get("access-control-allow-methods")).toContain("PUT");
+    // The dataset upload form is a POST to the bucket.
+    const post = await fetch(`${endpoint}/${bucket}`, { method: "OPTIONS", headers: { Origin: APP_ORIGIN, "Access-Control-Request-Method": "POST" } });
+    expect(post.status).toBe(200);
+    expect(post.headers.get("access-control-allow-methods")).toContain("POST");
     const evil = await fetch(url, { method: "OPTIONS", headers: { Origin: "http://evil.example", "Access-Control-Request-Method": "PUT" } });
     expect(evil.status).toBe(403);
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();

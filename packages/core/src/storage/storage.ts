@@ -15,6 +15,7 @@ import {
   S3Client,
   CreateBucketCommand,
 } from "@aws-sdk/client-s3";
+import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { ApiError } from "../errors.ts";
 
@@ -131,6 +132,33 @@ export class Storage {
     await this.put(key, JSON.stringify(value), { contentType: "application/json" });
   }
 
+  /**
+   * Writes only when no object has the key (`If-None-Match: *`, atomic in S3 and in the embedded store).
+   * Returns false when the key exists (412), or when another conditional write to it was in progress (S3's
+   * 409 ConditionalRequestConflict): either way someone else's write won, and the caller reads what it says.
+   */
+  async putIfAbsent(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<boolean> {
+    try {
+      await this.call(() =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: body,
+            ContentType: opts.contentType,
+            Metadata: opts.metadata,
+            IfNoneMatch: "*",
+          }),
+        ),
+      );
+      return true;
+    } catch (e) {
+      const status = (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+      if (status === 412 || status === 409) return false;
+      throw e;
+    }
+  }
+
   /** Returns undefined when the object does not exist. */
   async get(key: string): Promise<Uint8Array | undefined> {
     try {
@@ -222,6 +250,25 @@ export class Storage {
   async presignPut(key: string, expiresInSeconds = 3600, contentType?: string): Promise<string> {
     return getSignedUrl(this.client, new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }), {
       expiresIn: expiresInSeconds,
+    });
+  }
+
+  /**
+   * S3's browser upload form for one key: POST multipart/form-data to `url` with `fields` (in any order)
+   * and then the body as the `file` part, last. The signed policy fixes the key and the Content-Type and
+   * bounds the body to `maxBytes` (content-length-range): S3 refuses a larger one with 400 EntityTooLarge
+   * and stores nothing, which a presigned PUT cannot do.
+   */
+  async presignPost(
+    key: string,
+    opts: { maxBytes: number; minBytes?: number; expiresInSeconds: number; contentType?: string },
+  ): Promise<{ url: string; fields: Record<string, string> }> {
+    return createPresignedPost(this.client, {
+      Bucket: this.bucket,
+      Key: key,
+      Expires: opts.expiresInSeconds,
+      Fields: opts.contentType ? { "Content-Type": opts.contentType } : {},
+      Conditions: [["content-length-range", opts.minBytes ?? 0, opts.maxBytes]],
     });
   }
 

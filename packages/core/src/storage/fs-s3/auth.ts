@@ -2,12 +2,14 @@
  * Request authentication for the embedded S3 server, as S3 does it: AWS Signature Version 4 in the
  * Authorization header or in a presigned URL's query. The expected signature is computed by the AWS SDK's
  * own signer (`@smithy/signature-v4`, SHA-256 from `@smithy/core/checksum`) over the request as received —
- * this file only takes the request apart and compares; it holds no SigV4 crypto of its own.
+ * this file only takes the request apart and compares; it holds no SigV4 crypto of its own. A browser POST
+ * upload (S3's HTML form) is checked the same way: its policy's signature is an HMAC with the signer's own
+ * derived signing key (`getSigningKey`), and its expiration and conditions are enforced in `verifyPostPolicy`.
  */
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { Sha256 } from "@smithy/core/checksum";
-import { SignatureV4 } from "@smithy/signature-v4";
+import { getSigningKey, SignatureV4 } from "@smithy/signature-v4";
 import { S3Error } from "./errors.ts";
 
 export interface Credentials {
@@ -185,4 +187,115 @@ export class RequestVerifier {
     if (expectedList !== signedList || !expected || !sameString(expected, signature)) throw mismatch();
     return { presigned: true };
   }
+}
+
+/** One condition of a POST policy, parsed. */
+type PolicyCondition =
+  | { kind: "eq"; field: string; value: string }
+  | { kind: "starts-with"; field: string; value: string }
+  | { kind: "content-length-range"; min: number; max: number };
+
+/** What a verified POST policy allows. */
+export interface VerifiedPost {
+  /** content-length-range of the policy (S3 allows any size up to its own limit without one) */
+  minBytes: number;
+  maxBytes?: number;
+}
+
+/** Form fields S3 does not match against the policy's conditions. */
+const UNCONDITIONED = new Set(["policy", "x-amz-signature", "file"]);
+
+const policyFailed = (what: string) => denied(`Invalid according to Policy: ${what}`);
+
+function parseConditions(raw: unknown): PolicyCondition[] {
+  if (!Array.isArray(raw)) throw policyFailed("Policy has no conditions");
+  const out: PolicyCondition[] = [];
+  const fieldOf = (f: unknown) => {
+    if (typeof f !== "string" || !f.startsWith("$")) throw policyFailed(`Policy Condition has an invalid field: ${JSON.stringify(f)}`);
+    return f.slice(1).toLowerCase();
+  };
+  for (const c of raw) {
+    if (Array.isArray(c)) {
+      const op = String(c[0]).toLowerCase();
+      if (op === "content-length-range") {
+        const [, min, max] = c;
+        if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || min < 0 || max < min) throw policyFailed("Policy Condition content-length-range is invalid");
+        out.push({ kind: "content-length-range", min, max });
+      } else if ((op === "eq" || op === "starts-with") && c.length === 3 && typeof c[2] === "string") {
+        out.push({ kind: op, field: fieldOf(c[1]), value: c[2] });
+      } else throw policyFailed(`Policy Condition is not supported: ${JSON.stringify(c)}`);
+    } else if (c && typeof c === "object") {
+      const entries = Object.entries(c as Record<string, unknown>);
+      if (entries.length !== 1 || typeof entries[0][1] !== "string") throw policyFailed(`Policy Condition is invalid: ${JSON.stringify(c)}`);
+      out.push({ kind: "eq", field: entries[0][0].toLowerCase(), value: entries[0][1] as string });
+    } else throw policyFailed(`Policy Condition is invalid: ${JSON.stringify(c)}`);
+  }
+  return out;
+}
+
+/**
+ * Checks a browser POST upload's form fields (names as sent) as S3 does: the policy is signed by our key
+ * (an HMAC of the base64 policy with the SigV4 signing key of the credential's day and region), it has not
+ * expired, every condition holds (the bucket's against `bucket`), and every field but policy, signature, file
+ * and x-ignore-* is covered by a condition. Throws 400/403 S3Errors; resolves with the size bounds.
+ */
+export async function verifyPostPolicy(
+  credentials: Credentials,
+  bucket: string,
+  form: Map<string, string>,
+  now: number = Date.now(),
+): Promise<VerifiedPost> {
+  const field = (name: string) => form.get(name);
+  const policy = field("policy");
+  const signature = field("x-amz-signature");
+  const algorithm = field("x-amz-algorithm");
+  const credential = field("x-amz-credential");
+  const date = parseAmzDate(field("x-amz-date"));
+  if (form.has("awsaccesskeyid") || form.has("signature"))
+    throw new S3Error(400, "InvalidRequest", "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.");
+  if (policy === undefined || signature === undefined || !credential || !date)
+    throw denied("Bucket POST must contain the fields policy, x-amz-algorithm, x-amz-credential, x-amz-date and x-amz-signature");
+  if (algorithm !== "AWS4-HMAC-SHA256") throw new S3Error(400, "InvalidArgument", "x-amz-algorithm must be AWS4-HMAC-SHA256");
+  const parts = credential.split("/");
+  if (parts.length !== 5) throw new S3Error(400, "InvalidArgument", "The x-amz-credential field is malformed");
+  const [akid, day, region, service, terminator] = parts;
+  if (!sameString(akid, credentials.accessKeyId))
+    throw new S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+  if (service !== "s3" || terminator !== "aws4_request" || day !== date.toISOString().slice(0, 10).replace(/-/g, ""))
+    throw new S3Error(400, "InvalidArgument", "The credential scope does not match the request date, service or terminator");
+  const key = await getSigningKey(Sha256, credentials, day, region, "s3");
+  const mac = new Sha256(key);
+  mac.update(new TextEncoder().encode(policy));
+  const expected = Buffer.from(await mac.digest()).toString("hex");
+  if (!HEX64.test(signature) || !sameString(expected, signature)) throw mismatch();
+
+  // Signed by us: what it says can be trusted, what it allows must still hold for this form.
+  let doc: { expiration?: unknown; conditions?: unknown };
+  try {
+    doc = JSON.parse(Buffer.from(policy, "base64").toString("utf8"));
+  } catch {
+    throw new S3Error(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.");
+  }
+  const expiration = typeof doc.expiration === "string" ? Date.parse(doc.expiration) : Number.NaN;
+  if (Number.isNaN(expiration)) throw new S3Error(400, "InvalidPolicyDocument", "Invalid Policy: Invalid 'expiration' value.");
+  if (now > expiration) throw policyFailed("Policy expired.");
+  const conditions = parseConditions(doc.conditions);
+  const value = (name: string) => (name === "bucket" ? bucket : field(name));
+  const covered = new Set<string>(["bucket"]);
+  let range: { min: number; max: number } | undefined;
+  for (const c of conditions) {
+    if (c.kind === "content-length-range") {
+      range = range ? { min: Math.max(range.min, c.min), max: Math.min(range.max, c.max) } : { min: c.min, max: c.max };
+      continue;
+    }
+    covered.add(c.field);
+    const v = value(c.field);
+    const ok = v !== undefined && (c.kind === "eq" ? v === c.value : v.startsWith(c.value));
+    if (!ok) throw policyFailed(`Policy Condition failed: ["${c.kind}", "$${c.field}", ${JSON.stringify(c.value)}]`);
+  }
+  for (const name of form.keys())
+    if (!UNCONDITIONED.has(name) && !name.startsWith("x-ignore-") && !covered.has(name))
+      throw policyFailed(`Extra input fields: ${name}`);
+  if (!covered.has("key")) throw policyFailed("Policy has no condition on the key");
+  return { minBytes: range?.min ?? 0, maxBytes: range?.max };
 }

@@ -54,8 +54,10 @@ export interface PutConditions {
 export interface PutInput {
   contentType?: string;
   metadata?: Record<string, string>;
-  /** declared Content-Length; the body must have exactly this many bytes */
-  contentLength: number;
+  /** declared Content-Length; the body must have exactly this many bytes (unset: a POST form's file, capped by its reader) */
+  contentLength?: number;
+  /** fewest bytes the body may have (a POST policy's content-length-range) */
+  minLength?: number;
   /** hex SHA-256 the body must have (signed x-amz-content-sha256), or undefined for UNSIGNED-PAYLOAD */
   sha256?: string;
   /** base64 Content-MD5 the body must have */
@@ -342,8 +344,10 @@ export class ObjectStore {
         md5.update(chunk);
         sha?.update(chunk);
       });
-      if (size !== input.contentLength)
+      if (input.contentLength !== undefined && size !== input.contentLength)
         throw new S3Error(400, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header");
+      if (input.minLength !== undefined && size < input.minLength)
+        throw new S3Error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size", { ProposedSize: String(size), MinSizeAllowed: String(input.minLength) });
       if (sha && sha.digest("hex") !== input.sha256)
         throw new S3Error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
       const md5Bytes = md5.digest();

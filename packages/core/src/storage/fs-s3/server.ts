@@ -6,7 +6,10 @@
  *   unsigned → 403 AccessDenied, tampered → 403 SignatureDoesNotMatch, expired presign → 403.
  * - Operations: HeadBucket, CreateBucket, ListObjectsV2 (Prefix, Delimiter, MaxKeys ≤ 1000, StartAfter,
  *   opaque ContinuationToken, encoding-type=url), PutObject (If-None-Match: *, If-Match → 412), GetObject and
- *   HeadObject (single Range, If-Match / If-None-Match), DeleteObject, DeleteObjects. Anything else → 501.
+ *   HeadObject (single Range, If-Match / If-None-Match), DeleteObject, DeleteObjects, and PostObject (the
+ *   browser form upload: policy signature, expiration and conditions checked, content-length-range enforced
+ *   while the file streams to a temp file, so an oversize upload is cut off with 400 EntityTooLarge and
+ *   nothing is stored). Anything else → 501.
  * - Keys validated (object-store.ts) → 400; writes atomic; filesystem failures → 503 / 507 with Retry-After,
  *   logged, and never thrown out of a request handler, so the host process cannot die of one.
  * - CORS only for the configured origins (the playground's), never `*`; on a loopback address the Host header
@@ -15,9 +18,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Credentials, parseQuery, type Query, RequestVerifier } from "./auth.ts";
+import { type Credentials, parseQuery, type Query, RequestVerifier, verifyPostPolicy } from "./auth.ts";
 import { errorXml, S3Error, storageFailure, xmlEscape } from "./errors.ts";
 import { type ListEntry, ObjectStore, validateKey, validBucketName } from "./object-store.ts";
+import { boundaryOf, readPostForm } from "./post-form.ts";
 
 export interface FsS3Logger {
   warn(obj: object, msg: string): void;
@@ -48,7 +52,9 @@ export interface FsS3Server {
 }
 
 const MAX_DELETE_BODY = 2 * 1024 * 1024;
-const CORS_METHODS = ["GET", "PUT", "HEAD"];
+const CORS_METHODS = ["GET", "PUT", "POST", "HEAD"];
+/** S3's placeholder for the uploaded file's name in a POST form's key. */
+const FILENAME_VARIABLE = "$" + "{filename}";
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
 const consoleLogger: FsS3Logger = {
@@ -181,6 +187,10 @@ export async function startFsS3Server(opts: FsS3ServerOptions): Promise<FsS3Serv
     const key = slash < 0 ? "" : decodePathPart(rawPath.slice(slash + 1));
     const query = parseQuery(rawQuery);
 
+    // A browser POST upload carries its credentials in the form, not in the request line or headers.
+    if (method === "POST" && key === "" && /^multipart\/form-data\b/i.test(header(req, "content-type") ?? "") && header(req, "authorization") === undefined && Object.keys(query).length === 0)
+      return postObject(req, res, bucket);
+
     const verified = await verifier.verify({ method, path: rawPath, query, headers: req.headers });
 
     if (bucket === "") throw new S3Error(501, "NotImplemented", "ListBuckets is not supported by the embedded store");
@@ -236,6 +246,38 @@ export async function startFsS3Server(opts: FsS3ServerOptions): Promise<FsS3Serv
       { ifNoneMatch, ifMatch: header(req, "if-match") },
     );
     send(res, 200, undefined, { ETag: quoted(meta.etag), "Content-Length": "0" });
+  }
+
+  async function postObject(req: IncomingMessage, res: ServerResponse, bucket: string) {
+    if (!validBucketName(bucket)) throw new S3Error(400, "InvalidBucketName", "The specified bucket is not valid.");
+    const form = await readPostForm(req, boundaryOf(header(req, "content-type")));
+    const allowed = await verifyPostPolicy(opts.credentials, bucket, form.fields, (opts.now ?? Date.now)());
+    const key = form.fields.get("key");
+    if (key === undefined) throw new S3Error(400, "InvalidArgument", "Bucket POST must contain a field named 'key'.", { ArgumentName: "key" });
+    if (key.includes(FILENAME_VARIABLE)) throw new S3Error(501, "NotImplemented", `${FILENAME_VARIABLE} in a POST key is not supported by the embedded store`);
+    validateKey(key);
+    await store.requireBucket(bucket);
+    const max = Math.min(allowed.maxBytes ?? maxObjectBytes, maxObjectBytes);
+    const metadata: Record<string, string> = {};
+    for (const [name, value] of form.fields) if (name.startsWith("x-amz-meta-")) metadata[name.slice(11)] = value;
+    const meta = await store.put(bucket, key, form.file(max), {
+      contentType: form.fields.get("content-type") ?? form.fileContentType,
+      metadata,
+      minLength: allowed.minBytes,
+    });
+    const location = `/${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+    const headers = { ETag: quoted(meta.etag), Location: location };
+    // Anything after the file part is ignored, as S3 ignores it; don't keep a connection with unread bytes.
+    if (!req.complete) res.setHeader("Connection", "close");
+    const status = form.fields.get("success_action_status");
+    if (status === "201")
+      return send(
+        res,
+        201,
+        `<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse><Location>${xmlEscape(location)}</Location><Bucket>${xmlEscape(bucket)}</Bucket><Key>${xmlEscape(key)}</Key><ETag>${quoted(meta.etag)}</ETag></PostResponse>`,
+        headers,
+      );
+    send(res, status === "200" ? 200 : 204, undefined, { ...headers, ...(status === "200" ? { "Content-Length": "0" } : {}) });
   }
 
   async function getObject(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, headOnly: boolean) {
