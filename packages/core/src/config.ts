@@ -64,6 +64,11 @@ export const SettingsSchema = z.object({
     .default(2 * 1024 * 1024 * 1024)
     .describe("Dataset storage per tenant (uploads + indexed files)"),
   GANSERVE_PRODUCTION: bool.default(false).describe("Production mode: stricter webhooks, no dev key"),
+  GANSERVE_SECRET_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, "must be base64 of 32 bytes (openssl rand -base64 32)")
+    .optional()
+    .describe("Key (base64, 32 bytes) encrypting webhook secrets at rest; required in production, generated into the data dir otherwise"),
 });
 
 export type Settings = z.infer<typeof SettingsSchema> & { dataDir: string };
@@ -91,10 +96,14 @@ function sstOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
   }
   const keys = link("ApiKeys");
   if (typeof keys?.value === "string") out.GANSERVE_API_KEYS = keys.value;
+  const secretKey = link("SecretKey");
+  if (typeof secretKey?.value === "string") out.GANSERVE_SECRET_KEY = secretKey.value;
   // Deployed (links active) means production unless the environment says otherwise explicitly.
   if (link("App") && env.GANSERVE_PRODUCTION === undefined) out.GANSERVE_PRODUCTION = "true";
   return out;
 }
+
+const SECRET_SETTINGS = new Set(["GANSERVE_SECRET_KEY"]);
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const merged = { ...env, ...sstOverrides(env) };
@@ -107,7 +116,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
-    throw new SettingsError(`invalid ${name}=${JSON.stringify(input[name])}: ${issue.message}`);
+    // Keys are never echoed into logs.
+    const shown = SECRET_SETTINGS.has(name) ? "(not shown)" : JSON.stringify(input[name]);
+    throw new SettingsError(`invalid ${name}=${shown}: ${issue.message}`);
   }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.GANSERVE_DATA_DIR) };
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { loadSettings, SettingsError } from "@ganserve/core/config";
+import { loadSecretKey } from "@ganserve/core/jobs/secrets";
 import { registerBundledModels } from "@ganserve/core/models/bundled";
 import { buildApp } from "./api/app.ts";
 import { v1Routers } from "./api/routers.ts";
@@ -22,6 +23,7 @@ export async function runServer(opts: { web: boolean }) {
   let settings: ReturnType<typeof loadSettings>;
   try {
     settings = loadSettings();
+    loadSecretKey(settings); // production without GANSERVE_SECRET_KEY stops here, with one line
   } catch (e) {
     if (e instanceof SettingsError) {
       console.error(`ganserve: configuration error: ${e.message}`);

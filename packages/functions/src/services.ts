@@ -14,6 +14,7 @@ import { FineTuneSlots } from "@ganserve/core/jobs/quota";
 import { BatchLauncher, LocalLauncher, type Launcher } from "@ganserve/core/jobs/launcher";
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
+import { loadSecretKey, SecretBox } from "@ganserve/core/jobs/secrets";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Services } from "./api/env.ts";
@@ -28,6 +29,8 @@ export interface Runtime {
 
 export async function createRuntime(settings: Settings = loadSettings()): Promise<Runtime> {
   const log = createLogger(settings.GANSERVE_LOG_LEVEL);
+  // Before anything starts: production refuses to run without GANSERVE_SECRET_KEY.
+  const secrets = new SecretBox(loadSecretKey(settings));
   const opened = await openStorage(settings);
   let devKey: string | undefined;
   let configured: KeyRing;
@@ -53,7 +56,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   const datasets = new DatasetService(opened.storage, { maxUploadBytes: settings.GANSERVE_MAX_UPLOAD_BYTES });
   const jobs = new JobStore(opened.storage);
   const launcher = createLauncher(settings, opened, jobs, log);
-  const fineTunes = new FineTuneService(jobs, datasets, registry, opened.storage, launcher, settings.GANSERVE_PRODUCTION);
+  const fineTunes = new FineTuneService(jobs, datasets, registry, opened.storage, launcher, settings.GANSERVE_PRODUCTION, secrets);
   const services: Services = {
     settings,
     storage: opened.storage,

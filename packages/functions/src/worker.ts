@@ -5,6 +5,7 @@
  */
 import { loadSettings } from "@ganserve/core/config";
 import { DatasetService } from "@ganserve/core/datasets/service";
+import { loadSecretKey, SecretBox } from "@ganserve/core/jobs/secrets";
 import { JobStore } from "@ganserve/core/jobs/store";
 import { runFineTune } from "@ganserve/core/jobs/worker";
 import { createLogger } from "@ganserve/core/log";
@@ -19,6 +20,14 @@ if (!jobId) {
 const settings = loadSettings();
 const log = createLogger(settings.GANSERVE_LOG_LEVEL);
 const opened = await openStorage(settings);
+// The same key as the API (GANSERVE_SECRET_KEY, or the data dir's generated one locally) opens webhook
+// secrets. Without it the job still trains; only its webhook is skipped, with a warning.
+let secrets: SecretBox | undefined;
+try {
+  secrets = new SecretBox(loadSecretKey(settings));
+} catch (err) {
+  log.error({ err }, "no secret key: webhooks of this job will not be sent");
+}
 // SIGTERM (Ctrl-C of npm start, Batch termination) just stops: the job resumes from its checkpoint later.
 process.on("SIGTERM", () => process.exit(143));
 const status = await runFineTune(jobId, {
@@ -29,6 +38,7 @@ const status = await runFineTune(jobId, {
   log,
   backend: settings.GANSERVE_BACKEND,
   production: settings.GANSERVE_PRODUCTION,
+  secrets,
 });
 log.info({ jobId, status }, "fine-tune worker finished");
 await opened.close();

@@ -7,6 +7,7 @@ import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Launcher } from "./launcher.ts";
 import { newJobRecord, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
+import type { SecretBox } from "./secrets.ts";
 import { checkWebhookTarget } from "./webhook.ts";
 
 export class FineTuneService {
@@ -17,6 +18,8 @@ export class FineTuneService {
     private readonly storage: Storage,
     private readonly launcher: Launcher,
     private readonly production: boolean,
+    /** Seals webhook secrets before the record is stored (jobs/secrets.ts). */
+    private readonly secrets?: SecretBox,
   ) {}
 
   async create(params: FineTuneParams, tenant: string): Promise<FineTune> {
@@ -38,7 +41,7 @@ export class FineTuneService {
       if (owner !== tenant) throw new ApiError("conflict", `model name '${params.name}' is taken`);
     }
     if (params.webhook) await checkWebhookTarget(params.webhook.url, this.production);
-    const job = newJobRecord({ id: newId("ft"), tenant, family: base.family, baseVersion: base.version, params });
+    const job = newJobRecord({ id: newId("ft"), tenant, family: base.family, baseVersion: base.version, params, secrets: this.secrets });
     await this.jobs.save(job);
     await this.jobs.putEvent(job.id, { seq: 1, type: "status", status: "queued", time: job.created_at, step: 0 });
     await this.launcher.launch(job.id);

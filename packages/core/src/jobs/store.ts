@@ -12,11 +12,18 @@ import type { FineTune, FineTuneEvent, FineTuneParams } from "../api/finetune.ts
 import { ApiError } from "../errors.ts";
 import { jobKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
+import type { SealedSecret, SecretBox } from "./secrets.ts";
+
+/**
+ * How a job keeps its webhook: the signing secret sealed under GANSERVE_SECRET_KEY (jobs/secrets.ts), bound to
+ * the job id. Records written before secrets were sealed hold it in clear (`secret`); they still deliver.
+ */
+export type StoredWebhook = { url: string; secret_sealed: SealedSecret } | { url: string; secret: string };
 
 export type JobRecord = FineTune & {
   tenant: string;
   /** kept out of API responses: the secret signs the completion webhook */
-  webhook?: { url: string; secret: string };
+  webhook?: StoredWebhook;
   worker?: { pid?: number; host?: string; attempt: number; heartbeat_at: string };
 };
 
@@ -108,15 +115,31 @@ export class JobStore {
   }
 }
 
-/** A new job record as the API creates it. */
+const webhookContext = (jobId: string) => `ganserve:webhook-secret:${jobId}`;
+
+export function sealWebhook(hook: { url: string; secret: string }, jobId: string, secrets: SecretBox): StoredWebhook {
+  return { url: hook.url, secret_sealed: secrets.seal(hook.secret, webhookContext(jobId)) };
+}
+
+/** The webhook with its secret in clear, for signing; throws when the secret does not open with this key. */
+export function openWebhook(hook: StoredWebhook, jobId: string, secrets: SecretBox | undefined): { url: string; secret: string } {
+  if ("secret" in hook && typeof hook.secret === "string") return { url: hook.url, secret: hook.secret };
+  if (!secrets) throw new Error("no secret key to open the webhook secret (GANSERVE_SECRET_KEY)");
+  return { url: hook.url, secret: secrets.open((hook as { secret_sealed: SealedSecret }).secret_sealed, webhookContext(jobId)) };
+}
+
+/** A new job record as the API creates it; a webhook secret is stored sealed, never in clear. */
 export function newJobRecord(args: {
   id: string;
   tenant: string;
   family: FineTune["family"];
   baseVersion: string;
   params: FineTuneParams;
+  secrets?: SecretBox;
 }): JobRecord {
-  const { webhook, ...params } = args.params;
+  const { webhook: hook, ...params } = args.params;
+  if (hook && !args.secrets) throw new Error("newJobRecord: a webhook secret needs a SecretBox to be stored");
+  const webhook = hook && args.secrets ? sealWebhook(hook, args.id, args.secrets) : undefined;
   return {
     id: args.id,
     tenant: args.tenant,

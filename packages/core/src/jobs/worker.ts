@@ -19,7 +19,8 @@ import type { Storage } from "../storage/storage.ts";
 import { createTrainer } from "../training/index.ts";
 import type { TrainImage, Trainer, TrainingData } from "../training/types.ts";
 import { mapLimited } from "../limits/map-limited.ts";
-import { TERMINAL, type JobRecord, type JobStore } from "./store.ts";
+import type { SecretBox } from "./secrets.ts";
+import { openWebhook, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
 import { deliverWebhook } from "./webhook.ts";
 
 export interface WorkerDeps {
@@ -30,6 +31,8 @@ export interface WorkerDeps {
   log: Logger;
   backend?: BackendChoice;
   production?: boolean;
+  /** Opens the job's sealed webhook secret (jobs/secrets.ts). */
+  secrets?: SecretBox;
   /** Progress is written at most this often (each write is a storage round trip). */
   progressIntervalMs?: number;
 }
@@ -232,7 +235,14 @@ async function finish(run: JobRun, deps: WorkerDeps, status: "succeeded" | "fail
   await run.event({ type: "done", status, step: run.record.step, message });
   if (run.record.webhook) {
     const { webhook: _w, worker: _k, tenant: _t, ...pub } = run.record;
-    const res = await deliverWebhook(run.record.webhook, { event: `fine_tune.${status}`, fine_tune: pub }, { production: deps.production ?? false });
+    let hook: { url: string; secret: string };
+    try {
+      hook = openWebhook(run.record.webhook, run.record.id, deps.secrets);
+    } catch (err) {
+      deps.log.warn({ jobId: run.record.id, err }, "webhook not sent: its secret does not open with this GANSERVE_SECRET_KEY");
+      return;
+    }
+    const res = await deliverWebhook(hook, { event: `fine_tune.${status}`, fine_tune: pub }, { production: deps.production ?? false });
     if (!res.ok) deps.log.warn({ jobId: run.record.id, ...res }, "webhook delivery failed");
   }
 }
