@@ -34,13 +34,10 @@ export class FineTuneService {
       if (dataset.stats.max_label_value > maxId)
         throw new ApiError("unprocessable", `dataset labels go up to ${dataset.stats.max_label_value}; model '${base.name}' has classes 0..${maxId}`);
     }
-    // The result is published under `name`: it must be new, or already this tenant's own model.
-    const existing = await this.registry.versions(params.name);
-    if (existing.length) {
-      const owner = (await this.registry.record(params.name, existing[existing.length - 1]))?.tenant;
-      if (owner !== tenant) throw new ApiError("conflict", `model name '${params.name}' is taken`);
-    }
     if (params.webhook) await checkWebhookTarget(params.webhook.url, this.production);
+    // The result is published under `name`: it must be new or this tenant's already. The claim is the last
+    // check, so a request refused for another reason does not take the name; the worker checks it again.
+    await this.registry.claim(params.name, tenant);
     const job = newJobRecord({ id: newId("ft"), tenant, family: base.family, baseVersion: base.version, params, secrets: this.secrets });
     await this.jobs.save(job);
     await this.jobs.putEvent(job.id, { seq: 1, type: "status", status: "queued", time: job.created_at, step: 0 });

@@ -14,7 +14,7 @@ import { decodeRgb, encodeRgb } from "../images/codec.ts";
 import { decodeLabelPng } from "../images/label-png.ts";
 import type { Logger } from "../log.ts";
 import type { ModelJson } from "../models/model-json.ts";
-import type { ModelRegistry } from "../models/registry.ts";
+import { isNameTaken, type ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 import { createTrainer } from "../training/index.ts";
 import type { TrainImage, Trainer, TrainingData } from "../training/types.ts";
@@ -131,6 +131,9 @@ export async function runFineTune(jobId: string, deps: WorkerDeps): Promise<JobR
       return "canceled";
     }
     await run.status("running", { started_at: run.record.started_at ?? new Date().toISOString() }, run.record.attempts > 1 ? `worker attempt ${run.record.attempts}` : undefined);
+    // Before training, so a job whose name another tenant owns (a job created before names had owner
+    // records) fails now, not after its steps; `publish` checks again.
+    await deps.registry.claim(run.record.name, run.record.tenant);
 
     await initBackend(deps.backend ?? "auto");
     enableTraining();
@@ -187,7 +190,8 @@ export async function runFineTune(jobId: string, deps: WorkerDeps): Promise<JobR
     return "succeeded";
   } catch (e) {
     deps.log.error({ jobId, err: e }, "fine-tune failed");
-    await finish(run, deps, "failed", { error: { code: "training_failed", message: (e as Error).message } }, (e as Error).message);
+    const code = isNameTaken(e) ? "model_name_taken" : "training_failed";
+    await finish(run, deps, "failed", { error: { code, message: (e as Error).message } }, (e as Error).message);
     return "failed";
   } finally {
     trainer?.dispose();

@@ -23,6 +23,12 @@ export async function registerBundledModels(registry: ModelRegistry, dir: string
       log?.error({ model: record.name }, "bundled model weights do not match their checksum; skipped");
       continue;
     }
+    // A tenant may have claimed the name while demo models were off: theirs stays theirs.
+    const owner = await registry.owner(record.name);
+    if (owner !== undefined && owner !== null) {
+      log?.warn({ model: record.name }, "a tenant owns the name of a bundled model; skipped");
+      continue;
+    }
     const { name: n, family, config, weights: w, version, schema_version: _s, created_at: _c, sample: _p, ...extra } = record;
     const samplePath = path.join(folder, "sample.png");
     const sample = fs.existsSync(samplePath) ? await registry.putSample(n, version, new Uint8Array(fs.readFileSync(samplePath))) : undefined;

@@ -3,12 +3,17 @@
  * layout is storage/keys.ts's `modelKeys`).
  * Publishing writes the weights first and the version record last, then reads the weights back and checks
  * their SHA-256, so a crash or a failed write never leaves a version that looks complete but is not.
+ *
+ * A name belongs to whoever claims it first: `models/<name>/owner.json`, written with `If-None-Match: *`
+ * when a fine-tune is created and checked again when anything publishes, so of two tenants racing for a
+ * new name exactly one gets it. Demo models and `ganserve import` publish as the operator (tenant null).
  */
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import { ApiError } from "../errors.ts";
 import { MODEL_WEIGHTS_FILE, modelKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
-import { ModelJson, type Family } from "./model-json.ts";
+import { ModelJson, ModelName, type Family } from "./model-json.ts";
 
 export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -33,6 +38,21 @@ export interface PublishInput {
   extra?: Partial<Omit<ModelJson, "schema_version" | "name" | "version" | "family" | "config" | "weights" | "created_at">>;
 }
 
+/** `models/<name>/owner.json`. `tenant` null: the operator's (shared models: demos, `ganserve import`). */
+export const NameOwner = z.object({ name: ModelName, tenant: z.string().nullable(), claimed_at: z.string() });
+export type NameOwner = z.infer<typeof NameOwner>;
+
+/**
+ * 409 for a name someone else owns. The same answer whoever the owner is and whether it has published yet,
+ * so it says the name is in use and nothing about by whom.
+ */
+export const nameTaken = (name: string) =>
+  new ApiError("conflict", `model name '${name}' is taken`, { reason: "model_name_taken", name });
+
+/** Whether `e` is `nameTaken`'s error. */
+export const isNameTaken = (e: unknown) =>
+  e instanceof ApiError && (e.details as { reason?: string } | undefined)?.reason === "model_name_taken";
+
 /** Who may see a model: shared base models (no tenant) are public, the rest only to their tenant. */
 export const visibleTo = (record: ModelJson, tenant: string | undefined) =>
   record.tenant === undefined || tenant === undefined || record.tenant === tenant;
@@ -56,6 +76,53 @@ export class ModelRegistry {
     for (const id of ids.filter((v) => /^v[1-9][0-9]*$/.test(v)))
       if (await this.storage.exists(modelKeys.record(name, id))) complete.push(id);
     return complete.sort((a, b) => versionNumber(a) - versionNumber(b));
+  }
+
+  /**
+   * The owner of a name: a tenant id, null for the operator, undefined while nobody has claimed it. A name
+   * published before owner records existed belongs to the tenant of its latest version (null: a shared model).
+   */
+  async owner(name: string): Promise<string | null | undefined> {
+    const recorded = await this.ownerRecord(name);
+    return recorded ? recorded.tenant : this.ownerByVersions(name);
+  }
+
+  private async ownerByVersions(name: string): Promise<string | null | undefined> {
+    const versions = await this.versions(name);
+    if (versions.length === 0) return undefined;
+    return (await this.record(name, versions[versions.length - 1]))?.tenant ?? null;
+  }
+
+  private async ownerRecord(name: string): Promise<NameOwner | undefined> {
+    const raw = await this.storage.getJson(modelKeys.owner(name));
+    if (raw === undefined) return undefined;
+    const parsed = NameOwner.safeParse(raw);
+    // Unreadable: nobody may publish under it until an operator looks, rather than guess an owner.
+    if (!parsed.success) throw new ApiError("internal", `the owner record of model '${name}' is unreadable`);
+    return parsed.data;
+  }
+
+  /**
+   * Claims `name` for `tenant` (undefined: the operator), or confirms it already has it; 409 conflict
+   * (details.reason "model_name_taken") when someone else owns it. The claim is a conditional write, so of
+   * concurrent claims exactly one wins and the others read the winner. A name published before owner records
+   * existed gets its record written for its owner on the first claim.
+   */
+  async claim(name: string, tenant: string | undefined): Promise<void> {
+    const want = tenant ?? null;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const recorded = await this.ownerRecord(name);
+      if (recorded) {
+        if (recorded.tenant !== want) throw nameTaken(name);
+        return;
+      }
+      const legacy = await this.ownerByVersions(name);
+      if (legacy !== undefined && legacy !== want) throw nameTaken(name);
+      const record: NameOwner = { name, tenant: want, claimed_at: new Date().toISOString() };
+      if (await this.storage.putIfAbsent(modelKeys.owner(name), JSON.stringify(record), { contentType: "application/json" })) return;
+      // A record exists now (ours from an earlier claim, or a concurrent claim's): the next round reads it.
+    }
+    throw new ApiError("storage_unavailable", `could not settle who owns model name '${name}'; retry`, undefined, 1);
   }
 
   async record(name: string, version: string): Promise<ModelJson | undefined> {
@@ -121,7 +188,9 @@ export class ModelRegistry {
     return key;
   }
 
+  /** Publishes the next (or the given) version; 409 model_name_taken unless the publisher owns the name. */
   async publish(input: PublishInput): Promise<ModelJson> {
+    await this.claim(input.name, input.extra?.tenant);
     const existing = await this.storage.listPrefixes(modelKeys.prefix(input.name));
     const highest = existing.filter((v) => /^v[1-9][0-9]*$/.test(v)).map(versionNumber);
     const version = input.version ?? `v${Math.max(0, ...highest) + 1}`;

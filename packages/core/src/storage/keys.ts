@@ -1,6 +1,8 @@
 /**
  * Every storage key layout, in one place. The bucket holds:
  *
+ *   models/<name>/owner.json   who owns the name: written once (If-None-Match: *) by the first fine-tune or
+ *                              import that claims it; the name's versions are published only for that owner
  *   models/<name>/<version>/   model.json (the version record, written last), weights.safetensors, sample.png
  *   datasets/<id>/             dataset.json (the record), upload.zip (what the client PUT to the presigned
  *                              URL), files/<key> (every accepted image, written by finalize), index.json
@@ -24,6 +26,8 @@ export const modelKeys = {
   root: "models/",
   /** Everything of one model: its version folders. */
   prefix: (name: string) => `models/${name}/`,
+  /** The name's owner record (registry.ts `claim`): a file, so version listings (by "/" prefixes) skip it. */
+  owner: (name: string) => `models/${name}/owner.json`,
   version: (name: string, version: string) => `models/${name}/${version}/`,
   record: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_RECORD_FILE}`,
   weights: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_WEIGHTS_FILE}`,
