@@ -72,7 +72,6 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     limiter: new TokenBucketLimiter({ rpm: settings.GANSERVE_RATE_LIMIT_RPM }),
     fineTuneSlots: new FineTuneSlots(jobs, settings.GANSERVE_MAX_CONCURRENT_FINE_TUNES),
     readiness: new Map(),
-    warmModels: () => inference.cache.status(),
     startedAt: Date.now(),
   };
   return {

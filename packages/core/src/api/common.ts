@@ -18,13 +18,16 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 
 export const Health = z.object({ status: z.literal("ok"), uptime_s: z.number(), version: z.string() }).meta({ id: "Health" });
 
+/**
+ * Public and unauthenticated, so it says ready or not and which check failed, nothing a tenant put there
+ * (no model names: those of fine-tuned models are tenant data).
+ */
 export const Readiness = z
   .object({
     status: z.enum(["ready", "not_ready"]),
-    checks: z.record(z.string(), z.object({ ok: z.boolean(), detail: z.string().optional() })),
-    models: z
-      .array(z.object({ name: z.string(), version: z.string(), warm: z.boolean() }))
-      .meta({ description: "Models loaded in this process and whether their kernels are warmed up" }),
+    checks: z
+      .record(z.string(), z.object({ ok: z.boolean(), detail: z.string().optional() }))
+      .meta({ description: "One entry per check (storage, models warmed up), with a fixed reason when it fails" }),
   })
   .meta({ id: "Readiness" });
 export type Readiness = z.infer<typeof Readiness>;

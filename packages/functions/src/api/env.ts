@@ -30,8 +30,6 @@ export interface Services {
   fineTuneSlots: FineTuneSlots;
   /** Extra readiness probes that later parts (model cache, queues) register. */
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
-  /** Models loaded in this process and whether they are warmed up, for /ready. */
-  warmModels?: () => { name: string; version: string; warm: boolean }[];
   startedAt: number;
 }
 
