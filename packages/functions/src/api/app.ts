@@ -8,6 +8,7 @@ import { requestId } from "hono/request-id";
 import { ApiError } from "@ganserve/core/errors";
 import type { AppEnv, Services } from "./env.ts";
 import { requireApiKey } from "./middleware/auth.ts";
+import { boundedJsonDepth } from "./middleware/json-depth.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { errorResponse, notFound, onError } from "./middleware/errors.ts";
 import { requestLog } from "./middleware/request-log.ts";
@@ -56,6 +57,8 @@ export function buildApp(services: Services, mounts: V1Mount[] = []) {
         errorResponse(c, new ApiError("payload_too_large", `request body exceeds ${services.settings.GANSERVE_MAX_BODY_BYTES} bytes`)),
     }),
   );
+  // After the size limit: a body within it may still nest deep enough to overflow a recursive walk.
+  v1.use("*", boundedJsonDepth);
   for (const mount of mounts) mount(v1, services);
   app.route("/v1", v1);
 
