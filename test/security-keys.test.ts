@@ -241,11 +241,17 @@ describe("quotas", () => {
     await storage.put(datasetKeys.upload(a.id), new Uint8Array(6000));
     const usage = await checkDatasetQuota({ storage, datasets }, a.id, "quota-a", 15_000);
     expect(usage.incoming).toBe(6000);
-    expect(usage.used).toBeGreaterThanOrEqual(6000);
+    // The pending upload counts once, as incoming, not again in used (issue 21, N2).
+    expect(usage.used).toBe(0);
     const b = await datasets.create({ layout: "stylegan2" }, "quota-a");
     await storage.put(datasetKeys.upload(b.id), new Uint8Array(6000));
-    const err = await checkDatasetQuota({ storage, datasets }, b.id, "quota-a", 15_000).catch((e) => e);
-    expect(err).toMatchObject({ code: "payload_too_large", status: 413, details: { reason: "quota_exceeded", quota: "dataset_bytes", limit: 15_000 } });
+    // a's pending 6000 bytes (and its record) + b's 6000: within 15 000, beyond 12 000.
+    const fits = await checkDatasetQuota({ storage, datasets }, b.id, "quota-a", 15_000);
+    expect(fits).toMatchObject({ incoming: 6000 });
+    expect(fits.used).toBeGreaterThanOrEqual(6000);
+    expect(fits.used).toBeLessThan(7000);
+    const err = await checkDatasetQuota({ storage, datasets }, b.id, "quota-a", 12_000).catch((e) => e);
+    expect(err).toMatchObject({ code: "payload_too_large", status: 413, details: { reason: "quota_exceeded", quota: "dataset_bytes", limit: 12_000 } });
     // Another tenant's usage does not count against this one, and foreign ids are 404 as everywhere.
     await expect(checkDatasetQuota({ storage, datasets }, b.id, "quota-b", 20_000)).rejects.toMatchObject({ code: "not_found" });
     const c = await datasets.create({ layout: "stylegan2" }, "quota-b");

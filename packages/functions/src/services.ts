@@ -11,6 +11,7 @@ import { DatasetService } from "@ganserve/core/datasets/service";
 import { StoredKeyRing } from "@ganserve/core/auth/store";
 import { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
 import { FineTuneSlots } from "@ganserve/core/jobs/quota";
+import { DatasetQuota } from "@ganserve/core/datasets/quota";
 import { BatchLauncher, LocalLauncher, type Launcher } from "@ganserve/core/jobs/launcher";
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
@@ -71,6 +72,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     launcher,
     limiter: new TokenBucketLimiter({ rpm: settings.GANSERVE_RATE_LIMIT_RPM }),
     fineTuneSlots: new FineTuneSlots(jobs, settings.GANSERVE_MAX_CONCURRENT_FINE_TUNES),
+    datasetQuota: new DatasetQuota({ storage: opened.storage, datasets }, settings.GANSERVE_TENANT_DATASET_BYTES),
     readiness: new Map(),
     startedAt: Date.now(),
   };

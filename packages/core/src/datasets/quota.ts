@@ -1,12 +1,14 @@
 /**
  * Per-tenant quota on bytes of dataset storage. Counted from storage (the state every process shares), so it
- * holds across API replicas up to the race between two simultaneous requests landing on different replicas.
+ * holds across API replicas up to the race between two simultaneous requests landing on different replicas;
+ * within one process `DatasetQuota` serialises check and finalize per tenant, which closes that race.
  * (The concurrent fine-tunes quota is jobs/quota.ts.)
  */
 import { ApiError } from "../errors.ts";
+import { PerKeySerial } from "../limits/per-key-serial.ts";
 import { datasetKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
-import type { DatasetService } from "./service.ts";
+import type { DatasetRecord, DatasetService } from "./service.ts";
 
 /** Bytes a dataset occupies in storage: its upload, its indexed files and its records. */
 async function datasetBytes(storage: Storage, id: string): Promise<number> {
@@ -14,9 +16,12 @@ async function datasetBytes(storage: Storage, id: string): Promise<number> {
 }
 
 export interface DatasetUsage {
-  /** Bytes the tenant's datasets hold now, the pending upload included. */
+  /** Bytes the tenant's other datasets hold now (their pending uploads included). */
   used: number;
-  /** What finalizing `id` adds: its indexed files, about the size of the zip they came from. */
+  /**
+   * What `id` holds once finalized: its indexed files, about the size of the zip they came from, which
+   * finalize deletes. Counted once: the pending upload is this, not also part of `used`.
+   */
   incoming: number;
   limit: number;
 }
@@ -38,7 +43,7 @@ export async function checkDatasetQuota(
   const upload = await deps.storage.head(datasetKeys.upload(id));
   const incoming = upload?.size ?? 0;
   let used = 0;
-  for (const ds of await deps.datasets.list(tenant)) used += await datasetBytes(deps.storage, ds.id);
+  for (const ds of await deps.datasets.list(tenant)) if (ds.id !== id) used += await datasetBytes(deps.storage, ds.id);
   if (used + incoming > limit)
     throw new ApiError(
       "payload_too_large",
@@ -46,4 +51,25 @@ export async function checkDatasetQuota(
       { dataset: id, reason: "quota_exceeded", quota: "dataset_bytes", limit, used, incoming },
     );
   return { used, incoming, limit };
+}
+
+/**
+ * Finalize under the dataset-bytes quota. The check and the writes it admits run one at a time per tenant in
+ * this process (as `FineTuneSlots` does for fine-tunes), so concurrent finalizes cannot each see the room the
+ * others are about to fill. Other tenants never wait.
+ */
+export class DatasetQuota {
+  private readonly serial = new PerKeySerial();
+
+  constructor(
+    private readonly deps: { storage: Storage; datasets: DatasetService },
+    readonly limit: number,
+  ) {}
+
+  finalize(id: string, tenant: string): Promise<DatasetRecord> {
+    return this.serial.run(tenant, async () => {
+      await checkDatasetQuota(this.deps, id, tenant, this.limit);
+      return this.deps.datasets.finalize(id, tenant);
+    });
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * Datasets in storage (storage/keys.ts's `datasetKeys`): `datasets/<id>/dataset.json` (the record),
- * `upload.zip` (what the client PUT to the presigned URL), `files/<key>` (every accepted image, written by
+ * `upload.zip` (what the client PUT to the presigned URL; deleted once finalize has indexed it, so a ready
+ * dataset's bytes count once against the quota), `files/<key>` (every accepted image, written by
  * finalize) and `index.json` (the accepted entries, which trainers read). Nothing a client names ever becomes a key except through `safeKeyFor`.
  */
 import { randomBytes } from "node:crypto";
@@ -113,6 +114,8 @@ export class DatasetService {
         rejected: report.rejected,
       };
       await this.save(ready);
+      // The files hold what training needs now. Best effort: a zip left behind is counted in the quota.
+      await this.storage.delete(datasetKeys.upload(id)).catch(() => undefined);
       return ready;
     } catch (e) {
       await this.storage.deletePrefix(datasetKeys.files(id));

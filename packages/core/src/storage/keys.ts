@@ -5,7 +5,8 @@
  *                              import that claims it; the name's versions are published only for that owner
  *   models/<name>/<version>/   model.json (the version record, written last), weights.safetensors, sample.png
  *   datasets/<id>/             dataset.json (the record), upload.zip (what the client PUT to the presigned
- *                              URL), files/<key> (every accepted image, written by finalize), index.json
+ *                              URL, deleted by a successful finalize), files/<key> (every accepted image,
+ *                              written by finalize), index.json
  *   jobs/<id>/                 job.json, cancel, events/<seq>.json, checkpoints/step-<n>.safetensors +
  *                              checkpoints/latest.json, samples/step-<n>.png
  *   outputs/<tenant>/<day>/    generated images handed out as presigned URLs (expire after a few days)

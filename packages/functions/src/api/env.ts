@@ -12,6 +12,7 @@ import type { FineTuneService } from "@ganserve/core/jobs/service";
 import type { JobStore } from "@ganserve/core/jobs/store";
 import type { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
 import type { FineTuneSlots } from "@ganserve/core/jobs/quota";
+import type { DatasetQuota } from "@ganserve/core/datasets/quota";
 
 /** Everything a router needs, built once per process by `createServices` and passed down explicitly. */
 export interface Services {
@@ -28,6 +29,8 @@ export interface Services {
   launcher: Launcher;
   limiter: TokenBucketLimiter;
   fineTuneSlots: FineTuneSlots;
+  /** Dataset finalize under the tenant's dataset-bytes quota, serialised per tenant. */
+  datasetQuota: DatasetQuota;
   /** Extra readiness probes that later parts (model cache, queues) register. */
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
   startedAt: number;

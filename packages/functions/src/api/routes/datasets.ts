@@ -2,7 +2,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { CreateDatasetRequest, Dataset, DatasetId, DatasetList } from "@ganserve/core/api/finetune";
 import { publicDataset } from "@ganserve/core/datasets/service";
-import { checkDatasetQuota } from "@ganserve/core/datasets/quota";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";
@@ -52,13 +51,12 @@ const list = createRoute({
   responses: { 200: jsonOk(DatasetList, "Datasets") },
 });
 
-export function datasetRoutes({ datasets, storage, settings }: Services) {
+export function datasetRoutes({ datasets, datasetQuota }: Services) {
   return newRouter()
     .openapi(create, async (c) => c.json(publicDataset(await datasets.create(c.req.valid("json"), tenantOf(c))), 201))
     .openapi(finalize, async (c) => {
-      const id = c.req.valid("param").id;
-      await checkDatasetQuota({ storage, datasets }, id, tenantOf(c), settings.GANSERVE_TENANT_DATASET_BYTES);
-      return c.json(publicDataset(await datasets.finalize(id, tenantOf(c))), 200);
+      // Quota check and finalize, serialised per tenant: concurrent finalizes cannot overrun the quota together.
+      return c.json(publicDataset(await datasetQuota.finalize(c.req.valid("param").id, tenantOf(c))), 200);
     })
     .openapi(get, async (c) => c.json(publicDataset(await datasets.get(c.req.valid("param").id, tenantOf(c))), 200))
     .openapi(list, async (c) => c.json({ datasets: (await datasets.list(tenantOf(c))).map(publicDataset) }, 200));
