@@ -6,6 +6,10 @@
 import sharp, { type Metadata } from "sharp";
 import { ApiError } from "../errors.ts";
 
+// libvips' operation cache keeps recent results (up to 50 MB, 100 operations) for reuse; every request here
+// brings new bytes, so it only ever held memory after a pass. Off: what a decode allocates goes when it ends.
+sharp.cache(false);
+
 export type ImageKind = "png" | "jpeg" | "webp";
 export const CONTENT_TYPES: Record<ImageKind, string> = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
 
@@ -49,13 +53,35 @@ async function checkedMetadata(bytes: Uint8Array, field: string, maxPixels: numb
   return meta;
 }
 
-export async function decodeRgb(bytes: Uint8Array, opts: { maxPixels: number; field?: string }): Promise<RgbImage> {
+/**
+ * The size an image will decode to (EXIF orientation applied), from its header alone: callers check what a
+ * request would cost before any pixel is decoded. Throws like decodeRgb for non-images and the pixel limit.
+ */
+export async function readImageSize(bytes: Uint8Array, opts: { maxPixels: number; field?: string }): Promise<{ width: number; height: number }> {
+  const field = opts.field ?? "image";
+  requireImage(bytes, field);
+  const { width = 0, height = 0, orientation = 1 } = await checkedMetadata(bytes, field, opts.maxPixels);
+  return orientation >= 5 ? { width: height, height: width } : { width, height };
+}
+
+/**
+ * Decodes to RGB. With `shrinkTo`, an image larger than that box is downscaled as it decodes, so the
+ * full-size pixels never reach memory here: by default with its aspect kept and the box covered (sharp's
+ * `fit: "outside"`; one not larger than the box in both sides keeps its own size), with `fit: "fill"` to
+ * exactly the box.
+ */
+export async function decodeRgb(
+  bytes: Uint8Array,
+  opts: { maxPixels: number; field?: string; shrinkTo?: { width: number; height: number; fit?: "outside" | "fill" } },
+): Promise<RgbImage> {
   const field = opts.field ?? "image";
   requireImage(bytes, field);
   await checkedMetadata(bytes, field, opts.maxPixels);
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: opts.maxPixels, failOn: "error" })
-      .rotate() // honour EXIF orientation: what the user sees is what we translate
+    let s = sharp(bytes, { limitInputPixels: opts.maxPixels, failOn: "error" }).rotate(); // honour EXIF orientation: what the user sees is what we translate
+    const box = opts.shrinkTo;
+    if (box) s = s.resize(box.width, box.height, { fit: box.fit ?? "outside", withoutEnlargement: box.fit !== "fill" });
+    const { data, info } = await s
       .removeAlpha()
       .toColourspace("srgb")
       .raw()

@@ -10,18 +10,18 @@ import { readSafetensors, writeSafetensors } from "../checkpoints/safetensors.ts
 import type { DatasetService } from "../datasets/service.ts";
 import { initBackend, type BackendChoice } from "../engine/backend.ts";
 import { enableTraining } from "../engine/gradients.ts";
-import { decodeRgb, encodeRgb } from "../images/codec.ts";
-import { decodeLabelPng } from "../images/label-png.ts";
+import { encodeRgb } from "../images/codec.ts";
 import type { Logger } from "../log.ts";
 import type { ModelJson } from "../models/model-json.ts";
 import { isNameTaken, type ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
-import { createTrainer } from "../training/index.ts";
-import type { TrainImage, Trainer, TrainingData } from "../training/types.ts";
-import { mapLimited } from "../limits/map-limited.ts";
+import { createTrainer, trainingImageSize } from "../training/index.ts";
+import type { Trainer } from "../training/types.ts";
 import type { SecretBox } from "./secrets.ts";
 import { openWebhook, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
+import { loadTrainingData } from "./training-data.ts";
 import { deliverWebhook } from "./webhook.ts";
+
 
 export interface WorkerDeps {
   storage: Storage;
@@ -38,46 +38,6 @@ export interface WorkerDeps {
 }
 
 const MAX_HISTORY = 500;
-/** Dataset files fetched from the store at once while a fine-tune loads its data. */
-const LOAD_CONCURRENCY = 16;
-
-/** Loads the dataset's accepted files into the shape the family's trainer takes. */
-export async function loadTrainingData(family: ModelJson["family"], datasetId: string, deps: Pick<WorkerDeps, "datasets" | "storage">): Promise<TrainingData> {
-  const index = await deps.datasets.index(datasetId);
-  const fetchBytes = async (key: string) => {
-    const bytes = await deps.storage.get(deps.datasets.fileKey(datasetId, key));
-    if (!bytes) throw new Error(`dataset file ${key} is missing`);
-    return bytes;
-  };
-  const image = async (key: string): Promise<TrainImage> => decodeRgb(await fetchBytes(key), { maxPixels: 4096 * 4096, field: key });
-  const images = (entries: { key: string }[]) => mapLimited(entries, LOAD_CONCURRENCY, (e) => image(e.key));
-  const byRole = (pred: (role: string) => boolean) => index.entries.filter((e) => pred(e.role));
-  if (family === "stylegan2") {
-    const entries = byRole((r) => r === "images" || r.startsWith("images/"));
-    const classes = index.classes;
-    return {
-      family,
-      images: await images(entries),
-      labels: classes?.length ? entries.map((e) => classes.indexOf(e.role.slice("images/".length))) : undefined,
-      classes,
-    };
-  }
-  if (family === "cyclegan") {
-    return {
-      family,
-      A: await images(byRole((r) => r === "trainA")),
-      B: await images(byRole((r) => r === "trainB")),
-    };
-  }
-  const stem = (p: string) => p.replace(/^.*\//, "").replace(/\.[^.]+$/, "");
-  const labels = new Map(byRole((r) => r === "labels").map((e) => [stem(e.path), e]));
-  const pairs = byRole((r) => r === "images").filter((e) => labels.has(stem(e.path)));
-  return {
-    family,
-    images: await images(pairs),
-    labels: await mapLimited(pairs, LOAD_CONCURRENCY, async (e) => decodeLabelPng(await fetchBytes(labels.get(stem(e.path))!.key), { maxPixels: 4096 * 4096 }).data),
-  };
-}
 
 class JobRun {
   private seq = 0;
@@ -139,14 +99,10 @@ export async function runFineTune(jobId: string, deps: WorkerDeps): Promise<JobR
     enableTraining();
     const base = await deps.registry.resolve(run.record.base_model, run.record.base_version);
     const baseWeights = readSafetensors(await deps.registry.weights(base)).tensors;
-    const data = await loadTrainingData(base.family, run.record.dataset, deps);
     const p = run.record.params as { steps: number; batch_size: number; learning_rate: number; seed: number; options: Record<string, unknown>; resolution?: number; checkpoint_every?: number; sample_every?: number };
-    const t: Trainer = createTrainer(base.family, {
-      config: base.config,
-      weights: baseWeights,
-      data,
-      options: { steps: p.steps, batch_size: p.batch_size, learning_rate: p.learning_rate, seed: p.seed, options: { ...p.options, ...(p.resolution ? { resolution: p.resolution } : {}) } },
-    });
+    const options = { steps: p.steps, batch_size: p.batch_size, learning_rate: p.learning_rate, seed: p.seed, options: { ...p.options, ...(p.resolution ? { resolution: p.resolution } : {}) } };
+    const data = await loadTrainingData(base.family, run.record.dataset, deps, trainingImageSize(base.family, { config: base.config, options }));
+    const t: Trainer = createTrainer(base.family, { config: base.config, weights: baseWeights, data, options });
     trainer = t;
 
     const pointer = await deps.jobs.latestCheckpoint(jobId);

@@ -1,1 +1,1 @@
-export { createCycleGANTrainer, CycleGANTrainer, type CycleGANTrainOptions } from "./trainer.ts";
+export { createCycleGANTrainer, cycleGanLoadSize, CycleGANTrainer, type CycleGANTrainOptions } from "./trainer.ts";

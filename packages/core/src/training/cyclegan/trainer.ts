@@ -272,6 +272,11 @@ export class CycleGANTrainer implements Trainer {
   }
 }
 
+/** The load×load size every training image is resized to (options.load_size), for the loader to decode at. */
+export function cycleGanLoadSize(init: Pick<TrainerInit, "config" | "options">): number {
+  return resolveOptions(init as TrainerInit, parseCycleGANConfig(init.config)).loadSize;
+}
+
 export function createCycleGANTrainer(init: TrainerInit): Trainer {
   return new CycleGANTrainer(init);
 }
