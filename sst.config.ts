@@ -20,6 +20,8 @@ export default $config({
     const cfg = loadConfig(process.env, { dev: $dev });
 
     const apiKeys = new sst.Secret("ApiKeys");
+    // GANSERVE_SECRET_KEY: seals webhook secrets at rest (base64 of 32 bytes: `openssl rand -base64 32`).
+    const secretKey = new sst.Secret("SecretKey");
     const { bucket, link: storage, objects } = (await import("./infra/storage")).storage(cfg);
 
     const vpc = new sst.aws.Vpc("Vpc", { az: 2, nat: cfg.network.nat });
@@ -31,13 +33,13 @@ export default $config({
       routeTableIds: vpc.nodes.privateRouteTables.apply((tables) => tables.map((t) => t.id)),
     });
 
-    const inference = await (await import("./infra/inference")).inference({ cfg, vpc, bucket, objects, storage, apiKeys });
+    const inference = await (await import("./infra/inference")).inference({ cfg, vpc, bucket, objects, storage, apiKeys, secretKey });
     const ft = await (await import("./infra/finetune")).fineTune({ cfg, vpc, bucket, objects, storage });
-    const { url, generator } = (await import("./infra/api")).api({ region: cfg.region, vpc, storage, fineTune: ft.link, apiKeys, inference });
+    const { url, generator } = (await import("./infra/api")).api({ region: cfg.region, vpc, storage, fineTune: ft.link, apiKeys, secretKey, inference });
 
     // `sst dev`: the API and worker run locally (CPU/wasm backend) with the deployed resources linked in.
     new sst.x.DevCommand("Local", {
-      link: [storage, ft.link, generator, apiKeys],
+      link: [storage, ft.link, generator, apiKeys, secretKey],
       dev: { command: "npm start", title: "ganserve (local data plane + worker)", autostart: true },
     });
 

@@ -11,10 +11,11 @@ interface Args {
   storage: sst.Linkable<Record<string, unknown>>;
   fineTune: sst.Linkable<Record<string, unknown>>;
   apiKeys: sst.Secret;
+  secretKey: sst.Secret;
   inference: { listener: aws.lb.Listener; internalUrl: $util.Output<string>; vpcLinkSg: aws.ec2.SecurityGroup };
 }
 
-export function api({ region, vpc, storage, fineTune, apiKeys, inference }: Args) {
+export function api({ region, vpc, storage, fineTune, apiKeys, secretKey, inference }: Args) {
   const api = new sst.aws.ApiGatewayV2("Api", {
     // The VPC link lives in the private subnets next to the internal ALB; its security group is the only
     // source the ALB accepts.
@@ -38,7 +39,7 @@ export function api({ region, vpc, storage, fineTune, apiKeys, inference }: Args
     memory: "1024 MB",
     // API Gateway HTTP APIs give up on an integration after 30 s.
     timeout: "29 seconds",
-    link: [storage, fineTune, generator, apiKeys],
+    link: [storage, fineTune, generator, apiKeys, secretKey],
     environment: { NODE_ENV: "production", GANSERVE_S3_REGION: region, GANSERVE_DATA_DIR: "/tmp/ganserve" },
   });
 

@@ -13,9 +13,10 @@ interface Args {
   objects: (...prefixes: string[]) => $util.Output<string>[];
   storage: sst.Linkable<Record<string, unknown>>;
   apiKeys: sst.Secret;
+  secretKey: sst.Secret;
 }
 
-export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys }: Args) {
+export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, secretKey }: Args) {
   const c = cfg.inference;
   const prefix = `${$app.name}-${$app.stage}`;
   const vpcCidr = vpc.nodes.vpc.cidrBlock;
@@ -87,12 +88,18 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys }:
     type: "SecureString",
     value: $jsonStringify({ value: apiKeys.value, type: "sst.sst.Secret" }),
   });
+  // Production refuses to start without GANSERVE_SECRET_KEY (it seals webhook secrets at rest).
+  const secretKeyParam = new aws.ssm.Parameter("InferenceSecretKey", {
+    name: `/${$app.name}/${$app.stage}/inference/secret-key`,
+    type: "SecureString",
+    value: $jsonStringify({ value: secretKey.value, type: "sst.sst.Secret" }),
+  });
   const executionRole = serviceRole("InferenceExecutionRole", "ecs-tasks.amazonaws.com", [
     // GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it.
     { Action: ["ecr:GetAuthorizationToken"], Resource: ["*"] },
     { Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: [repo.arn] },
     { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [$interpolate`${logGroup.arn}:*`] },
-    { Action: ["ssm:GetParameters"], Resource: [apiKeysParam.arn] },
+    { Action: ["ssm:GetParameters"], Resource: [apiKeysParam.arn, secretKeyParam.arn] },
   ]);
   const taskRole = serviceRole("InferenceTaskRole", "ecs-tasks.amazonaws.com", [
     { Action: ["s3:GetObject"], Resource: objects(modelKeys.root, outputKeys.root) },
@@ -126,7 +133,10 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys }:
             { name: "GANSERVE_REQUEST_TIMEOUT_MS", value: "28000" },
           ].sort((a, b) => a.name.localeCompare(b.name)),
         ),
-        secrets: [{ name: "SST_RESOURCE_ApiKeys", valueFrom: apiKeysParam.arn }],
+        secrets: [
+          { name: "SST_RESOURCE_ApiKeys", valueFrom: apiKeysParam.arn },
+          { name: "SST_RESOURCE_SecretKey", valueFrom: secretKeyParam.arn },
+        ],
         logConfiguration: {
           logDriver: "awslogs",
           options: { "awslogs-group": logGroup.name, "awslogs-region": cfg.region, "awslogs-stream-prefix": "inference" },

@@ -110,6 +110,7 @@ describe("webhook secrets at rest", () => {
     await fetch(`${stack.url}/v1/fine-tunes/${created.id}/cancel`, { method: "POST", headers: auth(stack) });
 
     const stored = await storage.get(jobKeys.record(created.id));
+    if (!stored) throw new Error("job.json is missing");
     const text = Buffer.from(stored).toString("utf8");
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain(Buffer.from(SECRET).toString("base64"));

@@ -9,6 +9,7 @@ beforeAll(async () => {
   run = await runSstConfigUnderMocks({
     env: {
       SST_SECRET_ApiKeys: "k",
+      SST_SECRET_SecretKey: "k",
       GANSERVE_GPU_MIN_TASKS: "0",
       GANSERVE_GPU_MAX_TASKS: "2",
       GANSERVE_GPU_INSTANCE_TYPE: "g6.xlarge",

@@ -5,6 +5,7 @@ import { STORAGE_PREFIXES } from "@ganserve/core/storage/keys";
 import { runSstConfigUnderMocks, MOCK_ACCOUNT, MOCK_GPU_AMI, type MockRun } from "../infra/mock-harness.ts";
 
 const API_KEYS = "gk_test_secret_value_1,gk_test_secret_value_2";
+const SECRET_KEY = "c2VjcmV0LWtleS1mb3ItdGhlLWluZnJhLXRlc3QtMDE=";
 const GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id";
 const PREFIXES: readonly string[] = STORAGE_PREFIXES;
 
@@ -13,7 +14,7 @@ let bucketArn: string;
 let bucketName: string;
 
 beforeAll(async () => {
-  run = await runSstConfigUnderMocks({ env: { SST_SECRET_ApiKeys: API_KEYS } });
+  run = await runSstConfigUnderMocks({ env: { SST_SECRET_ApiKeys: API_KEYS, SST_SECRET_SecretKey: SECRET_KEY } });
   const bucket = run.one("aws:s3/bucket:Bucket", "DataBucket");
   bucketArn = bucket.state.arn;
   bucketName = bucket.state.bucket;
@@ -122,7 +123,14 @@ describe("GPU inference (ECS on EC2)", () => {
     expect(JSON.parse(env.SST_RESOURCE_App)).toEqual({ name: "ganserve", stage: "test" });
     expect(JSON.parse(env.SST_RESOURCE_Storage).name).toBe(bucketName);
     const param = one("aws:ssm/parameter:Parameter", "InferenceApiKeys");
-    expect(c.secrets).toEqual([{ name: "SST_RESOURCE_ApiKeys", valueFrom: param.state.arn }]);
+    const keyParam = one("aws:ssm/parameter:Parameter", "InferenceSecretKey");
+    expect(c.secrets).toEqual([
+      { name: "SST_RESOURCE_ApiKeys", valueFrom: param.state.arn },
+      { name: "SST_RESOURCE_SecretKey", valueFrom: keyParam.state.arn },
+    ]);
+    expect(keyParam.inputs.type).toBe("SecureString");
+    expect(JSON.parse(unwrapSecret(keyParam.inputs.value))).toEqual({ value: SECRET_KEY, type: "sst.sst.Secret" });
+    expect(td.containerDefinitions).not.toContain(SECRET_KEY);
     expect(param.inputs.type).toBe("SecureString");
     expect(JSON.parse(unwrapSecret(param.inputs.value))).toEqual({ value: API_KEYS, type: "sst.sst.Secret" });
     expect(td.containerDefinitions).not.toContain("gk_test_secret_value");
@@ -381,12 +389,12 @@ describe("API Gateway", () => {
 });
 
 describe("links (runtime contract with packages/functions)", () => {
-  test("the API Lambda is built from the Hono handler with Storage, FineTune, Generator and ApiKeys linked", () => {
+  test("the API Lambda is built from the Hono handler with Storage, FineTune, Generator, ApiKeys and SecretKey linked", () => {
     const build = run.rpcCalls.filter((c) => c.method === "Runtime.Build");
     expect(build).toHaveLength(1);
     expect(build[0].args.handler).toBe("packages/functions/src/lambda.handler");
     const links = build[0].args.links;
-    expect(Object.keys(links).sort()).toEqual(["ApiKeys", "FineTune", "Generator", "Storage"]);
+    expect(Object.keys(links).sort()).toEqual(["ApiKeys", "FineTune", "Generator", "SecretKey", "Storage"]);
     const strip = ({ type, ...rest }: Record<string, unknown>) => {
       expect(type).toMatch(/sst\.sst\.(Linkable|Secret)$/);
       return rest;
@@ -401,6 +409,7 @@ describe("links (runtime contract with packages/functions)", () => {
       internalUrl: `http://${one("aws:lb/loadBalancer:LoadBalancer", "InferenceAlb").state.dnsName}`,
     });
     expect(strip(links.ApiKeys)).toEqual({ value: API_KEYS });
+    expect(strip(links.SecretKey)).toEqual({ value: SECRET_KEY });
   });
 
   test("the Lambda runs Node 22 with SST link markers", () => {
