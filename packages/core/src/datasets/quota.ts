@@ -68,8 +68,21 @@ export class DatasetQuota {
 
   finalize(id: string, tenant: string): Promise<DatasetRecord> {
     return this.serial.run(tenant, async () => {
-      await checkDatasetQuota(this.deps, id, tenant, this.limit);
-      return this.deps.datasets.finalize(id, tenant);
+      const { used } = await checkDatasetQuota(this.deps, id, tenant, this.limit);
+      // The upload's size only estimates the files: deflate lets a small zip hold far more. The files
+      // themselves are held to the room left, and counted as they are written.
+      return this.deps.datasets.finalize(id, tenant, {
+        maxFileBytes: this.limit - used,
+        overBudget: (bytes) =>
+          new ApiError("payload_too_large", `datasets of this tenant would hold over ${used + bytes} bytes; the quota is ${this.limit}`, {
+            dataset: id,
+            reason: "quota_exceeded",
+            quota: "dataset_bytes",
+            limit: this.limit,
+            used,
+            incoming: bytes,
+          }),
+      });
     });
   }
 }

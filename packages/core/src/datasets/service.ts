@@ -76,8 +76,12 @@ export class DatasetService {
     return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
   }
 
-  /** Validates and indexes the uploaded zip. Idempotent once ready. */
-  async finalize(id: string, tenant: string): Promise<DatasetRecord> {
+  /**
+   * Validates and indexes the uploaded zip. Idempotent once ready. With `budget`, the indexed files may
+   * total at most `maxFileBytes` (a zip can inflate far past its own size): past that, `overBudget`'s error
+   * is thrown, the files written so far are removed and the dataset stays as it was.
+   */
+  async finalize(id: string, tenant: string, budget?: { maxFileBytes: number; overBudget: (bytes: number) => Error }): Promise<DatasetRecord> {
     const record = await this.get(id, tenant);
     if (record.status === "ready") return record;
     const head = await this.storage.head(datasetKeys.upload(id));
@@ -87,10 +91,13 @@ export class DatasetService {
     const zip = (await this.storage.get(datasetKeys.upload(id)))!;
     // Files from an earlier failed attempt must not mix with this one.
     await this.storage.deletePrefix(datasetKeys.files(id));
+    let written = 0;
     try {
       const report = await inspectArchive(zip, {
         layout: record.layout,
         onImage: async (_path, _role, bytes, image) => {
+          written += bytes.byteLength;
+          if (budget && written > budget.maxFileBytes) throw budget.overBudget(written);
           await this.storage.put(datasetKeys.file(id, image.key), bytes);
         },
       });
