@@ -45,6 +45,9 @@ export const SettingsSchema = z.object({
   GANSERVE_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024).describe("Largest request body accepted"),
   GANSERVE_MAX_UPLOAD_BYTES: positiveInt.default(512 * 1024 * 1024).describe("Largest dataset zip accepted at finalize"),
   GANSERVE_MAX_PIXELS: positiveInt.default(4096 * 4096).describe("Largest input image (width × height)"),
+  GANSERVE_MAX_PASS_BYTES: positiveInt
+    .default(512 * 1024 * 1024)
+    .describe("Estimated memory one forward pass may use: bounds a CycleGAN's network input (preprocess=none) and how many images share a pass"),
   GANSERVE_MODEL_CACHE_BYTES: positiveInt
     .default(2 * 1024 * 1024 * 1024)
     .describe("Memory budget for loaded models (LRU)"),

@@ -52,6 +52,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     maxQueue: settings.GANSERVE_MAX_QUEUE,
     requestTimeoutMs: settings.GANSERVE_REQUEST_TIMEOUT_MS,
     maxPixels: settings.GANSERVE_MAX_PIXELS,
+    passBytes: settings.GANSERVE_MAX_PASS_BYTES,
     cacheBytes: settings.GANSERVE_MODEL_CACHE_BYTES,
   });
   const datasets = new DatasetService(opened.storage, { maxUploadBytes: settings.GANSERVE_MAX_UPLOAD_BYTES });

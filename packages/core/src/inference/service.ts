@@ -12,6 +12,7 @@ import { floatToUint8, resizeRgb, uint8ToFloat } from "../images/codec.ts";
 import type { ModelJson } from "../models/model-json.ts";
 import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
+import { DEFAULT_PASS_BYTES, type PassBudget } from "./admission.ts";
 import { Batcher } from "./batcher.ts";
 import type { CycleGANEngine, Engine, EngineFactory, SpadeEngine, StyleGAN2Engine } from "./engine.ts";
 import type { Metrics } from "./metrics.ts";
@@ -28,6 +29,8 @@ export interface InferenceOptions {
   maxQueue: number;
   requestTimeoutMs: number;
   maxPixels: number;
+  /** estimated memory one forward pass may use (admission.ts); default DEFAULT_PASS_BYTES */
+  passBytes?: number;
   cacheBytes: number;
   /** lifetime of presigned output URLs */
   urlExpirySeconds?: number;
@@ -62,6 +65,11 @@ export class InferenceService {
       onLoad: (record, seconds) => metrics.modelLoadSeconds.observe({ model: metricLabel(record) }, seconds),
       onChange: (bytes) => metrics.modelBytes.set(bytes),
     });
+  }
+
+  /** The memory budget of one forward pass and how many batch slots share it (admission.ts). */
+  get budget(): PassBudget {
+    return { passBytes: this.opts.passBytes ?? DEFAULT_PASS_BYTES, maxBatch: this.opts.maxBatch };
   }
 
   private async engineFor<F extends Engine["family"]>(
@@ -207,7 +215,7 @@ export class InferenceService {
   }
 
   private async translateCycleGAN(record: ModelJson, engine: CycleGANEngine, p: TranslateParams, inputs: TranslateInputs) {
-    const { original, net, size } = await cycleGanInput(engine, p, inputs, this.opts.maxPixels);
+    const { original, net, size, slots } = await cycleGanInput(engine, record.config, p, inputs, this.opts.maxPixels, this.budget);
     const key = `${record.name}/${record.version}/${p.direction}/${size.w}x${size.h}`;
     const batcher = this.batcher<Float32Array>(key, metricLabel(record), async (items) => {
       const all = new Float32Array(items.length * items[0].length);
@@ -216,7 +224,7 @@ export class InferenceService {
       const per = items[0].length;
       return items.map((_, i) => out.subarray(i * per, (i + 1) * per));
     });
-    const { output, queueMs, computeMs } = await this.submit(batcher, uint8ToFloat(net.data), 1, metricLabel(record));
+    const { output, queueMs, computeMs } = await this.submit(batcher, uint8ToFloat(net.data), slots, metricLabel(record));
     // The official test.py writes the network-sized image; users get their own size back.
     const out = await resizeRgb({ data: floatToUint8(output, "tanh"), width: size.w, height: size.h }, original.width, original.height);
     return { rgb: out, queueMs, computeMs, params: { ...p, image: undefined, width: original.width, height: original.height, net_size: [size.h, size.w] } };

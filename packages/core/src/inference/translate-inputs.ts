@@ -5,21 +5,30 @@
  * of batchers or metrics.
  */
 import { ApiError } from "../errors.ts";
-import { decodeRgb, resizeRgb, uint8ToFloat, type RgbImage } from "../images/codec.ts";
+import { decodeRgb, readImageSize, resizeRgb, uint8ToFloat, type RgbImage } from "../images/codec.ts";
 import { decodeLabelPng, type LabelMap } from "../images/label-png.ts";
+import { admitCycleGan, type PassBudget } from "./admission.ts";
 import type { CycleGANEngine, SpadeEngine } from "./engine.ts";
 import type { TranslateInputs, TranslateParams } from "./params.ts";
 
-/** The user's image and its network-sized copy; size is a multiple of the model's sizeMultiple. */
-export async function cycleGanInput(engine: CycleGANEngine, p: TranslateParams, inputs: TranslateInputs, maxPixels: number) {
+/**
+ * The user's image and its network-sized copy; size is a multiple of the model's sizeMultiple. The network size
+ * follows from the header alone, so an input over the model's cost limit (admission.ts) is refused before a
+ * pixel is decoded; `slots` is the item's share of a forward pass.
+ */
+export async function cycleGanInput(engine: CycleGANEngine, config: Record<string, unknown>, p: TranslateParams, inputs: TranslateInputs, maxPixels: number, budget: PassBudget) {
   if (!inputs.image) throw new ApiError("validation_failed", "image: required for a CycleGAN model");
   if (inputs.label_map) throw new ApiError("validation_failed", "label_map: only SPADE models take a label map");
+  const header = await readImageSize(inputs.image, { maxPixels, field: "image" });
+  const size = cycleNetSize(header, engine, p);
+  if (size.w * size.h > maxPixels) throw new ApiError("image_too_large", `the network input would be ${size.w}×${size.h}; use preprocess=resize`);
+  const slots = admitCycleGan(config, budget, size, engine.sizeMultiple, { ...header, preprocess: p.preprocess ?? "resize" });
   const original = await decodeRgb(inputs.image, { maxPixels, field: "image" });
-  const { net, size } = await cyclePreprocess(original, engine, p, maxPixels);
-  return { original, net, size };
+  const net = await cyclePreprocess(original, p, size);
+  return { original, net, size, slots };
 }
 
-async function cyclePreprocess(img: RgbImage, engine: CycleGANEngine, p: TranslateParams, maxPixels: number) {
+function cycleNetSize(img: { width: number; height: number }, engine: CycleGANEngine, p: TranslateParams) {
   const m = engine.sizeMultiple;
   const round = (v: number) => Math.max(m, Math.round(v / m) * m);
   let w = img.width;
@@ -34,8 +43,10 @@ async function cyclePreprocess(img: RgbImage, engine: CycleGANEngine, p: Transla
       h *= s;
     }
   }
-  const size = { w: round(w), h: round(h) };
-  if (size.w * size.h > maxPixels) throw new ApiError("image_too_large", `the network input would be ${size.w}×${size.h}; use preprocess=resize`);
+  return { w: round(w), h: round(h) };
+}
+
+async function cyclePreprocess(img: RgbImage, p: TranslateParams, size: { w: number; h: number }) {
   let src = img;
   if (p.preprocess === "crop") {
     const side = Math.min(img.width, img.height);
@@ -46,7 +57,7 @@ async function cyclePreprocess(img: RgbImage, engine: CycleGANEngine, p: Transla
       .toBuffer({ resolveWithObject: true });
     src = { data: new Uint8Array(data), width: info.width, height: info.height };
   }
-  return { net: await resizeRgb(src, size.w, size.h), size };
+  return resizeRgb(src, size.w, size.h);
 }
 
 /**

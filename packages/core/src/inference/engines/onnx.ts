@@ -14,7 +14,7 @@ import { readSafetensors } from "../../checkpoints/safetensors.ts";
 import { toFloat32, type StateDict } from "../../checkpoints/tensor.ts";
 import { ApiError } from "../../errors.ts";
 import type { ModelJson } from "../../models/model-json.ts";
-import { parseCycleGANConfig, sizeConstraints } from "../../networks/cyclegan/config.ts";
+import { parseCycleGANConfig, servingBytesPerPixel, sizeConstraints } from "../../networks/cyclegan/config.ts";
 import { buildSemantics, LabelMapError, parseSpadeConfig } from "../../networks/spade/index.ts";
 import { exportCycleGAN } from "../../onnx/cyclegan.ts";
 import { exportSpade } from "../../onnx/spade.ts";
@@ -142,14 +142,28 @@ export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict
   };
 }
 
+/**
+ * Passes estimated above this (servingBytesPerPixel × pixels × batch) run on a second session per direction
+ * without ONNX Runtime's memory arena: the arena keeps the high-water mark of the largest pass it ever ran
+ * (a 1536² pass of emoji-cyclegan left the process 510 MB above its baseline for good), while without it the
+ * activations are freed when the pass ends. The network's own size and anything near it keep the arena and
+ * its speed (a pass without it is about 1.5× slower at 1024², more on larger inputs: docs/performance.md).
+ */
+export const ARENA_PASS_BYTES = 64 * 1024 * 1024;
+
 export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxCycleGANEngine> {
   const cfg = parseCycleGANConfig(record.config);
   const has = (prefix: string) => [...sd.keys()].some((k) => k.startsWith(prefix));
-  const sessions = new Map<"AtoB" | "BtoA", OrtSession>();
+  const graphs = new Map<"AtoB" | "BtoA", Uint8Array>();
   if (has("netG_A.")) {
-    sessions.set("AtoB", await createSession(exportCycleGAN(cfg, subDict(sd, "netG_A.")), threads, memArena));
-    if (has("netG_B.")) sessions.set("BtoA", await createSession(exportCycleGAN(cfg, subDict(sd, "netG_B."), { channels: { in: cfg.output_nc, out: cfg.input_nc } }), threads, memArena));
-  } else sessions.set("AtoB", await createSession(exportCycleGAN(cfg, sd), threads, memArena));
+    graphs.set("AtoB", exportCycleGAN(cfg, subDict(sd, "netG_A.")));
+    if (has("netG_B.")) graphs.set("BtoA", exportCycleGAN(cfg, subDict(sd, "netG_B."), { channels: { in: cfg.output_nc, out: cfg.input_nc } }));
+  } else graphs.set("AtoB", exportCycleGAN(cfg, sd));
+  const sessions = new Map<"AtoB" | "BtoA", OrtSession>();
+  for (const [d, g] of graphs) sessions.set(d, await createSession(g, threads, memArena));
+  /** arena-less sessions for large passes, created on first use */
+  const large = new Map<"AtoB" | "BtoA", Promise<OrtSession>>();
+  const bytesPerPixel = servingBytesPerPixel(cfg);
   const { sizeMultiple, minSize } = sizeConstraints(cfg.netG);
   const c = record.config;
   const trainSize = typeof c.crop_size === "number" ? c.crop_size : typeof c.load_size === "number" ? c.load_size : 256;
@@ -158,15 +172,25 @@ export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict,
     sizeMultiple,
     trainSize: Math.max(minSize, trainSize),
     async forward(direction, x, n, h, w) {
-      const s = sessions.get(direction);
+      let s = sessions.get(direction);
       if (!s) throw new ApiError("validation_failed", `direction: this model has no ${direction} generator`, { directions: [...sessions.keys()] });
       if (h % sizeMultiple !== 0 || w % sizeMultiple !== 0 || h < minSize || w < minSize)
         throw new Error(`${cfg.netG}: height ${h} and width ${w} must be multiples of ${sizeMultiple} and at least ${minSize}`);
+      if (memArena && n * h * w * bytesPerPixel > ARENA_PASS_BYTES) {
+        let p = large.get(direction);
+        if (!p) {
+          p = createSession(graphs.get(direction)!, threads, false);
+          large.set(direction, p);
+          p.catch(() => large.delete(direction));
+        }
+        s = await p;
+      }
       const inC = direction === "AtoB" ? cfg.input_nc : cfg.output_nc;
       return s.run({ x: { data: x, dims: [n, h, w, inC] } });
     },
     dispose() {
       for (const s of sessions.values()) void s.release();
+      for (const s of large.values()) void s.then((x) => x.release());
     },
   };
 }

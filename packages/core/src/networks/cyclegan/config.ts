@@ -78,3 +78,14 @@ export function sizeConstraints(netG: NetG): SizeConstraints {
       return { sizeMultiple: 256, minSize: 256 };
   }
 }
+
+/**
+ * What one image costs a serving pass, in bytes per pixel of the network input. Both generators are fully
+ * convolutional: the network runs at whatever size it is given (with translate's `preprocess=none`, the
+ * upload's own size), so memory grows with the input's pixels × the network's width. At its peak ONNX Runtime
+ * holds about six full-resolution float32 maps of `ngf` channels (the 1/2- and 1/4-scale layers, with 2× and 4×
+ * the channels on 1/4 and 1/16 of the pixels, add less); measured on emoji-cyclegan (resnet_6blocks, ngf 8):
+ * +810 MB at 2048², 193 B/pixel. The float input and output are added on top.
+ */
+export const servingBytesPerPixel = (c: Pick<CycleGANConfig, "ngf" | "input_nc" | "output_nc">): number =>
+  4 * (6 * Math.max(c.ngf, c.input_nc, c.output_nc) + c.input_nc + c.output_nc);
