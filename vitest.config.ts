@@ -19,6 +19,8 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      // TF.js forward timings at full model sizes: benchmarks, run by `npm run bench:kernels`.
+      { test: { name: "kernels", include: ["bench/kernels/*.bench-test.ts"], testTimeout: 1_800_000 } },
       {
         test: {
           name: "soak",

@@ -1,18 +1,18 @@
 /**
- * Forward times at real model sizes (ngf 64, 256x256). Opt-in because it takes a while on the JS cpu backend:
- * GANSERVE_BENCH=1 [GANSERVE_BENCH_BACKENDS=wasm,cpu] [GANSERVE_BENCH_ITERS=3] npx vitest run --project core packages/core/test/cyclegan-bench.test.ts
+ * Forward times at real model sizes (ngf 64, 256x256) on the TF.js backends. A benchmark, not a test: it runs
+ * with `npm run bench:kernels` [GANSERVE_BENCH_BACKENDS=wasm,cpu] [GANSERVE_BENCH_ITERS=3], never in `npm test`.
  */
 import { describe, expect, it } from "vitest";
 import "@tensorflow/tfjs-backend-cpu";
-import { initBackend, tf } from "../src/engine/backend.ts";
-import { setConvTransposeMethod, type ConvTransposeMethod } from "../src/networks/common/conv.ts";
-import { CycleGANModel } from "../src/networks/cyclegan/index.ts";
+import { initBackend, tf } from "../../packages/core/src/engine/backend.ts";
+import { setConvTransposeMethod, type ConvTransposeMethod } from "../../packages/core/src/networks/common/conv.ts";
+import { CycleGANModel } from "../../packages/core/src/networks/cyclegan/index.ts";
 
 const backends = (process.env.GANSERVE_BENCH_BACKENDS ?? "wasm,cpu").split(",");
 const iterations = Number(process.env.GANSERVE_BENCH_ITERS ?? 3);
 const tconv = process.env.GANSERVE_BENCH_TCONV as ConvTransposeMethod | undefined;
 
-describe.runIf(!!process.env.GANSERVE_BENCH)("cyclegan forward benchmark", () => {
+describe("cyclegan forward benchmark", () => {
   for (const backend of backends)
     for (const [netG, norm] of [["resnet_9blocks", "instance"], ["unet_256", "batch"]] as const) {
       it(`${backend} ${netG} ngf64 1x256x256x3`, async () => {

@@ -1,5 +1,5 @@
 /**
- * Opt-in timing of a full-size generator (GANSERVE_BENCH=1): stylegan2-ada's `paper256` shape (z/w 512,
+ * Timing of a full-size generator (`npm run bench:kernels`, never in `npm test`): stylegan2-ada's `paper256` shape (z/w 512,
  * channel_base 16384, channel_max 512, conv_clamp 256), random weights, batch 1, noise_mode const.
  * GANSERVE_BENCH_BACKENDS picks backends (default wasm); GANSERVE_BENCH_RES the resolution (default 256).
  */
@@ -7,12 +7,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { describe, expect, it } from "vitest";
-import { StyleGAN2Generator } from "../src/networks/stylegan2/generator.ts";
+import { StyleGAN2Generator } from "../../packages/core/src/networks/stylegan2/generator.ts";
 
 const backends = (process.env.GANSERVE_BENCH_BACKENDS ?? "wasm").split(",");
 const res = Number(process.env.GANSERVE_BENCH_RES ?? 256);
 
-describe.skipIf(!process.env.GANSERVE_BENCH)("stylegan2 forward timing", () => {
+describe("stylegan2 forward timing", () => {
   for (const backend of backends)
     it(`paper256-shaped generator at ${res}² on ${backend}`, async () => {
       await tf.setBackend(backend);
