@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckpointError, loadCheckpoint } from "@ganserve/core/checkpoints/index";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
 import { startStack, type Stack } from "./helpers/stack.ts";
+import { postUpload, type UploadForm } from "./helpers/upload.ts";
 import { official } from "./fixtures/index.ts";
 
 // The official checkpoint in every format the importer reads (the served model is the shipped emoji-cyclegan).
@@ -178,8 +179,8 @@ describe("dataset zips", () => {
     await fc.assert(
       fc.asyncProperty(mutated, async (bytes) => {
         count("zips");
-        const created = (await (await call("POST", "/v1/datasets", { layout: "auto" })).json()) as { id: string; upload: { url: string; headers: Record<string, string> } };
-        const put = await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: bytes });
+        const created = (await (await call("POST", "/v1/datasets", { layout: "auto" })).json()) as { id: string; upload: UploadForm };
+        const put = await postUpload(created.upload, bytes);
         expect(put.ok).toBe(true);
         await expectHandled(await call("POST", `/v1/datasets/${created.id}/finalize`), `finalize ${bytes.length} bytes`);
       }),

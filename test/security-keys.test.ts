@@ -237,24 +237,25 @@ describe("quotas", () => {
 
   it("dataset bytes: finalize beyond the tenant's quota is refused with 413 reason quota_exceeded", async () => {
     const datasets = new DatasetService(storage, { maxUploadBytes: 1 << 30 });
-    const a = await datasets.create({ layout: "stylegan2" }, "quota-a");
+    // Each upload form holds (and accepts) 6000 bytes.
+    const a = await datasets.create({ layout: "stylegan2" }, "quota-a", { maxBytes: 6000 });
     await storage.put(datasetKeys.upload(a.id), new Uint8Array(6000));
     const usage = await checkDatasetQuota({ storage, datasets }, a.id, "quota-a", 15_000);
     expect(usage.incoming).toBe(6000);
     // The pending upload counts once, as incoming, not again in used (issue 21, N2).
     expect(usage.used).toBe(0);
-    const b = await datasets.create({ layout: "stylegan2" }, "quota-a");
+    const b = await datasets.create({ layout: "stylegan2" }, "quota-a", { maxBytes: 6000 });
     await storage.put(datasetKeys.upload(b.id), new Uint8Array(6000));
     // a's pending 6000 bytes (and its record) + b's 6000: within 15 000, beyond 12 000.
     const fits = await checkDatasetQuota({ storage, datasets }, b.id, "quota-a", 15_000);
     expect(fits).toMatchObject({ incoming: 6000 });
-    expect(fits.used).toBeGreaterThanOrEqual(6000);
-    expect(fits.used).toBeLessThan(7000);
+    // Exactly a's zip and its record (which carries the upload form, about 1 KB): counted once.
+    expect(fits.used).toBe(6000 + (await storage.head(datasetKeys.record(a.id)))!.size);
     const err = await checkDatasetQuota({ storage, datasets }, b.id, "quota-a", 12_000).catch((e) => e);
     expect(err).toMatchObject({ code: "payload_too_large", status: 413, details: { reason: "quota_exceeded", quota: "dataset_bytes", limit: 12_000 } });
     // Another tenant's usage does not count against this one, and foreign ids are 404 as everywhere.
     await expect(checkDatasetQuota({ storage, datasets }, b.id, "quota-b", 20_000)).rejects.toMatchObject({ code: "not_found" });
-    const c = await datasets.create({ layout: "stylegan2" }, "quota-b");
+    const c = await datasets.create({ layout: "stylegan2" }, "quota-b", { maxBytes: 6000 });
     await storage.put(datasetKeys.upload(c.id), new Uint8Array(6000));
     await expect(checkDatasetQuota({ storage, datasets }, c.id, "quota-b", 20_000)).resolves.toMatchObject({ incoming: 6000 });
   });

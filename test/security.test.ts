@@ -12,6 +12,7 @@ import { ModelRegistry } from "@ganserve/core/models/registry";
 import { EMBEDDED_CREDENTIALS, Storage } from "@ganserve/core/storage/index";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
 import { startStack, type Stack } from "./helpers/stack.ts";
+import { postUpload } from "./helpers/upload.ts";
 
 // The shipped demo models are the shared (tenant-less) ones; BASE is class-conditional, so generate names a class.
 const BASE = "fashion-stylegan2";
@@ -48,7 +49,7 @@ async function zipOf(n: number) {
 
 async function uploadDataset(key: string, n: number): Promise<string> {
   const created = await (await fetch(`${stack.url}/v1/datasets`, { method: "POST", headers: H(key, true), body: JSON.stringify({ layout: "stylegan2" }) })).json();
-  const put = await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: Buffer.from(await zipOf(n)) });
+  const put = await postUpload(created.upload, await zipOf(n));
   expect(put.ok).toBe(true);
   const fin = await fetch(`${stack.url}/v1/datasets/${created.id}/finalize`, { method: "POST", headers: H(key) });
   expect(fin.status).toBe(200);

@@ -4,6 +4,7 @@ import { buildDatasetZip } from "@ganserve/core/datasets/index";
 import { encodeLabelPng } from "@ganserve/core/images/label-png";
 import type { FineTuneEvent } from "@ganserve/core/api/finetune";
 import { auth, type Stack } from "./stack.ts";
+import { postUpload } from "./upload.ts";
 
 const square = (size: number, rgb: [number, number, number], inner: [number, number, number], offset: number) => {
   const data = new Uint8Array(size * size * 3);
@@ -55,12 +56,16 @@ export async function scenesZip(n: number, size: number, classes: number): Promi
   return buildDatasetZip(files);
 }
 
-/** create → PUT to the presigned URL with plain fetch → finalize. */
+/** create → POST to the presigned upload form with plain fetch → finalize. */
 export async function uploadDataset(stack: Stack, zip: Uint8Array, layout: string) {
   const created = await (
-    await fetch(`${stack.url}/v1/datasets`, { method: "POST", headers: { ...auth(stack), "content-type": "application/json" }, body: JSON.stringify({ layout, name: "test" }) })
+    await fetch(`${stack.url}/v1/datasets`, {
+      method: "POST",
+      headers: { ...auth(stack), "content-type": "application/json" },
+      body: JSON.stringify({ layout, name: "test", size_bytes: Math.max(1, zip.length) }),
+    })
   ).json();
-  const put = await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: zip as BodyInit });
+  const put = await postUpload(created.upload, zip);
   if (!put.ok) throw new Error(`upload failed: ${put.status}`);
   const res = await fetch(`${stack.url}/v1/datasets/${created.id}/finalize`, { method: "POST", headers: auth(stack) });
   return { status: res.status, body: await res.json(), id: created.id as string };

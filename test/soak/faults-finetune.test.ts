@@ -12,6 +12,7 @@ import { buildDatasetZip } from "@ganserve/core/datasets/index";
 import sharp from "sharp";
 import { freePort, repoRoot, startStack, tempDataDir, type Stack } from "../helpers/stack.ts";
 import { official } from "../fixtures/index.ts";
+import { postUpload } from "../helpers/upload.ts";
 
 const SG = official("stylegan2/z32_w32_res32_skip");
 const KEY = "gs_ft_faults_key_0123456789";
@@ -58,7 +59,7 @@ it("a fine-tune survives 5 s without storage and an API restart, and its result 
     Array.from({ length: 8 }, async (_, i) => ({ path: `images/i${i}.png`, bytes: new Uint8Array(await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 30 * i, g: 120, b: 200 - 20 * i } } }).png().toBuffer()) })),
   );
   const ds = await (await fetch(`${stack!.url}/v1/datasets`, { method: "POST", headers: H, body: JSON.stringify({ layout: "stylegan2" }) })).json();
-  expect((await fetch(ds.upload.url, { method: "PUT", headers: ds.upload.headers, body: Buffer.from(await buildDatasetZip(files)) })).ok).toBe(true);
+  expect((await postUpload(ds.upload, await buildDatasetZip(files))).ok).toBe(true);
   expect((await fetch(`${stack!.url}/v1/datasets/${ds.id}/finalize`, { method: "POST", headers: H })).status).toBe(200);
   const created = await fetch(`${stack!.url}/v1/fine-tunes`, {
     method: "POST",

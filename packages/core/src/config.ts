@@ -43,7 +43,7 @@ export const SettingsSchema = z.object({
     .default("auto")
     .describe("Serving engine: auto = ONNX Runtime, TF.js for what ONNX does not cover"),
   GANSERVE_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024).describe("Largest request body accepted"),
-  GANSERVE_MAX_UPLOAD_BYTES: positiveInt.default(512 * 1024 * 1024).describe("Largest dataset zip accepted at finalize"),
+  GANSERVE_MAX_UPLOAD_BYTES: positiveInt.default(512 * 1024 * 1024).describe("Largest dataset zip an upload form accepts"),
   GANSERVE_MAX_PIXELS: positiveInt.default(4096 * 4096).describe("Largest input image (width × height)"),
   GANSERVE_MAX_PASS_BYTES: positiveInt
     .default(512 * 1024 * 1024)

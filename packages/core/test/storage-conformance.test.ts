@@ -274,7 +274,13 @@ describe("browser POST upload (presigned POST policy)", () => {
   });
 
   it("an expired policy → 403 AccessDenied", async () => {
-    const past = new S3Client({ ...client.config, region: REGION, endpoint: embeddedMode ? endpoint : process.env.GANSERVE_CONFORMANCE_S3_ENDPOINT, forcePathStyle: true, systemClockOffset: -3600_000 });
+    const past = new S3Client({
+      region: REGION,
+      endpoint: embeddedMode ? endpoint : process.env.GANSERVE_CONFORMANCE_S3_ENDPOINT,
+      forcePathStyle: true,
+      credentials: embeddedMode ? CREDS : undefined,
+      systemClockOffset: -3600_000,
+    });
     const { url, fields } = await createPresignedPost(past, { Bucket: bucket, Key: `${P}post/expired.zip`, Expires: 60, Conditions: [["content-length-range", 0, 1000]] });
     past.destroy();
     const res = await postForm(url, fields, body("late"));

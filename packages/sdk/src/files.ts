@@ -4,7 +4,7 @@ import type { ImageResult } from "./types.ts";
 /**
  * Bytes in any of the forms browsers and Node hand out. Buffer is a Uint8Array, so it is accepted too.
  * A ReadableStream is read once into memory before sending: retries must be able to resend it, and a
- * presigned PUT needs a Content-Length.
+ * dataset's upload form needs its size before it is created.
  */
 export type FileInput = Blob | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>;
 

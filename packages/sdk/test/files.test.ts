@@ -105,25 +105,42 @@ const awaiting: Dataset = {
   layout: "stylegan2",
   status: "awaiting_upload",
   created_at: "2025-01-01T00:00:00Z",
-  upload: { url: "http://s3.test/datasets/x/upload.zip?X-Amz-Signature=abc", method: "PUT", headers: { "Content-Type": "application/zip", "Content-Length": "7" }, expires_at: "2025-01-01T01:00:00Z" },
+  upload: {
+    url: "http://s3.test/ganserve",
+    method: "POST",
+    fields: { key: "datasets/x/upload.zip", "Content-Type": "application/zip", Policy: "eyJ9", "X-Amz-Signature": "abc" },
+    file_field: "file",
+    max_bytes: 100,
+    expires_at: "2025-01-01T01:00:00Z",
+  },
 };
 const ready: Dataset = { ...awaiting, status: "ready", upload: undefined, stats: { images: 3, counts_by_folder: { images: 3 }, total_bytes: 7, resolutions: { "32x32": 3 } }, rejected: [{ path: "images/x.txt", code: "not_an_image", reason: "not an image" }] };
 
 describe("datasets.upload", () => {
-  it("creates, PUTs the zip to the presigned URL without the key, and finalizes", async () => {
-    const { sdk, calls } = client([() => json(awaiting, 201), () => new Response(null, { status: 200 }), () => json(ready)]);
+  it("creates with the zip's size, POSTs the zip with the form's fields (file last) without the key, and finalizes", async () => {
+    const { sdk, calls } = client([() => json(awaiting, 201), () => new Response(null, { status: 204 }), () => json(ready)]);
     expect(await sdk.datasets.upload(ZIP, { name: "shoes", layout: "stylegan2" })).toEqual(ready);
     expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual([
       "POST http://api.test/v1/datasets",
-      `PUT ${awaiting.upload!.url}`,
+      `POST ${awaiting.upload!.url}`,
       `POST http://api.test/v1/datasets/${ID}/finalize`,
     ]);
-    expect(JSON.parse(calls[0].body as string)).toEqual({ name: "shoes", layout: "stylegan2" });
-    const put = calls[1];
-    expect(put.headers.get("authorization")).toBeNull();
-    expect(put.headers.get("content-type")).toBe("application/zip");
-    expect(put.headers.has("content-length")).toBe(false);
-    expect(new Uint8Array(await (put.body as Blob).arrayBuffer())).toEqual(ZIP);
+    expect(JSON.parse(calls[0].body as string)).toEqual({ name: "shoes", layout: "stylegan2", size_bytes: ZIP.length });
+    const post = calls[1];
+    expect(post.headers.get("authorization")).toBeNull();
+    const form = post.body as FormData;
+    expect(form).toBeInstanceOf(FormData);
+    expect([...form.keys()]).toEqual([...Object.keys(awaiting.upload!.fields), "file"]);
+    for (const [k, v] of Object.entries(awaiting.upload!.fields)) expect(form.get(k)).toBe(v);
+    expect(new Uint8Array(await (form.get("file") as Blob).arrayBuffer())).toEqual(ZIP);
+  });
+
+  it("refuses a zip over the form's max_bytes before sending it", async () => {
+    const { sdk, calls } = client([]);
+    const err = await sdk.datasets.uploadBytes(awaiting, new Uint8Array(101)).catch((e) => e);
+    expect(err).toBeInstanceOf(RangeError);
+    expect(err.message).toMatch(/at most 100/);
+    expect(calls).toHaveLength(0);
   });
 
   it("explains a refused upload with S3's own code", async () => {
@@ -137,7 +154,7 @@ describe("datasets.upload", () => {
     const failed: Dataset = { ...awaiting, status: "failed", error: { code: "zip_bomb", message: "ratio too high" } };
     const { sdk } = client([
       () => json(awaiting, 201),
-      () => new Response(null, { status: 200 }),
+      () => new Response(null, { status: 204 }),
       () => apiError(413, "payload_too_large", {}, { dataset: ID, reason: "zip_bomb" }),
       () => json(failed),
     ]);
@@ -149,14 +166,14 @@ describe("datasets.upload", () => {
 
   it("throws DatasetFailedError when finalize answers 200 with status failed", async () => {
     const failed: Dataset = { ...ready, status: "failed", error: { code: "no_images", message: "nothing usable" }, rejected: [{ path: "a.txt", code: "not_an_image", reason: "?" }] };
-    const { sdk } = client([() => json(awaiting, 201), () => new Response(null, { status: 200 }), () => json(failed)]);
+    const { sdk } = client([() => json(awaiting, 201), () => new Response(null, { status: 204 }), () => json(failed)]);
     const err = await sdk.datasets.upload(new Blob([ZIP])).catch((e) => e);
     expect(err).toBeInstanceOf(DatasetFailedError);
     expect(err).toMatchObject({ reason: "no_images", rejected: failed.rejected });
   });
 
   it("passes other finalize errors through unchanged", async () => {
-    const { sdk } = client([() => json(awaiting, 201), () => new Response(null, { status: 200 }), () => apiError(409, "conflict"), () => json(awaiting)]);
+    const { sdk } = client([() => json(awaiting, 201), () => new Response(null, { status: 204 }), () => apiError(409, "conflict"), () => json(awaiting)]);
     const err = await sdk.datasets.upload(ZIP).catch((e) => e);
     expect(err).not.toBeInstanceOf(DatasetFailedError);
     expect(err.code).toBe("conflict");

@@ -15,8 +15,12 @@ export const CreateDatasetRequest = z
   .object({
     name: z.string().min(1).max(100).optional(),
     layout: DatasetLayout.default("auto"),
+    size_bytes: z.number().int().min(1).optional().meta({
+      description:
+        "Size of the zip you will upload. The upload form accepts at most this many bytes, and this much of your dataset quota is held for it until finalize or until the form expires. Default: the most your remaining quota and the server's upload limit allow (holding all of it meanwhile).",
+    }),
   })
-  .meta({ id: "CreateDatasetRequest", example: { name: "my-sneakers", layout: "stylegan2" } });
+  .meta({ id: "CreateDatasetRequest", example: { name: "my-sneakers", layout: "stylegan2", size_bytes: 3_400_000 } });
 export type CreateDatasetRequest = z.input<typeof CreateDatasetRequest>;
 
 export const DatasetId = z.string().regex(/^ds_[A-Za-z0-9]{16,40}$/).meta({ example: "ds_8f3k2m9q1x7c4v6b" });
@@ -34,12 +38,17 @@ export const Dataset = z
     upload: z
       .object({
         url: z.string(),
-        method: z.literal("PUT"),
-        headers: z.record(z.string(), z.string()),
+        method: z.literal("POST"),
+        fields: z.record(z.string(), z.string()).meta({ description: "Form fields to send as they are, before the file" }),
+        file_field: z.literal("file").meta({ description: "Name of the form part that carries the zip; it must come last" }),
+        max_bytes: z.number().int().meta({ description: "Largest zip the form accepts; a larger one is refused (400 EntityTooLarge) and not stored" }),
         expires_at: z.string(),
       })
       .optional()
-      .meta({ description: "Where to PUT the zip (presigned; no API key needed)" }),
+      .meta({
+        description:
+          "S3's browser upload form (presigned POST, no API key needed): POST multipart/form-data to url with every field, then the zip as the part named file_field, last. Only while the dataset awaits its upload, until expires_at.",
+      }),
     stats: z
       .object({
         images: z.number().int(),

@@ -1,6 +1,6 @@
 /**
  * Datasets in storage (storage/keys.ts's `datasetKeys`): `datasets/<id>/dataset.json` (the record),
- * `upload.zip` (what the client PUT to the presigned URL; deleted once finalize has indexed it, so a ready
+ * `upload.zip` (what the client POSTed with the dataset's upload form; deleted once refused, or once finalize has indexed it, so a ready
  * dataset's bytes count once against the quota), `files/<key>` (every accepted image, written by
  * finalize) and `index.json` (the accepted entries, which trainers read). Nothing a client names ever becomes a key except through `safeKeyFor`.
  */
@@ -24,10 +24,13 @@ export interface DatasetIndex {
 }
 
 export interface DatasetServiceOptions {
-  /** Largest upload accepted at finalize (presigned PUTs cannot cap size themselves). */
+  /** Largest upload: the most an upload form accepts (and finalize re-checks it). */
   maxUploadBytes: number;
+  /** How long an upload form stays valid (default 15 minutes): its quota hold lasts as long. */
   uploadExpirySeconds?: number;
 }
+
+export const DEFAULT_UPLOAD_EXPIRY_SECONDS = 15 * 60;
 
 /** Codes of archive-level failures that mean "too big" rather than "malformed". */
 const TOO_LARGE = new Set(["archive_too_large", "too_many_entries", "zip_bomb"]);
@@ -49,17 +52,34 @@ export class DatasetService {
     return record;
   }
 
-  async create(req: { name?: string; layout: DatasetLayout | "auto" }, tenant: string): Promise<DatasetRecord> {
+  get maxUploadBytes(): number {
+    return this.opts.maxUploadBytes;
+  }
+
+  /**
+   * A dataset awaiting its zip, with S3's browser upload form for it: a presigned POST whose signed policy
+   * fixes the key and the Content-Type and accepts at most `maxBytes` bytes (default and cap: maxUploadBytes).
+   * Quotas go through `DatasetQuota.create`, which holds `maxBytes` of the tenant's quota for the form.
+   */
+  async create(req: { name?: string; layout: DatasetLayout | "auto" }, tenant: string, opts: { maxBytes?: number } = {}): Promise<DatasetRecord> {
     const id = newId("ds");
-    const expires = this.opts.uploadExpirySeconds ?? 3600;
-    const url = await this.storage.presignPut(datasetKeys.upload(id), expires, "application/zip");
+    const expires = this.opts.uploadExpirySeconds ?? DEFAULT_UPLOAD_EXPIRY_SECONDS;
+    const maxBytes = Math.min(opts.maxBytes ?? this.opts.maxUploadBytes, this.opts.maxUploadBytes);
+    const form = await this.storage.presignPost(datasetKeys.upload(id), { maxBytes, expiresInSeconds: expires, contentType: "application/zip" });
     const record: DatasetRecord = {
       id,
       name: req.name,
       layout: req.layout,
       status: "awaiting_upload",
       created_at: new Date().toISOString(),
-      upload: { url, method: "PUT", headers: { "Content-Type": "application/zip" }, expires_at: new Date(Date.now() + expires * 1000).toISOString() },
+      upload: {
+        url: form.url,
+        method: "POST",
+        fields: form.fields,
+        file_field: "file",
+        max_bytes: maxBytes,
+        expires_at: new Date(Date.now() + expires * 1000).toISOString(),
+      },
       tenant,
     };
     await this.save(record);
@@ -85,7 +105,7 @@ export class DatasetService {
     const record = await this.get(id, tenant);
     if (record.status === "ready") return record;
     const head = await this.storage.head(datasetKeys.upload(id));
-    if (!head) throw new ApiError("conflict", `nothing was uploaded for dataset '${id}': PUT the zip to upload.url first`);
+    if (!head) throw new ApiError("conflict", `nothing was uploaded for dataset '${id}': POST the zip with its upload form first`);
     if (head.size > this.opts.maxUploadBytes)
       return this.fail(record, "payload_too_large", `the upload is ${head.size} bytes; the limit is ${this.opts.maxUploadBytes}`);
     const zip = (await this.storage.get(datasetKeys.upload(id)))!;
@@ -131,10 +151,19 @@ export class DatasetService {
     }
   }
 
-  /** A failed finalize is recorded on the dataset (so GET shows why) and answered as a 4xx. */
-  private async fail(record: DatasetRecord, code: "invalid_archive" | "payload_too_large", message: string, reason?: string): Promise<never> {
-    await this.save({ ...record, status: "failed", error: { code: reason ?? code, message } });
-    throw new ApiError(code, message, { dataset: record.id, reason: reason ?? code });
+  /**
+   * A failed finalize is recorded on the dataset (so GET shows why) and answered as a 4xx. The refused upload
+   * is deleted and the form dropped from the record: a failed dataset holds nothing of the quota.
+   */
+  private async fail(record: DatasetRecord, code: "invalid_archive" | "payload_too_large", message: string, reason?: string, details: Record<string, unknown> = {}): Promise<never> {
+    await this.storage.delete(datasetKeys.upload(record.id));
+    await this.save({ ...record, status: "failed", upload: undefined, error: { code: reason ?? code, message } });
+    throw new ApiError(code, message, { ...details, dataset: record.id, reason: reason ?? code });
+  }
+
+  /** Refuses a dataset's upload for a reason found outside finalize (the tenant's quota): as a failed finalize. */
+  async refuse(id: string, tenant: string, code: "payload_too_large", message: string, details: Record<string, unknown> & { reason: string }): Promise<never> {
+    return this.fail(await this.get(id, tenant), code, message, details.reason, details);
   }
 
   async index(id: string): Promise<DatasetIndex> {

@@ -1,13 +1,10 @@
 import { DatasetFailedError, GanserveError } from "../errors.ts";
-import { toNamedBlob, type FileResolver } from "../files.ts";
+import { toNamedBlob, type FileResolver, type NamedBlob } from "../files.ts";
 import type { HttpClient, RequestOptions } from "../http.ts";
 import type { CreateDatasetRequest, Dataset, DatasetList } from "../types.ts";
 
 /** Uploads are one large body; the client-wide timeout is sized for API calls, not for this. */
 export const UPLOAD_TIMEOUT_MS = 10 * 60_000;
-
-// fetch computes these from the body (and some runtimes refuse them); sending a signed value twice breaks S3.
-const NOT_FORWARDED = new Set(["content-length", "host"]);
 
 export class Datasets<F> {
   constructor(
@@ -15,23 +12,34 @@ export class Datasets<F> {
     private readonly resolveFile: FileResolver | undefined,
   ) {}
 
-  /** A dataset awaiting its zip, with a presigned `upload` to PUT it to. */
+  /**
+   * A dataset awaiting its zip, with a presigned `upload` form to POST it to. Pass `size_bytes` (the zip's
+   * size) to hold only that much of the dataset quota; the form accepts no larger zip.
+   */
   create(req: CreateDatasetRequest = {}, opts?: RequestOptions): Promise<Dataset> {
     return this.http.json({ method: "POST", path: "/v1/datasets", json: req, idempotent: false }, opts);
   }
 
   /**
-   * PUTs the zip to the dataset's presigned URL, with its signed headers and without the API key (the URL
-   * is the credential, and it may point at another host). Default timeout: UPLOAD_TIMEOUT_MS.
+   * POSTs the zip to the dataset's presigned upload form (S3's browser upload: the signed fields, then the
+   * file, last) without the API key: the form is the credential, and it may point at another host. A zip
+   * over `upload.max_bytes` is refused before anything is sent. Default timeout: UPLOAD_TIMEOUT_MS.
    */
   async uploadBytes(dataset: Pick<Dataset, "id" | "upload">, zip: F, opts: RequestOptions = {}): Promise<void> {
+    await this.post(dataset, await toNamedBlob(zip, "dataset.zip", this.resolveFile), opts);
+  }
+
+  private async post(dataset: Pick<Dataset, "id" | "upload">, { blob, name }: NamedBlob, opts: RequestOptions): Promise<void> {
     const upload = dataset.upload;
     if (!upload)
-      throw new TypeError(`dataset ${dataset.id} has no upload URL (only a dataset awaiting upload has one); create a new dataset`);
-    const { blob } = await toNamedBlob(zip, "dataset.zip", this.resolveFile);
-    const headers = Object.fromEntries(Object.entries(upload.headers).filter(([k]) => !NOT_FORWARDED.has(k.toLowerCase())));
+      throw new TypeError(`dataset ${dataset.id} has no upload form (only a dataset awaiting upload has one); create a new dataset`);
+    if (blob.size > upload.max_bytes)
+      throw new RangeError(`the zip is ${blob.size} bytes; dataset ${dataset.id}'s upload form accepts at most ${upload.max_bytes}`);
+    const form = new FormData();
+    for (const [k, v] of Object.entries(upload.fields)) form.append(k, v);
+    form.append(upload.file_field, blob, name);
     await this.http.send(
-      { method: upload.method, path: upload.url, body: blob, headers, auth: false, idempotent: true },
+      { method: upload.method, path: upload.url, body: form, auth: false, idempotent: true },
       { ...opts, timeoutMs: opts.timeoutMs ?? UPLOAD_TIMEOUT_MS },
       async (res) => void (await res.arrayBuffer()),
     );
@@ -51,13 +59,14 @@ export class Datasets<F> {
   }
 
   /**
-   * create + PUT + finalize. Resolves with the ready dataset (check `rejected` for files that were left
-   * out); throws DatasetFailedError when the archive as a whole was refused.
+   * create (holding the zip's size of the quota) + POST + finalize. Resolves with the ready dataset (check
+   * `rejected` for files that were left out); throws DatasetFailedError when the archive as a whole was refused.
    */
   async upload(zip: F, req: CreateDatasetRequest = {}, opts: RequestOptions = {}): Promise<Dataset> {
     const { timeoutMs, ...rest } = opts;
-    const created = await this.create(req, rest);
-    await this.uploadBytes(created, zip, opts);
+    const named = await toNamedBlob(zip, "dataset.zip", this.resolveFile);
+    const created = await this.create({ ...req, size_bytes: req.size_bytes ?? Math.max(1, named.blob.size) }, rest);
+    await this.post(created, named, opts);
     let dataset: Dataset;
     try {
       // Finalize reads the whole archive server-side, so it gets the upload's patience too.

@@ -60,7 +60,8 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
     setError(undefined);
     try {
       const c = client();
-      const created = await c.datasets.create({ layout: baseInfo.family, name: file.name });
+      // The upload form accepts this file's size and holds that much of the dataset quota until finalize.
+      const created = await c.datasets.create({ layout: baseInfo.family, name: file.name, size_bytes: Math.max(1, file.size) });
       await c.datasets.uploadBytes(created, file);
       setBusy("validating");
       setDataset(await c.datasets.finalize(created.id));

@@ -1,4 +1,4 @@
-/** Datasets: create (presigned upload), finalize (validate + index), get, list. */
+/** Datasets: create (presigned upload form, quota held), finalize (validate + index), get, list. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { CreateDatasetRequest, Dataset, DatasetId, DatasetList } from "@ganserve/core/api/finetune";
 import { publicDataset } from "@ganserve/core/datasets/service";
@@ -13,10 +13,15 @@ const create = createRoute({
   method: "post",
   path: "/datasets",
   tags: ["datasets"],
-  summary: "Create a dataset and get a presigned URL to PUT its zip to",
+  summary: "Create a dataset and get a presigned upload form (S3 POST) for its zip, holding its size of your dataset quota",
   middleware: [requireJson] as const,
   request: { body: { required: true, content: { "application/json": { schema: CreateDatasetRequest } } } },
-  responses: { 201: jsonOk(Dataset, "Created; upload the zip to upload.url"), 400: jsonError("Invalid request"), 401: jsonError("No or bad key") },
+  responses: {
+    201: jsonOk(Dataset, "Created; POST the zip with upload.fields to upload.url (the file part last)"),
+    400: jsonError("Invalid request"),
+    401: jsonError("No or bad key"),
+    413: jsonError("size_bytes over the upload limit (reason upload_too_large), or no room left in the dataset quota (reason quota_exceeded)"),
+  },
 });
 
 const finalize = createRoute({
@@ -30,7 +35,7 @@ const finalize = createRoute({
     400: jsonError("The archive is unusable (invalid_archive; details.reason says why)"),
     404: jsonError("No such dataset"),
     409: jsonError("Nothing uploaded yet"),
-    413: jsonError("Too large, too many entries or a zip bomb"),
+    413: jsonError("Too large, too many entries, a zip bomb, or over the dataset quota (the upload is deleted)"),
   },
 });
 
@@ -53,7 +58,8 @@ const list = createRoute({
 
 export function datasetRoutes({ datasets, datasetQuota }: Services) {
   return newRouter()
-    .openapi(create, async (c) => c.json(publicDataset(await datasets.create(c.req.valid("json"), tenantOf(c))), 201))
+    // The form's size is held against the tenant's quota, serialised with its other creates and finalizes.
+    .openapi(create, async (c) => c.json(publicDataset(await datasetQuota.create(c.req.valid("json"), tenantOf(c))), 201))
     .openapi(finalize, async (c) => {
       // Quota check and finalize, serialised per tenant: concurrent finalizes cannot overrun the quota together.
       return c.json(publicDataset(await datasetQuota.finalize(c.req.valid("param").id, tenantOf(c))), 200);
