@@ -6,10 +6,11 @@ export const PREFIXES = STORAGE_PREFIXES;
 
 export function storage(cfg: InfraConfig) {
   const bucket = new sst.aws.Bucket("Data", {
-    // Browsers PUT dataset archives straight to S3 with presigned URLs and read generated images back.
+    // Browsers POST dataset archives straight to S3 with presigned upload forms (a signed policy bounds
+    // their size) and read generated images back. No PUT: no presigned PUT URL is handed out.
     cors: {
       allowOrigins: cfg.storage.corsOrigins,
-      allowMethods: ["GET", "HEAD", "PUT"],
+      allowMethods: ["GET", "HEAD", "POST"],
       allowHeaders: ["*"],
       exposeHeaders: ["ETag"],
       maxAge: "1 hour",

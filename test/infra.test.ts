@@ -58,10 +58,10 @@ describe("storage", () => {
     ]);
   });
 
-  test("CORS allows presigned browser PUT/GET and exposes ETag", () => {
+  test("CORS allows presigned browser POST uploads and GET, and exposes ETag", () => {
     const cors = one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "DataCors").inputs;
     expect(cors.corsRules).toEqual([
-      { allowedHeaders: ["*"], allowedMethods: ["GET", "HEAD", "PUT"], allowedOrigins: ["*"], exposeHeaders: ["ETag"], maxAgeSeconds: 3600 },
+      { allowedHeaders: ["*"], allowedMethods: ["GET", "HEAD", "POST"], allowedOrigins: ["*"], exposeHeaders: ["ETag"], maxAgeSeconds: 3600 },
     ]);
   });
 
