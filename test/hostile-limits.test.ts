@@ -123,7 +123,8 @@ describe("JSON nesting depth", () => {
     }
     console.log(JSON.stringify({ test: "hostile-json-depth", concurrent_10mb: 3, slowest_health_ms: slowest.ms }));
     // Before the bound JSON.parse held the loop 3.5–5 s here; a scan that stops at level 33 is far below.
-    expect(slowest.ms).toBeLessThan(1500);
+    // (Seen 160–580 ms on a loaded 2-core machine; 2 s keeps slow CI runners green.)
+    expect(slowest.ms).toBeLessThan(2000);
     // Nothing was stored for them.
     expect((await (await fetch(`${stack.url}/v1/fine-tunes`, { headers: H(KA) })).json()).fine_tunes).toEqual([]);
   });
