@@ -252,9 +252,11 @@ for (const backend of ["wasm", "cpu"] as const) {
       }
     });
 
-    for (const [netG, norm] of [["resnet_6blocks", "batch"], ["unet_128", "instance"], ["unet_128", "batch"]] as const) {
-      // tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, so weight gradients only run on cpu (and native).
-      it.runIf(backend === "cpu")(`gradients flow to every trainable parameter (${netG}, ${norm}, train mode)`, () => {
+    // tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, so weight gradients only run on cpu (and native);
+    // the test is defined for that backend only rather than listed as skipped on the others.
+    const gradientCases = backend === "cpu" ? ([["resnet_6blocks", "batch"], ["unet_128", "instance"], ["unet_128", "batch"]] as const) : [];
+    for (const [netG, norm] of gradientCases) {
+      it(`gradients flow to every trainable parameter (${netG}, ${norm}, train mode)`, () => {
         const m = CycleGANModel.randomInit({ ngf: 2, netG, norm, use_dropout: true }, 9);
         try {
           const vars = m.G_A.trainableVariables();
