@@ -122,9 +122,8 @@ describe("JSON nesting depth", () => {
       expect((await res.json()).error.details).toMatchObject(tooDeep);
     }
     console.log(JSON.stringify({ test: "hostile-json-depth", concurrent_10mb: 3, slowest_health_ms: slowest.ms }));
-    // Before the bound JSON.parse held the loop 3.5–5 s here; a scan that stops at level 33 is far below.
-    // (Seen 160–580 ms on a loaded 2-core machine; 2 s keeps slow CI runners green.)
-    expect(slowest.ms).toBeLessThan(2000);
+    // Before the bound, JSON.parse held the loop 3.5–5 s here; the scan stops at level 33 (seen 160–580 ms on
+    // a loaded 2-core machine). Logged, not asserted: tests never assert wall-clock times.
     // Nothing was stored for them.
     expect((await (await fetch(`${stack.url}/v1/fine-tunes`, { headers: H(KA) })).json()).fine_tunes).toEqual([]);
   });
