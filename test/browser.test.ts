@@ -8,6 +8,7 @@ import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { squaresZip } from "./helpers/finetune.ts";
 import { repoRoot, startStack, type Stack } from "./helpers/stack.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -112,6 +113,16 @@ describe("playground", () => {
     await page.screenshot({ path: path.join(SHOTS, "models.png"), fullPage: true });
     await page.goto(`${stack.url}/#/fine-tune`);
     await page.screenshot({ path: path.join(SHOTS, "fine-tune.png"), fullPage: true });
+  });
+
+  it("uploads a dataset zip from the fine-tune page: the store's POST form, cross-origin, then finalize", async () => {
+    await page.goto(`${stack.url}/#/fine-tune`);
+    await page.locator("section select").first().selectOption("fashion-stylegan2");
+    await page.getByTestId("ft-file").setInputFiles({ name: "squares.zip", mimeType: "application/zip", buffer: Buffer.from(await squaresZip(4)) });
+    const posted = page.waitForResponse((r) => r.request().method() === "POST" && r.url().startsWith(`http://127.0.0.1:${stack.s3Port}/`));
+    await page.getByTestId("ft-upload").click();
+    expect((await posted).status()).toBe(204);
+    await expect.poll(() => page.getByTestId("ft-dataset").textContent(), { timeout: 30_000 }).toMatch(/ready · 4 images/);
   });
 
   it("shows API errors as readable messages with the request id", async () => {
