@@ -33,7 +33,17 @@ let zip: Uint8Array;
 let datasetId: string;
 
 beforeAll(async () => {
-  stack = await startStack({ env: { GANSERVE_DEMO_MODELS: "true", GANSERVE_API_KEYS: KEY, GANSERVE_RATE_LIMIT_RPM: "10000000", GANSERVE_MAX_BODY_BYTES: String(1 << 20) } });
+  // Each dataset created without size_bytes holds up to GANSERVE_MAX_UPLOAD_BYTES of the dataset quota while its
+  // upload form is open; the fuzzer creates hundreds and uploads to few, so its tenant gets a quota that fits.
+  stack = await startStack({
+    env: {
+      GANSERVE_DEMO_MODELS: "true",
+      GANSERVE_API_KEYS: KEY,
+      GANSERVE_RATE_LIMIT_RPM: "10000000",
+      GANSERVE_MAX_BODY_BYTES: String(1 << 20),
+      GANSERVE_TENANT_DATASET_BYTES: String(2 ** 50),
+    },
+  });
   const img = sharp({ create: { width: 24, height: 24, channels: 3, background: "#4080c0" } });
   png = new Uint8Array(await img.clone().png().toBuffer());
   jpeg = new Uint8Array(await img.clone().jpeg().toBuffer());
@@ -96,7 +106,7 @@ const ROUTES: { route: () => string; keys: string[] }[] = [
   { route: () => "/v1/generate", keys: ["model", "version", "seeds", "truncation_psi", "noise_mode", "class_idx", "style_mix", "format", "quality", "output"] },
   { route: () => "/v1/generate/interpolate", keys: ["model", "version", "seed_a", "seed_b", "frames", "truncation_psi", "format", "output"] },
   { route: () => "/v1/translate", keys: ["model", "version", "image", "label_map", "direction", "preprocess", "load_size", "seed", "format"] },
-  { route: () => "/v1/datasets", keys: ["name", "layout"] },
+  { route: () => "/v1/datasets", keys: ["name", "layout", "size_bytes"] },
   { route: () => `/v1/datasets/${datasetId}/finalize`, keys: [] },
   { route: () => "/v1/fine-tunes", keys: ["base_model", "version", "dataset", "name", "steps", "batch_size", "learning_rate", "resolution", "seed", "options", "webhook"] },
   { route: () => "/v1/fine-tunes/ft_zzzzzzzzzzzzzzzzzzzz/cancel", keys: [] },
