@@ -22,7 +22,7 @@ export async function openStorage(settings: Settings): Promise<OpenedStorage> {
       directory: `${settings.dataDir}/s3`,
       bucket: settings.GANSERVE_S3_BUCKET,
       port: settings.GANSERVE_EMBEDDED_S3_PORT,
-      // The playground PUTs dataset zips to presigned URLs on the store's own origin.
+      // The playground POSTs dataset zips with presigned upload forms to the store's own origin.
       allowedOrigins: playgroundOrigins(settings.HOST, settings.PORT),
     });
     endpoint = embedded.endpoint;
