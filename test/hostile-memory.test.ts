@@ -30,7 +30,7 @@ const flat = (width: number, height: number, format: "png" | "jpeg" | "webp") =>
 function translate(fields: Record<string, string>, file: { field: string; bytes: Uint8Array; type: string }) {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  form.set(file.field, new Blob([file.bytes], { type: file.type }), "upload");
+  form.set(file.field, new Blob([file.bytes.slice()], { type: file.type }), "upload");
   return fetch(`${stack.url}/v1/translate`, { method: "POST", headers: auth(stack), body: form });
 }
 
