@@ -114,18 +114,14 @@ export class Storage {
     }
   }
 
-  async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<void> {
+  private async putObject(key: string, body: Uint8Array | string, opts: PutOptions, condition: { IfNoneMatch?: "*" } = {}) {
     await this.call(() =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentType: opts.contentType,
-          Metadata: opts.metadata,
-        }),
-      ),
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: opts.contentType, Metadata: opts.metadata, ...condition })),
     );
+  }
+
+  async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<void> {
+    await this.putObject(key, body, opts);
   }
 
   async putJson(key: string, value: unknown): Promise<void> {
@@ -139,18 +135,7 @@ export class Storage {
    */
   async putIfAbsent(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<boolean> {
     try {
-      await this.call(() =>
-        this.client.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Body: body,
-            ContentType: opts.contentType,
-            Metadata: opts.metadata,
-            IfNoneMatch: "*",
-          }),
-        ),
-      );
+      await this.putObject(key, body, opts, { IfNoneMatch: "*" });
       return true;
     } catch (e) {
       const status = (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
