@@ -8,10 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostileCases, hostileInputs, wireBody, type HostileInputs } from "./helpers/hostile-bodies.ts";
 import { auth, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
 import { official } from "./fixtures/index.ts";
-import { importModel } from "./helpers/models.ts";
+import { importFixtureModels } from "./helpers/models.ts";
 
-const SG = official("stylegan2/z32_w32_res32_skip");
-const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
 const SP = official("spade/label6_dontcare_instance_ngf1");
 
 
@@ -23,9 +21,7 @@ let goodLabel: string;
 
 beforeAll(async () => {
   const dataDir = tempDataDir();
-  importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
-  importModel(path.join(CG, "weights.safetensors"), "cg-fixture", dataDir);
-  importModel(path.join(SP, "weights.safetensors"), "spade-fixture", dataDir);
+  importFixtureModels(dataDir);
   stack = await startStack({ dataDir, env: { GANSERVE_MAX_BODY_BYTES: String(MAX_BODY_BYTES) } });
   inputs = await hostileInputs();
   goodLabel = fs.readFileSync(path.join(SP, "test_py/label1.png")).toString("base64");

@@ -8,7 +8,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auth, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
 import { official } from "./fixtures/index.ts";
-import { compareRgb, importModel, rgbOf } from "./helpers/models.ts";
+import { compareRgb, importFixtureModels, importModel, rgbOf } from "./helpers/models.ts";
 
 const SG = official("stylegan2/z32_w32_res32_skip");
 const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
@@ -26,10 +26,8 @@ const b64 = (file: string) => fs.readFileSync(file).toString("base64");
 
 beforeAll(async () => {
   const dataDir = tempDataDir();
-  importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
-  importModel(path.join(CG, "weights.safetensors"), "cg-fixture", dataDir);
+  importFixtureModels(dataDir);
   importModel(path.join(CGU, "weights_legacy.pth"), "cgu-fixture", dataDir);
-  importModel(path.join(SP, "weights.safetensors"), "spade-fixture", dataDir);
   stack = await startStack({ dataDir, env: { GANSERVE_MAX_QUEUE: "128" } });
 });
 afterAll(async () => {

@@ -6,16 +6,11 @@
  * Node's own fetch (undici, what the SDK uses) sends the large bodies it must get a 415 and a 413 for.
  */
 import http from "node:http";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { official } from "./fixtures/index.ts";
 import { hostileCases, hostileInputs, wireBody, type HostileCase } from "./helpers/hostile-bodies.ts";
-import { importModel } from "./helpers/models.ts";
+import { importFixtureModels } from "./helpers/models.ts";
 import { auth, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
 
-const SG = official("stylegan2/z32_w32_res32_skip");
-const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
-const SP = official("spade/label6_dontcare_instance_ngf1");
 
 /** GANSERVE_MAX_BODY_BYTES is left at its default, 20 MiB. */
 const MAX_BODY_BYTES = 20 * 1024 * 1024;
@@ -26,9 +21,7 @@ let cases: HostileCase[];
 
 beforeAll(async () => {
   const dataDir = tempDataDir();
-  importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
-  importModel(path.join(CG, "weights.safetensors"), "cg-fixture", dataDir);
-  importModel(path.join(SP, "weights.safetensors"), "spade-fixture", dataDir);
+  importFixtureModels(dataDir);
   stack = await startStack({ dataDir });
   cases = hostileCases(await hostileInputs(), { maxBodyBytes: MAX_BODY_BYTES });
 }, 180_000);

@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import sharp from "sharp";
+import { official } from "../fixtures/index.ts";
 import { repoRoot } from "./stack.ts";
 
 export function ganserve(args: string[], dataDir: string, env: Record<string, string> = {}) {
@@ -18,6 +19,16 @@ export function importModel(file: string, name: string, dataDir: string, extra: 
   const r = ganserve(["import", file, "--name", name, ...extra], dataDir);
   if (r.status !== 0) throw new Error(`import of ${file} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * The official parity checkpoints that the HTTP suites serve beside the demo models, imported with the real
+ * CLI: sg-fixture (an unconditional StyleGAN2), cg-fixture (a one-direction CycleGAN), spade-fixture.
+ */
+export function importFixtureModels(dataDir: string) {
+  importModel(path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "sg-fixture", dataDir);
+  importModel(path.join(official("cyclegan/resnet_9blocks_instance_ngf8"), "weights.safetensors"), "cg-fixture", dataDir);
+  importModel(path.join(official("spade/label6_dontcare_instance_ngf1"), "weights.safetensors"), "spade-fixture", dataDir);
 }
 
 /** Raw RGB bytes of an encoded image. */

@@ -7,11 +7,10 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ganserve, GanserveError, imageBytes, toBlob } from "../src/node.ts";
 import { Ganserve as BrowserGanserve } from "../src/index.ts";
-import { importModel, rgbOf } from "../../../test/helpers/models.ts";
+import { importFixtureModels, rgbOf } from "../../../test/helpers/models.ts";
 import { auth, startStack, tempDataDir, type Stack } from "../../../test/helpers/stack.ts";
 import { official } from "../../../test/fixtures/index.ts";
 
-const SG = official("stylegan2/z32_w32_res32_skip");
 const CG = official("cyclegan/resnet_9blocks_instance_ngf8");
 const SP = official("spade/label6_dontcare_instance_ngf1");
 
@@ -25,9 +24,7 @@ const direct = async (route: string, body: unknown) => {
 
 beforeAll(async () => {
   const dataDir = tempDataDir();
-  importModel(path.join(SG, "network-snapshot.pkl"), "sg-fixture", dataDir);
-  importModel(path.join(CG, "weights.safetensors"), "cg-fixture", dataDir);
-  importModel(path.join(SP, "weights.safetensors"), "spade-fixture", dataDir);
+  importFixtureModels(dataDir);
   stack = await startStack({ dataDir });
   sdk = new Ganserve({ baseUrl: stack.url, apiKey: stack.apiKey });
 }, 240_000);
