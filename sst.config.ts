@@ -34,7 +34,7 @@ export default $config({
     });
 
     const inference = await (await import("./infra/inference")).inference({ cfg, vpc, bucket, objects, storage, apiKeys, secretKey });
-    const ft = await (await import("./infra/finetune")).fineTune({ cfg, vpc, bucket, objects, storage });
+    const ft = await (await import("./infra/finetune")).fineTune({ cfg, vpc, bucket, objects, storage, secretKey });
     const { url, generator } = (await import("./infra/api")).api({ region: cfg.region, vpc, storage, fineTune: ft.link, apiKeys, secretKey, inference });
 
     // `sst dev`: the API and worker run locally (CPU/wasm backend) with the deployed resources linked in.

@@ -12,9 +12,10 @@ interface Args {
   bucket: sst.aws.Bucket;
   objects: (...prefixes: string[]) => $util.Output<string>[];
   storage: sst.Linkable<Record<string, unknown>>;
+  secretKey: sst.Secret;
 }
 
-export async function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
+export async function fineTune({ cfg, vpc, bucket, objects, storage, secretKey }: Args) {
   const f = cfg.fineTune;
   const prefix = `${$app.name}-${$app.stage}`;
 
@@ -52,7 +53,7 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
     computeEnvironmentOrders: [{ order: 1, computeEnvironment: computeEnvironment.arn }],
   });
 
-  const { ref } = await containerImage("FineTune", "containers/finetune.Dockerfile");
+  const { repo, ref } = await containerImage("FineTune", "containers/finetune.Dockerfile");
   const logGroup = new aws.cloudwatch.LogGroup("FineTuneLogs", { name: `/${$app.name}/${$app.stage}/finetune`, retentionInDays: 30 });
   const jobRole = serviceRole("FineTuneJobRole", "ecs-tasks.amazonaws.com", [
     // jobs/ is read back to resume from the last checkpoint after a crash or a Spot interruption.
@@ -65,6 +66,21 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
       Condition: { StringLike: { "s3:prefix": [datasetKeys.root, modelKeys.root, jobKeys.root].map((p) => `${p}*`) } },
     },
   ]);
+  // The worker opens the job's sealed webhook secret with GANSERVE_SECRET_KEY; Batch injects the SecureString
+  // at start (through the execution role), so the key never appears in the job definition.
+  const secretKeyParam = new aws.ssm.Parameter("FineTuneSecretKey", {
+    name: `/${$app.name}/${$app.stage}/finetune/secret-key`,
+    type: "SecureString",
+    value: $jsonStringify({ value: secretKey.value, type: "sst.sst.Secret" }),
+  });
+  // With an execution role set, the ECS agent on the Batch host pulls the image and ships logs with it too.
+  const executionRole = serviceRole("FineTuneExecutionRole", "ecs-tasks.amazonaws.com", [
+    // GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it.
+    { Action: ["ecr:GetAuthorizationToken"], Resource: ["*"] },
+    { Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: [repo.arn] },
+    { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [$interpolate`${logGroup.arn}:*`] },
+    { Action: ["ssm:GetParameters"], Resource: [secretKeyParam.arn] },
+  ]);
   const linkEnv = sst.Linkable.env([storage]);
   const jobDefinition = new aws.batch.JobDefinition("FineTuneJob", {
     name: `${prefix}-finetune`,
@@ -74,6 +90,8 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage }: Args) {
     containerProperties: $jsonStringify({
       image: ref,
       jobRoleArn: jobRole.arn,
+      executionRoleArn: executionRole.arn,
+      secrets: [{ name: "SST_RESOURCE_SecretKey", valueFrom: secretKeyParam.arn }],
       resourceRequirements: [
         { type: "GPU", value: "1" },
         { type: "VCPU", value: String(f.jobVcpus) },

@@ -224,6 +224,14 @@ describe("fine-tune (AWS Batch)", () => {
     const env = Object.fromEntries(props.environment.map((e: { name: string; value: string }) => [e.name, e.value]));
     expect(JSON.parse(env.SST_RESOURCE_Storage).name).toBe(bucketName);
     expect(env.GANSERVE_S3_REGION).toBe("us-east-1");
+    // The worker opens sealed webhook secrets: the key comes from SSM at start, never in the definition.
+    const keyParam = one("aws:ssm/parameter:Parameter", "FineTuneSecretKey");
+    expect(keyParam.inputs.type).toBe("SecureString");
+    expect(JSON.parse(unwrapSecret(keyParam.inputs.value))).toEqual({ value: SECRET_KEY, type: "sst.sst.Secret" });
+    expect(props.secrets).toEqual([{ name: "SST_RESOURCE_SecretKey", valueFrom: keyParam.state.arn }]);
+    expect(props.executionRoleArn).toBe(one("aws:iam/role:Role", "FineTuneExecutionRole").state.arn);
+    expect(rolePerms("FineTuneExecutionRole")).toContainEqual({ Action: ["ssm:GetParameters"], Resource: [keyParam.state.arn] });
+    expect(jd.containerProperties).not.toContain(SECRET_KEY);
   });
 });
 
@@ -264,7 +272,7 @@ describe("IAM least privilege", () => {
   test("policies were collected from every role that has inline permissions", () => {
     const roles = new Set(statements().map((s) => s.role));
     expect([...roles].sort()).toEqual(
-      ["FineTuneJobRole", "InferenceExecutionRole", "InferenceTaskRole", ofType("aws:lambda/function:Function")[0].inputs.role.replace(/^arn:.*role\//, "")].sort(),
+      ["FineTuneExecutionRole", "FineTuneJobRole", "InferenceExecutionRole", "InferenceTaskRole", ofType("aws:lambda/function:Function")[0].inputs.role.replace(/^arn:.*role\//, "")].sort(),
     );
   });
 
@@ -351,7 +359,7 @@ describe("IAM least privilege", () => {
   });
 
   test("task roles are assumable by ECS tasks only", () => {
-    for (const name of ["InferenceTaskRole", "InferenceExecutionRole", "FineTuneJobRole"]) {
+    for (const name of ["InferenceTaskRole", "InferenceExecutionRole", "FineTuneJobRole", "FineTuneExecutionRole"]) {
       const doc = json(one("aws:iam/role:Role", name).inputs.assumeRolePolicy);
       expect(doc.Statement.map((s: { Principal: unknown }) => s.Principal)).toEqual([{ Service: "ecs-tasks.amazonaws.com" }]);
     }
