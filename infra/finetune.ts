@@ -1,7 +1,7 @@
 import { datasetKeys, jobKeys, modelKeys } from "../packages/core/src/storage/keys";
 import { BATCH_GPU_IMAGE_TYPE, type InfraConfig } from "./config";
 import { containerImage } from "./images";
-import { ecsInstanceProfile, serviceRole } from "./iam";
+import { ecsInstanceProfile, executionRole, secretParameter, serviceRole } from "./iam";
 
 // Fine-tune runner: one AWS Batch GPU job per POST /v1/fine-tunes. minVcpus 0 means no instance runs
 // (and nothing is billed) while the queue is empty.
@@ -66,21 +66,10 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage, secretKey }
       Condition: { StringLike: { "s3:prefix": [datasetKeys.root, modelKeys.root, jobKeys.root].map((p) => `${p}*`) } },
     },
   ]);
-  // The worker opens the job's sealed webhook secret with GANSERVE_SECRET_KEY; Batch injects the SecureString
-  // at start (through the execution role), so the key never appears in the job definition.
-  const secretKeyParam = new aws.ssm.Parameter("FineTuneSecretKey", {
-    name: `/${$app.name}/${$app.stage}/finetune/secret-key`,
-    type: "SecureString",
-    value: $jsonStringify({ value: secretKey.value, type: "sst.sst.Secret" }),
-  });
-  // With an execution role set, the ECS agent on the Batch host pulls the image and ships logs with it too.
-  const executionRole = serviceRole("FineTuneExecutionRole", "ecs-tasks.amazonaws.com", [
-    // GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it.
-    { Action: ["ecr:GetAuthorizationToken"], Resource: ["*"] },
-    { Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: [repo.arn] },
-    { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [$interpolate`${logGroup.arn}:*`] },
-    { Action: ["ssm:GetParameters"], Resource: [secretKeyParam.arn] },
-  ]);
+  // The worker opens the job's sealed webhook secret with GANSERVE_SECRET_KEY.
+  const secretKeyParam = secretParameter("FineTuneSecretKey", "finetune/secret-key", secretKey);
+  // With an execution role set, the ECS agent on the Batch host also pulls the image and ships logs with it.
+  const execution = executionRole("FineTuneExecutionRole", repo, logGroup, [secretKeyParam]);
   const linkEnv = sst.Linkable.env([storage]);
   const jobDefinition = new aws.batch.JobDefinition("FineTuneJob", {
     name: `${prefix}-finetune`,
@@ -90,7 +79,7 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage, secretKey }
     containerProperties: $jsonStringify({
       image: ref,
       jobRoleArn: jobRole.arn,
-      executionRoleArn: executionRole.arn,
+      executionRoleArn: execution.arn,
       secrets: [{ name: "SST_RESOURCE_SecretKey", valueFrom: secretKeyParam.arn }],
       resourceRequirements: [
         { type: "GPU", value: "1" },

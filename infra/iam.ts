@@ -15,6 +15,29 @@ export function policy(statements: Statement[]) {
   });
 }
 
+/**
+ * An SST secret as an SSM SecureString: ECS and Batch inject it into the container at start (through its
+ * execution role), so the value never appears in a task or job definition.
+ */
+export function secretParameter(name: string, path: string, secret: sst.Secret) {
+  return new aws.ssm.Parameter(name, {
+    name: `/${$app.name}/${$app.stage}/${path}`,
+    type: "SecureString",
+    value: $jsonStringify({ value: secret.value, type: "sst.sst.Secret" }),
+  });
+}
+
+/** The role the ECS agent starts a container with: pull its image, write its log group, read its secrets. */
+export function executionRole(name: string, repo: aws.ecr.Repository, logGroup: aws.cloudwatch.LogGroup, secrets: aws.ssm.Parameter[]) {
+  return serviceRole(name, "ecs-tasks.amazonaws.com", [
+    // GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it.
+    { Action: ["ecr:GetAuthorizationToken"], Resource: ["*"] },
+    { Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: [repo.arn] },
+    { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [$interpolate`${logGroup.arn}:*`] },
+    { Action: ["ssm:GetParameters"], Resource: secrets.map((p) => p.arn) },
+  ]);
+}
+
 export function serviceRole(name: string, service: string, statements: Statement[]) {
   const role = new aws.iam.Role(name, {
     assumeRolePolicy: aws.iam.assumeRolePolicyForPrincipal({ Service: service }),

@@ -1,7 +1,7 @@
 import { modelKeys, outputKeys } from "../packages/core/src/storage/keys";
 import { ECS_GPU_AMI_PARAMETER, INFERENCE_PORT, type InfraConfig } from "./config";
 import { containerImage } from "./images";
-import { ecsInstanceProfile, serviceRole } from "./iam";
+import { ecsInstanceProfile, executionRole, secretParameter, serviceRole } from "./iam";
 
 // GPU data plane: /v1/generate and /v1/translate served by the inference container on ECS with EC2 GPU
 // capacity. sst.aws.Service/Cluster only schedule on Fargate, which has no GPUs, so this is raw Pulumi.
@@ -82,25 +82,10 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, s
   // --- task -------------------------------------------------------------------------------------------------
   const { repo, ref } = await containerImage("Inference", "containers/inference.Dockerfile");
   const logGroup = new aws.cloudwatch.LogGroup("InferenceLogs", { name: `/${$app.name}/${$app.stage}/inference`, retentionInDays: 30 });
-  // ECS injects SecureString parameters at start, so the keys never appear in the task definition.
-  const apiKeysParam = new aws.ssm.Parameter("InferenceApiKeys", {
-    name: `/${$app.name}/${$app.stage}/inference/api-keys`,
-    type: "SecureString",
-    value: $jsonStringify({ value: apiKeys.value, type: "sst.sst.Secret" }),
-  });
+  const apiKeysParam = secretParameter("InferenceApiKeys", "inference/api-keys", apiKeys);
   // Production refuses to start without GANSERVE_SECRET_KEY (it seals webhook secrets at rest).
-  const secretKeyParam = new aws.ssm.Parameter("InferenceSecretKey", {
-    name: `/${$app.name}/${$app.stage}/inference/secret-key`,
-    type: "SecureString",
-    value: $jsonStringify({ value: secretKey.value, type: "sst.sst.Secret" }),
-  });
-  const executionRole = serviceRole("InferenceExecutionRole", "ecs-tasks.amazonaws.com", [
-    // GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it.
-    { Action: ["ecr:GetAuthorizationToken"], Resource: ["*"] },
-    { Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: [repo.arn] },
-    { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [$interpolate`${logGroup.arn}:*`] },
-    { Action: ["ssm:GetParameters"], Resource: [apiKeysParam.arn, secretKeyParam.arn] },
-  ]);
+  const secretKeyParam = secretParameter("InferenceSecretKey", "inference/secret-key", secretKey);
+  const execution = executionRole("InferenceExecutionRole", repo, logGroup, [apiKeysParam, secretKeyParam]);
   const taskRole = serviceRole("InferenceTaskRole", "ecs-tasks.amazonaws.com", [
     { Action: ["s3:GetObject"], Resource: objects(modelKeys.root, outputKeys.root) },
     { Action: ["s3:PutObject"], Resource: objects(outputKeys.root) },
@@ -111,7 +96,7 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, s
     family: `${prefix}-inference`,
     requiresCompatibilities: ["EC2"],
     networkMode: "awsvpc",
-    executionRoleArn: executionRole.arn,
+    executionRoleArn: execution.arn,
     taskRoleArn: taskRole.arn,
     containerDefinitions: $jsonStringify([
       {
