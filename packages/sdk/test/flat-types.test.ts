@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import ts from "typescript";
 import { afterAll, expect, it } from "vitest";
-import { flatTypes, writeFlatTypes } from "../scripts/flat-types.ts";
+import { COMPILER_OPTIONS, flatTypes, writeFlatTypes } from "../scripts/flat-types.ts";
 
 const typesFile = path.resolve(import.meta.dirname, "../src/types.ts");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-flat-types-"));
@@ -34,17 +34,7 @@ it("prints every type of src/types.ts as one the checker finds identical, import
       "same<Same<Z.TranslateRequest<Blob | string>, F.TranslateRequest<Blob | string>>>(true);",
     ].join("\n"),
   );
-  const program = ts.createProgram([check], {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
-    allowImportingTsExtensions: true,
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-    lib: ["lib.es2023.d.ts", "lib.dom.d.ts"],
-  });
+  const program = ts.createProgram([check], { ...COMPILER_OPTIONS, lib: ["lib.es2023.d.ts", "lib.dom.d.ts"] });
   const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
   expect(errors).toEqual([]);
 });
