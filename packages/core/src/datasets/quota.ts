@@ -11,6 +11,12 @@ import type { Storage } from "../storage/storage.ts";
 import type { DatasetLayout } from "./inspect.ts";
 import type { DatasetRecord, DatasetService } from "./service.ts";
 
+/** 413 payload_too_large for the dataset-bytes quota: what it allows, what is held, what would come. */
+function quotaExceeded(message: string, usage: { limit: number; used: number; incoming: number; dataset?: string }) {
+  const { dataset, ...counts } = usage;
+  return new ApiError("payload_too_large", message, { ...(dataset ? { dataset } : {}), reason: "quota_exceeded", quota: "dataset_bytes", ...counts });
+}
+
 /** The quota an open upload form holds: its max_bytes until it expires, while the dataset awaits the zip. */
 export function heldByForm(ds: DatasetRecord, now = Date.now()): number {
   if (ds.status !== "awaiting_upload" || !ds.upload) return 0;
@@ -70,11 +76,7 @@ export async function checkDatasetQuota(
   const incoming = upload?.size ?? 0;
   const used = await tenantDatasetBytes(deps, tenant, id);
   if (used + incoming > limit)
-    throw new ApiError(
-      "payload_too_large",
-      `datasets of this tenant would hold ${used + incoming} bytes; the quota is ${limit}`,
-      { dataset: id, reason: "quota_exceeded", quota: "dataset_bytes", limit, used, incoming },
-    );
+    throw quotaExceeded(`datasets of this tenant would hold ${used + incoming} bytes; the quota is ${limit}`, { dataset: id, limit, used, incoming });
   return { used, incoming, limit };
 }
 
@@ -105,9 +107,7 @@ export class DatasetQuota {
       const room = this.limit - used;
       const size = req.size_bytes ?? Math.min(max, room);
       if (size < 1 || size > room)
-        throw new ApiError("payload_too_large", `datasets of this tenant hold ${used} bytes; the quota is ${this.limit}, so there is no room for ${req.size_bytes ?? "another"} more`, {
-          reason: "quota_exceeded",
-          quota: "dataset_bytes",
+        throw quotaExceeded(`datasets of this tenant hold ${used} bytes; the quota is ${this.limit}, so there is no room for ${req.size_bytes ?? "another"} more`, {
           limit: this.limit,
           used,
           incoming: req.size_bytes ?? 0,
@@ -125,7 +125,7 @@ export class DatasetQuota {
       this.finalizeInQuota(id, tenant).catch(async (e: unknown) => {
         const details = e instanceof ApiError ? (e.details as { reason?: string } | undefined) : undefined;
         if (e instanceof ApiError && details?.reason === "quota_exceeded")
-          return this.deps.datasets.refuse(id, tenant, "payload_too_large", e.message, { ...(e.details as Record<string, unknown>), reason: "quota_exceeded" });
+          return this.deps.datasets.refuse(id, tenant, "payload_too_large", e.message, e.details as Record<string, unknown> & { reason: string });
         throw e;
       }),
     );
@@ -138,14 +138,7 @@ export class DatasetQuota {
     return this.deps.datasets.finalize(id, tenant, {
       maxFileBytes: this.limit - used,
       overBudget: (bytes) =>
-        new ApiError("payload_too_large", `datasets of this tenant would hold over ${used + bytes} bytes; the quota is ${this.limit}`, {
-          dataset: id,
-          reason: "quota_exceeded",
-          quota: "dataset_bytes",
-          limit: this.limit,
-          used,
-          incoming: bytes,
-        }),
+        quotaExceeded(`datasets of this tenant would hold over ${used + bytes} bytes; the quota is ${this.limit}`, { dataset: id, limit: this.limit, used, incoming: bytes }),
     });
   }
 }
