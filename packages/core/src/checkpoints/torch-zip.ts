@@ -49,7 +49,8 @@ export async function readZipObject(bytes: Uint8Array, file: string, opts: Check
   return unpickle(entries.get(pkl[0])!, { ...makeHooks({ file }), persistentLoad }, file, { limits: opts.pickleLimits }).value;
 }
 
-async function readEntries(bytes: Uint8Array, file: string, maxBytes: number): Promise<Map<string, Uint8Array>> {
+/** Every file entry of a zip, inflated, refusing entries whose declared sizes exceed `maxBytes` in total (npz reuses it). */
+export async function readEntries(bytes: Uint8Array, file: string, maxBytes: number): Promise<Map<string, Uint8Array>> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Map<string, Uint8Array>();
   let zip: yauzl.ZipFile;

@@ -1,0 +1,74 @@
+/**
+ * SeFa (Shen & Zhou, "Closed-Form Factorization of Latent Semantics in GANs", CVPR 2021): the directions in w
+ * that the style affines amplify most are the top eigenvectors of AᵀA, where A stacks the affine weights
+ * (each row an output channel's weight over w, normalised to unit length as the paper's code does). They come
+ * from the weights alone, so every StyleGAN2 version gets them without data or training.
+ *
+ * Layers: every modulated layer's affine (each block's conv0, conv1 and toRGB), the paper's `layer_idx=all`.
+ * The affine's weight gain is a scalar, so it drops out with the row normalisation. Computed in float64 with the
+ * Jacobi eigensolver FID uses; scripts/sefa_fixture.py does the same in numpy for the parity test.
+ */
+import { toFloat32, type StateDict } from "../checkpoints/tensor.ts";
+import { symmetricEigen } from "../eval/linalg.ts";
+
+const AFFINE = /^synthesis\.b(\d+)\.(conv0|conv1|torgb)\.affine\.weight$/;
+
+export interface SefaResult {
+  /** the affine weights used, in block (resolution) order */
+  layers: string[];
+  /** eigenvalues of AᵀA, largest first */
+  values: Float64Array;
+  /** unit eigenvectors [wDim, wDim] row-major, row k belongs to values[k]; sign: largest-magnitude entry positive */
+  vectors: Float64Array;
+  wDim: number;
+}
+
+const ORDER = { conv0: 0, conv1: 1, torgb: 2 } as const;
+
+export function sefaLayers(sd: StateDict): string[] {
+  const keys = [...sd.keys()].filter((k) => AFFINE.test(k));
+  const rank = (k: string) => {
+    const m = AFFINE.exec(k)!;
+    return Number(m[1]) * 4 + ORDER[m[2] as keyof typeof ORDER];
+  };
+  return keys.sort((a, b) => rank(a) - rank(b));
+}
+
+export function sefa(sd: StateDict): SefaResult {
+  const layers = sefaLayers(sd);
+  if (layers.length === 0) throw new Error("no synthesis affine weights (synthesis.b<res>.<layer>.affine.weight) in this state dict");
+  const wDim = sd.get(layers[0])!.shape[1];
+  // AᵀA accumulated row by row: Σ_r a_r a_rᵀ / |a_r|², never materialising A.
+  const ata = new Float64Array(wDim * wDim);
+  const row = new Float64Array(wDim);
+  for (const key of layers) {
+    const t = sd.get(key)!;
+    if (t.shape.length !== 2 || t.shape[1] !== wDim) throw new Error(`${key}: shape [${t.shape.join(", ")}], expected [*, ${wDim}]`);
+    const w = toFloat32(t);
+    for (let r = 0; r < t.shape[0]; r++) {
+      let norm = 0;
+      for (let j = 0; j < wDim; j++) {
+        row[j] = w[r * wDim + j];
+        norm += row[j] * row[j];
+      }
+      if (norm === 0) continue;
+      for (let i = 0; i < wDim; i++) {
+        const ri = row[i] / norm;
+        if (ri === 0) continue;
+        for (let j = 0; j < wDim; j++) ata[i * wDim + j] += ri * row[j];
+      }
+    }
+  }
+  const { values: asc, vectors: cols } = symmetricEigen(ata, wDim);
+  const values = new Float64Array(wDim);
+  const vectors = new Float64Array(wDim * wDim);
+  for (let k = 0; k < wDim; k++) {
+    const src = wDim - 1 - k;
+    values[k] = asc[src];
+    let big = 0;
+    for (let j = 0; j < wDim; j++) if (Math.abs(cols[j * wDim + src]) > Math.abs(big)) big = cols[j * wDim + src];
+    const sign = big < 0 ? -1 : 1;
+    for (let j = 0; j < wDim; j++) vectors[k * wDim + j] = sign * cols[j * wDim + src];
+  }
+  return { layers, values, vectors, wDim };
+}
