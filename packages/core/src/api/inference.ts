@@ -36,18 +36,98 @@ const StyleGANParams = {
   class_idx: z.number().int().min(0).optional().meta({ description: "class for conditional models (default: the model's defaults.class_idx)" }),
 };
 
+/** The most w's (or ws's) one request may give, the same bound as seeds. */
+export const MAX_LATENTS = MAX_SEEDS;
+/** Edits move w by strength × a unit direction; beyond this the images leave the model's range. 422 outside it. */
+export const MAX_EDIT_STRENGTH = 100;
+
+/** ws indices: a list or an inclusive range "a-b". */
+const LayerList = z.union([z.array(z.number().int().min(0)).min(1).max(64), z.string().regex(/^\d{1,2}-\d{1,2}$/)]);
+
+const FloatVector = z.union([
+  z.array(z.number()).min(1).max(4096),
+  z.string().max(65536).meta({ description: "base64 of little-endian float32 values" }),
+]);
+
+/** Names of directions: SeFa's are `sefa-<k>` (k-th largest eigenvalue), the rest are uploaded. */
+export const DirectionName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "lowercase letters, digits, '.', '_' and '-', at most 64")
+  .meta({ example: "sefa-0" });
+
+export const Edit = z
+  .object({
+    direction: DirectionName.meta({ description: "a direction this model version lists (GET /v1/models/{name}/versions/{version}/directions)" }),
+    strength: z.number().meta({ description: `how far to move along the unit direction, in w units; ${-MAX_EDIT_STRENGTH}..${MAX_EDIT_STRENGTH} (422 outside). 0 is the identity` }),
+    layers: LayerList.optional().meta({ description: "ws indices to move, e.g. \"0-3\" (default: all)" }),
+  })
+  .meta({ id: "Edit" });
+export type Edit = z.infer<typeof Edit>;
+
+export const DirectionInfo = z
+  .object({
+    name: DirectionName,
+    kind: z.enum(["sefa", "uploaded"]).meta({ description: "sefa: computed from the weights (SeFa); uploaded: a vector you stored" }),
+    eigenvalue: z.number().optional().meta({ description: "sefa: its eigenvalue of AᵀA (directions are listed largest first)" }),
+    description: z.string().optional(),
+    vector: z.array(z.number()).optional().meta({ description: "the unit vector [w_dim] (GET of one direction)" }),
+  })
+  .meta({ id: "DirectionInfo" });
+export type DirectionInfo = z.infer<typeof DirectionInfo>;
+
+export const DirectionList = z
+  .object({ model: ModelName, version: VersionId, w_dim: z.number().int(), directions: z.array(DirectionInfo) })
+  .meta({ id: "DirectionList" });
+export type DirectionList = z.infer<typeof DirectionList>;
+
+export const DirectionUpload = z
+  .object({
+    vector: FloatVector.meta({ description: "[w_dim] in w space (e.g. an InterFaceGAN boundary); stored normalised to unit length" }),
+    description: z.string().max(500).optional(),
+  })
+  .meta({ id: "DirectionUpload", example: { vector: [1, 0, 0], description: "more smile" } });
+export type DirectionUpload = z.input<typeof DirectionUpload>;
+
+const LatentOutput = z.enum(["base64", "json"]).default("base64").meta({
+  description: "how w/ws come back: base64 of little-endian float32 (default) or JSON numbers (exact float32 values)",
+});
+
 export const GenerateRequest = z
   .object({
     model: ModelName,
     version: VersionRef.default("latest"),
-    seeds: Seeds,
+    seeds: Seeds.optional().meta({ description: "give exactly one of seeds, w, ws and projected_w" }),
+    w: z
+      .array(FloatVector)
+      .min(1)
+      .max(MAX_LATENTS)
+      .optional()
+      .meta({ description: "one w [w_dim] per image, used for every layer as given (no truncation, no class)" }),
+    ws: z
+      .array(z.union([z.array(z.array(z.number()).min(1).max(4096)).min(1).max(64), z.string().max(4 * 1024 * 1024)]))
+      .min(1)
+      .max(MAX_LATENTS)
+      .optional()
+      .meta({ description: "one ws [num_ws, w_dim] per image (base64: num_ws × w_dim float32), used as given" }),
+    projected_w: z
+      .string()
+      .max(16 * 1024 * 1024)
+      .optional()
+      .meta({ description: "base64 of an .npz (NVlabs projector.py's projected_w.npz, array 'w') or .npy of shape [n, num_ws, w_dim]" }),
     ...StyleGANParams,
+    edits: z.array(Edit).max(16).optional().meta({ description: "moves along named directions, applied in w after truncation and mixing" }),
+    return_latents: z
+      .union([z.boolean(), z.enum(["w", "ws"])])
+      .default(false)
+      .meta({
+        description:
+          "true or \"w\": each image's w (the truncated w fed to synthesis); when its layers differ (truncation_cutoff, style_mix, layer edits) ws instead. \"ws\": always ws",
+      }),
+    latent_format: LatentOutput,
     style_mix: z
       .object({
         seeds: Seeds.meta({ description: "one seed for all images, or one per image" }),
-        layers: z
-          .union([z.array(z.number().int().min(0)).min(1).max(64), z.string().regex(/^\d{1,2}-\d{1,2}$/)])
-          .meta({ description: "ws indices taken from the mixing seed, e.g. \"4-7\"" }),
+        layers: LayerList.meta({ description: "ws indices taken from the mixing seed, e.g. \"4-7\"" }),
       })
       .optional(),
     ...EncodeOptions,
@@ -82,6 +162,8 @@ export const ImageResult = z
     data: z.string().optional().meta({ description: "base64 image bytes (output=base64)" }),
     url: z.string().optional().meta({ description: "presigned GET URL (output=url)" }),
     expires_at: z.string().optional(),
+    w: z.union([z.string(), z.array(z.number())]).optional().meta({ description: "return_latents: the w [w_dim] fed to synthesis" }),
+    ws: z.union([z.string(), z.array(z.array(z.number()))]).optional().meta({ description: "return_latents: ws [num_ws, w_dim]" }),
   })
   .meta({ id: "ImageResult" });
 export type ImageResult = z.infer<typeof ImageResult>;

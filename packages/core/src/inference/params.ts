@@ -25,9 +25,9 @@ export function expandSeeds(seeds: number[] | string, field = "seeds"): number[]
   return Array.from({ length: b - a + 1 }, (_, i) => a + i);
 }
 
-export const expandLayers = (layers: number[] | string): number[] => {
+export const expandLayers = (layers: number[] | string, field = "style_mix.layers"): number[] => {
   if (Array.isArray(layers)) return layers;
   const [a, b] = layers.split("-").map(Number);
-  if (!(b >= a)) throw new ApiError("validation_failed", `style_mix.layers: range "${layers}" must be "a-b" with a <= b`);
+  if (!(b >= a)) throw new ApiError("validation_failed", `${field}: range "${layers}" must be "a-b" with a <= b`);
   return Array.from({ length: b - a + 1 }, (_, i) => a + i);
 };

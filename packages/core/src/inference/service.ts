@@ -9,6 +9,8 @@ import { resolveParams } from "../api/describe.ts";
 import type { GenerateResponse, TranslateResponse } from "../api/inference.ts";
 import { ApiError } from "../errors.ts";
 import { floatToUint8, resizeRgb, uint8ToFloat } from "../images/codec.ts";
+import { latentOutput } from "../latents/codec.ts";
+import { Directions } from "../latents/directions.ts";
 import type { ModelJson } from "../models/model-json.ts";
 import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -18,8 +20,8 @@ import type { CycleGANEngine, Engine, EngineFactory, SpadeEngine, StyleGAN2Engin
 import type { Metrics } from "./metrics.ts";
 import { ModelCache } from "./model-cache.ts";
 import { OutputImages } from "./output-images.ts";
-import { expandLayers, expandSeeds, type GenerateParams, type InterpolateParams, type TranslateInputs, type TranslateParams } from "./params.ts";
-import { checkCutoff, interpolateWs, mapAll, styleGanInputs, type Latents, type SynthesisItem } from "./stylegan-latents.ts";
+import type { GenerateParams, InterpolateParams, TranslateInputs, TranslateParams } from "./params.ts";
+import { checkCutoff, interpolateWs, mapAll, requestLatents, styleGanInputs, type SynthesisItem } from "./stylegan-latents.ts";
 import { cycleGanInput, spadeInput } from "./translate-inputs.ts";
 import { warmUp } from "./warm-up.ts";
 
@@ -43,6 +45,8 @@ const ms = (t0: number) => Math.round((performance.now() - t0) * 100) / 100;
 
 export class InferenceService {
   readonly cache: ModelCache<Engine>;
+  /** latent directions stored with StyleGAN2 versions (SeFa and uploaded), used by generate's edits */
+  readonly directions: Directions;
   private readonly outputs: OutputImages;
   private readonly batchers = new Map<string, Batcher<unknown, Float32Array>>();
 
@@ -54,6 +58,7 @@ export class InferenceService {
     private readonly opts: InferenceOptions,
   ) {
     this.outputs = new OutputImages(storage, opts.urlExpirySeconds);
+    this.directions = new Directions(storage, registry);
     this.cache = new ModelCache<Engine>({
       budgetBytes: opts.cacheBytes,
       load: async (record) => {
@@ -147,27 +152,22 @@ export class InferenceService {
 
   async generate(p: GenerateParams, tenant?: string): Promise<GenerateResponse> {
     const t0 = performance.now();
-    const seeds = expandSeeds(p.seeds);
     const { record, engine } = await this.engineFor(p.model, p.version, tenant, ["stylegan2"], "generate");
     p = resolveParams(record, p);
-    checkCutoff(engine, p.truncation_cutoff);
-    const { z, c, n } = styleGanInputs(engine, seeds, p.class_idx);
-    const truncation = { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff };
-    const latents: Latents = { z, c, truncation };
-    if (p.style_mix) {
-      const mixSeeds = expandSeeds(p.style_mix.seeds, "style_mix.seeds");
-      if (mixSeeds.length !== 1 && mixSeeds.length !== n)
-        throw new ApiError("validation_failed", `style_mix.seeds: give one seed or one per image (${n})`);
-      const layers = expandLayers(p.style_mix.layers);
-      const bad = layers.find((l) => l >= engine.numWs);
-      if (bad !== undefined) throw new ApiError("validation_failed", `style_mix.layers: ${bad} is out of range 0..${engine.numWs - 1}`);
-      const mix = styleGanInputs(engine, mixSeeds.length === 1 ? seeds.map(() => mixSeeds[0]) : mixSeeds, p.class_idx);
-      latents.mix = { z: mix.z, c: mix.c, layers };
-    }
-    const { output, queueMs, computeMs } = await this.synthesize(record, engine, { n, latents }, p.noise_mode, seeds[0]);
+    const { n, seeds, item } = await requestLatents(engine, p);
+    item.edits = await this.directions.resolve(record, tenant, engine.numWs, p.edits);
+    let ws: Float32Array | undefined;
+    if (p.return_latents) item.onWs = (w) => (ws = w);
+    const { output, queueMs, computeMs } = await this.synthesize(record, engine, item, p.noise_mode, seeds?.[0] ?? 0);
     const tEnc = performance.now();
-    const images = await this.outputs.encodeMany(output, n, engine.resolution, engine.resolution, "stylegan2", p, tenant, (i) => ({ seed: seeds[i] }));
-    const params = { ...p, seeds, version: record.version };
+    const want = p.return_latents === "ws" ? "ws" : "w";
+    const shape = { numWs: engine.numWs, wDim: engine.wDim };
+    const images = await this.outputs.encodeMany(output, n, engine.resolution, engine.resolution, "stylegan2", p, tenant, (i) => ({
+      ...(seeds ? { seed: seeds[i] } : { frame: i }),
+      ...(ws ? latentOutput(ws, i, shape, want, p.latent_format) : {}),
+    }));
+    // The echo leaves out the latents given: they can be megabytes, and the caller has them.
+    const params = { ...p, ...(seeds ? { seeds } : {}), w: undefined, ws: undefined, projected_w: undefined, version: record.version };
     return {
       model: record.name,
       version: record.version,

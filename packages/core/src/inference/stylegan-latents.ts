@@ -3,9 +3,13 @@
  * network. This is where style mixing and interpolation happen (both operate on ws), so the service only has
  * to batch and synthesize.
  */
+import { MAX_LATENTS } from "../api/inference.ts";
 import { ApiError } from "../errors.ts";
+import { wsFromNpz, wsFromW, wsFromWs } from "../latents/codec.ts";
+import { applyEdits, type ResolvedEdit } from "../latents/directions.ts";
 import { seedToZ } from "../random/randomstate.ts";
 import type { StyleGAN2Engine } from "./engine.ts";
+import { expandLayers, expandSeeds, type GenerateParams } from "./params.ts";
 
 /** What a generate request asks of the mapping network: mapped inside the batch, all items of a pass at once. */
 export interface Latents {
@@ -16,8 +20,11 @@ export interface Latents {
   mix?: { z: Float32Array; c: Float32Array | null; layers: number[] };
 }
 
-/** n images, from ws already computed (interpolation) or from latents to map. */
-export type SynthesisItem = { n: number } & ({ ws: Float32Array } | { latents: Latents });
+/**
+ * n images, from ws already computed (interpolation, w inputs) or from latents to map; `edits` move the ws
+ * along directions after mapping, and `onWs` receives the ws synthesis gets (return_latents).
+ */
+export type SynthesisItem = { n: number; edits?: ResolvedEdit[]; onWs?: (ws: Float32Array) => void } & ({ ws: Float32Array } | { latents: Latents });
 
 /** One z per seed (the official seed → z derivation) and a one-hot c when the model is class-conditional. */
 export function styleGanInputs(engine: StyleGAN2Engine, seeds: number[], classIdx: number | undefined) {
@@ -92,5 +99,50 @@ export async function mapAll(engine: StyleGAN2Engine, items: SynthesisItem[]): P
       out[i] = w;
     }
   }
-  return out as Float32Array[];
+  const shape = { numWs: engine.numWs, wDim: engine.wDim };
+  return items.map((it, i) => {
+    const ws = applyEdits(out[i]!, shape, it.edits ?? []);
+    it.onWs?.(ws);
+    return ws;
+  });
+}
+
+/** What a generate request synthesizes: n images from seeds (mapped in the batch) or from given w's. */
+export interface RequestLatents {
+  n: number;
+  item: SynthesisItem;
+  /** the seeds, when the request gave seeds */
+  seeds?: number[];
+}
+
+/**
+ * A generate request's input: exactly one of seeds, w, ws and projected_w. Given w's are used as they are
+ * (they are already what synthesis takes), so truncation and class apply to seeds only and style mixing, which
+ * mixes mapped seeds, needs seeds.
+ */
+export async function requestLatents(engine: StyleGAN2Engine, p: GenerateParams): Promise<RequestLatents> {
+  const given = (["seeds", "w", "ws", "projected_w"] as const).filter((k) => p[k] !== undefined);
+  if (given.length !== 1)
+    throw new ApiError("validation_failed", `give exactly one of seeds, w, ws and projected_w (got ${given.length ? given.join(", ") : "none"})`, { fields: given });
+  const shape = { numWs: engine.numWs, wDim: engine.wDim };
+  if (p.seeds === undefined) {
+    if (p.style_mix) throw new ApiError("unsupported_parameter", "style_mix: mixes the ws of seeds; with w inputs, send the mixed ws instead", { field: "style_mix" });
+    const ws = p.w ? wsFromW(shape, p.w) : p.ws ? wsFromWs(shape, p.ws) : (await wsFromNpz(shape, p.projected_w!, MAX_LATENTS)).ws;
+    const n = ws.length / (shape.numWs * shape.wDim);
+    return { n, item: { n, ws } };
+  }
+  const seeds = expandSeeds(p.seeds);
+  checkCutoff(engine, p.truncation_cutoff);
+  const { z, c, n } = styleGanInputs(engine, seeds, p.class_idx);
+  const latents: Latents = { z, c, truncation: { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff } };
+  if (p.style_mix) {
+    const mixSeeds = expandSeeds(p.style_mix.seeds, "style_mix.seeds");
+    if (mixSeeds.length !== 1 && mixSeeds.length !== n) throw new ApiError("validation_failed", `style_mix.seeds: give one seed or one per image (${n})`);
+    const layers = expandLayers(p.style_mix.layers);
+    const bad = layers.find((l) => l >= engine.numWs);
+    if (bad !== undefined) throw new ApiError("validation_failed", `style_mix.layers: ${bad} is out of range 0..${engine.numWs - 1}`);
+    const mix = styleGanInputs(engine, mixSeeds.length === 1 ? seeds.map(() => mixSeeds[0]) : mixSeeds, p.class_idx);
+    latents.mix = { z: mix.z, c: mix.c, layers };
+  }
+  return { n, seeds, item: { n, latents } };
 }

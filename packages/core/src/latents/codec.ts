@@ -71,7 +71,7 @@ export function wsFromWs(shape: LatentShape, ws: (number[][] | string)[]): Float
     if (typeof v === "string") out.set(vector(field, v, row, expected), i * row);
     else {
       if (v.length !== shape.numWs) throw latentError(field, `has ${v.length} rows, expected ${shape.numWs}`, expected, [v.length, v[0]?.length ?? 0]);
-      v.forEach((r, l) => out.set(vector(`${field}[${l}]`, r, shape.wDim, expected), i * row + l * shape.wDim));
+      for (const [l, r] of v.entries()) out.set(vector(`${field}[${l}]`, r, shape.wDim, expected), i * row + l * shape.wDim);
     }
   });
   return out;

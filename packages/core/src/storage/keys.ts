@@ -3,6 +3,8 @@
  *
  *   models/<name>/owner.json   who owns the name: written once (If-None-Match: *) by the first fine-tune or
  *                              import that claims it; the name's versions are published only for that owner
+ *   models/<name>/<version>/directions/  sefa.json (the version's SeFa directions, computed on first use) and
+ *                              <owner>/<direction>.json (uploaded directions; owner: the tenant or "operator")
  *   models/<name>/<version>/   model.json (the version record, written last), weights.safetensors, sample.png
  *   datasets/<id>/             dataset.json (the record), upload.zip (what the client PUT to the presigned
  *                              URL, deleted by a successful finalize), files/<key> (every accepted image,
@@ -33,6 +35,15 @@ export const modelKeys = {
   record: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_RECORD_FILE}`,
   weights: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_WEIGHTS_FILE}`,
   sample: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_SAMPLE_FILE}`,
+} as const;
+
+/** Latent directions stored with a model version (latents/directions.ts). */
+export const directionKeys = {
+  prefix: (name: string, version: string) => `${modelKeys.version(name, version)}directions/`,
+  sefa: (name: string, version: string) => `${directionKeys.prefix(name, version)}sefa.json`,
+  /** `owner`: a tenant id or "operator"; `direction` matches api/inference.ts's DirectionName. */
+  owned: (name: string, version: string, owner: string) => `${directionKeys.prefix(name, version)}${owner}/`,
+  direction: (name: string, version: string, owner: string, direction: string) => `${directionKeys.owned(name, version, owner)}${direction}.json`,
 } as const;
 
 export const datasetKeys = {

@@ -5,6 +5,7 @@ import { modelRoutes } from "./routes/models.ts";
 import { translateRoutes } from "./routes/translate.ts";
 import { datasetRoutes } from "./routes/datasets.ts";
 import { fineTuneRoutes } from "./routes/finetunes.ts";
+import { directionRoutes } from "./routes/directions.ts";
 
 export const v1Routers: V1Mount[] = [
   (v1, s) => v1.route("/", modelRoutes(s)),
@@ -12,4 +13,5 @@ export const v1Routers: V1Mount[] = [
   (v1, s) => v1.route("/", translateRoutes(s)),
   (v1, s) => v1.route("/", datasetRoutes(s)),
   (v1, s) => v1.route("/", fineTuneRoutes(s)),
+  (v1, s) => v1.route("/", directionRoutes(s)),
 ];

@@ -1,0 +1,147 @@
+/**
+ * Latent space over HTTP (#27): w out and back in, ws, SeFa and uploaded directions, edits, and the 4xx answers
+ * for latents and edits that do not fit the model. Against the real stack with a demo model and an imported
+ * official checkpoint.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { importFixtureModels } from "./helpers/models.ts";
+import { auth, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
+
+let stack: Stack;
+const call = (method: string, route: string, body?: unknown) =>
+  fetch(`${stack.url}${route}`, {
+    method,
+    headers: { ...auth(stack), "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+const post = (route: string, body: unknown) => call("POST", route, body);
+const generate = async (body: Record<string, unknown>) => {
+  const res = await post("/v1/generate", body);
+  const json = await res.json();
+  if (res.status !== 200) throw new Error(`generate ${res.status}: ${JSON.stringify(json)}`);
+  return json;
+};
+const f32 = (b64: string) => {
+  const b = Buffer.from(b64, "base64");
+  return Array.from({ length: b.length / 4 }, (_, i) => b.readFloatLE(i * 4));
+};
+
+beforeAll(async () => {
+  const dataDir = tempDataDir();
+  importFixtureModels(dataDir);
+  stack = await startStack({ dataDir, env: { GANSERVE_DEMO_MODELS: "true" } });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe("w out, w in", () => {
+  it("generate returns each image's w, and that w gives the same bytes", async () => {
+    const first = await generate({ model: "fashion-stylegan2", seeds: [3, 7], truncation_psi: 0.7, return_latents: true });
+    expect(first.images).toHaveLength(2);
+    for (const img of first.images) expect(f32(img.w)).toHaveLength(64);
+    expect(first.images[0].w).not.toBe(first.images[1].w);
+    const again = await generate({ model: "fashion-stylegan2", w: first.images.map((i: { w: string }) => i.w) });
+    expect(again.images.map((i: { data: string }) => i.data)).toEqual(first.images.map((i: { data: string }) => i.data));
+    // JSON numbers are the same float32 values.
+    const json = await generate({ model: "fashion-stylegan2", seeds: [3], truncation_psi: 0.7, return_latents: true, latent_format: "json" });
+    expect(json.images[0].w).toEqual(f32(first.images[0].w));
+    const fromJson = await generate({ model: "fashion-stylegan2", w: [json.images[0].w] });
+    expect(fromJson.images[0].data).toBe(first.images[0].data);
+  });
+
+  it("return_latents gives ws when layers differ, and ws round-trips too", async () => {
+    const req = { model: "sg-fixture", seeds: [5], truncation_psi: 0.5, truncation_cutoff: 3 };
+    const first = await generate({ ...req, return_latents: true });
+    expect(first.images[0].w).toBeUndefined();
+    expect(f32(first.images[0].ws)).toHaveLength(8 * 32);
+    const plain = await generate(req);
+    expect(first.images[0].data).toBe(plain.images[0].data);
+    const back = await generate({ model: "sg-fixture", ws: [first.images[0].ws] });
+    expect(back.images[0].data).toBe(plain.images[0].data);
+    const nested = await generate({ ...req, return_latents: "ws", latent_format: "json" });
+    expect(nested.images[0].ws).toHaveLength(8);
+    expect((await generate({ model: "sg-fixture", ws: [nested.images[0].ws] })).images[0].data).toBe(plain.images[0].data);
+  });
+
+  it("refuses a w of the wrong shape, non-finite values and two inputs, naming the expected shape", async () => {
+    const short = await post("/v1/generate", { model: "sg-fixture", w: [[1, 2, 3]] });
+    expect(short.status).toBe(422);
+    const body = await short.json();
+    expect(body.error.code).toBe("unprocessable");
+    expect(body.error.details.expected_shape).toEqual([32]);
+    expect(body.error.message).toContain("[32]");
+    const nan = Buffer.alloc(32 * 4);
+    nan.writeFloatLE(Number.NaN, 8);
+    const bad = await post("/v1/generate", { model: "sg-fixture", w: [nan.toString("base64")] });
+    expect(bad.status).toBe(422);
+    expect((await bad.json()).error.message).toMatch(/not finite/);
+    const rows = await post("/v1/generate", { model: "sg-fixture", ws: [[Array(32).fill(0)]] });
+    expect(rows.status).toBe(422);
+    expect((await rows.json()).error.details.expected_shape).toEqual([8, 32]);
+    const both = await post("/v1/generate", { model: "sg-fixture", seeds: [1], w: [Array(32).fill(0)] });
+    expect(both.status).toBe(400);
+    const none = await post("/v1/generate", { model: "sg-fixture" });
+    expect(none.status).toBe(400);
+  });
+});
+
+describe("directions and edits", () => {
+  it("lists SeFa directions for the shipped and the imported StyleGAN2 versions", async () => {
+    for (const [model, wDim] of [
+      ["fashion-stylegan2", 64],
+      ["sg-fixture", 32],
+    ] as const) {
+      const res = await call("GET", `/v1/models/${model}/versions/latest/directions`);
+      expect(res.status).toBe(200);
+      const list = await res.json();
+      expect(list).toMatchObject({ model, version: "v1", w_dim: wDim });
+      const sefa = list.directions.filter((d: { kind: string }) => d.kind === "sefa");
+      expect(sefa.length).toBe(Math.min(32, wDim));
+      for (let k = 1; k < sefa.length; k++) expect(sefa[k].eigenvalue).toBeLessThanOrEqual(sefa[k - 1].eigenvalue);
+      const one = await (await call("GET", `/v1/models/${model}/versions/v1/directions/sefa-0`)).json();
+      expect(Math.hypot(...one.vector)).toBeCloseTo(1, 5);
+    }
+    const cg = await call("GET", "/v1/models/cg-fixture/versions/v1/directions");
+    expect(cg.status).toBe(422);
+  });
+
+  it("a strength-0 edit is the identity byte for byte; a real one changes the image by the direction", async () => {
+    const req = { model: "fashion-stylegan2", seeds: [11], truncation_psi: 0.7 };
+    const plain = await generate({ ...req, return_latents: true });
+    const zero = await generate({ ...req, edits: [{ direction: "sefa-0", strength: 0 }] });
+    expect(zero.images[0].data).toBe(plain.images[0].data);
+    const moved = await generate({ ...req, edits: [{ direction: "sefa-0", strength: 5 }], return_latents: true });
+    expect(moved.images[0].data).not.toBe(plain.images[0].data);
+    const dir = (await (await call("GET", "/v1/models/fashion-stylegan2/versions/v1/directions/sefa-0")).json()).vector as number[];
+    const w0 = f32(plain.images[0].w);
+    const w1 = f32(moved.images[0].w);
+    for (let j = 0; j < 64; j++) expect(w1[j]).toBeCloseTo(w0[j] + 5 * dir[j], 5);
+    // Only on layers 0-1: ws then differ per layer, and feeding them back gives the edited image.
+    const layered = await generate({ ...req, edits: [{ direction: "sefa-0", strength: 5, layers: "0-1" }], return_latents: true });
+    expect(layered.images[0].ws).toBeDefined();
+    expect((await generate({ model: "fashion-stylegan2", ws: [layered.images[0].ws] })).images[0].data).toBe(layered.images[0].data);
+  });
+
+  it("uploaded directions: stored unit length, listed, used; another model's name is 404; out-of-range strength 422", async () => {
+    const vec = Array.from({ length: 32 }, (_, j) => (j === 3 ? 2 : 0));
+    const put = await call("PUT", "/v1/models/sg-fixture/versions/v1/directions/my-dir", { vector: vec, description: "axis 3" });
+    expect(put.status).toBe(200);
+    expect((await put.json()).vector[3]).toBe(1);
+    const list = await (await call("GET", "/v1/models/sg-fixture/versions/v1/directions")).json();
+    expect(list.directions).toContainEqual({ name: "my-dir", kind: "uploaded", description: "axis 3" });
+    const a = await generate({ model: "sg-fixture", seeds: [1], return_latents: "w", latent_format: "json" });
+    const b = await generate({ model: "sg-fixture", seeds: [1], edits: [{ direction: "my-dir", strength: -1.5 }], return_latents: "w", latent_format: "json" });
+    expect(b.images[0].w[3]).toBeCloseTo(a.images[0].w[3] - 1.5, 5);
+    const other = await post("/v1/generate", { model: "fashion-stylegan2", seeds: [1], edits: [{ direction: "my-dir", strength: 1 }] });
+    expect(other.status).toBe(404);
+    expect((await other.json()).error.details.reason).toBe("direction_not_found");
+    const range = await post("/v1/generate", { model: "sg-fixture", seeds: [1], edits: [{ direction: "sefa-0", strength: 1000 }] });
+    expect(range.status).toBe(422);
+    expect((await range.json()).error.details).toMatchObject({ reason: "strength_out_of_range", max: 100 });
+    const wrong = await call("PUT", "/v1/models/sg-fixture/versions/v1/directions/short", { vector: [1, 2] });
+    expect(wrong.status).toBe(422);
+    expect((await call("DELETE", "/v1/models/sg-fixture/versions/v1/directions/my-dir")).status).toBe(204);
+    expect((await call("GET", "/v1/models/sg-fixture/versions/v1/directions/my-dir")).status).toBe(404);
+  });
+});
