@@ -3,8 +3,11 @@
  * for latents and edits that do not fit the model. Against the real stack with a demo model and an imported
  * official checkpoint.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { importFixtureModels } from "./helpers/models.ts";
+import { latentsDir } from "./fixtures/index.ts";
+import { compareRgb, importFixtureModels, rgbOf } from "./helpers/models.ts";
 import { auth, startStack, tempDataDir, type Stack } from "./helpers/stack.ts";
 
 let stack: Stack;
@@ -143,5 +146,31 @@ describe("directions and edits", () => {
     expect(wrong.status).toBe(422);
     expect((await call("DELETE", "/v1/models/sg-fixture/versions/v1/directions/my-dir")).status).toBe(204);
     expect((await call("GET", "/v1/models/sg-fixture/versions/v1/directions/my-dir")).status).toBe(404);
+  });
+});
+
+describe("projected_w: NVlabs' .npz → the images generate.py --projected-w made (scripts/projected_w_fixture.py)", () => {
+  const dir = path.join(latentsDir, "projected_w");
+  const cases = JSON.parse(fs.readFileSync(path.join(dir, "cases.json"), "utf8")).cases as { npz: string; images: string[] }[];
+  for (const c of cases)
+    it(`${c.npz}: every image within 1/255 of the official one`, async () => {
+      const body = await generate({ model: "sg-fixture", projected_w: fs.readFileSync(path.join(dir, c.npz)).toString("base64"), noise_mode: "const" });
+      expect(body.images).toHaveLength(c.images.length);
+      for (const [i, file] of c.images.entries()) {
+        const ours = await rgbOf(Buffer.from(body.images[i].data, "base64"));
+        const theirs = await rgbOf(fs.readFileSync(path.join(dir, file)));
+        const diff = compareRgb(ours.data, theirs.data);
+        expect(diff.maxDiff).toBeLessThanOrEqual(1);
+      }
+    });
+
+  it("refuses an .npz of another model's shape with 422 naming the expected shape", async () => {
+    const npz = fs.readFileSync(path.join(dir, "projected_w.npz")).toString("base64");
+    const res = await post("/v1/generate", { model: "fashion-stylegan2", projected_w: npz });
+    expect(res.status).toBe(422);
+    const err = (await res.json()).error;
+    expect(err.details).toMatchObject({ expected_shape: ["n", 8, 64], shape: [1, 8, 32] });
+    const junk = await post("/v1/generate", { model: "sg-fixture", projected_w: Buffer.from("not an npz").toString("base64") });
+    expect(junk.status).toBe(422);
   });
 });
