@@ -9,10 +9,10 @@ const dir = path.join(latentsDir, "projected_w");
 /** An .npy written the way numpy 1.x/2.x writes version 1.0 headers. */
 function npy(descr: string, shape: number[], values: number[], fortran = false) {
   let header = `{'descr': '${descr}', 'fortran_order': ${fortran ? "True" : "False"}, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
-  header += " ".repeat(63 - ((10 + header.length) % 64)) + "\n";
+  header += `${" ".repeat(63 - ((10 + header.length) % 64))}\n`;
   const size = descr.endsWith("8") ? 8 : 4;
   const body = Buffer.alloc(values.length * size);
-  values.forEach((v, i) => (size === 8 ? body.writeDoubleLE(v, i * 8) : body.writeFloatLE(v, i * 4)));
+  for (const [i, v] of values.entries()) size === 8 ? body.writeDoubleLE(v, i * 8) : body.writeFloatLE(v, i * 4);
   const head = Buffer.alloc(10);
   Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
   head.writeUInt16LE(header.length, 8);
