@@ -1,1 +1,2 @@
 export { RandomState, seedToZ } from "./randomstate.ts";
+export { TorchGenerator, torchSeedToZ } from "./torch-randn.ts";
