@@ -1,17 +1,22 @@
 /**
  * `npm run bench`: serving speed of our ONNX Runtime engine and our TF.js (wasm) engine against the PyTorch
  * reference (bench/torch_ref.py) on identical random weights, at realistic sizes (see families.ts), all at the
- * same thread count. Prints a table and, last, one JSON line with the ONNX/PyTorch latency ratios.
+ * same thread count. Prints the CPU, both runtimes' builds and thread counts, a table and, last, one JSON line
+ * with, per family, the ONNX/PyTorch ratios at batch 1 and 8, of cold start and of peak RSS.
  *
- * Options: --threads N (default 2), --families a,b, --skip-tfjs, --skip-torch, --no-install (never apt-get
- * python3-torch when torch is missing), --b1-runs N (default 3).
- * PyTorch comes from Debian's python3-torch; when it is missing the bench installs it if it runs as root with
- * apt-get available, else it runs without the reference and says so.
+ * Options: --threads N (default 2), --families a,b, --skip-tfjs, --skip-torch, --b1-runs N (default 3),
+ * --no-install (never create the torch venv).
+ * The anchor is the PyTorch people install: the official wheel, torch 2.13.0+cpu (MKL, oneDNN). The bench makes
+ * a venv for it under node_modules/.cache (`pip install torch==2.13.0`; pip's configuration says where wheels
+ * come from) unless GANSERVE_BENCH_PYTHON names an interpreter. A torch built on generic BLAS (Debian's
+ * python3-torch) runs ConvTranspose at a few GFLOP/s: it is used only when nothing else is there, and then every
+ * line that quotes it says it is not the anchor.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { cpuInfo, cpuSummary } from "../packages/core/src/inference/engines/cpu.ts";
 import { BATCH, convFlops, FAMILIES, files, prepare, type Family } from "./families.ts";
 
 const argv = process.argv.slice(2);
@@ -28,41 +33,67 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-bench-"));
 const benchStart = performance.now();
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-// Debian's python3-torch lands in the system interpreter's dist-packages, which a pyenv/venv python3 first on
-// PATH does not see: every python3 on PATH is tried in order. GANSERVE_BENCH_PYTHON overrides.
-const PYTHONS = [
-  process.env.GANSERVE_BENCH_PYTHON,
-  ...(process.env.PATH ?? "").split(path.delimiter).map((d) => path.join(d, "python3")).filter((p) => fs.existsSync(p)),
-].filter((p): p is string => !!p);
-let python = "python3";
-function torchAvailable(): boolean {
-  for (const p of PYTHONS)
-    if (spawnSync(p, ["-c", "import torch, numpy"], { stdio: "ignore" }).status === 0) {
-      python = p;
-      return true;
-    }
-  return false;
+/** The official wheel the anchor is; the venv that holds it lives with the other build caches. */
+export const TORCH_WHEEL = "torch==2.13.0";
+const VENV = path.join(here, "..", "node_modules", ".cache", "ganserve-bench-torch");
+
+interface TorchBuild {
+  python: string;
+  version: string;
+  /** the first lines of torch.__config__.show() */
+  config: string[];
+  threads: number;
+  blas: string;
+  /** MKL or oneDNN-backed official build: the comparison people would make */
+  anchor: boolean;
 }
 
-function ensureTorch(): string | null {
+function probeTorch(python: string): TorchBuild | null {
+  const code = [
+    "import json, re, torch, numpy",
+    `torch.set_num_threads(${threads})`,
+    "cfg = torch.__config__.show()",
+    "m = re.search(r'BLAS_INFO=(\\w+)', cfg)",
+    "blas = m.group(1) if m else 'unknown'",
+    "print(json.dumps({'version': torch.__version__, 'config': [l.strip() for l in cfg.splitlines() if l.strip()][:8], 'threads': torch.get_num_threads(), 'blas': blas, 'mkldnn': torch.backends.mkldnn.is_available()}))",
+  ].join("\n");
+  const r = spawnSync(python, ["-c", code], { encoding: "utf8" });
+  if (r.status !== 0) return null;
+  const j = JSON.parse(r.stdout.trim().split("\n").pop()!) as Omit<TorchBuild, "python" | "anchor"> & { mkldnn: boolean };
+  return { python, version: j.version, config: j.config, threads: j.threads, blas: j.blas, anchor: j.blas !== "generic" && j.mkldnn && !j.version.startsWith("1.") };
+}
+
+/** The venv with the official wheel: made once, reused by later runs. */
+function ensureVenv(): string | null {
+  const py = path.join(VENV, "bin", "python");
+  if (fs.existsSync(py) && probeTorch(py)?.version.startsWith("2.13.0")) return py;
+  if (flag("no-install")) return null;
+  log(`making ${path.relative(process.cwd(), VENV)} with ${TORCH_WHEEL} (once) ...`);
+  // --system-site-packages: numpy and torch's pure-Python dependencies come from the interpreter when it has them.
+  if (spawnSync("python3", ["-m", "venv", "--system-site-packages", VENV], { stdio: "inherit" }).status !== 0) return null;
+  const pip = (extra: string[]) => spawnSync(py, ["-m", "pip", "install", "--quiet", ...extra, TORCH_WHEEL, "numpy"], { stdio: "inherit", timeout: 900_000 }).status === 0;
+  // Local wheels first; pip's configured indexes only for dependencies the wheel store lacks.
+  if (!pip(["--no-index"]) && !pip([])) return null;
+  return py;
+}
+
+function findTorch(): TorchBuild | string {
   if (flag("skip-torch")) return "skipped (--skip-torch)";
-  if (torchAvailable()) return null;
-  if (flag("no-install")) return "python3-torch is not installed (--no-install)";
-  if (process.getuid?.() !== 0 || spawnSync("apt-get", ["--version"], { stdio: "ignore" }).status !== 0)
-    return "python3-torch is not installed and apt-get cannot run here";
-  log("PyTorch missing: apt-get install -y python3-torch ...");
-  try {
-    execFileSync("apt-get", ["update"], { stdio: "ignore", timeout: 300_000 });
-    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "python3-torch", "python3-numpy"], { stdio: "ignore", timeout: 900_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-  } catch (e) {
-    return `installing python3-torch failed: ${(e as Error).message.split("\n")[0]}`;
+  const tried: string[] = [];
+  const candidates = process.env.GANSERVE_BENCH_PYTHON ? [process.env.GANSERVE_BENCH_PYTHON] : [ensureVenv(), "python3"].filter((p): p is string => !!p);
+  for (const p of candidates) {
+    const b = probeTorch(p);
+    if (b) return b;
+    tried.push(p);
   }
-  return torchAvailable() ? null : "python3-torch installed but `import torch` still fails";
+  return `no interpreter with torch and numpy (tried ${tried.join(", ")}); ${TORCH_WHEEL} could not be installed into a venv`;
 }
 
 interface Result {
   engine: string;
   cold_ms: number;
+  /** process start to first image */
+  process_ms?: number;
   latency_ms: number;
   latency_median_ms?: number;
   batch8_ms: number | null;
@@ -100,8 +131,17 @@ function maxDiff(a: string, b: string): { abs: number; rel: number } | undefined
   return { abs: m, rel: scale > 0 ? m / scale : m };
 }
 
-const torchNote = ensureTorch();
-if (torchNote) log(`PyTorch reference unavailable: ${torchNote}`);
+const cpu = cpuInfo();
+const cpuLine = cpuSummary(cpu);
+const torchBuild = findTorch();
+const torch = typeof torchBuild === "string" ? null : torchBuild;
+const torchNote = typeof torchBuild === "string" ? torchBuild : torch!.anchor ? null : `torch ${torch!.version} is built with BLAS_INFO=${torch!.blas}: NOT the anchor (the official ${TORCH_WHEEL} wheel is); its ratios overstate our lead`;
+const ortVersion = (await import("onnxruntime-node")).env.versions.common;
+log(`CPU: ${cpuLine}`);
+log(`ONNX Runtime ${ortVersion}, ${threads} intra-op threads`);
+if (torch) log(`PyTorch ${torch.version} (${torch.python}), ${torch.threads} threads, BLAS ${torch.blas}:\n  ${torch.config.join("\n  ")}`);
+if (torchNote) log(`PyTorch reference: ${torchNote}`);
+
 const table: { family: Family; gflop: number; results: (Result | { engine: string; error: string })[] }[] = [];
 for (const family of families) {
   log(`[${family}] writing random weights and inputs ...`);
@@ -110,14 +150,14 @@ for (const family of families) {
   const results: (Result | { engine: string; error: string })[] = [];
   log(`[${family}] onnx ...`);
   results.push({ engine: "onnx", ...worker("onnx", family, true, b1Runs) } as Result);
-  let torch: Result | undefined;
-  if (!torchNote) {
+  let torchResult: Result | undefined;
+  if (torch) {
     log(`[${family}] torch ...`);
     const cfgPath = path.join(dir, `${family}.torch.json`);
     fs.writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(fs.readFileSync(f.config, "utf8")), _b1_runs: b1Runs }));
-    const r = runJson(python, [path.join(here, "torch_ref.py"), family, cfgPath, f.weights, f.inputs, f.out("torch"), String(threads)], { OMP_NUM_THREADS: String(threads) });
+    const r = runJson(torch.python, [path.join(here, "torch_ref.py"), family, cfgPath, f.weights, f.inputs, f.out("torch"), String(threads)], { OMP_NUM_THREADS: String(threads) });
     results.push({ engine: "torch", ...r } as Result);
-    if (!("error" in r)) torch = r;
+    if (!("error" in r)) torchResult = r;
   }
   if (!flag("skip-tfjs")) {
     // The stock wasm backend is single-threaded in Node and 5-10x slower: one timed batch-1 run, and batch 8 only
@@ -133,7 +173,7 @@ for (const family of families) {
     }
     results.push({ engine: "tfjs-wasm", ...r } as Result);
   }
-  if (torch) for (const r of results) if (!("error" in r) && r.engine !== "torch") r.max_diff_vs_torch = maxDiff(f.out(r.engine), f.out("torch"));
+  if (torchResult) for (const r of results) if (!("error" in r) && r.engine !== "torch") r.max_diff_vs_torch = maxDiff(f.out(r.engine), f.out("torch"));
   table.push({ family, gflop: convFlops(family) / 1e9, results });
   for (const e of ["onnx", "tfjs-wasm", "torch"]) fs.rmSync(f.out(e), { force: true });
   fs.rmSync(f.weights, { force: true });
@@ -141,17 +181,17 @@ for (const family of families) {
 fs.rmSync(dir, { recursive: true, force: true });
 
 const fmt = (v: number | null | undefined, d = 0) => (v == null || !Number.isFinite(v) ? "n/a" : v.toFixed(d));
+const torchLabel = torch ? `torch ${torch.version} (BLAS ${torch.blas}${torch.anchor ? "" : ", NOT the anchor"}, ${torch.threads} threads)` : "no torch";
 const lines = [
-  `threads ${threads} · ${os.cpus()[0]?.model ?? "cpu"} · batch-1 latency is the best of ${b1Runs} warm runs (median in brackets; the machine is shared, and the minimum is the estimate least disturbed by other load); batch ${BATCH} is one warm run`,
+  `CPU ${cpuLine}`,
+  `threads ${threads} · ONNX Runtime ${ortVersion} · ${torchLabel} · batch-1 latency is the best of ${b1Runs} warm runs (median in brackets; the machine is shared, and the minimum is the estimate least disturbed by other load); batch ${BATCH} is one warm run; cold start is weights read to first image (process start to first image in brackets)`,
   "| model | engine | conv GFLOP/img | cold start ms | latency b1 ms | img/s b1 | GFLOP/s b1 | b8 ms | img/s b8 | GFLOP/s b8 | peak RSS MB | max abs diff vs torch |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ];
-const ratios: Record<string, number | null> = {};
 const detail: Record<string, Record<string, unknown>> = {};
+const ratios: Record<string, { b1: number | null; b8: number | null; cold_start: number | null; peak_rss: number | null }> = {};
+const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 1000) / 1000 : null);
 for (const row of table) {
-  const torch = row.results.find((r) => r.engine === "torch" && !("error" in r)) as Result | undefined;
-  const onnx = row.results.find((r) => r.engine === "onnx" && !("error" in r)) as Result | undefined;
-  ratios[row.family] = torch && onnx ? onnx.latency_ms / torch.latency_ms : null;
   detail[row.family] = {};
   for (const r of row.results) {
     detail[row.family][r.engine] = r;
@@ -162,17 +202,23 @@ for (const row of table) {
     const x = r as Result;
     const b8 = x.batch8_ms;
     lines.push(
-      `| ${row.family} | ${x.engine} | ${fmt(row.gflop, 1)} | ${fmt(x.cold_ms)} | ${fmt(x.latency_ms)} (${fmt(x.latency_median_ms)}) | ${fmt(1000 / x.latency_ms, 2)} | ${fmt((row.gflop * 1000) / x.latency_ms, 1)} | ${fmt(b8)} | ${b8 ? fmt((BATCH * 1000) / b8, 2) : "n/a"} | ${b8 ? fmt((row.gflop * BATCH * 1000) / b8, 1) : "n/a"} | ${fmt(x.peak_rss_mb)} | ${x.max_diff_vs_torch === undefined ? "-" : `${x.max_diff_vs_torch.abs.toExponential(1)} (rel ${x.max_diff_vs_torch.rel.toExponential(1)})`} |`,
+      `| ${row.family} | ${x.engine} | ${fmt(row.gflop, 1)} | ${fmt(x.cold_ms)} (${fmt(x.process_ms)}) | ${fmt(x.latency_ms)} (${fmt(x.latency_median_ms)}) | ${fmt(1000 / x.latency_ms, 2)} | ${fmt((row.gflop * 1000) / x.latency_ms, 1)} | ${fmt(b8)} | ${b8 ? fmt((BATCH * 1000) / b8, 2) : "n/a"} | ${b8 ? fmt((row.gflop * BATCH * 1000) / b8, 1) : "n/a"} | ${fmt(x.peak_rss_mb)} | ${x.max_diff_vs_torch === undefined ? "-" : `${x.max_diff_vs_torch.abs.toExponential(1)} (rel ${x.max_diff_vs_torch.rel.toExponential(1)})`} |`,
     );
   }
+  const t = row.results.find((r) => r.engine === "torch" && !("error" in r)) as Result | undefined;
+  const o = row.results.find((r) => r.engine === "onnx" && !("error" in r)) as Result | undefined;
+  ratios[row.family] = { b1: ratio(o?.latency_ms, t?.latency_ms), b8: ratio(o?.batch8_ms, t?.batch8_ms), cold_start: ratio(o?.cold_ms, t?.cold_ms), peak_rss: ratio(o?.peak_rss_mb, t?.peak_rss_mb) };
 }
 if (torchNote) lines.push(`PyTorch reference: ${torchNote}`);
 lines.push(`total bench time ${((performance.now() - benchStart) / 1000).toFixed(0)} s`);
 console.log(lines.join("\n"));
-const batchRatios: Record<string, number | null> = {};
-for (const row of table) {
-  const t = detail[row.family].torch as Result | undefined;
-  const o = detail[row.family].onnx as Result | undefined;
-  batchRatios[row.family] = t?.batch8_ms && o?.batch8_ms ? o.batch8_ms / t.batch8_ms : null;
-}
-console.log(JSON.stringify({ ratios, batch8_ratios: batchRatios, threads, torch: torchNote ?? "ok", results: detail }));
+console.log(
+  JSON.stringify({
+    ratios,
+    anchor: torch ? { torch: torch.version, blas: torch.blas, is_anchor: torch.anchor, threads: torch.threads } : null,
+    onnxruntime: { version: ortVersion, threads },
+    cpu,
+    torch_note: torchNote,
+    results: detail,
+  }),
+);

@@ -5,7 +5,17 @@ usage: python3 torch_ref.py <family> <config.json> <weights.safetensors> <inputs
 Prints one JSON line: cold_ms, latency_ms (batch 1, median), batch8_ms, peak_rss_mb. Writes the batch-1 output
 as raw float32 NHWC to <out.f32> so the bench can diff it against our engines.
 """
-import json, math, resource, statistics, struct, sys, time
+import json, math, os, resource, statistics, struct, sys, time
+
+
+def since_process_start_ms():
+    """Wall time since this process started (the interpreter and `import torch` included), from /proc."""
+    with open("/proc/self/stat") as fh:
+        start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as fh:
+        uptime = float(fh.read().split()[0])
+    return (uptime - start_ticks / os.sysconf("SC_CLK_TCK")) * 1000
+
 
 T0 = time.perf_counter()
 import numpy as np
@@ -291,13 +301,14 @@ def main():
     with torch.inference_mode():
         y = call(1)
         cold = (time.perf_counter() - t_cold) * 1000
+        process_ms = since_process_start_ms()
         lat = []
         for _ in range(int(cfg.get("_b1_runs", 3))):
             t = time.perf_counter(); call(1); lat.append((time.perf_counter() - t) * 1000)
         call(8)
         t = time.perf_counter(); call(8); b8 = (time.perf_counter() - t) * 1000
     y.permute(0, 2, 3, 1).contiguous().numpy().astype(np.float32).tofile(out_path)
-    print(json.dumps({"engine": "torch", "version": torch.__version__, "cold_ms": cold, "latency_ms": min(lat), "latency_median_ms": statistics.median(lat),
+    print(json.dumps({"engine": "torch", "version": torch.__version__, "cold_ms": cold, "process_ms": process_ms, "threads": torch.get_num_threads(), "latency_ms": min(lat), "latency_median_ms": statistics.median(lat),
                       "latency_runs": lat, "batch8_ms": b8, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
