@@ -17,7 +17,7 @@ export default $config({
   },
   async run() {
     const { loadConfig } = await import("./infra/config");
-    const cfg = loadConfig(process.env, { dev: $dev });
+    const cfg = loadConfig(process.env);
 
     const apiKeys = new sst.Secret("ApiKeys");
     // GANSERVE_SECRET_KEY: seals webhook secrets at rest (base64 of 32 bytes: `openssl rand -base64 32`).
@@ -33,20 +33,31 @@ export default $config({
       routeTableIds: vpc.nodes.privateRouteTables.apply((tables) => tables.map((t) => t.id)),
     });
 
-    const inference = await (await import("./infra/inference")).inference({ cfg, vpc, bucket, objects, storage, apiKeys, secretKey });
+    const queue = (await import("./infra/queue")).predictionQueue(cfg);
+    await (await import("./infra/inference")).inference({ cfg, vpc, bucket, objects, storage, queue, secretKey });
     const ft = await (await import("./infra/finetune")).fineTune({ cfg, vpc, bucket, objects, storage, secretKey });
-    const { url, generator } = (await import("./infra/api")).api({ region: cfg.region, vpc, storage, fineTune: ft.link, apiKeys, secretKey, inference });
+    const { url } = (await import("./infra/api")).api({
+      region: cfg.region,
+      storage,
+      fineTune: ft.link,
+      predictionQueue: queue.link,
+      apiKeys,
+      secretKey,
+    });
 
-    // `sst dev`: the API and worker run locally (CPU/wasm backend) with the deployed resources linked in.
+    // `sst dev`: the API, the prediction worker and fine-tunes run locally (CPU/wasm backend, in-process queue
+    // and local launcher) against the deployed bucket. The FineTune and PredictionQueue links stay out, so a
+    // dev session never submits billed Batch jobs or feeds the deployed GPU fleet.
     new sst.x.DevCommand("Local", {
-      link: [storage, ft.link, generator, apiKeys, secretKey],
-      dev: { command: "npm start", title: "ganserve (local data plane + worker)", autostart: true },
+      link: [storage, apiKeys, secretKey],
+      environment: { GANSERVE_LAUNCHER: "local" },
+      dev: { command: "npm start", title: "ganserve (local API + workers)", autostart: true },
     });
 
     return {
       api: url,
       bucket: bucket.name,
-      generatorUrl: inference.internalUrl,
+      predictionQueue: queue.queue.url,
       jobQueue: ft.queue.arn,
     };
   },

@@ -11,6 +11,30 @@ export const ECS_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linu
 /** Batch's AMI family for NVIDIA instances on AL2023 (AL2 AMIs are being retired by AWS). */
 export const BATCH_GPU_IMAGE_TYPE = "ECS_AL2023_NVIDIA";
 
+/**
+ * What the worker process is told by the task definition (besides links and region): listen on every
+ * interface (the ECS check and the rehearsal probe the task's address), never start an embedded store or a
+ * fine-tune launcher, and run ONNX Runtime on CUDA with the CPU provider for what CUDA does not cover (the
+ * image installs the CUDA 12 add-on; containers/inference.Dockerfile).
+ */
+export const GPU_WORKER_ENV = {
+  NODE_ENV: "production",
+  PORT: String(INFERENCE_PORT),
+  HOST: "0.0.0.0",
+  GANSERVE_HOST: "0.0.0.0",
+  GANSERVE_LAUNCHER: "none",
+  GANSERVE_EMBEDDED_S3: "false",
+  GANSERVE_ORT_PROVIDERS: "cuda,cpu",
+} as const;
+
+/** What the API Lambda is told besides its links: it submits fine-tunes to Batch and never runs a local store. */
+export const API_LAMBDA_ENV = {
+  NODE_ENV: "production",
+  GANSERVE_DATA_DIR: "/tmp/ganserve",
+  GANSERVE_LAUNCHER: "batch",
+  GANSERVE_EMBEDDED_S3: "false",
+} as const;
+
 export interface InfraConfig {
   region: string;
   storage: {
@@ -25,11 +49,27 @@ export interface InfraConfig {
   };
   inference: {
     instanceType: string;
-    /** Desired tasks when idle. 0 scales the GPU fleet to zero; the first request then waits for a cold start. */
+    /** Desired tasks when idle. 0 (the default) scales the GPU fleet to zero; a prediction then waits out a cold start. */
     minTasks: number;
     maxTasks: number;
-    /** Target-tracking set point: requests per task per minute before another task is added. */
-    requestsPerTarget: number;
+    /** Queue depth (waiting + in-flight predictions) one task is expected to work off; each multiple adds a task. */
+    backlogPerTask: number;
+    /** Minutes with an empty queue (nothing waiting, nothing in flight) before the service goes back to minTasks. */
+    idleMinutes: number;
+    /**
+     * Seconds a scale-out waits before it may add the same capacity again: longer than a cold start from nothing,
+     * so a backlog that waits on a booting instance does not start a second one.
+     */
+    scaleOutCooldownSeconds: number;
+    /** Stopped, image-pulled instances kept in the ASG's warm pool (EBS cost only). 0 = no warm pool. */
+    warmPoolSize: number;
+    /**
+     * SQS visibility timeout, also given to the worker: it covers a long batch (64 seeds at 512² on one GPU)
+     * even before the worker extends it, and bounds how late a dead worker's predictions run again.
+     */
+    queueVisibilitySeconds: number;
+    /** Receives of one prediction before SQS moves it to the dead-letter queue (a poison message, a crash loop). */
+    maxReceives: number;
     /** Container reservation; sized to fit one task on a g5.xlarge (4 vCPU, 16 GiB) next to the ECS agent. */
     cpu: number;
     memoryMiB: number;
@@ -61,10 +101,10 @@ function gpuType(key: string, value: string): string {
   return value;
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env, opts: { dev?: boolean } = {}): InfraConfig {
+export function loadConfig(env: Record<string, string | undefined> = process.env): InfraConfig {
   const instanceType = gpuType("GANSERVE_GPU_INSTANCE_TYPE", env.GANSERVE_GPU_INSTANCE_TYPE || "g5.xlarge");
-  // A dev stage should not keep a GPU instance running between sessions.
-  const minTasks = int(env, "GANSERVE_GPU_MIN_TASKS", opts.dev ? 0 : 1, 0);
+  // Serverless by default: predictions queue while the fleet wakes, so nothing needs a GPU running idle.
+  const minTasks = int(env, "GANSERVE_GPU_MIN_TASKS", 0, 0);
   const maxTasks = int(env, "GANSERVE_GPU_MAX_TASKS", 4, 1);
   if (maxTasks < minTasks) throw new Error(`GANSERVE_GPU_MAX_TASKS (${maxTasks}) < GANSERVE_GPU_MIN_TASKS (${minTasks})`);
   const instanceTypes = (env.GANSERVE_FT_INSTANCE_TYPES || "g5.xlarge,g5.2xlarge")
@@ -86,7 +126,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       instanceType,
       minTasks,
       maxTasks,
-      requestsPerTarget: int(env, "GANSERVE_GPU_REQUESTS_PER_TARGET", 120, 1),
+      backlogPerTask: int(env, "GANSERVE_GPU_BACKLOG_PER_TASK", 16, 1),
+      idleMinutes: int(env, "GANSERVE_GPU_IDLE_MINUTES", 15, 1),
+      scaleOutCooldownSeconds: int(env, "GANSERVE_GPU_SCALE_OUT_COOLDOWN_SECONDS", 600, 60),
+      warmPoolSize: int(env, "GANSERVE_GPU_WARM_POOL", 1, 0),
+      queueVisibilitySeconds: int(env, "GANSERVE_QUEUE_VISIBILITY_SECONDS", 300, 30),
+      maxReceives: int(env, "GANSERVE_QUEUE_MAX_RECEIVES", 3, 1),
       cpu: int(env, "GANSERVE_GPU_TASK_CPU", 3072, 256),
       memoryMiB: int(env, "GANSERVE_GPU_TASK_MEMORY_MIB", 14336, 512),
     },

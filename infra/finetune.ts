@@ -60,6 +60,8 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage, secretKey }
     { Action: ["s3:GetObject"], Resource: objects(datasetKeys.root, modelKeys.root, jobKeys.root) },
     // jobs/: progress, samples, checkpoints; models/: the published model version.
     { Action: ["s3:PutObject"], Resource: objects(jobKeys.root, modelKeys.root) },
+    // Each checkpoint replaces the previous one (the worker deletes it); nothing else is ever deleted.
+    { Action: ["s3:DeleteObject"], Resource: [$interpolate`${bucket.arn}/${jobKeys.prefix("*")}checkpoints/*`] },
     {
       Action: ["s3:ListBucket"],
       Resource: [bucket.arn],
@@ -112,9 +114,17 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage, secretKey }
     timeout: { attemptDurationSeconds: f.timeoutSeconds },
   });
 
+  // SubmitJob is authorised on the queue, the job definition and the new job itself; its tags (the ganserve
+  // job id, propagated to the ECS task) need TagResource on that job too. Any revision of the definition:
+  // a deploy registers a new one and deregisters the old, and a submit racing it must not fail.
+  const jobArns = queue.arn.apply((arn) => arn.replace(/:job-queue\/.*$/, ":job/*"));
+  const definitionArns = $interpolate`${jobDefinition.arnPrefix}:*`;
   const link = new sst.Linkable("FineTune", {
-    properties: { jobQueue: queue.arn, jobDefinition: jobDefinition.arn },
-    include: [sst.aws.permission({ actions: ["batch:SubmitJob"], resources: [queue.arn, jobDefinition.arn] })],
+    properties: { jobQueue: queue.arn, jobDefinition: jobDefinition.arnPrefix },
+    include: [
+      sst.aws.permission({ actions: ["batch:SubmitJob"], resources: [queue.arn, definitionArns, jobArns] }),
+      sst.aws.permission({ actions: ["batch:TagResource"], resources: [jobArns] }),
+    ],
   });
 
   return { computeEnvironment, queue, jobDefinition, link };

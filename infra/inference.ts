@@ -1,10 +1,14 @@
 import { modelKeys, outputKeys } from "../packages/core/src/storage/keys";
-import { ECS_GPU_AMI_PARAMETER, INFERENCE_PORT, type InfraConfig } from "./config";
+import { ECS_GPU_AMI_PARAMETER, GPU_WORKER_ENV, INFERENCE_PORT, type InfraConfig } from "./config";
 import { containerImage } from "./images";
 import { ecsInstanceProfile, executionRole, secretParameter, serviceRole } from "./iam";
+import { queueScaling } from "./scaling";
 
-// GPU data plane: /v1/generate and /v1/translate served by the inference container on ECS with EC2 GPU
-// capacity. sst.aws.Service/Cluster only schedule on Fargate, which has no GPUs, so this is raw Pulumi.
+// GPU data plane: prediction workers on ECS with EC2 GPU capacity. They receive no traffic from users: they
+// pull predictions from the SQS queue (infra/queue.ts), batch them and write the results to the bucket; the
+// API Lambda answers clients from those records. The service scales on the queue's depth from 0 tasks, and
+// the capacity provider starts and stops GPU instances to match. sst.aws.Service/Cluster only schedule on
+// Fargate, which has no GPUs, so this is raw Pulumi.
 
 interface Args {
   cfg: InfraConfig;
@@ -12,14 +16,13 @@ interface Args {
   bucket: sst.aws.Bucket;
   objects: (...prefixes: string[]) => $util.Output<string>[];
   storage: sst.Linkable<Record<string, unknown>>;
-  apiKeys: sst.Secret;
+  queue: { queue: aws.sqs.Queue; link: sst.Linkable<Record<string, unknown>> };
   secretKey: sst.Secret;
 }
 
-export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, secretKey }: Args) {
+export async function inference({ cfg, vpc, bucket, objects, storage, queue, secretKey }: Args) {
   const c = cfg.inference;
   const prefix = `${$app.name}-${$app.stage}`;
-  const vpcCidr = vpc.nodes.vpc.cidrBlock;
 
   // --- capacity: an ASG of GPU instances managed by an ECS capacity provider -----------------------------
   const cluster = new aws.ecs.Cluster("GpuCluster", {});
@@ -30,6 +33,7 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, s
     egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
   });
   const profile = ecsInstanceProfile("GpuInstance");
+  const { repo, ref } = await containerImage("Inference", "containers/inference.Dockerfile");
   const launchTemplate = new aws.ec2.LaunchTemplate("GpuLaunchTemplate", {
     imageId: ami.value,
     instanceType: c.instanceType,
@@ -38,18 +42,7 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, s
     metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
     // The CUDA + libtensorflow image is several GB; the AMI's default root volume fills up after a few deploys.
     blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { volumeSize: 100, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" } }],
-    userData: cluster.name.apply((name) =>
-      Buffer.from(
-        [
-          "#!/bin/bash",
-          `echo ECS_CLUSTER=${name} >> /etc/ecs/ecs.config`,
-          "echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config",
-          // Tasks must use their task role, not the instance role, for S3.
-          "echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config",
-          "",
-        ].join("\n"),
-      ).toString("base64"),
-    ),
+    userData: $resolve([cluster.name, ref]).apply(([name, image]) => Buffer.from(gpuUserData(name, image, cfg.region)).toString("base64")),
   });
   const asg = new aws.autoscaling.Group(
     "GpuAsg",
@@ -61,6 +54,20 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, s
       launchTemplate: { id: launchTemplate.id, version: "$Latest" },
       protectFromScaleIn: true,
       tags: [{ key: "AmazonECSManaged", value: "true", propagateAtLaunch: true }],
+      // Stopped instances that have booted, joined nothing yet and pulled the image (user data): a scale-out
+      // starts one of them instead of a fresh instance, and a scale-in stops it back into the pool. Stopped
+      // instances bill only their EBS volume.
+      ...(c.warmPoolSize > 0
+        ? {
+            warmPool: {
+              poolState: "Stopped",
+              minSize: c.warmPoolSize,
+              // Without a cap the ASG would keep (maxSize - desired) instances prepared, each with its volume.
+              maxGroupPreparedCapacity: c.warmPoolSize,
+              instanceReusePolicy: { reuseOnScaleIn: true },
+            },
+          }
+        : {}),
     },
     // ECS managed scaling owns the desired capacity.
     { ignoreChanges: ["desiredCapacity"] },
@@ -80,18 +87,19 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, s
   });
 
   // --- task -------------------------------------------------------------------------------------------------
-  const { repo, ref } = await containerImage("Inference", "containers/inference.Dockerfile");
   const logGroup = new aws.cloudwatch.LogGroup("InferenceLogs", { name: `/${$app.name}/${$app.stage}/inference`, retentionInDays: 30 });
-  const apiKeysParam = secretParameter("InferenceApiKeys", "inference/api-keys", apiKeys);
-  // Production refuses to start without GANSERVE_SECRET_KEY (it seals webhook secrets at rest).
+  // Production refuses to start without GANSERVE_SECRET_KEY (it seals webhook secrets at rest; the worker
+  // opens them to send prediction webhooks). The worker serves no user requests, so it gets no API keys.
   const secretKeyParam = secretParameter("InferenceSecretKey", "inference/secret-key", secretKey);
-  const execution = executionRole("InferenceExecutionRole", repo, logGroup, [apiKeysParam, secretKeyParam]);
+  const execution = executionRole("InferenceExecutionRole", repo, logGroup, [secretKeyParam]);
   const taskRole = serviceRole("InferenceTaskRole", "ecs-tasks.amazonaws.com", [
     { Action: ["s3:GetObject"], Resource: objects(modelKeys.root, outputKeys.root) },
     { Action: ["s3:PutObject"], Resource: objects(outputKeys.root) },
     { Action: ["s3:ListBucket"], Resource: [bucket.arn], Condition: { StringLike: { "s3:prefix": [`${modelKeys.root}*`] } } },
+    // Pull, hold (extend while a long batch runs) and delete predictions; sending is the API's.
+    { Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], Resource: [queue.queue.arn] },
   ]);
-  const linkEnv = sst.Linkable.env([storage]);
+  const linkEnv = sst.Linkable.env([storage, queue.link]);
   const taskDefinition = new aws.ecs.TaskDefinition("InferenceTask", {
     family: `${prefix}-inference`,
     requiresCompatibilities: ["EC2"],
@@ -107,74 +115,44 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, s
         memory: c.memoryMiB,
         portMappings: [{ containerPort: INFERENCE_PORT, protocol: "tcp" }],
         resourceRequirements: [{ type: "GPU", value: "1" }],
+        // No load balancer probes the worker: ECS runs this check inside the container and replaces a task
+        // whose /ready fails (e.g. it asked for a GPU and ONNX Runtime found no CUDA provider).
+        healthCheck: {
+          command: ["CMD", "node", "-e", `fetch("http://127.0.0.1:${INFERENCE_PORT}/ready").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+          interval: 30,
+          timeout: 5,
+          retries: 3,
+          // Instance start + image pull are outside the task; this covers model download and ONNX warm-up.
+          startPeriod: 300,
+        },
         environment: linkEnv.apply((env) =>
           [
             ...Object.entries(env).map(([name, value]) => ({ name, value })),
-            { name: "NODE_ENV", value: "production" },
-            { name: "PORT", value: String(INFERENCE_PORT) },
+            ...Object.entries(GPU_WORKER_ENV).map(([name, value]) => ({ name, value })),
             { name: "AWS_REGION", value: cfg.region },
             { name: "GANSERVE_S3_REGION", value: cfg.region },
-            // Answer (with a 503) before API Gateway's 30 s integration limit cuts the connection.
-            { name: "GANSERVE_REQUEST_TIMEOUT_MS", value: "28000" },
+            // The worker extends a held message before this runs out, and a dead worker's message reappears after it.
+            { name: "GANSERVE_QUEUE_VISIBILITY_S", value: String(c.queueVisibilitySeconds) },
           ].sort((a, b) => a.name.localeCompare(b.name)),
         ),
-        secrets: [
-          { name: "SST_RESOURCE_ApiKeys", valueFrom: apiKeysParam.arn },
-          { name: "SST_RESOURCE_SecretKey", valueFrom: secretKeyParam.arn },
-        ],
+        secrets: [{ name: "SST_RESOURCE_SecretKey", valueFrom: secretKeyParam.arn }],
         logConfiguration: {
           logDriver: "awslogs",
           options: { "awslogs-group": logGroup.name, "awslogs-region": cfg.region, "awslogs-stream-prefix": "inference" },
         },
-        stopTimeout: 60,
+        // On SIGTERM (scale-in) the worker stops receiving and finishes its batch; ECS's ceiling on EC2 is 120 s.
+        stopTimeout: 120,
       },
     ]),
   });
 
-  // --- internal ALB: the target of API Gateway's VPC link --------------------------------------------------
-  const vpcLinkSg = new aws.ec2.SecurityGroup("ApiVpcLinkSg", {
-    vpcId: vpc.id,
-    description: "API Gateway VPC link to the inference ALB",
-    egress: [{ protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: [vpcCidr] }],
-  });
-  const albSg = new aws.ec2.SecurityGroup("InferenceAlbSg", {
-    vpcId: vpc.id,
-    description: "internal inference ALB",
-    ingress: [{ protocol: "tcp", fromPort: 80, toPort: 80, securityGroups: [vpcLinkSg.id] }],
-    egress: [{ protocol: "tcp", fromPort: INFERENCE_PORT, toPort: INFERENCE_PORT, cidrBlocks: [vpcCidr] }],
-  });
+  // --- service + scaling ------------------------------------------------------------------------------------
+  // The task has no inbound rule at all: nothing connects to a worker; it reaches SQS, S3 and ECR outward.
   const taskSg = new aws.ec2.SecurityGroup("InferenceTaskSg", {
     vpcId: vpc.id,
-    description: "inference tasks",
-    ingress: [{ protocol: "tcp", fromPort: INFERENCE_PORT, toPort: INFERENCE_PORT, securityGroups: [albSg.id] }],
-    // ECR, S3 and CloudWatch are reached through the NAT / S3 gateway endpoint.
+    description: "prediction workers (outbound only)",
     egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
   });
-  const alb = new aws.lb.LoadBalancer("InferenceAlb", {
-    internal: true,
-    loadBalancerType: "application",
-    subnets: vpc.privateSubnets,
-    securityGroups: [albSg.id],
-    // API Gateway cuts integrations at 30 s anyway; keep the ALB from closing slower batches first.
-    idleTimeout: 60,
-  });
-  const targetGroup = new aws.lb.TargetGroup("InferenceTargets", {
-    port: INFERENCE_PORT,
-    protocol: "HTTP",
-    targetType: "ip",
-    vpcId: vpc.id,
-    deregistrationDelay: 30,
-    // /ready turns 200 only once the models are warm, so a booting task gets no traffic.
-    healthCheck: { path: "/ready", matcher: "200", interval: 15, timeout: 5, healthyThreshold: 2, unhealthyThreshold: 3 },
-  });
-  const listener = new aws.lb.Listener("InferenceListener", {
-    loadBalancerArn: alb.arn,
-    port: 80,
-    protocol: "HTTP",
-    defaultActions: [{ type: "forward", targetGroupArn: targetGroup.arn }],
-  });
-
-  // --- service + scaling ------------------------------------------------------------------------------------
   const service = new aws.ecs.Service(
     "InferenceService",
     {
@@ -183,70 +161,41 @@ export async function inference({ cfg, vpc, bucket, objects, storage, apiKeys, s
       desiredCount: c.minTasks,
       capacityProviderStrategies: [{ capacityProvider: capacityProvider.name, weight: 1 }],
       networkConfiguration: { subnets: vpc.privateSubnets, securityGroups: [taskSg.id], assignPublicIp: false },
-      loadBalancers: [{ targetGroupArn: targetGroup.arn, containerName: "inference", containerPort: INFERENCE_PORT }],
-      // Instance boot + image pull + model warm-up.
-      healthCheckGracePeriodSeconds: 600,
       deploymentMinimumHealthyPercent: 100,
       deploymentMaximumPercent: 200,
       deploymentCircuitBreaker: { enable: true, rollback: true },
-      waitForSteadyState: false,
+      // At the default 0 tasks steady state is immediate; with minTasks > 0 a deploy fails loudly when the
+      // tasks never turn healthy instead of reporting success over a crash loop.
+      waitForSteadyState: true,
     },
     // Application Auto Scaling owns desiredCount after the first deploy.
-    { dependsOn: [listener, clusterCapacity], ignoreChanges: ["desiredCount"] },
+    { dependsOn: [clusterCapacity], ignoreChanges: ["desiredCount"] },
   );
-  const resourceId = $interpolate`service/${cluster.name}/${service.name}`;
-  const scaling = new aws.appautoscaling.Target("InferenceScaling", {
-    serviceNamespace: "ecs",
-    scalableDimension: "ecs:service:DesiredCount",
-    resourceId,
-    minCapacity: c.minTasks,
-    maxCapacity: c.maxTasks,
-  });
-  new aws.appautoscaling.Policy("InferenceRequestsPerTarget", {
-    policyType: "TargetTrackingScaling",
-    serviceNamespace: scaling.serviceNamespace,
-    scalableDimension: scaling.scalableDimension,
-    resourceId: scaling.resourceId,
-    targetTrackingScalingPolicyConfiguration: {
-      targetValue: c.requestsPerTarget,
-      predefinedMetricSpecification: {
-        predefinedMetricType: "ALBRequestCountPerTarget",
-        resourceLabel: $interpolate`${alb.arnSuffix}/${targetGroup.arnSuffix}`,
-      },
-      scaleOutCooldown: 60,
-      // GPU instances are slow to come back; don't give one up after a short lull.
-      scaleInCooldown: 600,
-    },
-  });
+  const scaling = queueScaling({ cfg, queue: queue.queue, resourceId: $interpolate`service/${cluster.name}/${service.name}` });
 
-  if (c.minTasks === 0) {
-    // With zero tasks there are no targets, so ALBRequestCountPerTarget has no data and target tracking never
-    // scales out. The ALB answers 503 in that state: one 503 in a minute starts the first task.
-    const wake = new aws.appautoscaling.Policy("InferenceScaleFromZero", {
-      policyType: "StepScaling",
-      serviceNamespace: scaling.serviceNamespace,
-      scalableDimension: scaling.scalableDimension,
-      resourceId: scaling.resourceId,
-      stepScalingPolicyConfiguration: {
-        adjustmentType: "ChangeInCapacity",
-        metricAggregationType: "Maximum",
-        cooldown: 300,
-        stepAdjustments: [{ metricIntervalLowerBound: "0", scalingAdjustment: 1 }],
-      },
-    });
-    new aws.cloudwatch.MetricAlarm("InferenceColdRequests", {
-      namespace: "AWS/ApplicationELB",
-      metricName: "HTTPCode_ELB_503_Count",
-      dimensions: { LoadBalancer: alb.arnSuffix },
-      statistic: "Sum",
-      period: 60,
-      evaluationPeriods: 1,
-      threshold: 1,
-      comparisonOperator: "GreaterThanOrEqualToThreshold",
-      treatMissingData: "notBreaching",
-      alarmActions: [wake.arn],
-    });
-  }
+  return { cluster, service, taskDefinition, asg, scaling };
+}
 
-  return { cluster, service, alb, listener, targetGroup, taskDefinition, internalUrl: $interpolate`http://${alb.dnsName}`, vpcLinkSg };
+/**
+ * User data of a GPU container instance. ECS_WARM_POOLS_CHECK keeps the ECS agent from registering while
+ * the instance is being prepared for the warm pool (it would otherwise be offered tasks and then stopped).
+ * The image is pulled at that first boot, so a warm instance starts its task from the local cache
+ * (ECS_IMAGE_PULL_BEHAVIOR=prefer-cached) instead of pulling several GB from ECR on the critical path.
+ */
+export function gpuUserData(cluster: string, image: string, region: string): string {
+  const registry = image.split("/")[0];
+  return [
+    "#!/bin/bash",
+    "cat >> /etc/ecs/ecs.config <<'EOF'",
+    `ECS_CLUSTER=${cluster}`,
+    "ECS_ENABLE_GPU_SUPPORT=true",
+    // Tasks must use their task role, not the instance role, for S3 and SQS.
+    "ECS_AWSVPC_BLOCK_IMDS=true",
+    "ECS_WARM_POOLS_CHECK=true",
+    "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
+    "EOF",
+    "systemctl start docker",
+    `aws ecr get-login-password --region ${region} | docker login --username AWS --password-stdin ${registry} && docker pull ${image} || true`,
+    "",
+  ].join("\n");
 }

@@ -81,6 +81,10 @@ function arnFor(type: string, name: string, inputs: any): string {
       return `arn:aws:ecr:${region}:${acct}:repository/${name.toLowerCase()}`;
     case "aws:ssm/parameter:Parameter":
       return `arn:aws:ssm:${region}:${acct}:parameter${inputs.name ?? `/${name}`}`;
+    case "aws:sqs/queue:Queue":
+      return `arn:aws:sqs:${region}:${acct}:${name}`;
+    case "aws:appautoscaling/policy:Policy":
+      return `arn:aws:autoscaling:${region}:${acct}:scalingPolicy:${name}`;
     case "aws:cloudwatch/logGroup:LogGroup":
       return `arn:aws:logs:${region}:${acct}:log-group:${inputs.name ?? name}`;
     default:
@@ -169,6 +173,12 @@ export async function runSstConfigUnderMocks(opts: { stage?: string; env?: Recor
             state.apiEndpoint = `https://${a.name.toLowerCase()}.execute-api.${MOCK_REGION}.amazonaws.com`;
             state.executionArn = `arn:aws:execute-api:${MOCK_REGION}:${MOCK_ACCOUNT}:${a.name}`;
             break;
+          case "aws:batch/jobDefinition:JobDefinition":
+            state.arnPrefix = state.arn.replace(/:\d+$/, "");
+            break;
+          case "aws:sqs/queue:Queue":
+            state.url = `https://sqs.${MOCK_REGION}.amazonaws.com/${MOCK_ACCOUNT}/${a.name}`;
+            break;
           case "aws:lambda/functionUrl:FunctionUrl":
             state.functionUrl = "https://fn.lambda-url.test/";
             break;
@@ -215,6 +225,7 @@ export async function runSstConfigUnderMocks(opts: { stage?: string; env?: Recor
   const cli = { command: "deploy", dev: false, paths: { home: os.tmpdir(), root: ROOT, work: path.join(ROOT, ".sst"), platform: PLATFORM }, state: { version: {} } };
   const outfile = path.join(PLATFORM, `sst.config.test.${process.pid}.${Date.now()}.mjs`);
   let outputs: any, config: any;
+  const deadline = Date.now() + 60_000;
   try {
     await esbuild.build({
       logLevel: "error",
@@ -252,7 +263,13 @@ export async function runSstConfigUnderMocks(opts: { stage?: string; env?: Recor
     const m = await import(/* @vite-ignore */ pathToFileURL(outfile).href);
     config = m.mod;
     const stackOutputs = await pulumi.runtime.runInPulumiStack(() => m.run(m.mod.run));
-    await new Promise((r) => setTimeout(r, 500)); // let registrations made inside apply() callbacks land
+    // Registrations made inside apply() callbacks (SST's Function after its Runtime.Build RPC, for one) land
+    // later; on a loaded machine much later. Wait until nothing new has registered for a second.
+    for (let seen = -1, quiet = 0; quiet < 4 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      quiet = resources.length === seen ? quiet + 1 : 0;
+      seen = resources.length;
+    }
     outputs = await new Promise((r) => pulumi.output(stackOutputs).apply(r));
   } finally {
     fs.rmSync(outfile, { force: true });

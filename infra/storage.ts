@@ -1,4 +1,4 @@
-import { datasetKeys, jobKeys, modelKeys, outputKeys, STORAGE_PREFIXES } from "../packages/core/src/storage/keys";
+import { authKeys, datasetKeys, jobKeys, modelKeys, outputKeys, STORAGE_PREFIXES } from "../packages/core/src/storage/keys";
 import type { InfraConfig } from "./config";
 
 /** Key prefixes in the data bucket (core's storage/keys.ts); IAM policies are scoped to these, never to the whole bucket. */
@@ -30,16 +30,21 @@ export function storage(cfg: InfraConfig) {
   const objects = (...prefixes: string[]) => prefixes.map((p) => $interpolate`${bucket.arn}/${p}*`);
 
   // Linking the Bucket itself would grant s3:* on it; the control plane gets exactly what its routes need.
+  // auth/keys/ is read-only for the API: keys made by `ganserve keys create` (run with the deployer's
+  // credentials) are accepted, and no request can mint one.
+  const readable = [...PREFIXES, authKeys.root];
   const link = new sst.Linkable("Storage", {
     properties: { name: bucket.name },
     include: [
-      sst.aws.permission({ actions: ["s3:GetObject"], resources: objects(...PREFIXES) }),
+      sst.aws.permission({ actions: ["s3:GetObject"], resources: objects(...readable) }),
       // datasets/: presigned browser uploads; jobs/: job records and cancel flags; models/: imported checkpoints.
       sst.aws.permission({ actions: ["s3:PutObject"], resources: objects(datasetKeys.root, jobKeys.root, modelKeys.root) }),
+      // A finalized dataset's upload.zip, and the files of a re-finalized one.
+      sst.aws.permission({ actions: ["s3:DeleteObject"], resources: objects(datasetKeys.root) }),
       sst.aws.permission({
         actions: ["s3:ListBucket"],
         resources: [bucket.arn],
-        conditions: [{ test: "StringLike", variable: "s3:prefix", values: PREFIXES.map((p) => `${p}*`) }],
+        conditions: [{ test: "StringLike", variable: "s3:prefix", values: readable.map((p) => `${p}*`) }],
       }),
     ],
   });

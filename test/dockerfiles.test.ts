@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { DockerfileParser, type Dockerfile, type Instruction } from "dockerfile-ast";
-import { INFERENCE_PORT } from "../infra/config.ts";
+import { GPU_WORKER_ENV, INFERENCE_PORT } from "../infra/config.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const read = (rel: string) => fs.readFileSync(path.join(root, rel), "utf8");
@@ -39,6 +39,22 @@ const args = (i: Instruction) =>
     .replace(/^\s*\S+\s+/, "")
     .trim();
 const jsonArgs = (i: Instruction) => JSON.parse(args(i));
+/** The final stage's ENV as a map (ENV k=v k2=v2 …, continuation lines joined). */
+const envOf = (img: Parsed) =>
+  Object.fromEntries(
+    kw(img.final, "ENV")
+      .flatMap((i) => args(i).split(/\s+/))
+      .map((kv) => kv.split("=") as [string, string]),
+  );
+
+/**
+ * The CUDA runtime each image needs: onnxruntime-node 1.30's CUDA add-on is built for CUDA 12 + cuDNN 9
+ * (the "cudnn-runtime" tags); libtensorflow 2.9.1 (tfjs-node-gpu 4.22) opens CUDA 11 sonames and cuDNN 8.
+ */
+const CUDA_BASE = {
+  inference: "12.8.1-cudnn-runtime-ubuntu22.04",
+  finetune: "11.8.0-cudnn8-runtime-ubuntu22.04",
+} as const;
 
 describe.each(Object.entries(images))("%s.Dockerfile", (name, img) => {
   test("every base image is pinned to an exact tag; the shipped stage is an nvidia/cuda runtime image", () => {
@@ -53,8 +69,7 @@ describe.each(Object.entries(images))("%s.Dockerfile", (name, img) => {
       expect(tag, `${name}: ${f.getImage()} has no tag`).toBeTruthy();
       expect(tag).not.toBe("latest");
       if (image === "nvidia/cuda") {
-        // libtensorflow 2.9.1 (tfjs-node-gpu 4.22) wants CUDA 11.x sonames and cuDNN 8.
-        expect(tag).toMatch(/^11\.\d+\.\d+-cudnn8-runtime-ubuntu\d\d\.\d\d$/);
+        expect(tag).toBe(CUDA_BASE[name as keyof typeof CUDA_BASE]);
       } else {
         expect(image).toBe("node");
         expect(tag).toMatch(/^20\.\d+\.\d+-[a-z]+(-slim)?$/);
@@ -64,7 +79,7 @@ describe.each(Object.entries(images))("%s.Dockerfile", (name, img) => {
     }
     const last = froms.at(-1)!;
     expect(last.getImageName()).toBe("nvidia/cuda");
-    expect(last.getImageTag()).toBe("11.8.0-cudnn8-runtime-ubuntu22.04");
+    expect(last.getImageTag()).toBe(CUDA_BASE[name as keyof typeof CUDA_BASE]);
     expect(last.getBuildStage()).toBeNull();
   });
 
@@ -74,13 +89,9 @@ describe.each(Object.entries(images))("%s.Dockerfile", (name, img) => {
     expect(kw(img.final, "RUN").map(args).join("\n")).not.toMatch(/apt-get install|g\+\+|make/);
   });
 
-  test("production install of the locked workspace plus tfjs-node-gpu 4.22.0", () => {
+  test("production install of the locked workspace", () => {
     const runs = kw(img.df.getInstructions(), "RUN").map(args);
     expect(runs.some((r) => /\bnpm ci --omit=dev\b/.test(r))).toBe(true);
-    const tfjs = runs.filter((r) => r.includes("tfjs-node-gpu"));
-    expect(tfjs).toHaveLength(1);
-    expect(tfjs[0]).toMatch(/\bnpm install\b[^\n]*--omit=dev[^\n]*@tensorflow\/tfjs-node-gpu@4\.22\.0(\s|$)/);
-    expect(img.text).not.toMatch(/tfjs-node-gpu@(?!4\.22\.0\b)/);
     expect(img.text).not.toMatch(/@latest\b|:latest\b/);
     // Dependencies are installed from the lockfile before the sources are copied.
     expect(kw(img.df.getInstructions(), "COPY").map(args)).toContain("package.json package-lock.json ./");
@@ -113,6 +124,22 @@ describe.each(Object.entries(images))("%s.Dockerfile", (name, img) => {
 describe("inference image", () => {
   const img = images.inference;
 
+  test("ONNX Runtime's CUDA 12 add-on is installed at build and checked present; no tfjs-node-gpu (CUDA 11) beside it", () => {
+    const runs = kw(img.df.getInstructions(), "RUN").map(args).join("\n");
+    expect(runs).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/);
+    expect(runs).toMatch(/test -f node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/);
+    expect(img.text).not.toMatch(/ONNXRUNTIME_NODE_INSTALL=skip/);
+    expect(img.text).not.toContain("tfjs-node-gpu@");
+  });
+
+  test("the worker listens on every interface and prefers the CUDA provider, as the task definition says", () => {
+    const env = envOf(img);
+    for (const [k, v] of Object.entries(GPU_WORKER_ENV)) if (k in env) expect(env[k], k).toBe(v);
+    expect(env.HOST).toBe("0.0.0.0");
+    expect(env.GANSERVE_HOST).toBe("0.0.0.0");
+    expect(env.GANSERVE_ORT_PROVIDERS).toBe(GPU_WORKER_ENV.GANSERVE_ORT_PROVIDERS);
+  });
+
   test("EXPOSE and PORT match the ECS task's containerPort", () => {
     expect(INFERENCE_PORT).toBe(8080);
     const exposes = kw(img.final, "EXPOSE").map(args);
@@ -131,15 +158,24 @@ describe("inference image", () => {
     expect(hc).toContain("process.env.PORT");
   });
 
-  test("entry point is the data-plane server", () => {
+  test("entry point is the prediction worker", () => {
     const cmds = img.df.getCMDs();
     expect(cmds).toHaveLength(1);
-    expect(jsonArgs(cmds[0])).toEqual(["node", "--import", "tsx", "packages/functions/src/server.ts"]);
+    expect(jsonArgs(cmds[0])).toEqual(["node", "--import", "tsx", "packages/functions/src/prediction-worker.ts"]);
   });
 });
 
 describe("fine-tune image", () => {
   const img = images.finetune;
+
+  test("tfjs-node-gpu 4.22.0 trains on the GPU, installed on top of the locked tree", () => {
+    const tfjs = kw(img.df.getInstructions(), "RUN")
+      .map(args)
+      .filter((r) => r.includes("tfjs-node-gpu"));
+    expect(tfjs).toHaveLength(1);
+    expect(tfjs[0]).toMatch(/\bnpm install\b[^\n]*--omit=dev[^\n]*@tensorflow\/tfjs-node-gpu@4\.22\.0(\s|$)/);
+    expect(img.text).not.toMatch(/tfjs-node-gpu@(?!4\.22\.0\b)/);
+  });
 
   test("entry point is the worker", () => {
     const cmds = img.df.getCMDs();

@@ -1,5 +1,5 @@
-// The same sst.config.ts evaluated with the scale-to-zero / Spot / g6 knobs (see docs/deploy.md), plus the
-// validation of those knobs.
+// The same sst.config.ts evaluated with non-default knobs (a warm floor of 1 task, no warm pool, Spot, g6;
+// see docs/deploy.md), plus the validation of those knobs.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { runSstConfigUnderMocks, type MockRun } from "../infra/mock-harness.ts";
 import { loadConfig } from "../infra/config.ts";
@@ -10,7 +10,9 @@ beforeAll(async () => {
     env: {
       SST_SECRET_ApiKeys: "k",
       SST_SECRET_SecretKey: "k",
-      GANSERVE_GPU_MIN_TASKS: "0",
+      GANSERVE_GPU_MIN_TASKS: "1",
+      GANSERVE_GPU_WARM_POOL: "0",
+      GANSERVE_GPU_IDLE_MINUTES: "30",
       GANSERVE_GPU_MAX_TASKS: "2",
       GANSERVE_GPU_INSTANCE_TYPE: "g6.xlarge",
       GANSERVE_FT_SPOT: "1",
@@ -21,31 +23,20 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => run?.close());
 
-describe("scale to zero", () => {
-  test("ECS service and its scalable target start at 0", () => {
-    expect(run.one("aws:ecs/service:Service", "InferenceService").inputs.desiredCount).toBe(0);
-    expect(run.one("aws:appautoscaling/target:Target", "InferenceScaling").inputs).toMatchObject({ minCapacity: 0, maxCapacity: 2 });
+describe("knobs", () => {
+  test("min tasks, max tasks and the warm pool follow their settings", () => {
+    expect(run.one("aws:ecs/service:Service", "InferenceService").inputs.desiredCount).toBe(1);
+    expect(run.one("aws:appautoscaling/target:Target", "InferenceScaling").inputs).toMatchObject({ minCapacity: 1, maxCapacity: 2 });
     expect(run.one("aws:autoscaling/group:Group", "GpuAsg").inputs).toMatchObject({ minSize: 0, maxSize: 3 });
+    // GANSERVE_GPU_WARM_POOL=0: no warm pool at all (not an empty one).
+    expect(run.one("aws:autoscaling/group:Group", "GpuAsg").inputs.warmPool).toBeUndefined();
   });
 
-  test("an ALB 503 (no targets) triggers a +1 step, since target tracking has no data at 0 tasks", () => {
-    const policies = run.byType("aws:appautoscaling/policy:Policy");
-    expect(policies.map((p) => p.name).sort()).toEqual(["InferenceRequestsPerTarget", "InferenceScaleFromZero"]);
-    const wake = run.one("aws:appautoscaling/policy:Policy", "InferenceScaleFromZero");
-    expect(wake.inputs.policyType).toBe("StepScaling");
-    expect(wake.inputs.stepScalingPolicyConfiguration).toMatchObject({
-      adjustmentType: "ChangeInCapacity",
-      stepAdjustments: [{ metricIntervalLowerBound: "0", scalingAdjustment: 1 }],
-    });
-    const alarm = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", "InferenceColdRequests").inputs;
-    expect(alarm).toMatchObject({
-      namespace: "AWS/ApplicationELB",
-      metricName: "HTTPCode_ELB_503_Count",
-      dimensions: { LoadBalancer: run.one("aws:lb/loadBalancer:LoadBalancer", "InferenceAlb").state.arnSuffix },
-      threshold: 1,
-      comparisonOperator: "GreaterThanOrEqualToThreshold",
-      alarmActions: [wake.state.arn],
-    });
+  test("the idle policy returns to min tasks after the configured idle minutes", () => {
+    const idle = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", "InferenceQueueIdleAlarm").inputs;
+    expect(idle).toMatchObject({ evaluationPeriods: 30, datapointsToAlarm: 30, treatMissingData: "breaching" });
+    const policy = run.one("aws:appautoscaling/policy:Policy", "InferenceQueueIdle").inputs.stepScalingPolicyConfiguration;
+    expect(policy.stepAdjustments).toEqual([{ metricIntervalUpperBound: "0", scalingAdjustment: 1 }]);
   });
 
   test("instance type and Batch Spot knobs flow through", () => {
@@ -65,10 +56,9 @@ describe("scale to zero", () => {
 describe("config validation", () => {
   test("defaults", () => {
     const c = loadConfig({});
-    expect(c.inference).toMatchObject({ instanceType: "g5.xlarge", minTasks: 1, maxTasks: 4 });
+    expect(c.inference).toMatchObject({ instanceType: "g5.xlarge", minTasks: 0, maxTasks: 4, warmPoolSize: 1, idleMinutes: 15 });
     expect(c.fineTune).toMatchObject({ instanceTypes: ["g5.xlarge", "g5.2xlarge"], maxVcpus: 16, spot: false });
     expect(c.storage.outputsTtlDays).toBe(7);
-    expect(loadConfig({}, { dev: true }).inference.minTasks).toBe(0);
   });
 
   test("rejects non-GPU instances and impossible bounds", () => {

@@ -6,6 +6,7 @@
  * it runs: local dev, `sst dev`, the Lambda control plane and the GPU containers all call `loadSettings()`.
  */
 import path from "node:path";
+import { Resource } from "sst/resource";
 import { z } from "zod";
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -42,6 +43,11 @@ export const SettingsSchema = z.object({
     .enum(["auto", "onnx", "tfjs"])
     .default("auto")
     .describe("Serving engine: auto = ONNX Runtime, TF.js for what ONNX does not cover"),
+  GANSERVE_ORT_PROVIDERS: z
+    .string()
+    .regex(/^(cpu|cuda|tensorrt|dml|coreml|webgpu)(,(cpu|cuda|tensorrt|dml|coreml|webgpu))*$/, "comma-separated ONNX Runtime execution providers, e.g. cuda,cpu")
+    .default("cpu")
+    .describe("ONNX Runtime execution providers in order of preference (the GPU task sets cuda,cpu)"),
   GANSERVE_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024).describe("Largest request body accepted"),
   GANSERVE_MAX_UPLOAD_BYTES: positiveInt.default(512 * 1024 * 1024).describe("Largest dataset zip an upload form accepts"),
   GANSERVE_MAX_PIXELS: positiveInt.default(4096 * 4096).describe("Largest input image (width × height)"),
@@ -66,6 +72,10 @@ export const SettingsSchema = z.object({
   GANSERVE_TENANT_DATASET_BYTES: positiveInt
     .default(2 * 1024 * 1024 * 1024)
     .describe("Dataset storage per tenant (uploads + indexed files)"),
+  GANSERVE_LAUNCHER: z
+    .enum(["local", "batch", "none"])
+    .optional()
+    .describe("Where fine-tunes run: local child processes, AWS Batch (needs the FineTune link), or none (this process never runs or submits them); unset = batch when linked, none when deployed, local otherwise"),
   GANSERVE_PRODUCTION: bool.default(false).describe("Production mode: stricter webhooks, no dev key"),
   GANSERVE_SECRET_KEY: z
     .string()
@@ -80,23 +90,46 @@ export class SettingsError extends Error {
   override name = "SettingsError";
 }
 
-/** Reads SST link env vars (SST_RESOURCE_<Name> JSON) when present, so deployed code needs no extra wiring. */
-function sstOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
-  const link = (name: string): Record<string, unknown> | undefined => {
-    const raw = env[`SST_RESOURCE_${name}`];
-    if (!raw) return undefined;
+/**
+ * One SST link's properties, or undefined when `name` is not linked. ECS tasks, Batch jobs and `sst dev` get
+ * links as SST_RESOURCE_<Name> env JSON; the Lambda gets only SST_RESOURCE_App in its env and the rest in the
+ * encrypted `resource.enc` beside its bundle (SST_KEY_FILE + SST_KEY), which SST's `Resource` decrypts.
+ */
+export function sstLink(name: string, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> | undefined {
+  const raw = env[`SST_RESOURCE_${name}`];
+  if (raw) {
     try {
       return JSON.parse(raw) as Record<string, unknown>;
     } catch {
       throw new SettingsError(`SST_RESOURCE_${name}: not valid JSON`);
     }
-  };
+  }
+  // `Resource` reads the process's own env once; only consult it where the links file is what the env names.
+  if (!env.SST_KEY_FILE) return undefined;
+  let resources: Record<string, unknown>;
+  try {
+    resources = Resource as unknown as Record<string, unknown>;
+    if (!(name in resources)) return undefined;
+  } catch (err) {
+    throw new SettingsError(`SST links in ${env.SST_KEY_FILE} could not be read: ${(err as Error).message}`);
+  }
+  return resources[name] as Record<string, unknown>;
+}
+
+/** Settings that SST links supply when deployed, so the code needs no extra wiring. */
+function sstOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
+  const link = (name: string) => sstLink(name, env);
   const out: Record<string, string> = {};
   const storage = link("Storage");
   if (typeof storage?.name === "string") {
     out.GANSERVE_S3_BUCKET = storage.name;
     out.GANSERVE_EMBEDDED_S3 = "false";
+  } else if (link("App")) {
+    // Deployed without its bucket, a process would otherwise start an embedded store on its local disk and
+    // serve from state that vanishes with it.
+    throw new SettingsError("SST links are active but Storage is not linked: refusing to start an embedded store");
   }
+
   const keys = link("ApiKeys");
   if (typeof keys?.value === "string") out.GANSERVE_API_KEYS = keys.value;
   const secretKey = link("SecretKey");
@@ -124,6 +157,24 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     throw new SettingsError(`invalid ${name}=${shown}: ${issue.message}`);
   }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.GANSERVE_DATA_DIR) };
+}
+
+export type LauncherMode = { mode: "local" } | { mode: "none" } | { mode: "batch"; jobQueue: string; jobDefinition: string };
+
+/**
+ * Where this process sends fine-tunes. An explicit GANSERVE_LAUNCHER wins; otherwise AWS Batch when the
+ * FineTune link is present, nothing when deployed without it (a deployed process never spawns local
+ * trainers), local child processes in development.
+ */
+export function launcherMode(settings: Settings, env: NodeJS.ProcessEnv = process.env): LauncherMode {
+  const link = sstLink("FineTune", env);
+  const mode = settings.GANSERVE_LAUNCHER ?? (link ? "batch" : sstLink("App", env) ? "none" : "local");
+  if (mode !== "batch") return { mode };
+  const { jobQueue, jobDefinition } = link ?? {};
+  if (typeof jobQueue !== "string" || typeof jobDefinition !== "string") {
+    throw new SettingsError("GANSERVE_LAUNCHER=batch needs the FineTune link (jobQueue, jobDefinition)");
+  }
+  return { mode, jobQueue, jobDefinition };
 }
 
 /** The configuration table for the README, generated from the schema so docs cannot drift. */

@@ -1,5 +1,5 @@
 /** Builds the per-process services from settings: storage (embedded locally), keys, registry, inference. */
-import { loadSettings, type Settings } from "@ganserve/core/config";
+import { launcherMode, loadSettings, type Settings } from "@ganserve/core/config";
 import { ensureDevKey, KeyRing } from "@ganserve/core/auth/keys";
 import { createLogger } from "@ganserve/core/log";
 import { createMetrics } from "@ganserve/core/inference/metrics";
@@ -16,6 +16,7 @@ import { BatchLauncher, LocalLauncher, type Launcher } from "@ganserve/core/jobs
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
 import { loadSecretKey, SecretBox } from "@ganserve/core/jobs/secrets";
+import { createPredictions } from "@ganserve/core/predictions/index";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Services } from "./api/env.ts";
@@ -59,6 +60,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   const jobs = new JobStore(opened.storage);
   const launcher = createLauncher(settings, opened, jobs, log);
   const fineTunes = new FineTuneService(jobs, datasets, registry, opened.storage, launcher, settings.GANSERVE_PRODUCTION, secrets);
+  const predictions = createPredictions({ settings, storage: opened.storage, registry, inference, log, secrets });
   const services: Services = {
     settings,
     storage: opened.storage,
@@ -74,6 +76,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     limiter: new TokenBucketLimiter({ rpm: settings.GANSERVE_RATE_LIMIT_RPM }),
     fineTuneSlots: new FineTuneSlots(jobs, settings.GANSERVE_MAX_CONCURRENT_FINE_TUNES),
     datasetQuota: new DatasetQuota({ storage: opened.storage, datasets }, settings.GANSERVE_TENANT_DATASET_BYTES),
+    predictions,
     readiness: new Map(),
     startedAt: Date.now(),
   };
@@ -83,6 +86,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     devKey,
     close: async () => {
       keys.stop();
+      await predictions.worker.stop();
       await launcher.close();
       inference.cache.clear();
       await opened.close();
@@ -91,15 +95,14 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
 }
 
 /**
- * AWS Batch when the FineTune link is present (deployed), otherwise supervised local child processes that
- * reach the same storage (the embedded server's endpoint when this process runs it).
+ * The launcher of `launcherMode(settings)`: AWS Batch when deployed with the FineTune link, none for a
+ * deployed process that must never run fine-tunes (the GPU workers), otherwise supervised local child
+ * processes that reach the same storage (the embedded server's endpoint when this process runs it).
  */
 function createLauncher(settings: Settings, opened: OpenedStorage, jobs: JobStore, log: Services["log"]): Launcher {
-  const link = process.env.SST_RESOURCE_FineTune;
-  if (link) {
-    const { jobQueue, jobDefinition } = JSON.parse(link) as { jobQueue: string; jobDefinition: string };
-    return new BatchLauncher({ jobQueue, jobDefinition });
-  }
+  const mode = launcherMode(settings);
+  if (mode.mode === "batch") return new BatchLauncher({ jobQueue: mode.jobQueue, jobDefinition: mode.jobDefinition });
+  if (mode.mode === "none") return NO_LAUNCHER;
   const worker = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "worker.ts");
   const storageEnv: Record<string, string> = opened.embedded
     ? {
@@ -116,3 +119,14 @@ function createLauncher(settings: Settings, opened: OpenedStorage, jobs: JobStor
     log,
   });
 }
+
+/** GANSERVE_LAUNCHER=none: this process neither runs nor submits fine-tunes, and adopts none at start. */
+const NO_LAUNCHER: Launcher = {
+  async launch() {
+    throw new Error("fine-tunes are not launched by this process (GANSERVE_LAUNCHER=none)");
+  },
+  async adopt() {
+    return [];
+  },
+  async close() {},
+};

@@ -33,7 +33,9 @@ export async function openStorage(settings: Settings): Promise<OpenedStorage> {
     endpoint,
     credentials: useEmbedded ? EMBEDDED_CREDENTIALS : undefined,
   });
-  await storage.ensureBucket();
+  // A deployed bucket (real S3: no endpoint configured) is created by the infrastructure, and its roles may not
+  // HeadBucket it (s3:ListBucket without a prefix); only a store this process or a developer runs is created here.
+  if (useEmbedded || settings.GANSERVE_S3_ENDPOINT !== undefined) await storage.ensureBucket();
   return {
     storage,
     embedded,

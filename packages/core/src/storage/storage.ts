@@ -18,6 +18,7 @@ import {
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { ApiError } from "../errors.ts";
+import { modelKeys } from "./keys.ts";
 
 export interface StorageOptions {
   bucket: string;
@@ -104,10 +105,14 @@ export class Storage {
     }
   }
 
-  /** Cheap reachability probe for /ready: answers within `timeoutMs` even when the store hangs. */
+  /**
+   * Cheap reachability probe for /ready: answers within `timeoutMs` even when the store hangs. A one-key
+   * listing of models/, not HeadBucket: every deployed role may list models/, while HeadBucket is authorised
+   * as s3:ListBucket with no s3:prefix, which the roles' prefix-scoped grants never allow.
+   */
   async ping(timeoutMs = 2000): Promise<boolean> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(timeoutMs) });
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: modelKeys.root, MaxKeys: 1 }), { abortSignal: AbortSignal.timeout(timeoutMs) });
       return true;
     } catch {
       return false;

@@ -3,16 +3,28 @@
 import { parentPort } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
 
+// Execution providers in order of preference, from GANSERVE_ORT_PROVIDERS (validated by config.ts; a worker
+// thread shares the process env). CPU alone by default; the GPU task sets "cuda,cpu" so ONNX Runtime places
+// what CUDA covers on the GPU and falls back to the CPU kernels for the rest.
+const executionProviders = (process.env.GANSERVE_ORT_PROVIDERS || "cpu").split(",").map((p) => p.trim());
+
 const sessions = new Map();
+/** ids of the sessions created with profiling on */
+const profiled = new Set();
 let nextSession = 1;
 
 /** @param {{ op: string; id: number; [k: string]: any }} msg */
 async function handle(msg) {
   if (msg.op === "create") {
-    const session = await ort.InferenceSession.create(msg.model, {
-      executionProviders: ["cpu"],
+    // msg.model: the ONNX bytes (transferred, not copied), or { path } of a model ORT optimised before
+    // (ort-cache.ts), which needs no second optimisation.
+    const session = await ort.InferenceSession.create(msg.model.path ?? msg.model, {
+      executionProviders,
       enableCpuMemArena: msg.memArena,
-      graphOptimizationLevel: "all",
+      graphOptimizationLevel: msg.model.path ? "disabled" : "all",
+      // Saving at level "all" always warns that the file is hardware-specific: the cache key holds the CPU.
+      ...(msg.saveOptimizedTo ? { optimizedModelFilePath: msg.saveOptimizedTo, logSeverityLevel: 3 } : {}),
+      ...(msg.profile ? { enableProfiling: true, profileFilePrefix: msg.profile } : {}),
       intraOpNumThreads: msg.threads,
       // One graph runs at a time; parallelism comes from inside each op.
       interOpNumThreads: 1,
@@ -22,12 +34,15 @@ async function handle(msg) {
     });
     const sid = nextSession++;
     sessions.set(sid, session);
+    if (msg.profile) profiled.add(sid);
     return { value: { sid, inputNames: session.inputNames } };
   }
   const session = sessions.get(msg.sid);
   if (!session) throw new Error(`ONNX Runtime session ${msg.sid} does not exist (released, or the runtime thread restarted)`);
   if (msg.op === "release") {
     sessions.delete(msg.sid);
+    // A profiled session writes its trace (<profile prefix>_<date>.json) when profiling ends.
+    if (profiled.delete(msg.sid)) session.endProfiling();
     await session.release();
     return { value: null };
   }
