@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { latentsDir } from "./fixtures/index.ts";
 import { compareRgb, importFixtureModels, rgbOf } from "./helpers/models.ts";
@@ -172,5 +173,63 @@ describe("projected_w: NVlabs' .npz → the images generate.py --projected-w mad
     expect(err.details).toMatchObject({ expected_shape: ["n", 8, 64], shape: [1, 8, 32] });
     const junk = await post("/v1/generate", { model: "sg-fixture", projected_w: Buffer.from("not an npz").toString("base64") });
     expect(junk.status).toBe(422);
+  });
+});
+
+describe("keyframe videos", () => {
+  it("3 seeds × 30 frames loop as an animated WebP whose every frame is the single generate of its w", async () => {
+    const req = { model: "fashion-stylegan2", truncation_psi: 0.7 };
+    const res = await post("/v1/generate/video", { ...req, keyframes: { seeds: [4, 8, 15] }, frames_per_transition: 30 });
+    const body = await res.json();
+    expect(res.status).toBe(200);
+    expect(body.video).toMatchObject({ content_type: "image/webp", frames: 90, width: 32, height: 32 });
+    const webp = Buffer.from(body.video.data, "base64");
+    const { data, info } = await sharp(webp, { pages: -1 }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    expect(info.pages).toBe(90);
+    const per = 32 * 32 * 3;
+    // The keyframes' w's, then every frame's w by the documented formula (linear in w, t = f / 30).
+    const keys = (await generate({ ...req, seeds: [4, 8, 15], return_latents: true, latent_format: "json" })).images.map((i: { w: number[] }) => i.w);
+    const ws = Array.from({ length: 90 }, (_, f) => {
+      const [a, b, t] = [Math.floor(f / 30), (Math.floor(f / 30) + 1) % 3, (f % 30) / 30];
+      return keys[a].map((x: number, j: number) => Math.fround(x + (keys[b][j] - x) * t));
+    });
+    let worst = 0;
+    let differing = 0;
+    for (let start = 0; start < 90; start += 45) {
+      const single = await generate({ model: "fashion-stylegan2", w: ws.slice(start, start + 45) });
+      for (const [k, img] of single.images.entries()) {
+        const f = start + k;
+        const want = await rgbOf(Buffer.from(img.data, "base64"));
+        const diff = compareRgb(new Uint8Array(data.subarray(f * per, (f + 1) * per)), want.data);
+        worst = Math.max(worst, diff.maxDiff);
+        differing += diff.differing;
+      }
+    }
+    expect(worst).toBe(0);
+    expect(differing).toBe(0);
+  });
+
+  it("GIF, slerp, grids, and the frame budget refused with 422 before any work", async () => {
+    const gif = await post("/v1/generate/video", {
+      model: "sg-fixture",
+      keyframes: { seeds: [1, 2, 3, 4] },
+      grid: { cols: 2, rows: 1 },
+      interpolation: "slerp",
+      loop: false,
+      frames_per_transition: 3,
+      format: "gif",
+    });
+    expect(gif.status).toBe(200);
+    const g = await gif.json();
+    expect(g.video).toMatchObject({ content_type: "image/gif", frames: 4, width: 64, height: 32 });
+    const meta = await sharp(Buffer.from(g.video.data, "base64"), { pages: -1 }).metadata();
+    expect(meta.pages).toBe(4);
+    const big = await post("/v1/generate/video", { model: "sg-fixture", keyframes: { seeds: [1, 2, 3] }, frames_per_transition: 1000 });
+    expect(big.status).toBe(422);
+    expect((await big.json()).error.details).toMatchObject({ reason: "frame_budget", frames: 3000, max: 1800 });
+    const uneven = await post("/v1/generate/video", { model: "sg-fixture", keyframes: { seeds: [1, 2, 3] }, grid: { cols: 2, rows: 1 } });
+    expect(uneven.status).toBe(400);
+    const slerpW = await post("/v1/generate/video", { model: "sg-fixture", keyframes: { w: [Array(32).fill(0)] }, interpolation: "slerp" });
+    expect(slerpW.status).toBe(422);
   });
 });

@@ -51,6 +51,7 @@ export const SettingsSchema = z.object({
   GANSERVE_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024).describe("Largest request body accepted"),
   GANSERVE_MAX_UPLOAD_BYTES: positiveInt.default(512 * 1024 * 1024).describe("Largest dataset zip an upload form accepts"),
   GANSERVE_MAX_PIXELS: positiveInt.default(4096 * 4096).describe("Largest input image (width × height)"),
+  GANSERVE_MAX_VIDEO_FRAMES: positiveInt.default(1800).describe("Most frames (× grid cells) one video may have; more is 422 before any work"),
   GANSERVE_MAX_PASS_BYTES: positiveInt
     .default(512 * 1024 * 1024)
     .describe("Estimated memory one forward pass may use: bounds a CycleGAN's network input (preprocess=none) and how many images share a pass"),

@@ -148,6 +148,49 @@ export const InterpolateRequest = z
   .meta({ id: "InterpolateRequest", example: { model: "fashion-stylegan2", seed_a: 0, seed_b: 1, frames: 8 } });
 export type InterpolateRequest = z.input<typeof InterpolateRequest>;
 
+export const VideoRequest = z
+  .object({
+    model: ModelName,
+    version: VersionRef.default("latest"),
+    keyframes: z
+      .object({
+        seeds: z.array(Seed).min(1).max(MAX_SEEDS).optional(),
+        w: z.array(FloatVector).min(1).max(MAX_LATENTS).optional().meta({ description: "w [w_dim] per keyframe, as return_latents gives them" }),
+      })
+      .meta({ description: "give seeds or w; with a grid, cols × rows × k of them: cell (y, x) takes k in a row, gen_video.py's order" }),
+    frames_per_transition: z.number().int().min(1).max(1000).default(30),
+    interpolation: z
+      .enum(["linear", "slerp"])
+      .default("linear")
+      .meta({ description: "linear: straight lines in w; slerp: great circles in z, each frame mapped (seeds only)" }),
+    loop: z.boolean().default(true).meta({ description: "add the transition from the last keyframe back to the first" }),
+    grid: z.object({ cols: z.number().int().min(1).max(16), rows: z.number().int().min(1).max(16) }).optional(),
+    ...StyleGANParams,
+    format: z.enum(["webp", "gif"]).default("webp"),
+    fps: z.number().min(1).max(60).default(30),
+    quality: z.number().int().min(1).max(100).optional().meta({ description: "lossy WebP quality; default lossless (frames keep their exact pixels)" }),
+    output: OutputMode,
+  })
+  .meta({
+    id: "VideoRequest",
+    description: "frames × grid cells are bounded by the server's GANSERVE_MAX_VIDEO_FRAMES (default 1800): more is 422 frame_budget before any work",
+    example: { model: "fashion-stylegan2", keyframes: { seeds: [0, 1, 2] }, frames_per_transition: 30 },
+  });
+export type VideoRequest = z.input<typeof VideoRequest>;
+
+export const VideoResult = z
+  .object({
+    content_type: z.string().meta({ example: "image/webp" }),
+    width: z.number().int(),
+    height: z.number().int(),
+    frames: z.number().int(),
+    fps: z.number(),
+    data: z.string().optional(),
+    url: z.string().optional(),
+    expires_at: z.string().optional(),
+  })
+  .meta({ id: "VideoResult" });
+
 export const Timings = z
   .object({ queue_ms: z.number(), compute_ms: z.number(), encode_ms: z.number(), total_ms: z.number() })
   .meta({ id: "Timings" });
@@ -178,6 +221,11 @@ export const GenerateResponse = z
   })
   .meta({ id: "GenerateResponse" });
 export type GenerateResponse = z.infer<typeof GenerateResponse>;
+
+export const VideoResponse = z
+  .object({ model: ModelName, version: VersionId, params: z.record(z.string(), z.unknown()), video: VideoResult, timings: Timings })
+  .meta({ id: "VideoResponse" });
+export type VideoResponse = z.infer<typeof VideoResponse>;
 
 export const Direction = z.enum(["AtoB", "BtoA"]).default("AtoB");
 export const Preprocess = z

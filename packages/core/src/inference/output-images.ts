@@ -45,11 +45,22 @@ export class OutputImages {
   async encodeOne(img: RgbImage, p: OutputFormat, tenant: string | undefined): Promise<ImageResult> {
     const bytes = await encodeRgb(img, p.format, p.quality);
     const base = { content_type: CONTENT_TYPES[p.format], width: img.width, height: img.height };
-    if (p.output === "base64") return { ...base, data: Buffer.from(bytes).toString("base64") };
+    return { ...base, ...(await this.deliver(bytes, base.content_type, p.format === "jpeg" ? "jpg" : p.format, p.output, tenant)) };
+  }
+
+  /** Encoded bytes (an image, an animation) inline as base64 or stored and handed out as a presigned URL. */
+  async deliver(
+    bytes: Uint8Array,
+    contentType: string,
+    ext: string,
+    output: "base64" | "url",
+    tenant: string | undefined,
+  ): Promise<{ data: string } | { url: string; expires_at: string }> {
+    if (output === "base64") return { data: Buffer.from(bytes).toString("base64") };
     const day = new Date().toISOString().slice(0, 10);
-    const key = outputKeys.image(tenant, day, randomUUID(), p.format === "jpeg" ? "jpg" : p.format);
-    await this.storage.put(key, bytes, { contentType: base.content_type });
+    const key = outputKeys.image(tenant, day, randomUUID(), ext);
+    await this.storage.put(key, bytes, { contentType });
     const expires = this.urlExpirySeconds;
-    return { ...base, url: await this.storage.presignGet(key, expires), expires_at: new Date(Date.now() + expires * 1000).toISOString() };
+    return { url: await this.storage.presignGet(key, expires), expires_at: new Date(Date.now() + expires * 1000).toISOString() };
   }
 }

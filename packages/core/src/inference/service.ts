@@ -47,7 +47,8 @@ export class InferenceService {
   readonly cache: ModelCache<Engine>;
   /** latent directions stored with StyleGAN2 versions (SeFa and uploaded), used by generate's edits */
   readonly directions: Directions;
-  private readonly outputs: OutputImages;
+  /** encoding and delivery of results (inline or presigned URL); the latent-space use cases deliver through it too */
+  readonly outputs: OutputImages;
   private readonly batchers = new Map<string, Batcher<unknown, Float32Array>>();
 
   constructor(
@@ -148,6 +149,35 @@ export class InferenceService {
     const result = await this.submit(batcher, item, item.n, metricLabel(record));
     if (noise_mode === "random") this.batchers.delete(key);
     return result;
+  }
+
+  /** A StyleGAN2 version and its engine, for the latent-space use cases (latents/: videos, projection). */
+  styleGan(name: string, version: string, tenant: string | undefined, route: string) {
+    return this.engineFor(name, version, tenant, ["stylegan2"], route);
+  }
+
+  /**
+   * ws [n, numWs, wDim] → raw images, through the model's batcher in passes of at most maxBatch images, so a
+   * long render shares the model with other requests instead of holding it; `onPass` hears the images done.
+   */
+  async render(
+    record: ModelJson,
+    engine: StyleGAN2Engine,
+    ws: Float32Array,
+    noise: { noise_mode: "const" | "random" | "none"; noiseSeed: number },
+    onPass?: (done: number) => Promise<void> | void,
+  ): Promise<Float32Array> {
+    const row = engine.numWs * engine.wDim;
+    const per = engine.resolution * engine.resolution * 3;
+    const n = ws.length / row;
+    const out = new Float32Array(n * per);
+    for (let i = 0; i < n; i += this.opts.maxBatch) {
+      const m = Math.min(this.opts.maxBatch, n - i);
+      const { output } = await this.synthesize(record, engine, { n: m, ws: ws.subarray(i * row, (i + m) * row) }, noise.noise_mode, noise.noiseSeed);
+      out.set(output, i * per);
+      await onPass?.(i + m);
+    }
+    return out;
   }
 
   async generate(p: GenerateParams, tenant?: string): Promise<GenerateResponse> {

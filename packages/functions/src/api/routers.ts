@@ -6,6 +6,7 @@ import { translateRoutes } from "./routes/translate.ts";
 import { datasetRoutes } from "./routes/datasets.ts";
 import { fineTuneRoutes } from "./routes/finetunes.ts";
 import { directionRoutes } from "./routes/directions.ts";
+import { latentRoutes } from "./routes/latents.ts";
 
 export const v1Routers: V1Mount[] = [
   (v1, s) => v1.route("/", modelRoutes(s)),
@@ -14,4 +15,5 @@ export const v1Routers: V1Mount[] = [
   (v1, s) => v1.route("/", datasetRoutes(s)),
   (v1, s) => v1.route("/", fineTuneRoutes(s)),
   (v1, s) => v1.route("/", directionRoutes(s)),
+  (v1, s) => v1.route("/", latentRoutes(s)),
 ];
