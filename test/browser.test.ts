@@ -1,7 +1,8 @@
 /**
  * The playground in a real browser (Debian's Chromium driven by Playwright) against the real local stack:
- * generate a grid, translate an uploaded image, paint a SPADE label map. Screenshots of each page are saved
- * under test-results/screenshots as artifacts.
+ * a first visit that runs each demo's example with no key typed, then generate a grid, translate an uploaded
+ * image, paint a SPADE label map. Screenshots of each page are saved under test-results/screenshots as
+ * artifacts.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -52,8 +53,6 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(stack.url, { waitUntil: "networkidle" });
-  await page.getByTestId("api-key").fill(stack.apiKey);
 });
 
 afterAll(async () => {
@@ -62,6 +61,48 @@ afterAll(async () => {
 });
 
 describe("playground", () => {
+  it("first visit, no key typed: the local dev key is used and one click on an example runs each demo", async () => {
+    await page.goto(stack.url, { waitUntil: "networkidle" });
+    expect(await page.getByTestId("api-key").inputValue()).toBe("");
+    await expect.poll(() => page.getByTestId("dev-key-note").textContent()).toMatch(/Local mode/);
+    expect(await page.locator("body").textContent()).not.toMatch(/No StyleGAN2 model yet/);
+    const demos = [
+      { hash: "#/generate?model=fashion-stylegan2", select: "gen-model", model: "fashion-stylegan2", route: "/v1/generate", output: '[data-testid="gen-grid"] img', shot: "first-visit-stylegan2.png" },
+      { hash: "#/translate?model=emoji-cyclegan", select: "tr-model", model: "emoji-cyclegan", route: "/v1/translate", output: '[data-testid="tr-output"]', shot: "first-visit-cyclegan.png" },
+      { hash: "#/translate?model=scenes-spade", select: "tr-model", model: "scenes-spade", route: "/v1/translate", output: '[data-testid="spade-output"]', shot: "first-visit-spade.png", initial: true },
+    ];
+    /** The output's src now, without waiting for it to exist. */
+    const srcOf = (sel: string) => page.evaluate((s) => document.querySelector(s)?.getAttribute("src") ?? null, sel);
+    for (const demo of demos) {
+      await page.goto(`${stack.url}/${demo.hash}`);
+      // A hash change re-renders in place: wait until the page shows this demo, not the one before.
+      await expect.poll(() => page.getByTestId(demo.select).inputValue()).toBe(demo.model);
+      const examples = page.getByTestId("examples").getByTestId("example");
+      await expect.poll(() => examples.count()).toBeGreaterThan(0);
+      // The SPADE painter synthesises its starting scene on open: the example must replace that output.
+      if (demo.initial) await imagesLoaded(demo.output);
+      const before = await srcOf(demo.output);
+      const answered = page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === demo.route, { timeout: 120_000 });
+      await examples.last().click();
+      expect((await answered).status()).toBe(200);
+      await expect.poll(() => srcOf(demo.output), { timeout: 30_000 }).not.toBe(before);
+      await expect.poll(() => srcOf(demo.output)).not.toBeNull();
+      await imagesLoaded(demo.output);
+      expect(await hasVariedPixels(demo.output)).toBeGreaterThan(10);
+      // Small outputs are drawn scaled up (whole factor, nearest) next to a 1:1 download.
+      const shown = await page.locator(demo.output).first().evaluate((i: HTMLImageElement) => ({
+        natural: i.naturalWidth,
+        drawn: i.getBoundingClientRect().width,
+        rendering: getComputedStyle(i).imageRendering,
+      }));
+      expect(shown.rendering).toBe("pixelated");
+      expect(shown.drawn).toBeGreaterThanOrEqual(shown.natural * 2);
+      await page.screenshot({ path: path.join(SHOTS, demo.shot), fullPage: true });
+    }
+    expect(await page.locator("a.download").first().getAttribute("download")).toMatch(/\.png$/);
+    await page.getByTestId("api-key").fill(stack.apiKey);
+  });
+
   it("generates a grid of images and shows the call that makes one", async () => {
     await page.goto(`${stack.url}/#/generate`);
     await page.getByTestId("gen-model").selectOption("fashion-stylegan2");

@@ -13,6 +13,7 @@ import { loadSecretKey } from "@ganserve/core/jobs/secrets";
 import { registerBundledModels } from "@ganserve/core/models/bundled";
 import { buildApp } from "./api/app.ts";
 import { v1Routers } from "./api/routers.ts";
+import { mountDevKey } from "./dev-key.ts";
 import { createRuntime } from "./services.ts";
 // Answers given before the request body was read end cleanly: drain or lingering close, never a reset.
 import { createServer } from "./unread-body.ts";
@@ -39,6 +40,7 @@ export async function runServer(opts: { web: boolean }) {
   if (!opts.web) {
     // data-plane container: API only
   } else if (fs.existsSync(path.join(webDir, "index.html"))) {
+    if (runtime.devKey) mountDevKey(app, runtime.devKey);
     const root = path.relative(process.cwd(), webDir) || ".";
     app.use("/*", serveStatic({ root }));
     // Client-side routes of the playground load index.html, but only for browsers asking for a page, so API

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { ErrorBanner } from "./components/ErrorBanner.tsx";
-import { client, getApiKey, setApiKey, type ModelInfo } from "./lib/api.ts";
+import { client, getTypedKey, loadDevKey, setApiKey, type ModelInfo } from "./lib/api.ts";
 import { pageFor } from "./lib/pages.ts";
 import { GeneratePage } from "./pages/Generate.tsx";
 import { TranslatePage } from "./pages/Translate.tsx";
@@ -20,8 +20,11 @@ function readHash(): { page: Page; model?: string } {
 
 export function App() {
   const [route, setRoute] = useState(readHash);
-  const [key, setKey] = useState(getApiKey);
-  const [models, setModels] = useState<ModelInfo[]>([]);
+  const [key, setKey] = useState(getTypedKey);
+  // Local mode: the server hands its dev key to this page; undefined until asked, "" when there is none.
+  const [devKey, setDevKey] = useState<string>();
+  // undefined until the first list arrives, so the pages do not say "no model yet" while it loads.
+  const [models, setModels] = useState<ModelInfo[]>();
   const [error, setError] = useState<unknown>();
 
   useEffect(() => {
@@ -30,13 +33,17 @@ export function App() {
     return () => window.removeEventListener("hashchange", on);
   }, []);
 
+  useEffect(() => {
+    void loadDevKey().then((k) => setDevKey(k ?? ""));
+  }, []);
+
   const refresh = useCallback(() => {
-    if (!key) return;
+    if (!key && !devKey) return;
     client().models.list().then(({ models: m }) => {
       setModels(m);
       setError(undefined);
     }, setError);
-  }, [key]);
+  }, [key, devKey]);
   useEffect(refresh, [refresh]);
 
   const open = (page: Page, model?: string) => (location.hash = `#/${page}${model ? `?model=${encodeURIComponent(model)}` : ""}`);
@@ -58,7 +65,7 @@ export function App() {
           <input
             type="password"
             data-testid="api-key"
-            placeholder="paste the key npm start printed"
+            placeholder={devKey ? "using the local dev key" : "paste the key npm start printed"}
             value={key}
             onChange={(e) => {
               setApiKey(e.target.value);
@@ -69,12 +76,33 @@ export function App() {
       </header>
       <main>
         <ErrorBanner error={error} />
-        {!key && <p className="hint">Enter your API key above. `npm start` prints one and stores it in .ganserve/dev-api-key.</p>}
-        {route.page === "generate" && <GeneratePage models={models.filter((m) => pageFor(m.family) === "generate")} initial={route.model} />}
-        {route.page === "translate" && <TranslatePage models={models.filter((m) => pageFor(m.family) === "translate")} initial={route.model} />}
-        {route.page === "fine-tune" && <FineTunePage models={models} onPublished={refresh} open={open} />}
-        {route.page === "models" && <ModelsPage models={models} open={open} />}
+        <KeyNote typed={key} devKey={devKey} />
+        {models === undefined ? (
+          (key || devKey) && !error && <p className="hint">Loading models…</p>
+        ) : (
+          <>
+            {/* keyed by the route's model: a link to another model (#/translate?model=x) opens on it */}
+            {route.page === "generate" && <GeneratePage key={route.model} models={models.filter((m) => pageFor(m.family) === "generate")} initial={route.model} />}
+            {route.page === "translate" && <TranslatePage key={route.model} models={models.filter((m) => pageFor(m.family) === "translate")} initial={route.model} />}
+            {route.page === "fine-tune" && <FineTunePage models={models} onPublished={refresh} open={open} />}
+            {route.page === "models" && <ModelsPage models={models} open={open} />}
+          </>
+        )}
       </main>
     </div>
   );
+}
+
+/** Which key the page uses, and why no key needs pasting on a local server. */
+function KeyNote({ typed, devKey }: { typed: string; devKey?: string }) {
+  if (typed) return null;
+  if (devKey)
+    return (
+      <p className="hint local" data-testid="dev-key-note">
+        Local mode: this page uses the dev API key of the server on this machine (stored in .ganserve/dev-api-key), so nothing needs pasting.
+        A production server never hands out a key; paste one above to use another.
+      </p>
+    );
+  if (devKey === "") return <p className="hint">Enter your API key above. `npm start` prints one and stores it in .ganserve/dev-api-key.</p>;
+  return null;
 }

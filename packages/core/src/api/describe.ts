@@ -77,7 +77,13 @@ export function resolveParams<P extends object>(record: ModelJson, params: P): P
   return resolved as P;
 }
 
-export function describeModel(record: ModelJson, versions: string[], tenant: string | undefined, sampleUrl?: string): ModelInfo {
+/** Short-lived URLs of a version's files: its sample and, by position, its examples' input files. */
+export interface ModelUrls {
+  sample?: string;
+  examples?: (string | undefined)[];
+}
+
+export function describeModel(record: ModelJson, versions: string[], tenant: string | undefined, urls: ModelUrls = {}): ModelInfo {
   const { input, defaults } = inputSpec(record);
   return {
     name: record.name,
@@ -90,7 +96,8 @@ export function describeModel(record: ModelJson, versions: string[], tenant: str
     classes: record.classes,
     class_names: record.class_names,
     domains: record.domains,
-    sample_url: sampleUrl,
+    sample_url: urls.sample,
+    examples: record.examples?.map(({ file: _f, ...ex }, i) => ({ ...ex, url: urls.examples?.[i] })),
     owned: record.tenant !== undefined && record.tenant === tenant,
   };
 }

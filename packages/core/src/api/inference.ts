@@ -4,7 +4,7 @@
  * inferred from them.
  */
 import { z } from "zod";
-import { Family, ModelJson, ModelName, SpadeClass, VersionId, VersionRef } from "../models/model-json.ts";
+import { Family, ModelExample, ModelJson, ModelName, SpadeClass, VersionId, VersionRef } from "../models/model-json.ts";
 
 export const MAX_SEEDS = 64;
 
@@ -301,6 +301,10 @@ export const ModelInfo = z
     class_names: z.array(z.string()).optional(),
     domains: z.object({ A: z.string(), B: z.string() }).optional(),
     sample_url: z.string().optional(),
+    examples: z
+      .array(ModelExample.omit({ file: true }).extend({ url: z.string().optional().meta({ description: "Short-lived URL of the example's input file" }) }))
+      .optional()
+      .meta({ description: "Example inputs shipped with the model: run one as it is (an image or label map from `url`, or the seeds and class)" }),
     owned: z.boolean().meta({ description: "false for shared base models" }),
   })
   .meta({ id: "ModelInfo" });

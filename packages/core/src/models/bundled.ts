@@ -32,6 +32,8 @@ export async function registerBundledModels(registry: ModelRegistry, dir: string
     const { name: n, family, config, weights: w, version, schema_version: _s, created_at: _c, sample: _p, ...extra } = record;
     const samplePath = path.join(folder, "sample.png");
     const sample = fs.existsSync(samplePath) ? await registry.putSample(n, version, new Uint8Array(fs.readFileSync(samplePath))) : undefined;
+    // Example inputs go up before the record, like the weights, so a published version never lists a missing file.
+    for (const ex of extra.examples ?? []) if (ex.file) await registry.putExample(n, version, ex.file, new Uint8Array(fs.readFileSync(path.join(folder, ex.file))));
     await registry.publish({ name: n, family, config, weights, dtype: w.dtype, version, extra: { ...extra, sample } });
     added.push(record.name);
   }

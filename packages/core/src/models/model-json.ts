@@ -23,6 +23,26 @@ export const VersionRef = z
 
 export const SpadeClass = z.object({ id: z.number().int().min(0), name: z.string(), color: z.string().regex(/^#[0-9a-f]{6}$/i) });
 
+/**
+ * An example input shipped with a model, so a first visitor can run it with one click. CycleGAN: an input
+ * image; SPADE: a label map (8-bit class ids). Files sit next to model.json, under `examples/`, in the repo's
+ * `models/<name>/` folder and in storage alike. StyleGAN2 takes no file: its example is a class and seeds.
+ */
+export const ModelExample = z
+  .object({
+    caption: z.string().min(1).max(80),
+    file: z
+      .string()
+      .regex(/^examples\/[a-z0-9][a-z0-9._-]{0,62}\.png$/, "examples/<lower-case name>.png")
+      .optional()
+      .meta({ description: "PNG next to model.json: an input image (CycleGAN) or a label map of class ids (SPADE)" }),
+    direction: z.enum(["AtoB", "BtoA"]).optional().meta({ description: "CycleGAN: which generator the example is for" }),
+    class_idx: z.number().int().min(0).optional().meta({ description: "StyleGAN2 with classes: the class to generate" }),
+    seeds: z.array(z.number().int().min(0)).min(1).max(16).optional().meta({ description: "StyleGAN2: the seeds to generate" }),
+  })
+  .meta({ id: "ModelExample" });
+export type ModelExample = z.infer<typeof ModelExample>;
+
 export const ModelJson = z
   .object({
     schema_version: z.literal(1),
@@ -58,6 +78,7 @@ export const ModelJson = z
     /** StyleGAN2 with c_dim > 0: class names by index. */
     class_names: z.array(z.string()).optional(),
     sample: z.string().optional().meta({ description: "Storage key of a sample image" }),
+    examples: z.array(ModelExample).max(12).optional().meta({ description: "Example inputs that run with one click" }),
   })
   .meta({ id: "ModelJson" });
 export type ModelJson = z.infer<typeof ModelJson>;

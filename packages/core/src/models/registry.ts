@@ -188,6 +188,11 @@ export class ModelRegistry {
     return key;
   }
 
+  /** Stores an example input listed in the version's record (`examples/<file>.png`), before the record. */
+  async putExample(name: string, version: string, file: string, png: Uint8Array): Promise<void> {
+    await this.storage.put(modelKeys.example(name, version, file), png, { contentType: "image/png" });
+  }
+
   /** Publishes the next (or the given) version; 409 model_name_taken unless the publisher owns the name. */
   async publish(input: PublishInput): Promise<ModelJson> {
     await this.claim(input.name, input.extra?.tenant);

@@ -5,7 +5,8 @@
  *                              import that claims it; the name's versions are published only for that owner
  *   models/<name>/<version>/directions/  sefa.json (the version's SeFa directions, computed on first use) and
  *                              <owner>/<direction>.json (uploaded directions; owner: the tenant or "operator")
- *   models/<name>/<version>/   model.json (the version record, written last), weights.safetensors, sample.png
+ *   models/<name>/<version>/   model.json (the version record, written last), weights.safetensors, sample.png,
+ *                              examples/<file>.png (example inputs listed in model.json)
  *   datasets/<id>/             dataset.json (the record), upload.zip (what the client PUT to the presigned
  *                              URL, deleted by a successful finalize), files/<key> (every accepted image,
  *                              written by finalize), index.json
@@ -35,6 +36,8 @@ export const modelKeys = {
   record: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_RECORD_FILE}`,
   weights: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_WEIGHTS_FILE}`,
   sample: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_SAMPLE_FILE}`,
+  /** An example input listed in model.json (`examples/<file>.png`, validated by ModelExample). */
+  example: (name: string, version: string, file: string) => `${modelKeys.version(name, version)}${file}`,
 } as const;
 
 /** Latent directions stored with a model version (latents/directions.ts). */

@@ -41,3 +41,18 @@ export async function encodeLabelPng(ids: Uint8Array, width: number, height: num
   const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", await deflate(raw)), chunk("IEND", new Uint8Array())];
   return new Blob(parts as BlobPart[], { type: "image/png" });
 }
+
+/**
+ * Class ids of an 8-bit grayscale label map PNG, read back through a canvas (a gray sample v draws as
+ * rgb(v, v, v), so the red channel is the id). Used to load an example label map into the painter.
+ */
+export async function decodeLabelImage(blob: Blob): Promise<{ ids: Uint8Array; width: number; height: number }> {
+  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext("2d")!;
+  ctx.drawImage(bitmap, 0, 0);
+  const rgba = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  const ids = new Uint8Array(bitmap.width * bitmap.height);
+  for (let i = 0; i < ids.length; i++) ids[i] = rgba[i * 4];
+  return { ids, width: bitmap.width, height: bitmap.height };
+}

@@ -1,6 +1,8 @@
 import { useEffect, useState } from "react";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
-import { client, imageSrc, type GenerateResponse, type ModelInfo } from "../lib/api.ts";
+import { Examples } from "../components/Examples.tsx";
+import { ScaledImage } from "../components/ScaledImage.tsx";
+import { client, imageSrc, type GenerateResponse, type ModelExample, type ModelInfo } from "../lib/api.ts";
 
 /** Seeds as the API takes them: "0-7" stays a range, "1, 5, 9" becomes a list. */
 function parseSeeds(text: string): number[] | string {
@@ -26,13 +28,19 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
   const info = models.find((m) => m.name === model);
   const cDim = Number(info?.input.c_dim ?? 0);
 
-  const request = () => ({ model, seeds: parseSeeds(seeds), truncation_psi: psi, noise_mode: noise, ...(cDim > 0 ? { class_idx: classIdx } : {}) });
+  const request = (over: { seeds?: number[] | string; class_idx?: number } = {}) => ({
+    model,
+    seeds: over.seeds ?? parseSeeds(seeds),
+    truncation_psi: psi,
+    noise_mode: noise,
+    ...(cDim > 0 ? { class_idx: over.class_idx ?? classIdx } : {}),
+  });
 
-  async function run() {
+  async function run(over?: Parameters<typeof request>[0]) {
     setBusy(true);
     setError(undefined);
     try {
-      setResult(await client().generate(request()));
+      setResult(await client().generate(request(over)));
       setSelected(undefined);
     } catch (e) {
       setError(e);
@@ -41,8 +49,15 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
     }
   }
 
+  /** An example is a class and seeds: the form shows them, and they run at once. */
+  function runExample(ex: ModelExample) {
+    if (ex.class_idx !== undefined) setClassIdx(ex.class_idx);
+    if (ex.seeds) setSeeds(ex.seeds.join(", "));
+    void run({ seeds: ex.seeds, class_idx: ex.class_idx });
+  }
+
   const sel = selected !== undefined ? result?.images[selected] : undefined;
-  const one = sel ? { ...request(), seeds: [sel.seed!] } : undefined;
+  const one = sel ? { ...request({ class_idx: result?.params.class_idx as number | undefined }), seeds: [sel.seed!] } : undefined;
   const curl = one && `curl -s -H "Authorization: Bearer $GANSERVE_KEY" -H 'content-type: application/json' \\\n  -d '${JSON.stringify(one)}' ${location.origin}/v1/generate`;
   const sdk = one && `const { images } = await ganserve.generate(${JSON.stringify(one, null, 2)});`;
 
@@ -50,6 +65,7 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
     <section>
       <h2>Generate</h2>
       {models.length === 0 && <p className="hint">No StyleGAN2 model yet: import one with `npx ganserve import` or fine-tune one.</p>}
+      <Examples examples={info?.examples} busy={busy} onRun={runExample} />
       <div className="controls">
         <label>
           Model
@@ -89,7 +105,7 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
             </select>
           </label>
         )}
-        <button type="button" data-testid="gen-run" disabled={!model || busy} onClick={run}>
+        <button type="button" data-testid="gen-run" disabled={!model || busy} onClick={() => run()}>
           {busy ? "Generating…" : "Generate"}
         </button>
       </div>
@@ -119,6 +135,7 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
           <button type="button" onClick={() => navigator.clipboard?.writeText(curl!)}>Copy curl</button>
           <pre>{sdk}</pre>
           <button type="button" onClick={() => navigator.clipboard?.writeText(sdk!)}>Copy SDK call</button>
+          <ScaledImage src={imageSrc(sel)} alt={`seed ${sel.seed}`} name={`${result?.model}-seed${sel.seed}.png`} />
         </div>
       )}
     </section>

@@ -1,7 +1,9 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
-import { client, imageSrc, type ModelInfo, type TranslateResponse } from "../lib/api.ts";
-import { encodeLabelPng } from "../lib/label-png.ts";
+import { Examples } from "../components/Examples.tsx";
+import { ScaledImage } from "../components/ScaledImage.tsx";
+import { client, exampleFile, imageSrc, type ModelExample, type ModelInfo, type TranslateResponse } from "../lib/api.ts";
+import { decodeLabelImage, encodeLabelPng } from "../lib/label-png.ts";
 
 export function TranslatePage({ models, initial }: { models: ModelInfo[]; initial?: string }) {
   const [model, setModel] = useState(initial ?? "");
@@ -36,6 +38,8 @@ function CycleGANPanel({ model }: { model: ModelInfo }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [over, setOver] = useState(false);
+  // One object URL per result, not one per render.
+  const outSrc = useMemo(() => (out ? imageSrc(out.image) : undefined), [out]);
 
   async function run(file: File, dir = direction) {
     setBusy(true);
@@ -48,14 +52,25 @@ function CycleGANPanel({ model }: { model: ModelInfo }) {
       setBusy(false);
     }
   }
-  const take = (file?: File) => {
+  const take = (file?: File, dir = direction) => {
     if (!file) return;
     setInput({ file, url: URL.createObjectURL(file) });
-    void run(file);
+    void run(file, dir);
   };
+  /** An example is an input image and the direction it is drawn for. */
+  async function runExample(ex: ModelExample) {
+    const dir = ex.direction ?? direction;
+    setDirection(dir);
+    try {
+      take(await exampleFile(ex), dir);
+    } catch (e) {
+      setError(e);
+    }
+  }
 
   return (
     <div>
+      <Examples examples={model.examples} busy={busy} onRun={runExample} thumb={(ex) => ex.url && <img src={ex.url} alt="" />} />
       <div className="controls">
         <span>Direction</span>
         {(["AtoB", "BtoA"] as const).map((d) => (
@@ -89,9 +104,9 @@ function CycleGANPanel({ model }: { model: ModelInfo }) {
       </label>
       <ErrorBanner error={error} onClose={() => setError(undefined)} />
       <div className="pair">
-        <figure>{input && <img src={input.url} alt="input" />}<figcaption>before</figcaption></figure>
+        <figure>{input && <ScaledImage src={input.url} alt="input" target={320} name="input.png" />}<figcaption>before</figcaption></figure>
         <figure>
-          {busy ? <div className="spinner" /> : out && <img data-testid="tr-output" src={imageSrc(out.image)} alt="translated" />}
+          {busy ? <div className="spinner" /> : outSrc && <ScaledImage testId="tr-output" src={outSrc} alt="translated" target={320} name={`${model.name}-${direction}.png`} />}
           <figcaption>after{out ? ` · ${out.timings.total_ms.toFixed(0)} ms` : ""}</figcaption>
         </figure>
       </div>
@@ -115,6 +130,7 @@ function SpadePainter({ model }: { model: ModelInfo }) {
   // Only a model with a latent z (use_vae) takes a seed; the others refuse one rather than ignore it.
   const takesSeed = model.input.seed === true;
   const [out, setOut] = useState<TranslateResponse>();
+  const outSrc = useMemo(() => (out ? imageSrc(out.image) : undefined), [out]);
   const [error, setError] = useState<unknown>();
   const painting = useRef(false);
   const pending = useRef<number | undefined>(undefined);
@@ -144,6 +160,18 @@ function SpadePainter({ model }: { model: ModelInfo }) {
     clearTimeout(pending.current);
     pending.current = window.setTimeout(synthesize, 150);
   };
+  /** An example is a label map: it replaces the canvas (still paintable) and is synthesised at once. */
+  async function runExample(ex: ModelExample) {
+    try {
+      const map = await decodeLabelImage(await exampleFile(ex));
+      if (map.width !== width || map.height !== height) throw new Error(`example "${ex.caption}" is ${map.width}×${map.height}, the model takes ${width}×${height}`);
+      ids.current.set(map.ids);
+      draw();
+      await synthesize();
+    } catch (e) {
+      setError(e);
+    }
+  }
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: a fresh scene once per model, not on every render (draw and synthesize are new closures each render).
   useEffect(() => {
@@ -166,6 +194,7 @@ function SpadePainter({ model }: { model: ModelInfo }) {
 
   return (
     <div>
+      <Examples examples={model.examples} onRun={runExample} thumb={(ex) => <LabelThumb example={ex} classes={classes} />} />
       <div className="palette" data-testid="palette">
         {classes.map((c) => (
           <button type="button" key={c.id} className={brush === c.id ? "swatch on" : "swatch"} style={{ background: c.color }} title={c.name} onClick={() => setBrush(c.id)}>
@@ -208,10 +237,38 @@ function SpadePainter({ model }: { model: ModelInfo }) {
           <figcaption>label map</figcaption>
         </figure>
         <figure>
-          {out && <img data-testid="spade-output" src={imageSrc(out.image)} alt="synthesised" style={{ width: width * scale, height: height * scale }} />}
+          {outSrc && <ScaledImage testId="spade-output" src={outSrc} alt="synthesised" target={width * scale} name={`${model.name}.png`} />}
           <figcaption>output{out ? ` · ${out.timings.total_ms.toFixed(0)} ms` : ""}</figcaption>
         </figure>
       </div>
     </div>
   );
+}
+
+/** An example label map drawn in its classes' colours (the file itself holds ids 0…n, nearly black). */
+function LabelThumb({ example, classes }: { example: ModelExample; classes: { id: number; color: string }[] }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: drawn once per example; the palette is the model's and fixed.
+  useEffect(() => {
+    let live = true;
+    void exampleFile(example)
+      .then(decodeLabelImage)
+      .then(({ ids, width, height }) => {
+        const c = canvas.current;
+        if (!live || !c) return;
+        c.width = width;
+        c.height = height;
+        const ctx = c.getContext("2d")!;
+        const colour = new Map(classes.map((k) => [k.id, k.color]));
+        for (let i = 0; i < ids.length; i++) {
+          ctx.fillStyle = colour.get(ids[i]) ?? "#000";
+          ctx.fillRect(i % width, Math.floor(i / width), 1, 1);
+        }
+      })
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, [example.url]);
+  return <canvas ref={canvas} className="thumb" />;
 }

@@ -2,7 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ErrorBody } from "@ganserve/core/api/common";
 import { ModelInfo, ModelList, ModelVersion } from "@ganserve/core/api/inference";
-import { describeModel } from "@ganserve/core/api/describe";
+import { describeModel, type ModelUrls } from "@ganserve/core/api/describe";
+import { modelKeys } from "@ganserve/core/storage/keys";
 import { ModelName, VersionRef } from "@ganserve/core/models/model-json";
 import type { ModelJson } from "@ganserve/core/models/model-json";
 import { newRouter } from "../app.ts";
@@ -43,18 +44,22 @@ const version = createRoute({
 
 export function modelRoutes(services: Services) {
   const { registry, storage } = services;
-  const sampleUrl = async (r: ModelJson) => (r.sample ? storage.presignGet(r.sample, 3600) : undefined);
+  const presign = (key: string) => storage.presignGet(key, 3600);
+  const urls = async (r: ModelJson): Promise<ModelUrls> => ({
+    sample: r.sample ? await presign(r.sample) : undefined,
+    examples: await Promise.all((r.examples ?? []).map((e) => (e.file ? presign(modelKeys.example(r.name, r.version, e.file)) : undefined))),
+  });
   return newRouter()
     .openapi(list, async (c) => {
       const tenant = c.get("apiKey")?.tenant;
       const models = await registry.list(tenant);
-      return c.json({ models: await Promise.all(models.map(async (m) => describeModel(m.record, m.versions, tenant, await sampleUrl(m.record)))) }, 200);
+      return c.json({ models: await Promise.all(models.map(async (m) => describeModel(m.record, m.versions, tenant, await urls(m.record)))) }, 200);
     })
     .openapi(get, async (c) => {
       const tenant = c.get("apiKey")?.tenant;
       const { name } = c.req.valid("param");
       const record = await registry.resolve(name, "latest", tenant);
-      return c.json(describeModel(record, await registry.versions(name), tenant, await sampleUrl(record)), 200);
+      return c.json(describeModel(record, await registry.versions(name), tenant, await urls(record)), 200);
     })
     .openapi(version, async (c) => {
       const { name, version: v } = c.req.valid("param");
