@@ -77,6 +77,20 @@ export const SettingsSchema = z.object({
     .enum(["local", "batch", "none"])
     .optional()
     .describe("Where fine-tunes run: local child processes, AWS Batch (needs the FineTune link), or none (this process never runs or submits them); unset = batch when linked, none when deployed, local otherwise"),
+  GANSERVE_PREDICTION_WAIT_S: z.coerce.number().int().min(0).default(60).describe("How long /v1/generate, /v1/translate and a bare `Prefer: wait` hold a prediction's request before answering 202"),
+  GANSERVE_PREDICTION_MAX_WAIT_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60)
+    .describe("Longest wait a request may ask for (`Prefer: wait=N` is clamped to it; 28 when deployed behind API Gateway)"),
+  GANSERVE_PREDICTION_DEADLINE_S: positiveInt.default(1800).describe("Default deadline of a prediction: canceled if it started by then, failed (deadline_exceeded) if not"),
+  GANSERVE_PREDICTION_RETENTION_S: positiveInt.default(3600).describe("Prediction outputs are deleted this long after completion (the record stays, data_removed: true)"),
+  GANSERVE_PREDICTION_QUEUE_URL: z.url().optional().describe("SQS queue URL of predictions (from the PredictionQueue link when deployed); unset = the in-process queue and worker"),
+  GANSERVE_QUEUE_VISIBILITY_S: positiveInt.default(60).describe("Visibility timeout of a received prediction message; a running worker extends it, a dead one lets it reappear"),
+  GANSERVE_WORKER_CONCURRENCY: positiveInt.default(64).describe("Predictions one worker runs at once (they share the dynamic batches)"),
+  GANSERVE_WORKER_START_DELAY_MS: z.coerce.number().int().min(0).default(0).describe("Delay before the in-process worker starts pulling (a local stand-in for a cold GPU boot)"),
+  GANSERVE_HOST: z.string().min(1).optional().describe("Interface of the prediction worker's health server (default 0.0.0.0)"),
   GANSERVE_PRODUCTION: bool.default(false).describe("Production mode: stricter webhooks, no dev key"),
   GANSERVE_SECRET_KEY: z
     .string()
@@ -135,6 +149,10 @@ function sstOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
   if (typeof keys?.value === "string") out.GANSERVE_API_KEYS = keys.value;
   const secretKey = link("SecretKey");
   if (typeof secretKey?.value === "string") out.GANSERVE_SECRET_KEY = secretKey.value;
+  const queue = link("PredictionQueue");
+  if (typeof queue?.url === "string") out.GANSERVE_PREDICTION_QUEUE_URL = queue.url;
+  // API Gateway's integration ends a request at 30 s: waits are clamped below that when deployed.
+  if (link("App") && env.GANSERVE_PREDICTION_MAX_WAIT_S === undefined) out.GANSERVE_PREDICTION_MAX_WAIT_S = "28";
   // Deployed (links active) means production unless the environment says otherwise explicitly.
   if (link("App") && env.GANSERVE_PRODUCTION === undefined) out.GANSERVE_PRODUCTION = "true";
   return out;

@@ -26,6 +26,7 @@ export const ERROR_STATUS = {
   queue_full: 429,
   internal: 500,
   storage_unavailable: 503,
+  queue_unavailable: 503,
   overloaded: 503,
   deadline_exceeded: 503,
 } as const;

@@ -62,6 +62,12 @@ export async function runServer(opts: { web: boolean }) {
     .preload((name, err) => services.log.warn({ model: name, err }, "could not preload a model"))
     .then((names) => services.log.info({ models: names }, "models warm"))
     .finally(() => (warming = false));
+  // Locally the predictions queue is in-process: so is its worker (the same code as the GPU containers').
+  const { predictions } = services;
+  if (predictions.queue.kind === "memory") {
+    predictions.worker.start(settings.GANSERVE_WORKER_START_DELAY_MS);
+    services.readiness.set("worker", async () => (predictions.worker.pulling ? { ok: true } : { ok: false, detail: "prediction worker not started" }));
+  }
   const adopted = await services.launcher.adopt();
   if (adopted.length) services.log.info({ jobs: adopted }, "re-adopted unfinished fine-tunes");
 

@@ -14,6 +14,12 @@
  *                              checkpoints/latest.json, samples/step-<n>.png
  *   outputs/<tenant>/<day>/    generated images handed out as presigned URLs (expire after a few days)
  *   auth/keys/<id>.json        API key records (hashes only)
+ *   predictions/<tenant>/<id>.json   prediction records, nothing else, so a listing is one page of records
+ *                              (ids sort newest first)
+ *   predictions-data/<tenant>/<id>/  input.json (the full input, translate's files in base64), output-<attempt>.json
+ *                              (the result), <attempt>-<n>.<ext> (images): deleted by retention, the record stays
+ *   predictions-state/<tenant>/ <id>.done.json (the terminal record, written once with If-None-Match: *, so
+ *                              a second completion never overwrites the first), idempotency/<sha256>.json
  *
  * Services, quotas, tests and scripts build keys with these functions instead of spelling the paths; the
  * deployment's per-role bucket permissions are granted on these prefixes.
@@ -81,10 +87,29 @@ export const outputKeys = {
   image: (tenant: string | undefined, day: string, name: string, ext: string) => `outputs/${tenant ?? "default"}/${day}/${name}.${ext}`,
 } as const;
 
+export const predictionKeys = {
+  root: "predictions/",
+  dataRoot: "predictions-data/",
+  stateRoot: "predictions-state/",
+  /** One tenant's records (and nothing else). */
+  tenant: (tenant: string) => `predictions/${tenant}/`,
+  record: (tenant: string, id: string) => `predictions/${tenant}/${id}.json`,
+  /** The id of a key made by `record`. */
+  idOf: (key: string) => key.slice(key.lastIndexOf("/") + 1, -".json".length),
+  /** Everything retention deletes: input, output and images. */
+  data: (tenant: string, id: string) => `predictions-data/${tenant}/${id}/`,
+  input: (tenant: string, id: string) => `predictions-data/${tenant}/${id}/input.json`,
+  /** Each attempt writes its own result, so a redelivered run never overwrites the first one's. */
+  output: (tenant: string, id: string, attempt: number) => `predictions-data/${tenant}/${id}/output-${attempt}.json`,
+  image: (tenant: string, id: string, attempt: number, n: number, ext: string) => `predictions-data/${tenant}/${id}/${attempt}-${n}.${ext}`,
+  done: (tenant: string, id: string) => `predictions-state/${tenant}/${id}.done.json`,
+  idempotency: (tenant: string, hash: string) => `predictions-state/${tenant}/idempotency/${hash}.json`,
+} as const;
+
 export const authKeys = {
   root: "auth/keys/",
   key: (id: string) => `auth/keys/${id}.json`,
 } as const;
 
 /** The prefixes the deployment scopes its bucket permissions to (infra/storage.ts and the roles in infra/). */
-export const STORAGE_PREFIXES = [datasetKeys.root, modelKeys.root, jobKeys.root, outputKeys.root] as const;
+export const STORAGE_PREFIXES = [datasetKeys.root, modelKeys.root, jobKeys.root, outputKeys.root, predictionKeys.root, predictionKeys.dataRoot, predictionKeys.stateRoot] as const;

@@ -199,6 +199,15 @@ export class Storage {
     return out;
   }
 
+  /** One page of the objects under a prefix in key order, after `startAfter` (S3's own cursor). */
+  async listPage(prefix: string, opts: { startAfter?: string; maxKeys: number }): Promise<{ objects: ObjectInfo[]; more: boolean }> {
+    const res = await this.call(() =>
+      this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, StartAfter: opts.startAfter, MaxKeys: opts.maxKeys })),
+    );
+    const objects = (res.Contents ?? []).flatMap((o) => (o.Key ? [{ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified, etag: o.ETag }] : []));
+    return { objects, more: res.IsTruncated === true };
+  }
+
   /**
    * Immediate "sub-folders" of a prefix, e.g. model names under models/: S3's CommonPrefixes with the "/"
    * delimiter, so a model with many versions or a dataset with many files costs one entry, not all its objects.

@@ -5,6 +5,7 @@ import { modelRoutes } from "./routes/models.ts";
 import { translateRoutes } from "./routes/translate.ts";
 import { datasetRoutes } from "./routes/datasets.ts";
 import { fineTuneRoutes } from "./routes/finetunes.ts";
+import { predictionRoutes } from "./routes/predictions.ts";
 import { directionRoutes } from "./routes/directions.ts";
 import { latentRoutes } from "./routes/latents.ts";
 
@@ -14,6 +15,7 @@ export const v1Routers: V1Mount[] = [
   (v1, s) => v1.route("/", translateRoutes(s)),
   (v1, s) => v1.route("/", datasetRoutes(s)),
   (v1, s) => v1.route("/", fineTuneRoutes(s)),
+  (v1, s) => v1.route("/", predictionRoutes(s)),
   (v1, s) => v1.route("/", directionRoutes(s)),
   (v1, s) => v1.route("/", latentRoutes(s)),
 ];

@@ -1,5 +1,6 @@
-import type { z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { ErrorBody } from "@ganserve/core/api/common";
+import { Prediction } from "@ganserve/core/predictions/schema";
 
 /** A JSON response entry for a route's OpenAPI description. */
 export const jsonOk = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
@@ -21,3 +22,14 @@ export const inferenceErrors = {
   429: jsonError("Queue full; retry after Retry-After seconds"),
   503: jsonError("Deadline exceeded or storage unavailable"),
 };
+
+/** The 202 of a route that runs as a prediction and did not end within the wait. */
+export const predictionAccepted = {
+  description: "Not done within the wait: the prediction (poll `Location`)",
+  content: { "application/json": { schema: Prediction } },
+};
+
+/** `Prefer: wait=N` on the routes that wait for a prediction. */
+export const PreferHeader = z.object({
+  prefer: z.string().max(200).optional().meta({ description: "`wait=N`: answer 202 with the prediction after N seconds (default and cap: server settings)" }),
+});

@@ -1,0 +1,133 @@
+/**
+ * Prediction records in storage (layouts in storage/keys.ts `predictionKeys`). Storage is the only state the
+ * API and the workers share, as for fine-tunes, so an API Lambda and a GPU container see the same record.
+ *
+ * Who writes what: the API creates the record; the worker that runs it writes progress; the end is written
+ * once: whoever ends a prediction (the worker, a cancel, a deadline) first writes `<id>.done.json` with
+ * If-None-Match: *, and only the winner then copies it over the record. A record that is not terminal is
+ * read together with its done marker, so a late progress write can never undo an end, and a second worker
+ * that ran a redelivered message cannot overwrite the first one's result.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { predictionKeys } from "../storage/keys.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { StoredWebhook } from "../jobs/store.ts";
+import type { ModelFamily } from "../families.ts";
+import { isTerminal, type Prediction, type PredictionResult, type WebhookEvent } from "./schema.ts";
+
+export type PredictionRecord = Omit<Prediction, "urls" | "output"> & {
+  tenant: string;
+  family: ModelFamily;
+  /** The input as stored for the worker lives in `input.json` when it carries files, else here. */
+  stored_input?: Record<string, unknown>;
+  webhook?: StoredWebhook;
+  webhook_events_filter?: WebhookEvent[];
+  error_details?: unknown;
+  /** Which attempt's output.json holds the result (a redelivered run writes its own, never the first's). */
+  output_key?: string;
+  /** Seconds a caller should wait before retrying, for errors that say so (429 queue_full). */
+  retry_after?: number;
+};
+
+const ID_TIME_DIGITS = 9;
+const ID_TIME_MAX = 36 ** ID_TIME_DIGITS - 1;
+
+/**
+ * `p` + the time counted down in base 36 + 12 random base-36 digits: lexical order is newest first, so a
+ * listing of the tenant's records in key order is already the newest-first page.
+ */
+export function newPredictionId(now = Date.now()): string {
+  const time = (ID_TIME_MAX - now).toString(36).padStart(ID_TIME_DIGITS, "0");
+  const rand = [...randomBytes(12)].map((b) => (b % 36).toString(36)).join("");
+  return `p${time}${rand}`;
+}
+
+export class PredictionStore {
+  constructor(readonly storage: Storage) {}
+
+  /** Writes the full input (when it is large) and then the record, so a worker never finds a record without its input. */
+  async create(rec: PredictionRecord, fullInput?: Record<string, unknown>): Promise<void> {
+    if (fullInput) await this.storage.putJson(predictionKeys.input(rec.tenant, rec.id), fullInput);
+    await this.storage.putJson(predictionKeys.record(rec.tenant, rec.id), rec);
+  }
+
+  /** The record as it stands: the terminal one when the prediction ended, whatever the record file says. */
+  async load(tenant: string, id: string): Promise<PredictionRecord | undefined> {
+    if (!/^p[a-z0-9]{21}$/.test(id)) return undefined;
+    const rec = await this.storage.getJson<PredictionRecord>(predictionKeys.record(tenant, id));
+    if (!rec || isTerminal(rec.status)) return rec;
+    return (await this.storage.getJson<PredictionRecord>(predictionKeys.done(tenant, id))) ?? rec;
+  }
+
+  async input(rec: PredictionRecord): Promise<Record<string, unknown>> {
+    return rec.stored_input ?? (await this.storage.getJson<Record<string, unknown>>(predictionKeys.input(rec.tenant, rec.id))) ?? {};
+  }
+
+  /** A progress write (status processing, logs, progress); never used for the end. */
+  async save(rec: PredictionRecord): Promise<void> {
+    await this.storage.putJson(predictionKeys.record(rec.tenant, rec.id), rec);
+  }
+
+  /** Whether the prediction has ended (cancel, deadline, another worker). */
+  async ended(tenant: string, id: string): Promise<boolean> {
+    return this.storage.exists(predictionKeys.done(tenant, id));
+  }
+
+  /**
+   * Ends a prediction if nobody ended it before: true when this write won. The loser reads what the winner
+   * wrote with `load`.
+   */
+  async complete(rec: PredictionRecord): Promise<boolean> {
+    if (!(await this.storage.putIfAbsent(predictionKeys.done(rec.tenant, rec.id), JSON.stringify(rec), { contentType: "application/json" }))) return false;
+    await this.save(rec);
+    return true;
+  }
+
+  /** Rewrites an ended record (retention marks data_removed); the done marker keeps the original end. */
+  async updateEnded(rec: PredictionRecord): Promise<void> {
+    await this.save(rec);
+  }
+
+  async putResult(rec: PredictionRecord, attempt: number, result: PredictionResult): Promise<string> {
+    const key = predictionKeys.output(rec.tenant, rec.id, attempt);
+    await this.storage.putJson(key, result);
+    return key;
+  }
+
+  async result(rec: PredictionRecord): Promise<PredictionResult | undefined> {
+    if (!rec.output_key || rec.data_removed) return undefined;
+    return this.storage.getJson<PredictionResult>(rec.output_key);
+  }
+
+  /** The id an Idempotency-Key already made for this tenant, or `id` once this call claimed the key. */
+  async claimIdempotency(tenant: string, key: string, id: string): Promise<string> {
+    const hash = createHash("sha256").update(key).digest("hex");
+    const k = predictionKeys.idempotency(tenant, hash);
+    if (await this.storage.putIfAbsent(k, JSON.stringify({ id }), { contentType: "application/json" })) return id;
+    const prior = await this.storage.getJson<{ id: string }>(k);
+    return prior?.id ?? id;
+  }
+
+  /** One page of a tenant's records, newest first, after the prediction `cursor`. */
+  async page(tenant: string, cursor: string | undefined, limit: number): Promise<{ records: PredictionRecord[]; next?: string }> {
+    const { objects, more } = await this.storage.listPage(predictionKeys.tenant(tenant), {
+      startAfter: cursor ? predictionKeys.record(tenant, cursor) : undefined,
+      maxKeys: limit,
+    });
+    const records = (await Promise.all(objects.map((o) => this.load(tenant, predictionKeys.idOf(o.key))))).filter((r) => r !== undefined);
+    return { records, next: more && objects.length ? predictionKeys.idOf(objects[objects.length - 1].key) : undefined };
+  }
+
+  /** Every (tenant, id) that still has data (input, output, images): what retention looks at. */
+  async withData(): Promise<{ tenant: string; id: string }[]> {
+    const tenants = await this.storage.listPrefixes(predictionKeys.dataRoot);
+    const out: { tenant: string; id: string }[] = [];
+    for (const tenant of tenants)
+      for (const id of await this.storage.listPrefixes(`${predictionKeys.dataRoot}${tenant}/`)) out.push({ tenant, id });
+    return out;
+  }
+
+  async deleteData(tenant: string, id: string): Promise<void> {
+    await this.storage.deletePrefix(predictionKeys.data(tenant, id));
+  }
+}

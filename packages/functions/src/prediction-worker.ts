@@ -1,0 +1,69 @@
+/**
+ * GPU container entry point: pulls predictions from the queue (SQS through the PredictionQueue link in AWS),
+ * runs them on this machine's models and writes the results to storage. Beside it, a tiny HTTP server on
+ * PORT (bound to GANSERVE_HOST, default 0.0.0.0) answers `/health` (the process is up) and `/ready` (storage
+ * reachable and the worker loop pulling) for the container's health check. SIGTERM stops pulling, lets the
+ * predictions under way finish (their messages are deleted) and exits; anything cut short reappears on the
+ * queue for another worker.
+ */
+import http from "node:http";
+import { loadSettings } from "@ganserve/core/config";
+import { servingEngines } from "@ganserve/core/inference/engines/index";
+import { createMetrics } from "@ganserve/core/inference/metrics";
+import { InferenceService } from "@ganserve/core/inference/service";
+import { loadSecretKey, SecretBox } from "@ganserve/core/jobs/secrets";
+import { createLogger } from "@ganserve/core/log";
+import { ModelRegistry } from "@ganserve/core/models/registry";
+import { createPredictions } from "@ganserve/core/predictions/index";
+import { openStorage } from "@ganserve/core/storage/index";
+
+const settings = loadSettings();
+const log = createLogger(settings.GANSERVE_LOG_LEVEL);
+const opened = await openStorage(settings);
+let secrets: SecretBox | undefined;
+try {
+  secrets = new SecretBox(loadSecretKey(settings));
+} catch (err) {
+  log.error({ err }, "no secret key: prediction webhooks will not be sent");
+}
+const registry = new ModelRegistry(opened.storage);
+const inference = new InferenceService(registry, opened.storage, servingEngines(settings.GANSERVE_ENGINE, settings.GANSERVE_BACKEND), createMetrics(), {
+  maxBatch: settings.GANSERVE_MAX_BATCH,
+  maxBatchDelayMs: settings.GANSERVE_MAX_BATCH_DELAY_MS,
+  maxQueue: settings.GANSERVE_MAX_QUEUE,
+  requestTimeoutMs: settings.GANSERVE_REQUEST_TIMEOUT_MS,
+  maxPixels: settings.GANSERVE_MAX_PIXELS,
+  passBytes: settings.GANSERVE_MAX_PASS_BYTES,
+  cacheBytes: settings.GANSERVE_MODEL_CACHE_BYTES,
+});
+const { worker, queue } = createPredictions({ settings, storage: opened.storage, registry, inference, log, secrets });
+if (queue.kind === "memory") log.warn("no PredictionQueue link or GANSERVE_PREDICTION_QUEUE_URL: this worker pulls from an in-process queue nobody sends to");
+worker.start();
+log.info({ queue: queue.kind }, "prediction worker pulling");
+
+const server = http.createServer(async (req, res) => {
+  const path = (req.url ?? "/").split("?")[0];
+  if (path === "/health") {
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok" }));
+  } else if (path === "/ready") {
+    const storage = await opened.storage.ping();
+    const ok = storage && worker.pulling;
+    res.writeHead(ok ? 200 : 503, { "content-type": "application/json" }).end(
+      JSON.stringify({ status: ok ? "ready" : "not_ready", checks: { storage: { ok: storage }, worker: { ok: worker.pulling } } }),
+    );
+  } else res.writeHead(404).end();
+});
+server.listen(settings.PORT, settings.GANSERVE_HOST ?? "0.0.0.0");
+
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal, active: worker.active }, "prediction worker stopping");
+  server.close();
+  await worker.stop();
+  await opened.close();
+  process.exit(0);
+};
+process.on("SIGTERM", () => void stop("SIGTERM"));
+process.on("SIGINT", () => void stop("SIGINT"));
