@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { initBackend } from "../src/engine/backend.ts";
 import { createSession } from "../src/inference/engines/onnx.ts";
-import { CycleGANGenerator } from "../src/networks/cyclegan/generator.ts";
-import { exportCycleGAN } from "../src/onnx/cyclegan.ts";
+import { CycleGANGenerator, exportCycleGAN } from "../src/networks/cyclegan/generator.ts";
 
 describe("ONNX Runtime thread", () => {
   it("keeps the event loop turning while a forward pass runs, and refuses a released session", async () => {

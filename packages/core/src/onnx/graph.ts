@@ -4,7 +4,7 @@
  * PyTorch's strict load) and host-side kernel algebra (BatchNorm folding, polyphase up-sampling kernels).
  */
 import { CheckpointError, numel, toFloat32, type StateDict } from "../checkpoints/tensor.ts";
-import { DataType, encodeModel, type AttrValue, type DataTypeId, type Dim, type NodeInit, type TensorInit, type ValueInfo } from "./proto.ts";
+import { DataType, encodeModel, type AttrValue, type DataTypeId, type Dim, type TensorInit, type ValueInfo } from "./proto.ts";
 
 /** opset 17: the last one where Reduce* take `axes` as an attribute and Split infers equal parts from outputs. */
 export const OPSET = 17;
@@ -17,11 +17,26 @@ export const A = {
   ints: (v: readonly number[]): AttrValue => ({ kind: "ints", v }),
 };
 
-const bytesOf = (a: Float32Array | BigInt64Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const bytesOf = (a: Float32Array | BigInt64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** An initializer kept as typed data until `encode`, so graph passes can read and replace it. */
+export interface Initializer {
+  dims: readonly number[];
+  data: Float32Array | BigInt64Array;
+}
+
+/** A mutable node; passes rewrite `inputs`/`outputs` in place. */
+export interface Node {
+  opType: string;
+  inputs: string[];
+  outputs: string[];
+  attrs?: Record<string, AttrValue>;
+}
 
 export class GraphBuilder {
-  private readonly nodes: NodeInit[] = [];
-  private readonly inits: TensorInit[] = [];
+  /** In topological order (ONNX requires it); passes keep it so. */
+  readonly nodes: Node[] = [];
+  readonly inits = new Map<string, Initializer>();
   private readonly inputs: ValueInfo[] = [];
   private readonly outputs: ValueInfo[] = [];
   private serial = 0;
@@ -47,7 +62,7 @@ export class GraphBuilder {
   f32(hint: string, dims: readonly number[], data: Float32Array): string {
     if (numel(dims) !== data.length) throw new Error(`${hint}: ${data.length} values for dims [${dims}]`);
     const name = this.fresh(hint);
-    this.inits.push({ name, dims, dataType: DataType.FLOAT, raw: bytesOf(data) });
+    this.inits.set(name, { dims, data });
     return name;
   }
 
@@ -61,7 +76,7 @@ export class GraphBuilder {
     let name = this.i64Cache.get(key);
     if (!name) {
       name = this.fresh("i64");
-      this.inits.push({ name, dims, dataType: DataType.INT64, raw: bytesOf(BigInt64Array.from(values, (v) => BigInt(v))) });
+      this.inits.set(name, { dims, data: BigInt64Array.from(values, (v) => BigInt(v)) });
       this.i64Cache.set(key, name);
     }
     return name;
@@ -73,8 +88,25 @@ export class GraphBuilder {
 
   opN(opType: string, inputs: readonly string[], nOut: number, attrs?: Record<string, AttrValue>): string[] {
     const outputs = Array.from({ length: nOut }, () => this.fresh(opType.toLowerCase()));
-    this.nodes.push({ opType, inputs, outputs, attrs });
+    this.nodes.push({ opType, inputs: [...inputs], outputs, attrs });
     return outputs;
+  }
+
+  /** The float data of a constant, or undefined when `value` is not a float initializer. */
+  constant(value: string): Initializer | undefined {
+    const t = this.inits.get(value);
+    return t && t.data instanceof Float32Array ? t : undefined;
+  }
+
+  producer(value: string): Node | undefined {
+    return this.nodes.find((n) => n.outputs.includes(value));
+  }
+
+  /** How many node inputs and graph outputs read `value`. */
+  readers(value: string): number {
+    let k = this.outputs.filter((o) => o.name === value).length;
+    for (const n of this.nodes) for (const i of n.inputs) if (i === value) k++;
+    return k;
   }
 
   /** Conv with optional bias; pads as [top, left, bottom, right]. */
@@ -109,10 +141,15 @@ export class GraphBuilder {
   }
 
   encode(docString?: string): Uint8Array {
+    // Only initializers some node still reads: passes leave the ones they replaced behind.
+    const read = new Set(this.nodes.flatMap((n) => n.inputs));
+    const initializers: TensorInit[] = [...this.inits]
+      .filter(([name]) => read.has(name))
+      .map(([name, t]) => ({ name, dims: t.dims, dataType: t.data instanceof Float32Array ? DataType.FLOAT : DataType.INT64, raw: bytesOf(t.data) }));
     return encodeModel({
       graphName: this.name,
       nodes: this.nodes,
-      initializers: this.inits,
+      initializers,
       inputs: this.inputs,
       outputs: this.outputs,
       opset: OPSET,

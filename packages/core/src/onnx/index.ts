@@ -4,7 +4,7 @@
  */
 import type { StateDict } from "../checkpoints/tensor.ts";
 import type { ModelFamily } from "../families.ts";
-import { exportCycleGAN, type CycleGANExportOptions } from "./cyclegan.ts";
+import { exportCycleGAN, type CycleGANExportOptions } from "../networks/cyclegan/generator.ts";
 import { exportSpade } from "./spade.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, type SynthesisNoise } from "./stylegan2.ts";
 

@@ -14,7 +14,7 @@ import { createSession, cycleGan, styleGan2 } from "../inference/engines/onnx.ts
 import type { OrtSession } from "../inference/engines/ort-thread.ts";
 import { parseCycleGANConfig } from "../networks/cyclegan/config.ts";
 import { buildSemantics, parseSpadeConfig, type IdMap } from "../networks/spade/index.ts";
-import { exportCycleGAN } from "../onnx/cyclegan.ts";
+import { exportCycleGAN } from "../networks/cyclegan/generator.ts";
 import { exportSpade } from "../onnx/spade.ts";
 import { compare, findManifests } from "./runner.ts";
 import { overlayResolvedWeights } from "./spade.ts";

@@ -16,7 +16,7 @@ import { ApiError } from "../../errors.ts";
 import type { ModelJson } from "../../models/model-json.ts";
 import { parseCycleGANConfig, servingBytesPerPixel, sizeConstraints } from "../../networks/cyclegan/config.ts";
 import { buildSemantics, LabelMapError, parseSpadeConfig } from "../../networks/spade/index.ts";
-import { exportCycleGAN } from "../../onnx/cyclegan.ts";
+import { exportCycleGAN } from "../../networks/cyclegan/generator.ts";
 import { exportSpade } from "../../onnx/spade.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../onnx/stylegan2.ts";
 import { RandomState } from "../../random/index.ts";

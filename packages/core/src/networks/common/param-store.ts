@@ -7,9 +7,13 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
+import * as eager from "../ops/eager.ts";
+import type { BatchNormParams, ConvOptions, ConvTransposeOptions, Ops, ParamLayout, ParamOptions, ParamRole } from "../ops/ops.ts";
 
-/** What a value is for; random initialisation and importers pick defaults from it. */
-export type ParamRole = "conv.weight" | "conv.bias" | "norm.weight" | "norm.bias" | "norm.running_mean" | "norm.running_var";
+export type { ParamRole };
+
+/** Official layout → TF layout: conv weights become HWIO (transposed convs HW-out-in), linear weights [in, out]. */
+const PERM: Record<ParamLayout, number[] | undefined> = { OIHW: [2, 3, 1, 0], IOHW: [2, 3, 1, 0], OI: [1, 0], plain: undefined };
 
 /** Supplies the initial value of a slot, in the official layout and shape. */
 export type ParamSource = (name: string, officialShape: readonly number[], role: ParamRole) => tf.Tensor;
@@ -24,7 +28,9 @@ interface Slot {
 
 let storeSerial = 0;
 
-export class ParamStore {
+/** The eager side of the op interface: parameters are tf.Variables, ops are TF.js kernels. */
+export class ParamStore implements Ops<tf.Tensor4D, tf.Variable> {
+  readonly mode = "eager";
   private readonly slots = new Map<string, Slot>();
   /** int64 buffers (BatchNorm num_batches_tracked): only carried so a checkpoint round-trips. */
   private readonly counters = new Map<string, bigint>();
@@ -40,6 +46,68 @@ export class ParamStore {
     private readonly source: ParamSource,
     private readonly counterSource: (name: string) => bigint = () => 0n,
   ) {}
+
+  param(name: string, officialShape: readonly number[], role: ParamRole, opts: ParamOptions = {}): tf.Variable {
+    return this.add(name, officialShape, role, { perm: PERM[opts.layout ?? "plain"], trainable: opts.trainable });
+  }
+
+  counter(name: string): void {
+    this.addCounter(name);
+  }
+
+  shape(x: tf.Tensor4D): readonly number[] {
+    return x.shape;
+  }
+
+  conv2d(x: tf.Tensor4D, weight: tf.Variable, bias: tf.Variable | undefined, o: ConvOptions): tf.Tensor4D {
+    return eager.conv2dSymmetric(x, weight as tf.Tensor4D, o.stride, o.padding, bias);
+  }
+
+  /** Rearranged transposed-conv kernels of this store's weights; they die with the store. */
+  private subpixel?: eager.SubpixelCache;
+  convTranspose2d(x: tf.Tensor4D, weight: tf.Variable, bias: tf.Variable | undefined, o: ConvTransposeOptions): tf.Tensor4D {
+    if (!this.subpixel) {
+      this.subpixel = new eager.SubpixelCache();
+      this.own(this.subpixel);
+    }
+    return eager.convTranspose2d(x, weight, bias, o, this.subpixel);
+  }
+
+  instanceNorm(x: tf.Tensor4D, eps: number, weight?: tf.Variable, bias?: tf.Variable): tf.Tensor4D {
+    return eager.instanceNorm(x, eps, weight, bias);
+  }
+
+  batchNorm(x: tf.Tensor4D, p: BatchNormParams<tf.Variable>, training: boolean): tf.Tensor4D {
+    return eager.batchNorm(x, p, training);
+  }
+
+  reflectPad(x: tf.Tensor4D, pad: number): tf.Tensor4D {
+    return eager.reflectionPad2d(x, pad);
+  }
+
+  relu(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.relu(x);
+  }
+
+  leakyRelu(x: tf.Tensor4D, alpha: number): tf.Tensor4D {
+    return tf.leakyRelu(x, alpha);
+  }
+
+  tanh(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tanh(x);
+  }
+
+  plus(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
+    return tf.add(a, b);
+  }
+
+  concat(xs: readonly tf.Tensor4D[]): tf.Tensor4D {
+    return tf.concat([...xs], 3);
+  }
+
+  dropout(x: tf.Tensor4D, rate: number, training: boolean): tf.Tensor4D {
+    return training ? (tf.dropout(x, rate) as tf.Tensor4D) : x;
+  }
 
   add(name: string, officialShape: readonly number[], role: ParamRole, opts: { perm?: number[]; trainable?: boolean } = {}): tf.Variable {
     if (this.slots.has(name)) throw new Error(`duplicate parameter ${name}`);

@@ -8,6 +8,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { normalInitSource, ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { GraphOps } from "../ops/graph.ts";
+import type { Ops } from "../ops/ops.ts";
 import { parseCycleGANConfig, sizeConstraints, type CycleGANConfig } from "./config.ts";
 import { staleInstanceNormKey } from "./layers.ts";
 import { ResnetGenerator } from "./resnet.ts";
@@ -21,7 +23,7 @@ export interface ForwardOptions {
 export class CycleGANGenerator extends ParamModule {
   readonly sizeMultiple: number;
   readonly minSize: number;
-  private readonly net: ResnetGenerator | UnetGenerator;
+  private readonly net: ResnetGenerator<tf.Tensor4D, tf.Variable> | UnetGenerator<tf.Tensor4D, tf.Variable>;
 
   private constructor(
     readonly config: CycleGANConfig,
@@ -87,17 +89,40 @@ export class CycleGANGenerator extends ParamModule {
   }
 }
 
-function buildNet(store: ParamStore, cfg: CycleGANConfig, inNc: number, outNc: number, instanceNorms: string[]) {
+/** The one assembly of a generator, for either backend. */
+function buildNet<T, P>(ops: Ops<T, P>, cfg: CycleGANConfig, inNc: number, outNc: number, instanceNorms: string[]) {
   switch (cfg.netG) {
     case "resnet_6blocks":
-      return new ResnetGenerator(store, cfg, inNc, outNc, 6, instanceNorms);
+      return new ResnetGenerator(ops, cfg, inNc, outNc, 6, instanceNorms);
     case "resnet_9blocks":
-      return new ResnetGenerator(store, cfg, inNc, outNc, 9, instanceNorms);
+      return new ResnetGenerator(ops, cfg, inNc, outNc, 9, instanceNorms);
     case "unet_128":
-      return new UnetGenerator(store, cfg, inNc, outNc, 7, instanceNorms);
+      return new UnetGenerator(ops, cfg, inNc, outNc, 7, instanceNorms);
     case "unet_256":
-      return new UnetGenerator(store, cfg, inNc, outNc, 8, instanceNorms);
+      return new UnetGenerator(ops, cfg, inNc, outNc, 8, instanceNorms);
   }
+}
+
+export interface CycleGANExportOptions {
+  /** Channels in/out (G_B swaps the config's input_nc and output_nc); default G_A's. */
+  channels?: { in: number; out: number };
+  file?: string;
+}
+
+/**
+ * The generator's eval forward as ONNX model bytes: input "x" NHWC [N, H, W, in] in [-1, 1] → output "y" NHWC
+ * [N, H, W, out], dynamic N, H and W (multiples of the network's size multiple). The same state dict rules as
+ * `fromStateDict` (strict, stale InstanceNorm stats ignored, DataParallel prefix stripped).
+ */
+export function exportCycleGAN(config: unknown, sd: StateDict, opts: CycleGANExportOptions = {}): Uint8Array {
+  const cfg = parseCycleGANConfig(config);
+  const inNc = opts.channels?.in ?? cfg.input_nc;
+  const outNc = opts.channels?.out ?? cfg.output_nc;
+  const ops = new GraphOps(`cyclegan_${cfg.netG}`, stripPrefix(sd, "module."), opts.file);
+  const instanceNorms: string[] = [];
+  const net = buildNet(ops, cfg, inNc, outNc, instanceNorms);
+  const y = net.apply(ops.input("x", [null, null, null, inNc]), false);
+  return ops.finish({ y }, JSON.stringify({ family: "cyclegan", netG: cfg.netG }), { ignore: staleInstanceNormKey(instanceNorms) });
 }
 
 function stripPrefix(sd: StateDict, prefix: string): StateDict {

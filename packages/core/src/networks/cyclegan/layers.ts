@@ -1,20 +1,20 @@
 /** Pieces shared by both CycleGAN generator types. */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
 import { BatchNorm2d, InstanceNorm2d, NoNorm, RUNNING_STAT_LEAVES, type NormLayer } from "../common/norm.ts";
-import type { ParamStore } from "../common/param-store.ts";
+import type { Ops } from "../ops/ops.ts";
 import type { CycleGANConfig } from "./config.ts";
 
 /**
  * The norm upstream's `get_norm_layer` builds: BatchNorm2d(affine) with running stats, or InstanceNorm2d without
  * affine and without running stats, or Identity.
  */
-export function makeNorm(store: ParamStore, name: string, channels: number, norm: CycleGANConfig["norm"], instanceNormNames: string[]): NormLayer {
+export function makeNorm<T = tf.Tensor4D, P = tf.Variable>(ops: Ops<T, P>, name: string, channels: number, norm: CycleGANConfig["norm"], instanceNormNames: string[]): NormLayer<T> {
   switch (norm) {
     case "batch":
-      return new BatchNorm2d(store, name, channels, { affine: true });
+      return new BatchNorm2d(ops, name, channels, { affine: true });
     case "instance":
       instanceNormNames.push(name);
-      return new InstanceNorm2d(store, name, channels, { affine: false });
+      return new InstanceNorm2d(ops, name, channels, { affine: false });
     case "none":
       return new NoNorm(name);
   }
@@ -28,9 +28,4 @@ export function makeNorm(store: ParamStore, name: string, channels: number, norm
 export function staleInstanceNormKey(instanceNormNames: readonly string[]): (key: string) => boolean {
   const stale = new Set(instanceNormNames.flatMap((n) => RUNNING_STAT_LEAVES.map((leaf) => `${n}.${leaf}`)));
   return (key) => stale.has(key);
-}
-
-/** nn.Dropout(0.5): inverted dropout, identity outside training. */
-export function dropout(x: tf.Tensor4D, training: boolean, rate = 0.5): tf.Tensor4D {
-  return training ? (tf.dropout(x, rate) as tf.Tensor4D) : x;
 }

@@ -3,23 +3,21 @@
  * (`model.<i>`, resnet blocks `model.<i>.conv_block.<j>`), where parameter-free layers (pads, activations,
  * dropout) still take up an index.
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { Conv2d, ConvTranspose2d } from "../common/conv.ts";
 import type { NormLayer } from "../common/norm.ts";
-import { reflectionPad2d } from "../common/pad.ts";
-import type { ParamStore } from "../common/param-store.ts";
+import type { Ops } from "../ops/ops.ts";
 import { convUsesBias, type CycleGANConfig } from "./config.ts";
-import { dropout, makeNorm } from "./layers.ts";
+import { makeNorm } from "./layers.ts";
 
 /** Sequential layout: [pad, conv, norm, relu, (dropout), pad, conv, norm]; dropout shifts the second half by one. */
-class ResnetBlock {
-  readonly conv1: Conv2d;
-  readonly norm1: NormLayer;
-  readonly conv2: Conv2d;
-  readonly norm2: NormLayer;
+class ResnetBlock<T, P> {
+  readonly conv1: Conv2d<T, P>;
+  readonly norm1: NormLayer<T>;
+  readonly conv2: Conv2d<T, P>;
+  readonly norm2: NormLayer<T>;
 
   constructor(
-    store: ParamStore,
+    private readonly ops: Ops<T, P>,
     readonly name: string,
     dim: number,
     cfg: CycleGANConfig,
@@ -28,30 +26,31 @@ class ResnetBlock {
     const bias = convUsesBias(cfg);
     const at = (j: number) => `${name}.conv_block.${j}`;
     const second = cfg.use_dropout ? 5 : 4;
-    this.conv1 = new Conv2d(store, at(1), dim, dim, 3, { bias });
-    this.norm1 = makeNorm(store, at(2), dim, cfg.norm, instanceNorms);
-    this.conv2 = new Conv2d(store, at(second + 1), dim, dim, 3, { bias });
-    this.norm2 = makeNorm(store, at(second + 2), dim, cfg.norm, instanceNorms);
+    this.conv1 = new Conv2d(ops, at(1), dim, dim, 3, { bias });
+    this.norm1 = makeNorm(ops, at(2), dim, cfg.norm, instanceNorms);
+    this.conv2 = new Conv2d(ops, at(second + 1), dim, dim, 3, { bias });
+    this.norm2 = makeNorm(ops, at(second + 2), dim, cfg.norm, instanceNorms);
   }
 
-  apply(x: tf.Tensor4D, training: boolean, useDropout: boolean): tf.Tensor4D {
-    let h = tf.relu(this.norm1.apply(this.conv1.apply(reflectionPad2d(x, 1)), training));
-    if (useDropout) h = dropout(h, training);
-    h = this.norm2.apply(this.conv2.apply(reflectionPad2d(h, 1)), training);
-    return tf.add(x, h);
+  apply(x: T, training: boolean, useDropout: boolean): T {
+    const o = this.ops;
+    let h = o.relu(this.norm1.apply(this.conv1.apply(o.reflectPad(x, 1)), training));
+    if (useDropout) h = o.dropout(h, 0.5, training);
+    h = this.norm2.apply(this.conv2.apply(o.reflectPad(h, 1)), training);
+    return o.plus(x, h);
   }
 }
 
-export class ResnetGenerator {
-  private readonly stem: Conv2d;
-  private readonly stemNorm: NormLayer;
-  private readonly down: { conv: Conv2d; norm: NormLayer }[] = [];
-  private readonly blocks: ResnetBlock[] = [];
-  private readonly up: { conv: ConvTranspose2d; norm: NormLayer }[] = [];
-  private readonly head: Conv2d;
+export class ResnetGenerator<T, P> {
+  private readonly stem: Conv2d<T, P>;
+  private readonly stemNorm: NormLayer<T>;
+  private readonly down: { conv: Conv2d<T, P>; norm: NormLayer<T> }[] = [];
+  private readonly blocks: ResnetBlock<T, P>[] = [];
+  private readonly up: { conv: ConvTranspose2d<T, P>; norm: NormLayer<T> }[] = [];
+  private readonly head: Conv2d<T, P>;
 
   constructor(
-    store: ParamStore,
+    private readonly ops: Ops<T, P>,
     private readonly cfg: CycleGANConfig,
     inputNc: number,
     outputNc: number,
@@ -65,32 +64,33 @@ export class ResnetGenerator {
     let i = 0;
     const next = () => `model.${i++}`;
     i++; // ReflectionPad2d(3)
-    this.stem = new Conv2d(store, next(), inputNc, ngf, 7, { bias });
-    this.stemNorm = makeNorm(store, next(), ngf, norm, instanceNorms);
+    this.stem = new Conv2d(ops, next(), inputNc, ngf, 7, { bias });
+    this.stemNorm = makeNorm(ops, next(), ngf, norm, instanceNorms);
     i++; // ReLU
     for (let d = 0; d < nDown; d++) {
       const c = ngf * 2 ** d;
-      const conv = new Conv2d(store, next(), c, c * 2, 3, { stride: 2, padding: 1, bias });
-      this.down.push({ conv, norm: makeNorm(store, next(), c * 2, norm, instanceNorms) });
+      const conv = new Conv2d(ops, next(), c, c * 2, 3, { stride: 2, padding: 1, bias });
+      this.down.push({ conv, norm: makeNorm(ops, next(), c * 2, norm, instanceNorms) });
       i++; // ReLU
     }
     const dim = ngf * 2 ** nDown;
-    for (let b = 0; b < nBlocks; b++) this.blocks.push(new ResnetBlock(store, next(), dim, cfg, instanceNorms));
+    for (let b = 0; b < nBlocks; b++) this.blocks.push(new ResnetBlock(ops, next(), dim, cfg, instanceNorms));
     for (let u = 0; u < nDown; u++) {
       const c = ngf * 2 ** (nDown - u);
-      const conv = new ConvTranspose2d(store, next(), c, c / 2, 3, { stride: 2, padding: 1, outputPadding: 1, bias });
-      this.up.push({ conv, norm: makeNorm(store, next(), c / 2, norm, instanceNorms) });
+      const conv = new ConvTranspose2d(ops, next(), c, c / 2, 3, { stride: 2, padding: 1, outputPadding: 1, bias });
+      this.up.push({ conv, norm: makeNorm(ops, next(), c / 2, norm, instanceNorms) });
       i++; // ReLU
     }
     i++; // ReflectionPad2d(3)
-    this.head = new Conv2d(store, next(), ngf, outputNc, 7, { bias: true });
+    this.head = new Conv2d(ops, next(), ngf, outputNc, 7, { bias: true });
   }
 
-  apply(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
-    let h = tf.relu(this.stemNorm.apply(this.stem.apply(reflectionPad2d(x, 3)), training));
-    for (const { conv, norm } of this.down) h = tf.relu(norm.apply(conv.apply(h), training));
+  apply(x: T, training: boolean): T {
+    const o = this.ops;
+    let h = o.relu(this.stemNorm.apply(this.stem.apply(o.reflectPad(x, 3)), training));
+    for (const { conv, norm } of this.down) h = o.relu(norm.apply(conv.apply(h), training));
     for (const block of this.blocks) h = block.apply(h, training, this.cfg.use_dropout);
-    for (const { conv, norm } of this.up) h = tf.relu(norm.apply(conv.apply(h), training));
-    return tf.tanh(this.head.apply(reflectionPad2d(h, 3)));
+    for (const { conv, norm } of this.up) h = o.relu(norm.apply(conv.apply(h), training));
+    return o.tanh(this.head.apply(o.reflectPad(h, 3)));
   }
 }

@@ -1,0 +1,91 @@
+/**
+ * Inference-time rewrites of an exported graph. Networks emit the plain form of each layer (the same arithmetic
+ * as their eager TF.js forward); these passes turn it into what runs fastest on ONNX Runtime without changing
+ * the result beyond float rounding. Each pass only fires where its constants are initializers and the value it
+ * rewrites has no other reader, and each is tested on its own against the eager form.
+ */
+import { batchNormAffine, convTransposeComposite, type GraphBuilder, type Node, polyphaseUp } from "./graph.ts";
+
+const CONVS = new Set(["Conv", "ConvTranspose"]);
+
+/** The conv producing `value` when nothing else reads it, else undefined. */
+function soleConv(g: GraphBuilder, value: string): Node | undefined {
+  const p = g.producer(value);
+  if (!p || !CONVS.has(p.opType) || g.readers(value) !== 1) return undefined;
+  if (p.attrs?.group && p.attrs.group.kind === "int" && p.attrs.group.v !== 1) return undefined;
+  if (!g.constant(p.inputs[1]) || (p.inputs[2] && !g.constant(p.inputs[2]))) return undefined;
+  return p;
+}
+
+/**
+ * A conv bias in front of InstanceNormalization is a per-channel constant, which the mean subtraction removes
+ * exactly: the bias is dropped.
+ */
+export function dropBiasBeforeInstanceNorm(g: GraphBuilder): void {
+  for (const n of g.nodes) {
+    if (n.opType !== "InstanceNormalization") continue;
+    const conv = soleConv(g, n.inputs[0]);
+    if (conv && conv.inputs.length > 2) conv.inputs.length = 2;
+  }
+}
+
+/** Eval-mode BatchNormalization after a conv becomes a per-output-channel scale of its weight and a new bias. */
+export function foldBatchNorm(g: GraphBuilder): void {
+  for (const bn of [...g.nodes]) {
+    if (bn.opType !== "BatchNormalization") continue;
+    const conv = soleConv(g, bn.inputs[0]);
+    const [scale, shift, mean, variance] = bn.inputs.slice(1).map((v) => g.constant(v)?.data as Float32Array | undefined);
+    if (!conv || !scale || !shift || !mean || !variance) continue;
+    const eps = bn.attrs?.epsilon?.kind === "float" ? bn.attrs.epsilon.v : 1e-5;
+    const affine = batchNormAffine(mean, variance, scale, shift, eps);
+    const w = g.constant(conv.inputs[1])!;
+    const b = conv.inputs[2] ? (g.constant(conv.inputs[2])!.data as Float32Array) : null;
+    const wd = w.data as Float32Array;
+    // Conv weights are [O, I, kh, kw]; ConvTranspose weights [I, O, kh, kw].
+    const transposed = conv.opType === "ConvTranspose";
+    const cout = transposed ? w.dims[1] : w.dims[0];
+    const inner = w.dims[2] * w.dims[3];
+    const folded = new Float32Array(wd.length);
+    const perOut = wd.length / cout;
+    for (let i = 0; i < wd.length; i++) folded[i] = wd[i] * affine.scale[transposed ? Math.floor(i / inner) % cout : Math.floor(i / perOut)];
+    const bias = new Float32Array(cout);
+    for (let o = 0; o < cout; o++) bias[o] = (b ? b[o] : 0) * affine.scale[o] + affine.shift[o];
+    conv.inputs[1] = g.f32("W", w.dims, folded);
+    conv.inputs[2] = g.f32("B", [cout], bias);
+    conv.outputs[0] = bn.outputs[0];
+    g.nodes.splice(g.nodes.indexOf(bn), 1);
+  }
+}
+
+/**
+ * A stride-s ConvTranspose whose output is exactly s·H x s·W becomes one stride-1 Conv producing the s² phases
+ * plus DepthToSpace (see `polyphaseKernel`): ONNX Runtime's CPU provider runs that on its fast conv path instead
+ * of the gemm + col2im of ConvTranspose.
+ */
+export function polyphaseConvTranspose(g: GraphBuilder): void {
+  for (const n of [...g.nodes]) {
+    if (n.opType !== "ConvTranspose" || !n.attrs) continue;
+    const ints = (k: string) => (n.attrs?.[k]?.kind === "ints" ? (n.attrs[k].v as readonly number[]) : undefined);
+    const [s, s2] = ints("strides") ?? [1, 1];
+    const [p, ...ps] = ints("pads") ?? [0, 0, 0, 0];
+    const [op, op2] = ints("output_padding") ?? [0, 0];
+    const w = g.constant(n.inputs[1]);
+    const b = n.inputs[2] ? g.constant(n.inputs[2]) : undefined;
+    if (!w || (n.inputs[2] && !b) || s < 2 || s2 !== s || ps.some((v) => v !== p) || op2 !== op) continue;
+    const [cin, cout, k, k2] = w.dims;
+    if (k2 !== k || k - 2 * p + op !== s) continue;
+    const at = g.nodes.indexOf(n);
+    const from = g.nodes.length;
+    const y = polyphaseUp(g, n.inputs[0], convTransposeComposite(w.data as Float32Array, cin, cout, k), cout, cin, k, k, s, p, p, (b?.data as Float32Array) ?? null);
+    const added = g.nodes.splice(from);
+    added[added.length - 1].outputs[added[added.length - 1].outputs.indexOf(y)] = n.outputs[0];
+    g.nodes.splice(at, 1, ...added);
+  }
+}
+
+/** The passes every exported graph gets, in order: bias and norm folds first, then the conv rewrites. */
+export function optimize(g: GraphBuilder): void {
+  dropBiasBeforeInstanceNorm(g);
+  foldBatchNorm(g);
+  polyphaseConvTranspose(g);
+}

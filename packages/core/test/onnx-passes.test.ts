@@ -1,0 +1,178 @@
+/**
+ * Each graph pass on its own: a small network written once against the op interface runs eagerly (TF.js, the
+ * training path) and as an ONNX graph on ONNX Runtime with only that pass applied; the pass must fire (the node
+ * it removes is gone) and the outputs must agree.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import "@tensorflow/tfjs-backend-cpu";
+import { initBackend, tf } from "../src/engine/backend.ts";
+import type { StateDict } from "../src/checkpoints/tensor.ts";
+import { createSession } from "../src/inference/engines/onnx.ts";
+import { Conv2d, ConvTranspose2d } from "../src/networks/common/conv.ts";
+import { BatchNorm2d, InstanceNorm2d } from "../src/networks/common/norm.ts";
+import { ParamStore, stateDictSource } from "../src/networks/common/param-store.ts";
+import { GraphOps } from "../src/networks/ops/graph.ts";
+import type { Ops } from "../src/networks/ops/ops.ts";
+import type { GraphBuilder } from "../src/onnx/graph.ts";
+import { dropBiasBeforeInstanceNorm, foldBatchNorm, optimize, polyphaseConvTranspose } from "../src/onnx/passes.ts";
+
+/** Deterministic values in [lo, hi). */
+function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = lo + ((hi - lo) * s) / 2 ** 32;
+  }
+  return out;
+}
+
+/** A layer stack under test, built the same way on both backends. */
+type Net = <T, P>(ops: Ops<T, P>) => (x: T) => T;
+
+/** Random values for every parameter the net registers (variances positive), in the official layout. */
+function stateDictFor(net: Net): StateDict {
+  const sd: StateDict = new Map();
+  let k = 0;
+  const probe = new ParamStore((name, shape, role) => {
+    const data = role === "norm.running_var" ? rand(shape.reduce((a, b) => a * b, 1), 100 + k, 0.5, 2) : rand(shape.reduce((a, b) => a * b, 1), 100 + k);
+    k++;
+    sd.set(name, { dtype: "F32", shape: [...shape], data });
+    return tf.tensor(data, [...shape]);
+  });
+  net(probe);
+  for (const name of probe.names()) if (!sd.has(name)) sd.set(name, { dtype: "I64", shape: [], data: BigInt64Array.of(3n) });
+  probe.dispose();
+  return sd;
+}
+
+async function compare(net: Net, inC: number, pass: (g: GraphBuilder) => void, h = 6, w = 5) {
+  const sd = stateDictFor(net);
+  const x = rand(2 * h * w * inC, 7);
+  const src = stateDictSource(sd);
+  const store = new ParamStore(src.source, src.counter);
+  const eager = tf.tidy(() => net(store)(tf.tensor4d(x, [2, h, w, inC])));
+  const want = (await eager.data()) as Float32Array;
+  const ops = new GraphOps("t", sd);
+  const y = net(ops)(ops.input("x", [null, null, null, inC]));
+  const ops2 = ops.g.nodes.map((n) => n.opType);
+  const bytes = ops.finish({ y }, "test", { passes: pass });
+  const session = await createSession(bytes, 1);
+  const got = await session.run({ x: { data: x, dims: [2, h, w, inC] } });
+  await session.release();
+  eager.dispose();
+  store.dispose();
+  let diff = 0;
+  for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(want[i] - got[i]));
+  expect(got.length).toBe(want.length);
+  return { before: ops2, after: ops.g.nodes.map((n) => n.opType), diff };
+}
+
+describe("graph passes against the eager forward", () => {
+  beforeAll(async () => {
+    await initBackend("cpu");
+  });
+
+  it("foldBatchNorm folds eval BatchNorm into the conv before it", async () => {
+    const net: Net = (ops) => {
+      const conv = new Conv2d(ops, "c", 3, 4, 3, { stride: 2, padding: 1 });
+      const bn = new BatchNorm2d(ops, "bn", 4);
+      return (x) => bn.apply(conv.apply(x), false);
+    };
+    const r = await compare(net, 3, foldBatchNorm);
+    expect(r.before).toContain("BatchNormalization");
+    expect(r.after).not.toContain("BatchNormalization");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("foldBatchNorm folds into a transposed conv (output channels on axis 1)", async () => {
+    const net: Net = (ops) => {
+      const up = new ConvTranspose2d(ops, "u", 3, 2, 4, { stride: 2, padding: 1, bias: false });
+      const bn = new BatchNorm2d(ops, "bn", 2);
+      return (x) => bn.apply(up.apply(x), false);
+    };
+    const r = await compare(net, 3, foldBatchNorm);
+    expect(r.after).not.toContain("BatchNormalization");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("foldBatchNorm leaves a BatchNorm whose input has another reader", async () => {
+    const net: Net = (ops) => {
+      const conv = new Conv2d(ops, "c", 2, 2, 1);
+      const bn = new BatchNorm2d(ops, "bn", 2);
+      return (x) => {
+        const h = conv.apply(x);
+        return ops.plus(h, bn.apply(h, false));
+      };
+    };
+    const r = await compare(net, 2, foldBatchNorm);
+    expect(r.after).toContain("BatchNormalization");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("dropBiasBeforeInstanceNorm drops the conv bias that the normalisation cancels", async () => {
+    const net: Net = (ops) => {
+      const conv = new Conv2d(ops, "c", 3, 4, 3, { padding: 1 });
+      const norm = new InstanceNorm2d(ops, "in", 4);
+      return (x) => norm.apply(conv.apply(x));
+    };
+    const sd = stateDictFor(net);
+    const ops = new GraphOps("t", sd);
+    const conv = () => ops.g.nodes.find((n) => n.opType === "Conv")!;
+    net(ops)(ops.input("x", [null, null, null, 3]));
+    expect(conv().inputs.length).toBe(3);
+    dropBiasBeforeInstanceNorm(ops.g);
+    expect(conv().inputs.length).toBe(2);
+    const r = await compare(net, 3, dropBiasBeforeInstanceNorm);
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  for (const { k, p, op } of [
+    { k: 3, p: 1, op: 1 }, // CycleGAN Resnet up-conv
+    { k: 4, p: 1, op: 0 }, // U-Net up-conv
+  ])
+    it(`polyphaseConvTranspose rewrites ConvTranspose k${k} s2 p${p} op${op} as Conv + DepthToSpace`, async () => {
+      const net: Net = (ops) => {
+        const up = new ConvTranspose2d(ops, "u", 3, 5, k, { stride: 2, padding: p, outputPadding: op });
+        return (x) => up.apply(x);
+      };
+      const r = await compare(net, 3, polyphaseConvTranspose);
+      expect(r.before).toContain("ConvTranspose");
+      expect(r.after).not.toContain("ConvTranspose");
+      expect(r.after).toContain("DepthToSpace");
+      expect(r.diff).toBeLessThan(1e-5);
+    });
+
+  it("polyphaseConvTranspose leaves a transposed conv whose output is not exactly 2H x 2W", async () => {
+    const net: Net = (ops) => {
+      const up = new ConvTranspose2d(ops, "u", 2, 3, 3, { stride: 2, padding: 0, outputPadding: 1 });
+      return (x) => up.apply(x);
+    };
+    const r = await compare(net, 2, polyphaseConvTranspose);
+    expect(r.after).toContain("ConvTranspose");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("all passes together on conv → BatchNorm → transposed conv → BatchNorm", async () => {
+    const net: Net = (ops) => {
+      const conv = new Conv2d(ops, "c", 3, 4, 3, { padding: 1, bias: false });
+      const bn = new BatchNorm2d(ops, "bn", 4);
+      const up = new ConvTranspose2d(ops, "u", 4, 2, 3, { stride: 2, padding: 1, outputPadding: 1, bias: false });
+      const bn2 = new BatchNorm2d(ops, "bn2", 2);
+      return (x) => bn2.apply(up.apply(ops.relu(bn.apply(conv.apply(x), false))), false);
+    };
+    const r = await compare(net, 3, optimize);
+    expect(r.after).toEqual(["Transpose", "Conv", "Relu", "Conv", "DepthToSpace", "Transpose", "Identity"]);
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("a wrong channel count fails at build time with the layer's official name", () => {
+    const sd = stateDictFor((ops) => {
+      const conv = new Conv2d(ops, "model.1", 3, 4, 3);
+      return (x) => conv.apply(x);
+    });
+    const ops = new GraphOps("t", sd);
+    const conv = new Conv2d(ops, "model.1", 3, 4, 3);
+    expect(() => conv.apply(ops.input("x", [null, null, null, 5]))).toThrow(/model\.1: expected shape \[\*,\*,\*,3\], got \[\?,\?,\?,5\]/);
+  });
+});
