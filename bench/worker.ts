@@ -1,6 +1,7 @@
 /**
  * One engine × one model, in its own process so cold start and peak RSS are its own. Prints one JSON line.
- * usage: worker.ts <onnx|tfjs-wasm> <family> <dir> <threads> <b1Runs> <batch8:0|1>
+ * usage: worker.ts <onnx|tfjs-wasm> <family> <dir> <threads> <b1Runs> <batch8:0|1> [label: names the output, default the engine]
+ * env (onnx): GANSERVE_BENCH_ORT_CACHE=<dir> (ORT optimised-model cache), GANSERVE_BENCH_ORT_PROFILE=<prefix>
  */
 import fs from "node:fs";
 import { readSafetensors } from "../packages/core/src/checkpoints/safetensors.ts";
@@ -8,7 +9,8 @@ import { toFloat32 } from "../packages/core/src/checkpoints/tensor.ts";
 import type { ModelJson } from "../packages/core/src/models/model-json.ts";
 import { BATCH, files, SIZE, type Family } from "./families.ts";
 
-const [engineName, family, dir, threadsArg, runsArg, b8Arg] = process.argv.slice(2) as [string, Family, string, string, string, string];
+const [engineName, family, dir, threadsArg, runsArg, b8Arg, labelArg] = process.argv.slice(2) as [string, Family, string, string, string, string, string?];
+const label = labelArg ?? engineName;
 const threads = Number(threadsArg);
 const f = files(dir, family);
 const record = { schema_version: 1, name: `bench-${family}`, version: "v1", family, config: JSON.parse(fs.readFileSync(f.config, "utf8")) } as unknown as ModelJson;
@@ -20,7 +22,10 @@ const weights = new Uint8Array(fs.readFileSync(f.weights));
 let engine: AnyEngine;
 if (engineName === "onnx") {
   const { onnxEngines } = await import("../packages/core/src/inference/engines/onnx.ts");
-  engine = (await onnxEngines({ threads }).load(record, weights)) as unknown as AnyEngine;
+  // bench/run.ts's second ONNX start reads the optimised models the first one cached; bench/profile.ts profiles.
+  const cacheDir = process.env.GANSERVE_BENCH_ORT_CACHE || undefined;
+  const profile = process.env.GANSERVE_BENCH_ORT_PROFILE || undefined;
+  engine = (await onnxEngines({ threads, cacheDir, profile }).load(record, weights)) as unknown as AnyEngine;
 } else {
   const { tfjsEngines } = await import("../packages/core/src/inference/engines/tfjs.ts");
   engine = (await tfjsEngines("wasm").load(record, weights)) as unknown as AnyEngine;
@@ -46,7 +51,7 @@ const first = await call(1);
 const coldMs = performance.now() - start;
 // performance.now() counts from the process's time origin: the whole start, Node and module loading included.
 const processMs = performance.now();
-fs.writeFileSync(f.out(engineName), Buffer.from(first.buffer, first.byteOffset, first.byteLength));
+fs.writeFileSync(f.out(label), Buffer.from(first.buffer, first.byteOffset, first.byteLength));
 const lat: number[] = [];
 for (let i = 0; i < Number(runsArg); i++) {
   const t = performance.now();
@@ -62,4 +67,4 @@ if (b8Arg === "1") {
 }
 engine.dispose();
 lat.sort((a, b) => a - b);
-console.log(JSON.stringify({ engine: engineName, cold_ms: coldMs, process_ms: processMs, latency_ms: lat[0], latency_median_ms: lat[Math.floor(lat.length / 2)], latency_runs: lat, batch8_ms: b8, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ engine: label, cold_ms: coldMs, process_ms: processMs, latency_ms: lat[0], latency_median_ms: lat[Math.floor(lat.length / 2)], latency_runs: lat, batch8_ms: b8, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }));

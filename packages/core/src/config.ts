@@ -48,6 +48,10 @@ export const SettingsSchema = z.object({
     .regex(/^(cpu|cuda|tensorrt|dml|coreml|webgpu)(,(cpu|cuda|tensorrt|dml|coreml|webgpu))*$/, "comma-separated ONNX Runtime execution providers, e.g. cuda,cpu")
     .default("cpu")
     .describe("ONNX Runtime execution providers in order of preference (the GPU task sets cuda,cpu)"),
+  GANSERVE_ORT_CACHE_DIR: z
+    .string()
+    .optional()
+    .describe("Directory of ONNX Runtime-optimised models, so a model's second start skips export and optimisation (unset = <data dir>/ort-cache; empty = off)"),
   GANSERVE_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024).describe("Largest request body accepted"),
   GANSERVE_MAX_UPLOAD_BYTES: positiveInt.default(512 * 1024 * 1024).describe("Largest dataset zip an upload form accepts"),
   GANSERVE_MAX_PIXELS: positiveInt.default(4096 * 4096).describe("Largest input image (width × height)"),

@@ -6,13 +6,13 @@
  */
 import type { BackendChoice } from "../../engine/backend.ts";
 import type { EngineFactory } from "../engine.ts";
-import { onnxEngines } from "./onnx.ts";
+import { type OnnxEngineOptions, onnxEngines } from "./onnx.ts";
 import { tfjsEngines } from "./tfjs.ts";
 
-export function servingEngines(choice: "auto" | "onnx" | "tfjs", backend: BackendChoice): EngineFactory {
+export function servingEngines(choice: "auto" | "onnx" | "tfjs", backend: BackendChoice, onnxOptions: OnnxEngineOptions = {}): EngineFactory {
   const tfjs = tfjsEngines(backend);
   if (choice === "tfjs") return tfjs;
-  const onnx = onnxEngines();
+  const onnx = onnxEngines(onnxOptions);
   const onnxOnly = choice === "onnx";
   return {
     name: onnxOnly ? "onnx" : "auto",

@@ -9,6 +9,8 @@
  * StyleGAN2 "none"/"random" noise variants on first use); shapes are dynamic in the batch (and, for CycleGAN, in
  * height and width), so no per-shape sessions are needed.
  */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
 import os from "node:os";
 import { readSafetensors } from "../../checkpoints/safetensors.ts";
 import { toFloat32, type StateDict } from "../../checkpoints/tensor.ts";
@@ -21,6 +23,7 @@ import { exportSpade } from "../../onnx/spade.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../onnx/stylegan2.ts";
 import { RandomState } from "../../random/index.ts";
 import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
+import { OrtModelCache } from "./ort-cache.ts";
 import { createOrtSession, type Feed, type OrtSession } from "./ort-thread.ts";
 
 export interface OnnxEngineOptions {
@@ -31,6 +34,21 @@ export interface OnnxEngineOptions {
    * arena keeps its high-water mark (large at batch 8 and 256²). Off: freed after each run, lower resident memory.
    */
   memArena?: boolean;
+  /**
+   * A directory of ONNX Runtime-optimised models (ort-cache.ts): the second start of a model loads its graphs
+   * from there instead of exporting and optimising them again. Off when unset.
+   */
+  cacheDir?: string;
+  /** per-op profiles of every session, to files named <profile>-<graph>_<date>.json (bench/profile.ts) */
+  profile?: string;
+}
+
+/** Where a model's graphs may come from besides the exporter, and how its sessions are profiled. */
+export interface GraphSource {
+  cache?: OrtModelCache;
+  /** sha256 of the weights file: part of the cache key */
+  weightsSha256?: string;
+  profile?: string;
 }
 
 /** The Engine interfaces with their compute methods made asynchronous (ONNX Runtime's run() is). */
@@ -54,9 +72,36 @@ function subDict(sd: StateDict, prefix: string): StateDict {
 
 export const defaultThreads = () => Math.max(1, typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length);
 
-/** A session on the ONNX Runtime thread (see ort-thread.ts). */
+/** A session on the ONNX Runtime thread (see ort-thread.ts). `model` is moved there: unusable afterwards. */
 export function createSession(model: Uint8Array, threads = defaultThreads(), memArena = true): Promise<OrtSession> {
   return createOrtSession(model, { threads, memArena });
+}
+
+/**
+ * One graph's session: from the optimised-model cache when it holds this graph, else exported by `build` (and,
+ * with a cache, the optimised model saved there for the next start).
+ */
+async function graphSession(src: GraphSource, config: unknown, graph: string, build: () => Uint8Array, threads = defaultThreads(), memArena = true): Promise<OrtSession> {
+  const opts = { threads, memArena, profile: src.profile && `${src.profile}-${graph}` };
+  const cache = src.cache;
+  const file = cache && src.weightsSha256 ? cache.fileFor({ weightsSha256: src.weightsSha256, graph, config }) : null;
+  if (!cache || !file) return createOrtSession(build(), opts);
+  if (fs.existsSync(file)) {
+    try {
+      return await createOrtSession({ path: file }, opts);
+    } catch {
+      // An entry this ORT cannot open (a truncated disk, a foreign file): build the graph and write it anew.
+    }
+  }
+  const tmp = cache.pending(file);
+  try {
+    const session = await createOrtSession(build(), { ...opts, saveOptimizedTo: tmp });
+    cache.commit(tmp, file);
+    return session;
+  } catch (e) {
+    cache.discard(tmp);
+    throw e;
+  }
 }
 
 /**
@@ -90,14 +135,14 @@ export function noiseFor(seed: number, layer: number, n: number, res: number): F
   return Float32Array.from(rs.randn(n * res * res));
 }
 
-export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxStyleGAN2Engine> {
+export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true, src: GraphSource = {}): Promise<OnnxStyleGAN2Engine> {
   const { cfg, derived, noiseLayers } = synthesisLayout(record.config);
-  const mapping = await createSession(exportStyleGAN2Mapping(cfg, sd), threads, memArena);
+  const mapping = await graphSession(src, record.config, "mapping", () => exportStyleGAN2Mapping(cfg, sd), threads, memArena);
   const synth = new Map<SynthesisNoise, Promise<OrtSession>>();
   const synthesis = (mode: SynthesisNoise) => {
     let s = synth.get(mode);
     if (!s) {
-      s = createSession(exportStyleGAN2Synthesis(cfg, sd, mode), threads, memArena);
+      s = graphSession(src, record.config, `synthesis-${mode}`, () => exportStyleGAN2Synthesis(cfg, sd, mode), threads, memArena);
       synth.set(mode, s);
     }
     return s;
@@ -151,16 +196,19 @@ export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict
  */
 export const ARENA_PASS_BYTES = 64 * 1024 * 1024;
 
-export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxCycleGANEngine> {
+export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true, src: GraphSource = {}): Promise<OnnxCycleGANEngine> {
   const cfg = parseCycleGANConfig(record.config);
   const has = (prefix: string) => [...sd.keys()].some((k) => k.startsWith(prefix));
-  const graphs = new Map<"AtoB" | "BtoA", Uint8Array>();
+  // Builders rather than bytes: a graph is handed to (and owned by) the ORT thread, and the arena-less
+  // session for large passes gets it from the cache or builds it again on its first use.
+  const graphs = new Map<"AtoB" | "BtoA", () => Uint8Array>();
   if (has("netG_A.")) {
-    graphs.set("AtoB", exportCycleGAN(cfg, subDict(sd, "netG_A.")));
-    if (has("netG_B.")) graphs.set("BtoA", exportCycleGAN(cfg, subDict(sd, "netG_B."), { channels: { in: cfg.output_nc, out: cfg.input_nc } }));
-  } else graphs.set("AtoB", exportCycleGAN(cfg, sd));
+    graphs.set("AtoB", () => exportCycleGAN(cfg, subDict(sd, "netG_A.")));
+    if (has("netG_B.")) graphs.set("BtoA", () => exportCycleGAN(cfg, subDict(sd, "netG_B."), { channels: { in: cfg.output_nc, out: cfg.input_nc } }));
+  } else graphs.set("AtoB", () => exportCycleGAN(cfg, sd));
+  const session = (d: "AtoB" | "BtoA", arena: boolean) => graphSession(src, record.config, d, graphs.get(d)!, threads, arena);
   const sessions = new Map<"AtoB" | "BtoA", OrtSession>();
-  for (const [d, g] of graphs) sessions.set(d, await createSession(g, threads, memArena));
+  for (const d of graphs.keys()) sessions.set(d, await session(d, memArena));
   /** arena-less sessions for large passes, created on first use */
   const large = new Map<"AtoB" | "BtoA", Promise<OrtSession>>();
   const bytesPerPixel = servingBytesPerPixel(cfg);
@@ -179,7 +227,7 @@ export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict,
       if (memArena && n * h * w * bytesPerPixel > ARENA_PASS_BYTES) {
         let p = large.get(direction);
         if (!p) {
-          p = createSession(graphs.get(direction)!, threads, false);
+          p = session(direction, false);
           large.set(direction, p);
           p.catch(() => large.delete(direction));
         }
@@ -195,9 +243,9 @@ export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict,
   };
 }
 
-export async function spade(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true): Promise<OnnxSpadeEngine> {
+export async function spade(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true, src: GraphSource = {}): Promise<OnnxSpadeEngine> {
   const config = parseSpadeConfig(record.config);
-  const session = await createSession(exportSpade(config, sd), threads, memArena);
+  const session = await graphSession(src, record.config, "generator", () => exportSpade(config, sd), threads, memArena);
   const [height, width] = config.output_hw;
   return {
     family: "spade",
@@ -226,17 +274,21 @@ export async function spade(record: Pick<ModelJson, "config">, sd: StateDict, th
 export function onnxEngines(opts: OnnxEngineOptions = {}): OnnxEngineFactory {
   const threads = opts.threads ?? defaultThreads();
   const memArena = opts.memArena ?? true;
+  const cache = opts.cacheDir ? new OrtModelCache(opts.cacheDir) : undefined;
   return {
     name: "onnx",
     async load(record, weights) {
       const { tensors } = readSafetensors(weights, `${record.name}/${record.version}/weights.safetensors`);
+      // The record's sha256 was checked against these bytes when they were read; a bare record is hashed here.
+      const weightsSha256 = cache ? (record.weights?.sha256 ?? createHash("sha256").update(weights).digest("hex")) : undefined;
+      const src: GraphSource = { cache, weightsSha256, profile: opts.profile };
       switch (record.family) {
         case "stylegan2":
-          return styleGan2(record, tensors, threads, memArena);
+          return styleGan2(record, tensors, threads, memArena, src);
         case "cyclegan":
-          return cycleGan(record, tensors, threads, memArena);
+          return cycleGan(record, tensors, threads, memArena, src);
         case "spade":
-          return spade(record, tensors, threads, memArena);
+          return spade(record, tensors, threads, memArena, src);
       }
     },
   };

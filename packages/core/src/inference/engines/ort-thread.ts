@@ -27,7 +27,14 @@ export interface SessionOptions {
   memArena: boolean;
   /** let idle intra-op threads spin (lower latency for back-to-back passes, but they hold the cores) */
   spin?: boolean;
+  /** write the model ORT optimised to this file (ort-cache.ts) */
+  saveOptimizedTo?: string;
+  /** record a per-op profile to <prefix>_<date>.json, written when the session is released (bench/profile.ts) */
+  profile?: string;
 }
+
+/** ONNX bytes, or the file of a model that ORT optimised before (ort-cache.ts) and needs no second optimisation. */
+export type ModelSource = Uint8Array | { path: string };
 
 interface Reply {
   id: number;
@@ -80,8 +87,20 @@ class OrtThread {
 
 const thread = new OrtThread();
 
-export async function createOrtSession(model: Uint8Array, opts: SessionOptions): Promise<OrtSession> {
-  const { sid, inputNames } = await thread.call<{ sid: number; inputNames: string[] }>({ op: "create", model, threads: opts.threads, memArena: opts.memArena, spin: opts.spin ?? false });
+/**
+ * The bytes are moved to the ORT thread, not copied (a structured clone of a 250 MB graph doubled the peak
+ * while ORT parsed it): `model` is unusable afterwards. A view into a larger buffer is copied first.
+ */
+export async function createOrtSession(model: ModelSource, opts: SessionOptions): Promise<OrtSession> {
+  let transfer: ArrayBuffer[] = [];
+  if (model instanceof Uint8Array) {
+    if (model.byteOffset !== 0 || model.byteLength !== model.buffer.byteLength || !(model.buffer instanceof ArrayBuffer)) model = model.slice();
+    transfer = [model.buffer as ArrayBuffer];
+  }
+  const { sid, inputNames } = await thread.call<{ sid: number; inputNames: string[] }>(
+    { op: "create", model, threads: opts.threads, memArena: opts.memArena, spin: opts.spin ?? false, saveOptimizedTo: opts.saveOptimizedTo, profile: opts.profile },
+    transfer,
+  );
   return {
     inputNames,
     run: (feeds) => thread.call<Float32Array>({ op: "run", sid, feeds }),
