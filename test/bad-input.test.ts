@@ -111,10 +111,11 @@ describe("OpenAPI", () => {
     const expected = [
       "/v1/models", "/v1/models/{name}", "/v1/models/{name}/versions/{version}", "/v1/generate", "/v1/generate/interpolate", "/v1/translate",
       "/v1/datasets", "/v1/datasets/{id}", "/v1/datasets/{id}/finalize", "/v1/fine-tunes", "/v1/fine-tunes/{id}", "/v1/fine-tunes/{id}/cancel", "/v1/fine-tunes/{id}/events",
+      "/v1/predictions", "/v1/predictions/{id}", "/v1/predictions/{id}/cancel", "/v1/predictions/{id}/events",
       "/health", "/ready",
     ];
     // POSTs that act on the resource in the path and take no body.
-    const bodyless = new Set(["/v1/datasets/{id}/finalize", "/v1/fine-tunes/{id}/cancel"]);
+    const bodyless = new Set(["/v1/datasets/{id}/finalize", "/v1/fine-tunes/{id}/cancel", "/v1/predictions/{id}/cancel"]);
     for (const p of expected) expect(Object.keys(doc.paths)).toContain(p);
     for (const [p, ops] of Object.entries<Record<string, { requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, unknown> }>>(doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {

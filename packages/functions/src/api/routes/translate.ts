@@ -8,7 +8,9 @@ import { ApiError } from "@ganserve/core/errors";
 import type { TranslateInputs, TranslateParams } from "@ganserve/core/inference/params";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
-import { inferenceErrors } from "./shared.ts";
+import { fromBase64 } from "@ganserve/core/predictions/handlers";
+import { createAndWait } from "./predictions.ts";
+import { inferenceErrors, predictionAccepted, PreferHeader } from "./shared.ts";
 
 /** Form fields arrive as strings; these are numbers in TranslateRequest (optional or defaulted). */
 type SchemaDef = { def: { type: string; innerType?: SchemaDef } };
@@ -37,8 +39,9 @@ const translate = createRoute({
   method: "post",
   path: "/translate",
   tags: ["inference"],
-  summary: "Image → image (CycleGAN) or label map → image (SPADE); output has the input's size",
+  summary: "Image → image (CycleGAN) or label map → image (SPADE); output has the input's size. Runs as a prediction: 202 with it when not done within the wait.",
   request: {
+    headers: PreferHeader,
     body: {
       content: {
         "application/json": { schema: TranslateRequest },
@@ -46,26 +49,34 @@ const translate = createRoute({
       },
     },
   },
-  responses: { 200: { description: "Translated image", content: { "application/json": { schema: TranslateResponse } } }, ...inferenceErrors },
+  responses: { 200: { description: "Translated image", content: { "application/json": { schema: TranslateResponse } } }, 202: predictionAccepted, ...inferenceErrors },
 });
 
-function fromBase64(field: string, value: string | undefined): Uint8Array | undefined {
-  if (value === undefined) return undefined;
-  const clean = value.replace(/^data:[^;]+;base64,/, "");
-  if (!/^[A-Za-z0-9+/\r\n]*={0,2}$/.test(clean)) throw new ApiError("validation_failed", `${field}: not valid base64`);
-  return new Uint8Array(Buffer.from(clean, "base64"));
+/**
+ * Runs as a prediction whose input carries the files in base64 (a multipart upload is converted): the
+ * worker, in this process or a GPU container, decodes them again.
+ */
+function run(c: Parameters<typeof createAndWait>[0], services: Services, body: TranslateParams, files: Partial<Record<TranslateFileField, string>>) {
+  const { model, version, ...rest } = body;
+  const input: Record<string, unknown> = { ...rest, ...files };
+  return createAndWait(c, services, { model, version, task: "translate", input }, (rec, r) => ({
+    model: rec.model,
+    version: rec.version,
+    params: r.params,
+    image: r.output[0],
+    timings: r.timings,
+  }));
 }
 
-export function translateRoutes({ inference }: Services) {
+export function translateRoutes(services: Services) {
   return newRouter().openapi(translate, async (c) => {
     const type = c.req.header("content-type") ?? "";
-    const tenant = c.get("apiKey")?.tenant;
     if (/^application\/(.+\+)?json\b/i.test(type)) {
       // The route declares two content types, so Hono cannot type `valid("json")`; the JSON validator has run.
       const body = c.req.valid("json" as never) as TranslateParams;
-      const inputs: TranslateInputs = {};
-      for (const f of TRANSLATE_FILE_FIELDS) inputs[f] = fromBase64(f, body[f]);
-      return c.json(await inference.translate(body, inputs, tenant), 200);
+      // Checked here so that bad base64 is a 400 naming the field, as before predictions; passed on as sent.
+      for (const f of TRANSLATE_FILE_FIELDS) fromBase64(f, body[f]);
+      return (await run(c, services, body, {})) as never;
     }
     if (!/^multipart\/form-data/i.test(type))
       throw new ApiError("unsupported_media_type", `send application/json or multipart/form-data, not '${type || "none"}'`);
@@ -88,6 +99,7 @@ export function translateRoutes({ inference }: Services) {
       const issues = parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message, code: i.code }));
       throw new ApiError("validation_failed", `${issues[0].path || "body"}: ${issues[0].message}`, { issues });
     }
-    return c.json(await inference.translate(parsed.data, inputs, tenant), 200);
+    const files = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, Buffer.from(v).toString("base64")]));
+    return (await run(c, services, parsed.data, files)) as never;
   });
 }
