@@ -233,3 +233,22 @@ describe("keyframe videos", () => {
     expect(slerpW.status).toBe(422);
   });
 });
+
+describe("projection over HTTP", () => {
+  it("projects a generated image and returns w, image, PSNR and the loss curve; refuses another size unless resize", async () => {
+    const target = (await generate({ model: "sg-fixture", seeds: [9] })).images[0].data;
+    const res = await post("/v1/generate/project", { model: "sg-fixture", image: target, steps: 12, w_avg_samples: 500, latent_format: "json" });
+    const body = await res.json();
+    expect(res.status).toBe(200);
+    expect(body.w).toHaveLength(32);
+    expect(body.loss).toHaveLength(12);
+    expect(body.image).toMatchObject({ content_type: "image/png", width: 32, height: 32 });
+    expect(Number.isFinite(body.psnr)).toBe(true);
+    const big = await sharp(Buffer.from(target, "base64")).resize(48, 48).png().toBuffer();
+    const wrong = await post("/v1/generate/project", { model: "sg-fixture", image: big.toString("base64"), steps: 1 });
+    expect(wrong.status).toBe(422);
+    expect((await wrong.json()).error.details).toMatchObject({ reason: "wrong_size", resolution: 32 });
+    const resized = await post("/v1/generate/project", { model: "sg-fixture", image: big.toString("base64"), steps: 2, w_avg_samples: 100, resize: true });
+    expect(resized.status).toBe(200);
+  });
+});

@@ -227,6 +227,44 @@ export const VideoResponse = z
   .meta({ id: "VideoResponse" });
 export type VideoResponse = z.infer<typeof VideoResponse>;
 
+export const ProjectRequest = z
+  .object({
+    model: ModelName,
+    version: VersionRef.default("latest"),
+    image: z.string().max(16 * 1024 * 1024).meta({ description: "base64 PNG/JPEG/WebP of the model's resolution (or any size with resize: true)" }),
+    resize: z.boolean().default(false).meta({ description: "scale the image to the model's resolution; otherwise another size is 422" }),
+    class_idx: StyleGANParams.class_idx,
+    steps: z.number().int().min(1).max(5000).default(1000).meta({ description: "optimisation steps (projector.py: 1000)" }),
+    learning_rate: z.number().positive().max(1).default(0.1),
+    optimize_noise: z
+      .boolean()
+      .default(true)
+      .meta({
+        description:
+          "optimise the per-layer noise too (projector.py). The returned image uses that noise; /v1/generate with the returned w uses the model's own noise, so turn this off to get a w that reproduces the image there",
+      }),
+    w_avg_samples: z.number().int().min(100).max(10000).default(10000),
+    seed: z.number().int().min(0).max(4294967295).default(0).meta({ description: "seeds the noise initialisation and the w noise" }),
+    latent_format: LatentOutput,
+    ...EncodeOptions,
+  })
+  .meta({ id: "ProjectRequest" });
+export type ProjectRequest = z.input<typeof ProjectRequest>;
+
+export const ProjectResponse = z
+  .object({
+    model: ModelName,
+    version: VersionId,
+    params: z.record(z.string(), z.unknown()),
+    w: z.union([z.string(), z.array(z.number())]).meta({ description: "the projected w [w_dim] (every layer uses it)" }),
+    image: ImageResult.meta({ description: "the image of w (with the optimised noise when optimize_noise)" }),
+    psnr: z.number().meta({ description: "PSNR of the projected image against the target, dB" }),
+    loss: z.array(z.number()).meta({ description: "the loss at every step" }),
+    timings: Timings,
+  })
+  .meta({ id: "ProjectResponse" });
+export type ProjectResponse = z.infer<typeof ProjectResponse>;
+
 export const Direction = z.enum(["AtoB", "BtoA"]).default("AtoB");
 export const Preprocess = z
   .enum(["resize", "crop", "none"])
