@@ -252,3 +252,29 @@ describe("projection over HTTP", () => {
     expect(resized.status).toBe(200);
   });
 });
+
+describe("as predictions", () => {
+  it("a video runs as task 'video' with progress counted in frames; a projection as 'project'", async () => {
+    const res = await fetch(`${stack.url}/v1/predictions`, {
+      method: "POST",
+      headers: { ...auth(stack), "content-type": "application/json", Prefer: "wait=60" },
+      body: JSON.stringify({ model: "sg-fixture", task: "video", input: { keyframes: { seeds: [1, 2] }, frames_per_transition: 5 } }),
+    });
+    const rec = await res.json();
+    expect(res.status).toBe(201);
+    expect(rec).toMatchObject({ status: "succeeded", progress: { completed: 10, total: 10 } });
+    expect(rec.output[0]).toMatchObject({ content_type: "image/webp", width: 32, height: 32 });
+    const frames = await sharp(Buffer.from(await (await fetch(rec.output[0].url)).arrayBuffer()), { pages: -1 }).metadata();
+    expect(frames.pages).toBe(10);
+    const over = await post("/v1/predictions", { model: "sg-fixture", task: "video", input: { keyframes: { seeds: [1, 2] }, frames_per_transition: 1000 } });
+    expect(over.status).toBe(422);
+    const proj = await fetch(`${stack.url}/v1/predictions`, {
+      method: "POST",
+      headers: { ...auth(stack), "content-type": "application/json", Prefer: "wait=60" },
+      body: JSON.stringify({ model: "sg-fixture", task: "project", input: { image: (await generate({ model: "sg-fixture", seeds: [2] })).images[0].data, steps: 3, w_avg_samples: 100 } }),
+    });
+    const p = await proj.json();
+    expect(p).toMatchObject({ status: "succeeded", progress: { completed: 3, total: 3 } });
+    expect(typeof p.output[0].w).toBe("string");
+  });
+});

@@ -74,14 +74,14 @@ export function resolveHandler(family: ModelFamily, model: string, task?: string
 }
 
 /** Validates with a request schema; failures become 422 with paths under `input.`. */
-function parseInput<S extends z.ZodType>(schema: S, input: Record<string, unknown>, model: string, version: string): z.output<S> {
+export function parseInput<S extends z.ZodType>(schema: S, input: Record<string, unknown>, model: string, version: string): z.output<S> {
   const parsed = schema.safeParse({ ...input, model, version });
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => ({ path: ["input", ...i.path].join("."), message: i.message, code: i.code }));
   throw new ApiError("unprocessable", `${issues[0].path}: ${issues[0].message}`, { issues });
 }
 
-const withoutModel = ({ model: _m, version: _v, ...rest }: Record<string, unknown>) => rest;
+export const withoutModel = ({ model: _m, version: _v, ...rest }: Record<string, unknown>) => rest;
 
 /** Base64 (optionally a data: URL) to bytes; 400 naming the field when it is not base64. */
 export function fromBase64(field: string, value: string | undefined): Uint8Array | undefined {

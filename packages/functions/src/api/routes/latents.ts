@@ -1,17 +1,16 @@
 /**
- * Latent-space use cases that take longer than a generate: keyframe videos and projection. They are core use
- * cases with a progress callback; until the predictions worker runs them as prediction kinds, they are served
- * here like /v1/generate (the request waits for the result). Projection runs TF.js autodiff in this process,
- * yielding to the event loop after every step.
+ * Latent-space jobs that take longer than a generate: keyframe videos and projection. Both run as predictions
+ * (tasks "video" and "project", with progress and cancel); these routes create one and wait like /v1/generate,
+ * answering 202 with the prediction when it is not done within the wait.
  */
 import { createRoute } from "@hono/zod-openapi";
 import { ProjectRequest, ProjectResponse, VideoRequest, VideoResponse } from "@ganserve/core/api/inference";
-import { project } from "@ganserve/core/latents/projection";
-import { renderVideo } from "@ganserve/core/latents/video";
+import { projectResponse, videoResponse } from "@ganserve/core/latents/predictions";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";
-import { inferenceErrors } from "./shared.ts";
+import { createAndWait } from "./predictions.ts";
+import { inferenceErrors, predictionAccepted, PreferHeader } from "./shared.ts";
 
 const video = createRoute({
   method: "post",
@@ -19,8 +18,8 @@ const video = createRoute({
   tags: ["inference"],
   summary: "Keyframes (seeds or w's) → an animated WebP or GIF, linear in w or slerp in z, looping, one cell or a grid",
   middleware: [requireJson] as const,
-  request: { body: { required: true, content: { "application/json": { schema: VideoRequest } } } },
-  responses: { 200: { description: "Video", content: { "application/json": { schema: VideoResponse } } }, ...inferenceErrors },
+  request: { headers: PreferHeader, body: { required: true, content: { "application/json": { schema: VideoRequest } } } },
+  responses: { 200: { description: "Video", content: { "application/json": { schema: VideoResponse } } }, 202: predictionAccepted, ...inferenceErrors },
 });
 
 const projection = createRoute({
@@ -29,13 +28,18 @@ const projection = createRoute({
   tags: ["inference"],
   summary: "Image → w (StyleGAN2): Adam on w and noise as NVlabs' projector.py; returns w, its image, PSNR and the loss curve",
   middleware: [requireJson] as const,
-  request: { body: { required: true, content: { "application/json": { schema: ProjectRequest } } } },
-  responses: { 200: { description: "Projection", content: { "application/json": { schema: ProjectResponse } } }, ...inferenceErrors },
+  request: { headers: PreferHeader, body: { required: true, content: { "application/json": { schema: ProjectRequest } } } },
+  responses: { 200: { description: "Projection", content: { "application/json": { schema: ProjectResponse } } }, 202: predictionAccepted, ...inferenceErrors },
 });
 
-export function latentRoutes({ inference, registry, settings }: Services) {
-  const limits = { maxFrames: settings.GANSERVE_MAX_VIDEO_FRAMES, maxPixels: settings.GANSERVE_MAX_PIXELS };
+export function latentRoutes(services: Services) {
   return newRouter()
-    .openapi(video, async (c) => c.json(await renderVideo(inference, c.req.valid("json"), c.get("apiKey")?.tenant, limits), 200))
-    .openapi(projection, async (c) => c.json(await project(inference, registry, c.req.valid("json"), c.get("apiKey")?.tenant, limits), 200));
+    .openapi(video, async (c) => {
+      const { model, version, ...input } = c.req.valid("json");
+      return createAndWait(c, services, { model, version, task: "video", input }, videoResponse) as never;
+    })
+    .openapi(projection, async (c) => {
+      const { model, version, ...input } = c.req.valid("json");
+      return createAndWait(c, services, { model, version, task: "project", input }, projectResponse) as never;
+    });
 }
