@@ -17,6 +17,7 @@ import { Conv2dLayer } from "../src/networks/stylegan2/layers.ts";
 import { applyDiffAugment, sampleDiffAugment } from "../src/training/common/diffaugment.ts";
 import { stepRng } from "../src/training/common/step-rng.ts";
 import { createStyleGAN2Trainer, parseStyleGAN2Options } from "../src/training/stylegan2/index.ts";
+import { GAN_LOSSES } from "../src/training/losses.ts";
 import type { TrainImage, TrainerInit } from "../src/training/types.ts";
 
 const RES = 16;
@@ -173,6 +174,21 @@ describe("StyleGAN2 trainer (wasm)", () => {
     expect(o.emaNimg).toBeCloseTo(1250);
     expect(o.augment).toBe(true);
     expect(parseStyleGAN2Options({ ema_steps: 100 }, { resolution: 256, batchSize: 4, learningRate: 0.002, datasetSize: 5000 })).toMatchObject({ emaNimg: 400, augment: false });
+  });
+
+  it("trains with every loss of options.loss, finite, WGAN-GP reporting its penalty", async () => {
+    await use("wasm");
+    for (const loss of GAN_LOSSES) {
+      const t = createStyleGAN2Trainer(init({ loss, lr_d: 0.004, lr_g: 0.001, r1_interval: 2 }));
+      for (let i = 0; i < 2; i++) {
+        const { losses } = await t.trainStep();
+        for (const [name, v] of Object.entries(losses)) expect(Number.isFinite(v), `${loss} ${name} = ${v}`).toBe(true);
+        expect("loss/gradient_penalty" in losses, loss).toBe(loss === "wgan-gp");
+        // R1 runs on even steps unless WGAN-GP's own penalty replaces it.
+        expect("loss/r1_penalty" in losses, loss).toBe(loss !== "wgan-gp" && i % 2 === 0);
+      }
+      t.dispose();
+    }
   });
 
   it("resumes bit-identically: 4 steps straight = 2 steps, save, load into a fresh trainer, 2 steps", async () => {

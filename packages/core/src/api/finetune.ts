@@ -92,7 +92,7 @@ export const CreateFineTuneRequest = z
       .default({})
       .meta({
         description:
-          "Per family. stylegan2: r1_gamma, ema_steps, freeze_d, augment (bool), d_lr. cyclegan: lambda_cycle (10), lambda_identity (0.5), pool_size (50), decay_start. spade: lambda_feat (10), num_D (2), d_lr.",
+          "Per family. Every family: loss (bce | nonsaturating | lsgan | hinge | wgan-gp; default stylegan2 nonsaturating, cyclegan lsgan, spade hinge), r1_gamma, gp_lambda (wgan-gp, 10), lr_d and lr_g (TTUR); cyclegan and spade refuse wgan-gp and r1_gamma (their discriminators are not twice differentiable here). stylegan2: ema_steps, freeze_d, augment (bool), d_lr. cyclegan: lambda_cycle (10), lambda_identity (0.5), pool_size (50), decay_start. spade: lambda_feat (10), num_D (2), d_lr.",
       }),
     webhook: Webhook.optional(),
   })

@@ -1,32 +1,8 @@
-/** GAN loss terms as the CycleGAN (`GANLoss`, lsgan) and SPADE (`GANLoss`, hinge) repos define them. */
+/** Reconstruction and feature-matching terms of the CycleGAN and SPADE trainers (the GAN losses are in ../losses.ts). */
 import * as tf from "@tensorflow/tfjs-core";
-
-/** LSGAN: MSE between the prediction and a constant target (1 real, 0 fake). */
-export function lsganLoss(pred: tf.Tensor, targetIsReal: boolean): tf.Scalar {
-  return tf.mean(tf.square(tf.sub(pred, targetIsReal ? 1 : 0))) as tf.Scalar;
-}
 
 export function l1Loss(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
   return tf.mean(tf.abs(tf.sub(a, b))) as tf.Scalar;
-}
-
-/**
- * Hinge loss of one prediction map. For D: real → -mean(min(pred - 1, 0)), fake → -mean(min(-pred - 1, 0)).
- * For G: -mean(pred) (only the "real" target makes sense there).
- */
-export function hingeLoss(pred: tf.Tensor, targetIsReal: boolean, forDiscriminator: boolean): tf.Scalar {
-  if (!forDiscriminator) {
-    if (!targetIsReal) throw new Error("the generator's hinge loss must target real");
-    return tf.neg(tf.mean(pred)) as tf.Scalar;
-  }
-  const shifted = targetIsReal ? tf.sub(pred, 1) : tf.sub(tf.neg(pred), 1);
-  return tf.neg(tf.mean(tf.minimum(shifted, 0))) as tf.Scalar;
-}
-
-/** Upstream's multiscale GANLoss: the loss of each scale's final output, averaged over scales. */
-export function multiscaleHinge(preds: tf.Tensor[][], targetIsReal: boolean, forDiscriminator: boolean): tf.Scalar {
-  const per = preds.map((feats) => hingeLoss(feats[feats.length - 1], targetIsReal, forDiscriminator));
-  return tf.div(tf.addN(per), per.length) as tf.Scalar;
 }
 
 /**

@@ -12,6 +12,9 @@
  * Names in the saved state: `pool_A` holds generated domain-A images (fake_A, judged by D_B), `pool_B` generated
  * domain-B images (fake_B, judged by D_A), matching upstream's fake_A_pool / fake_B_pool.
  *
+ * `options.loss` swaps LSGAN for another loss of training/losses.ts (the ½ on D stays LSGAN's own), and
+ * `lr_g`/`lr_d` give G and D their own learning rates; wgan-gp and R1 are refused (training/losses.ts says why).
+ *
  * Deviations from upstream, each deliberate:
  * - A base model with only G_A (pix2pix-style or single direction) gets a fresh G_B (normal init, std init_gain);
  *   the cycle loss then trains it from scratch alongside G_A.
@@ -31,11 +34,12 @@ import { NLayerDiscriminator } from "../../networks/cyclegan/discriminator.ts";
 import { Adam } from "../common/adam.ts";
 import { ImagePool } from "../common/image-pool.ts";
 import { tensorImages, tileRows } from "../common/images.ts";
-import { l1Loss, lsganLoss } from "../common/losses.ts";
+import { l1Loss } from "../common/losses.ts";
 import { linearDecayFactor } from "../common/lr.ts";
 import { booleanOption, numberOption, TrainerOptionError } from "../common/options.ts";
 import { i64Scalar, readInt, underPrefix, withPrefix } from "../common/state.ts";
 import { stepRng, stepSeed } from "../common/step-rng.ts";
+import { discriminatorLoss, generatorLoss, type LossOptions, parseLossOptions } from "../losses.ts";
 import type { StepResult, Trainer, TrainerInit, TrainImage } from "../types.ts";
 import { DomainData } from "./data.ts";
 
@@ -52,6 +56,7 @@ export interface CycleGANTrainOptions {
   beta2: number;
   sampleCount: number;
   flip: boolean;
+  loss: LossOptions;
 }
 
 function resolveOptions(init: TrainerInit, cfg: CycleGANConfig): CycleGANTrainOptions {
@@ -76,6 +81,7 @@ function resolveOptions(init: TrainerInit, cfg: CycleGANConfig): CycleGANTrainOp
     beta2: numberOption(o, "beta2", 0.999, { min: 0 }),
     sampleCount: numberOption(o, "sample_count", 4, { integer: true, min: 1 }),
     flip: !booleanOption(o, "no_flip", false),
+    loss: parseLossOptions("cyclegan", o, { dHasBatchNorm: cfg.norm === "batch" }),
   };
 }
 
@@ -145,7 +151,10 @@ export class CycleGANTrainer implements Trainer {
   async trainStep(): Promise<StepResult> {
     const k = this._step;
     const { seed, steps, batch_size, learning_rate } = this.init.options;
-    const lr = learning_rate * linearDecayFactor(k, steps, this.opts.decayStart);
+    const decay = linearDecayFactor(k, steps, this.opts.decayStart);
+    const { loss } = this.opts.loss;
+    const lrG = (this.opts.loss.lrG ?? learning_rate) * decay;
+    const lrD = (this.opts.loss.lrD ?? learning_rate) * decay;
     const realA = this.A.batch(batch_size, stepRng(seed, k, "data.A"));
     const realB = this.B.batch(batch_size, stepRng(seed, k, "data.B"));
     const training = this.training;
@@ -160,8 +169,8 @@ export class CycleGANTrainer implements Trainer {
         const fA = this.G_B.forward(realB, { training });
         fakeB = tf.keep(fB);
         fakeA = tf.keep(fA);
-        const lossG_A = lsganLoss(this.D_A.forward(fB, training), true);
-        const lossG_B = lsganLoss(this.D_B.forward(fA, training), true);
+        const lossG_A = generatorLoss(loss, this.D_A.forward(fB, training));
+        const lossG_B = generatorLoss(loss, this.D_B.forward(fA, training));
         const cycA = tf.mul(l1Loss(this.G_B.forward(fB, { training }), realA), lc);
         const cycB = tf.mul(l1Loss(this.G_A.forward(fA, { training }), realB), lc);
         const idtA = li > 0 ? tf.mul(l1Loss(this.G_A.forward(realB, { training }), realB), lc * li) : tf.scalar(0);
@@ -169,7 +178,7 @@ export class CycleGANTrainer implements Trainer {
         terms = tf.keep(tf.stack([lossG_A, lossG_B, cycA, cycB, idtA, idtB]) as tf.Tensor1D);
         return tf.addN([lossG_A, lossG_B, cycA, cycB, idtA, idtB]) as tf.Scalar;
       }, [...this.optG.params.values()]);
-      this.optG.apply(g.grads, lr, k + 1);
+      this.optG.apply(g.grads, lrG, k + 1);
       tf.dispose([g.value, ...Object.values(g.grads)]);
 
       const S = this.opts.resolution;
@@ -179,12 +188,14 @@ export class CycleGANTrainer implements Trainer {
       const poolFakeA = pooled(this.poolA, fakeA!, "pool_A");
       let dTerms: tf.Tensor1D | undefined;
       const d = tf.variableGrads(() => {
-        const lossD_A = tf.mul(tf.add(lsganLoss(this.D_A.forward(realB, training), true), lsganLoss(this.D_A.forward(poolFakeB, training), false)), 0.5);
-        const lossD_B = tf.mul(tf.add(lsganLoss(this.D_B.forward(realA, training), true), lsganLoss(this.D_B.forward(poolFakeA, training), false)), 0.5);
+        const dA = discriminatorLoss(loss, this.D_A.forward(realB, training), this.D_A.forward(poolFakeB, training));
+        const dB = discriminatorLoss(loss, this.D_B.forward(realA, training), this.D_B.forward(poolFakeA, training));
+        const lossD_A = tf.add(dA.real, dA.fake);
+        const lossD_B = tf.add(dB.real, dB.fake);
         dTerms = tf.keep(tf.stack([lossD_A, lossD_B]) as tf.Tensor1D);
         return tf.add(lossD_A, lossD_B) as tf.Scalar;
       }, [...this.optD.params.values()]);
-      this.optD.apply(d.grads, lr, k + 1);
+      this.optD.apply(d.grads, lrD, k + 1);
       tf.dispose([d.value, ...Object.values(d.grads), poolFakeA, poolFakeB]);
 
       const gv = terms!.dataSync();

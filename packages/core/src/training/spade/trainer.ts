@@ -16,6 +16,9 @@
  * `no_TTUR` gives both lr with (beta1, beta2) from options (upstream defaults 0, 0.9). LR stays constant unless
  * `decay_start` is given (upstream's niter_decay defaults to 0), then decays linearly to the last step.
  *
+ * `options.loss` swaps hinge for another loss of training/losses.ts (averaged over scales the same way); `lr_g` and
+ * `lr_d` override the TTUR rates (`lr_d` is `d_lr`'s other name); wgan-gp and R1 are refused (losses.ts says why).
+ *
  * Not done: the VGG perceptual loss (upstream trains with it; its ImageNet VGG19 weights are not available offline,
  * so `no_vgg_loss` is implied), and use_vae models (the encoder and KL term are not trained here; rejected).
  * n_layers_D defaults to 4 (upstream) for outputs of 128 px and more, 3 below, where a fourth stride-2 stage
@@ -29,11 +32,12 @@ import { MultiscaleDiscriminator, type MultiscaleDiscriminatorOptions } from "..
 import { parseSpadeConfig, SpadeGenerator, type SpadeConfig } from "../../networks/spade/index.ts";
 import { Adam } from "../common/adam.ts";
 import { tensorImages, tileRows } from "../common/images.ts";
-import { featureMatchingLoss, multiscaleHinge } from "../common/losses.ts";
+import { featureMatchingLoss } from "../common/losses.ts";
 import { linearDecayFactor } from "../common/lr.ts";
 import { booleanOption, numberOption, stringOption, TrainerOptionError } from "../common/options.ts";
 import { i64Scalar, readInt, underPrefix, withPrefix } from "../common/state.ts";
 import { stepRng, stepSeed } from "../common/step-rng.ts";
+import { averaged, discriminatorLoss, generatorLoss, type GanLoss, parseLossOptions } from "../losses.ts";
 import type { StepResult, Trainer, TrainerInit, TrainImage } from "../types.ts";
 import { PairedData } from "./data.ts";
 
@@ -52,12 +56,16 @@ export interface SpadeTrainOptions {
   sampleCount: number;
   flip: boolean;
   bnMomentum: number;
+  loss: GanLoss;
 }
 
 function resolveOptions(init: TrainerInit, cfg: SpadeConfig): SpadeTrainOptions {
   const o = init.options.options ?? {};
   const lr = init.options.learning_rate;
   const ttur = !booleanOption(o, "no_TTUR", false);
+  const loss = parseLossOptions("spade", o);
+  if (loss.lrD !== undefined && o.d_lr !== undefined && o.d_lr !== loss.lrD)
+    throw new TrainerOptionError(`options.lr_d (${loss.lrD}) and options.d_lr (${String(o.d_lr)}) disagree; give one`);
   const res = o.resolution;
   if (res !== undefined && res !== null && res !== cfg.output_hw[0] && res !== cfg.output_hw[1])
     throw new TrainerOptionError(`options.resolution ${String(res)}: a SPADE generator only produces ${cfg.output_hw[1]}x${cfg.output_hw[0]} (its crop_size)`);
@@ -70,12 +78,13 @@ function resolveOptions(init: TrainerInit, cfg: SpadeConfig): SpadeTrainOptions 
     ganFeatLoss: !booleanOption(o, "no_ganFeat_loss", false),
     beta1: ttur ? 0 : numberOption(o, "beta1", 0, { min: 0 }),
     beta2: ttur ? 0.9 : numberOption(o, "beta2", 0.9, { min: 0 }),
-    gLr: ttur ? lr / 2 : lr,
-    dLr: numberOption(o, "d_lr", ttur ? lr * 2 : lr, { min: 0 }),
+    gLr: loss.lrG ?? (ttur ? lr / 2 : lr),
+    dLr: loss.lrD ?? numberOption(o, "d_lr", ttur ? lr * 2 : lr, { min: 0 }),
     decayStart: numberOption(o, "decay_start", init.options.steps, { integer: true, min: 0 }),
     sampleCount: numberOption(o, "sample_count", 4, { integer: true, min: 1 }),
     flip: !booleanOption(o, "no_flip", false),
     bnMomentum: 0.1,
+    loss: loss.loss,
   };
 }
 
@@ -148,7 +157,7 @@ export class SpadeTrainer implements Trainer {
       const g = tf.variableGrads(() => {
         const fake = this.G.forward(sem, fwd);
         const pred = this.discriminate(sem, fake, real);
-        const gan = multiscaleHinge(pred.fake, true, false);
+        const gan = averaged(pred.fake.map((scale) => generatorLoss(this.opts.loss, scale[scale.length - 1])));
         const feat = this.opts.ganFeatLoss ? featureMatchingLoss(pred.fake, pred.real, this.opts.lambdaFeat) : tf.scalar(0);
         gTerms = tf.keep(tf.stack([gan, feat]) as tf.Tensor1D);
         return tf.add(gan, feat) as tf.Scalar;
@@ -161,8 +170,8 @@ export class SpadeTrainer implements Trainer {
       this.D.powerIteration(1);
       const d = tf.variableGrads(() => {
         const pred = this.discriminate(sem, fake, real);
-        const dFake = multiscaleHinge(pred.fake, false, true);
-        const dReal = multiscaleHinge(pred.real, true, true);
+        const per = pred.fake.map((scale, i) => discriminatorLoss(this.opts.loss, pred.real[i][pred.real[i].length - 1], scale[scale.length - 1]));
+        const { fake: dFake, real: dReal } = averaged(per);
         dTerms = tf.keep(tf.stack([dFake, dReal]) as tf.Tensor1D);
         return tf.add(dFake, dReal) as tf.Scalar;
       }, [...this.optD.params.values()]);

@@ -23,7 +23,8 @@ import { Adam } from "../common/adam.ts";
 import { applyDiffAugment, sampleDiffAugment } from "../common/diffaugment.ts";
 import { copyInto, emaBeta, emaUpdate } from "../common/ema.ts";
 import { tileRows } from "../common/images.ts";
-import { logisticDiscriminatorLoss, nonSaturatingGeneratorLoss, r1Penalty } from "../common/logistic-losses.ts";
+import { r1Penalty } from "../common/logistic-losses.ts";
+import { discriminatorLoss, generatorLoss, wganGradientPenalty } from "../losses.ts";
 import { normals } from "../common/normal.ts";
 import { i64Scalar, readInt, underPrefix, withPrefix } from "../common/state.ts";
 import { stepRng, stepSeed } from "../common/step-rng.ts";
@@ -256,7 +257,7 @@ class StyleGAN2Trainer implements Trainer {
       const g = tf.variableGrads(() => {
         const { img, wMean: wm } = this.runG(k, "Gmain", cG);
         wMean = tf.keep(wm);
-        return nonSaturatingGeneratorLoss(this.D.apply(this.augment(img, k, "Gmain.fake"), cG));
+        return generatorLoss(this.opts.loss, this.D.apply(this.augment(img, k, "Gmain.fake"), cG));
       }, gVars);
       this.optG.apply(g.grads, this.opts.gLr, ++this.tG);
       losses["loss/G"] = (await g.value.data())[0];
@@ -273,14 +274,21 @@ class StyleGAN2Trainer implements Trainer {
       pending.push(fake);
       let parts: tf.Scalar[] = [];
       const d = tf.variableGrads(() => {
-        const l = logisticDiscriminatorLoss(this.D.apply(this.augment(real, k, "Dmain.real"), realC), this.D.apply(this.augment(fake, k, "Dmain.fake"), cD));
+        const l = discriminatorLoss(this.opts.loss, this.D.apply(this.augment(real, k, "Dmain.real"), realC), this.D.apply(this.augment(fake, k, "Dmain.fake"), cD));
         parts = [tf.keep(l.real), tf.keep(l.fake)];
-        return l.total;
+        if (this.opts.loss !== "wgan-gp") return tf.add(l.real, l.fake) as tf.Scalar;
+        // WGAN-GP: one α per sample, a pure function of (seed, k) like every other draw of the step.
+        const rng = stepRng(this.seed, k, "Dmain.gp_alpha");
+        const alpha = tf.tensor4d(Array.from({ length: real.shape[0] }, () => rng.next()), [real.shape[0], 1, 1, 1]);
+        const gp = wganGradientPenalty((x) => this.D.apply(this.augment(x, k, "Dmain.gp"), realC), real, fake, alpha);
+        parts.push(tf.keep(gp));
+        return tf.addN([l.real, l.fake, tf.mul(gp, this.opts.gpLambda)]) as tf.Scalar;
       }, dVars);
       this.optD.apply(d.grads, this.dLrEffective, ++this.tD);
       losses["loss/D"] = (await d.value.data())[0];
       losses["loss/D_real"] = (await parts[0].data())[0];
       losses["loss/D_fake"] = (await parts[1].data())[0];
+      if (parts[2]) losses["loss/gradient_penalty"] = (await parts[2].data())[0];
       tf.dispose([d.value, ...parts, ...Object.values(d.grads)]);
 
       // Dreg: lazy R1, scaled by the interval so its average strength is r1_gamma.

@@ -4,13 +4,18 @@
  */
 import { z } from "zod";
 import { AUGMENT_OPS, type AugmentOp } from "../common/diffaugment.ts";
+import { type GanLoss, LossOptionsShape, parseLossOptions } from "../losses.ts";
+import { TrainerOptionError } from "../common/options.ts";
 
 export const StyleGAN2TrainOptionsSchema = z.strictObject({
-  /** R1 weight. Default: ada's auto heuristic 0.0002 · res² / batch (10 at 256² / batch 64 is the paper scale). */
-  r1_gamma: z.number().min(0).optional(),
+  /**
+   * loss (default nonsaturating), r1_gamma, gp_lambda, lr_d, lr_g: see training/losses.ts. R1's default is ada's
+   * auto heuristic 0.0002 · res² / batch (10 at 256² / batch 64 is the paper scale); 0 with wgan-gp.
+   */
+  ...LossOptionsShape,
   /** Lazy regularisation interval in steps (ada: 16). */
   r1_interval: z.number().int().min(1).default(16),
-  /** D learning rate; defaults to TrainerOptions.learning_rate. */
+  /** D learning rate (lr_d's older name); defaults to TrainerOptions.learning_rate. */
   d_lr: z.number().positive().optional(),
   /** Number of top-resolution D blocks (b{res}, b{res/2}, ...) whose weights stay fixed (FreezeD, Mo et al. 2020). */
   freeze_d: z.number().int().min(0).default(0),
@@ -34,6 +39,8 @@ export const StyleGAN2TrainOptionsSchema = z.strictObject({
 });
 
 export interface StyleGAN2TrainOptions {
+  loss: GanLoss;
+  gpLambda: number;
   r1Gamma: number;
   r1Interval: number;
   dLr: number;
@@ -53,12 +60,17 @@ export interface StyleGAN2TrainOptions {
 export function parseStyleGAN2Options(raw: Record<string, unknown>, ctx: { resolution: number; batchSize: number; learningRate: number; datasetSize: number }): StyleGAN2TrainOptions {
   const o = StyleGAN2TrainOptionsSchema.parse(raw ?? {});
   const { resolution: res, batchSize: b } = ctx;
+  const loss = parseLossOptions("stylegan2", o, { r1Default: (0.0002 * res * res) / b });
+  if (loss.lrD !== undefined && o.d_lr !== undefined && o.d_lr !== loss.lrD)
+    throw new TrainerOptionError(`options.lr_d (${loss.lrD}) and options.d_lr (${o.d_lr}) disagree; give one`);
   const emaNimg = o.ema_steps !== undefined ? o.ema_steps * b : (o.ema_kimg ?? (b * 10) / 32) * 1000;
   return {
-    r1Gamma: o.r1_gamma ?? (0.0002 * res * res) / b,
+    loss: loss.loss,
+    gpLambda: loss.gpLambda,
+    r1Gamma: loss.r1Gamma,
     r1Interval: o.r1_interval,
-    gLr: ctx.learningRate,
-    dLr: o.d_lr ?? ctx.learningRate,
+    gLr: loss.lrG ?? ctx.learningRate,
+    dLr: loss.lrD ?? o.d_lr ?? ctx.learningRate,
     freezeD: o.freeze_d,
     augment: o.augment ?? ctx.datasetSize < 1000,
     augmentPolicy: [...o.augment_policy],
