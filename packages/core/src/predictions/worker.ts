@@ -177,8 +177,10 @@ export class PredictionWorker {
       return;
     }
     // Keep the message hidden while it runs; a dead worker stops doing this and the message reappears.
-    const heartbeat = setInterval(
-      () => void queue.changeVisibility(m.receiptHandle, this.opts.visibilitySeconds).catch((err) => log.warn({ err }, "could not extend a message's visibility")),
+    const heartbeat = setInterval(() => {
+      if (this.killed) return;
+      void queue.changeVisibility(m.receiptHandle, this.opts.visibilitySeconds).catch((err) => log.warn({ err }, "could not extend a message's visibility"));
+    },
       Math.max(1000, (this.opts.visibilitySeconds * 1000) / 3),
     );
     const attempt = rec.attempts + 1;
