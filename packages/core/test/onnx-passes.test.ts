@@ -14,7 +14,8 @@ import { ParamStore, stateDictSource } from "../src/networks/common/param-store.
 import { GraphOps } from "../src/networks/ops/graph.ts";
 import type { Ops } from "../src/networks/ops/ops.ts";
 import type { GraphBuilder } from "../src/onnx/graph.ts";
-import { dropBiasBeforeInstanceNorm, foldBatchNorm, optimize, polyphaseConvTranspose } from "../src/onnx/passes.ts";
+import { SpectralConv2d } from "../src/networks/common/spectral-norm.ts";
+import { dropBiasBeforeInstanceNorm, foldAddIntoConvBias, foldBatchNorm, mergeSiblingConvs, optimize, polyphaseConvTranspose } from "../src/onnx/passes.ts";
 
 /** Deterministic values in [lo, hi). */
 function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -54,7 +55,7 @@ async function compare(net: Net, inC: number, pass: (g: GraphBuilder) => void, h
   const eager = tf.tidy(() => net(store)(tf.tensor4d(x, [2, h, w, inC])));
   const want = (await eager.data()) as Float32Array;
   const ops = new GraphOps("t", sd);
-  const y = net(ops)(ops.input("x", [null, null, null, inC]));
+  const y = net(ops)(ops.input("x", [null, h, w, inC]));
   const ops2 = ops.g.nodes.map((n) => n.opType);
   const bytes = ops.finish({ y }, "test", { passes: pass });
   const session = await createSession(bytes, 1);
@@ -163,6 +164,49 @@ describe("graph passes against the eager forward", () => {
     };
     const r = await compare(net, 3, optimize);
     expect(r.after).toEqual(["Transpose", "Conv", "Relu", "Conv", "DepthToSpace", "Transpose", "Identity"]);
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("foldAddIntoConvBias moves a scalar added to a conv output into its bias", async () => {
+    const net: Net = (ops) => {
+      const conv = new Conv2d(ops, "c", 3, 3, 3, { padding: 1 });
+      return (x) => ops.mul(x, ops.addScalar(conv.apply(x), 1));
+    };
+    const r = await compare(net, 3, foldAddIntoConvBias);
+    // One Add (the scalar) before, none after; the Mul stays.
+    expect(r.before.filter((o) => o === "Add")).toHaveLength(1);
+    expect(r.after).not.toContain("Add");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("mergeSiblingConvs merges convs reading one value into one conv and a Split", async () => {
+    const net: Net = (ops) => {
+      const a = new Conv2d(ops, "a", 3, 4, 3, { padding: 1 });
+      const b = new Conv2d(ops, "b", 3, 2, 3, { padding: 1 });
+      const c = new Conv2d(ops, "c", 3, 3, 3, { stride: 2, padding: 1 }); // reads x too, with other attributes
+      const d = new Conv2d(ops, "d", 6, 3, 3, { stride: 2, padding: 1 });
+      return (x) => ops.plus(d.apply(ops.concat([ops.relu(a.apply(x)), b.apply(x)])), c.apply(x));
+    };
+    const r = await compare(net, 3, mergeSiblingConvs);
+    expect(r.before.filter((o) => o === "Conv")).toHaveLength(4);
+    expect(r.after.filter((o) => o === "Conv")).toHaveLength(3);
+    expect(r.after).toContain("Split");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("spectral conv, legacy nearest resizes and upsampling: graph ops against eager ops", async () => {
+    const net: Net = (ops) => {
+      const conv = new SpectralConv2d(ops, "s", 3, 4, 3, { padding: 1 });
+      return (x) => {
+        const y = conv.apply(x);
+        const down = ops.resizeNearest(y, 4, 3); // 12x9 → 4x3: ratio 3, the Gather path
+        const half = ops.resizeNearest(y, 6, 9); // a power of two on one axis, 1 on the other: Resize
+        return ops.plus(ops.upsampleNearest2x(ops.resizeNearest(half, 3, 3), false), ops.resizeNearest(ops.upsampleNearest2x(down, false), 6, 6));
+      };
+    };
+    const r = await compare(net, 3, () => {}, 12, 9);
+    expect(r.after).toContain("Gather");
+    expect(r.after).toContain("Resize");
     expect(r.diff).toBeLessThan(1e-5);
   });
 

@@ -5,7 +5,7 @@
 import type { StateDict } from "../checkpoints/tensor.ts";
 import type { ModelFamily } from "../families.ts";
 import { exportCycleGAN, type CycleGANExportOptions } from "../networks/cyclegan/generator.ts";
-import { exportSpade } from "./spade.ts";
+import { exportSpade } from "../networks/spade/generator.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, type SynthesisNoise } from "./stylegan2.ts";
 
 export { exportCycleGAN, exportSpade, exportStyleGAN2Mapping, exportStyleGAN2Synthesis };

@@ -4,7 +4,7 @@
  * the result beyond float rounding. Each pass only fires where its constants are initializers and the value it
  * rewrites has no other reader, and each is tested on its own against the eager form.
  */
-import { batchNormAffine, convTransposeComposite, type GraphBuilder, type Node, polyphaseUp } from "./graph.ts";
+import { A, batchNormAffine, convTransposeComposite, type GraphBuilder, type Node, polyphaseUp } from "./graph.ts";
 
 const CONVS = new Set(["Conv", "ConvTranspose"]);
 
@@ -83,9 +83,68 @@ export function polyphaseConvTranspose(g: GraphBuilder): void {
   }
 }
 
+/** `conv(x) + c` with a scalar constant c becomes the conv with c added to its bias (SPADE's `1 + gamma`). */
+export function foldAddIntoConvBias(g: GraphBuilder): void {
+  for (const add of [...g.nodes]) {
+    if (add.opType !== "Add") continue;
+    const c = g.constant(add.inputs[1]);
+    const conv = c && c.data.length === 1 && c.dims.length === 0 ? soleConv(g, add.inputs[0]) : undefined;
+    if (conv?.opType !== "Conv" || !c) continue;
+    const w = g.constant(conv.inputs[1])!;
+    const cout = w.dims[0];
+    const old = conv.inputs[2] ? (g.constant(conv.inputs[2])!.data as Float32Array) : new Float32Array(cout);
+    conv.inputs[2] = g.f32("B", [cout], old.map((b) => b + (c.data[0] as number)));
+    conv.outputs[0] = add.outputs[0];
+    g.nodes.splice(g.nodes.indexOf(add), 1);
+  }
+}
+
+/**
+ * Convs that read the same value with the same attributes become one conv with their output channels
+ * concatenated, then a Split: one wide conv runs faster than several narrow ones, and no arithmetic changes.
+ * The merged conv takes the place of the first of them, where its input is already computed.
+ */
+export function mergeSiblingConvs(g: GraphBuilder): void {
+  const groups = new Map<string, Node[]>();
+  for (const n of g.nodes) {
+    if (n.opType !== "Conv" || !g.constant(n.inputs[1]) || (n.inputs[2] && !g.constant(n.inputs[2]))) continue;
+    const key = JSON.stringify([n.inputs[0], n.inputs.length, g.constant(n.inputs[1])!.dims.slice(1), n.attrs]);
+    groups.set(key, [...(groups.get(key) ?? []), n]);
+  }
+  for (const convs of groups.values()) {
+    if (convs.length < 2) continue;
+    const ws = convs.map((n) => g.constant(n.inputs[1])!);
+    const outs = ws.map((w) => w.dims[0]);
+    const weight = new Float32Array(ws.reduce((k, w) => k + w.data.length, 0));
+    let at = 0;
+    for (const w of ws) {
+      weight.set(w.data as Float32Array, at);
+      at += w.data.length;
+    }
+    const total = outs.reduce((a, b) => a + b, 0);
+    const ins = [convs[0].inputs[0], g.f32("W", [total, ...ws[0].dims.slice(1)], weight)];
+    if (convs[0].inputs[2]) {
+      const bias = new Float32Array(total);
+      let o = 0;
+      for (const [i, n] of convs.entries()) {
+        bias.set(g.constant(n.inputs[2])!.data as Float32Array, o);
+        o += outs[i];
+      }
+      ins.push(g.f32("B", [total], bias));
+    }
+    const merged = g.fresh("conv");
+    const conv: Node = { opType: "Conv", inputs: ins, outputs: [merged], attrs: convs[0].attrs };
+    const split: Node = { opType: "Split", inputs: [merged, g.i64(outs)], outputs: convs.map((n) => n.outputs[0]), attrs: { axis: A.i(1) } };
+    for (const n of convs.slice(1)) g.nodes.splice(g.nodes.indexOf(n), 1);
+    g.nodes.splice(g.nodes.indexOf(convs[0]), 1, conv, split);
+  }
+}
+
 /** The passes every exported graph gets, in order: bias and norm folds first, then the conv rewrites. */
 export function optimize(g: GraphBuilder): void {
   dropBiasBeforeInstanceNorm(g);
   foldBatchNorm(g);
+  foldAddIntoConvBias(g);
+  mergeSiblingConvs(g);
   polyphaseConvTranspose(g);
 }

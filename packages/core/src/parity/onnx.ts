@@ -15,7 +15,7 @@ import type { OrtSession } from "../inference/engines/ort-thread.ts";
 import { parseCycleGANConfig } from "../networks/cyclegan/config.ts";
 import { buildSemantics, parseSpadeConfig, type IdMap } from "../networks/spade/index.ts";
 import { exportCycleGAN } from "../networks/cyclegan/generator.ts";
-import { exportSpade } from "../onnx/spade.ts";
+import { exportSpade } from "../networks/spade/generator.ts";
 import { compare, findManifests } from "./runner.ts";
 import { overlayResolvedWeights } from "./spade.ts";
 import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";

@@ -41,3 +41,9 @@ export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   const [, h, w] = x.shape;
   return tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w], false, false);
 }
+
+/** Nearest x2 as a broadcast of each pixel over a 2x2 block: differentiable on every backend. */
+export function upsampleNearest2xBroadcast(x: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  return tf.reshape(tf.mul(tf.reshape(x, [n, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1])), [n, 2 * h, 2 * w, c]);
+}

@@ -8,7 +8,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
 import * as eager from "../ops/eager.ts";
-import type { BatchNormParams, ConvOptions, ConvTransposeOptions, Ops, ParamLayout, ParamOptions, ParamRole } from "../ops/ops.ts";
+import type { BatchNormParams, ConvOptions, ConvTransposeOptions, Ops, ParamLayout, ParamOptions, ParamRole, SpectralParams } from "../ops/ops.ts";
+import { resizeNearestLegacy, upsampleNearest2x, upsampleNearest2xBroadcast } from "./nearest-resize.ts";
 
 export type { ParamRole };
 
@@ -63,6 +64,10 @@ export class ParamStore implements Ops<tf.Tensor4D, tf.Variable> {
     return eager.conv2dSymmetric(x, weight as tf.Tensor4D, o.stride, o.padding, bias);
   }
 
+  spectralConv2d(x: tf.Tensor4D, weight: SpectralParams<tf.Variable>, bias: tf.Variable | undefined, o: ConvOptions): tf.Tensor4D {
+    return tf.tidy(() => eager.conv2dSymmetric(x, eager.spectralWeight(weight), o.stride, o.padding, bias));
+  }
+
   /** Rearranged transposed-conv kernels of this store's weights; they die with the store. */
   private subpixel?: eager.SubpixelCache;
   convTranspose2d(x: tf.Tensor4D, weight: tf.Variable, bias: tf.Variable | undefined, o: ConvTransposeOptions): tf.Tensor4D {
@@ -99,6 +104,35 @@ export class ParamStore implements Ops<tf.Tensor4D, tf.Variable> {
 
   plus(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
     return tf.add(a, b);
+  }
+
+  mul(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
+    return tf.mul(a, b);
+  }
+
+  addScalar(x: tf.Tensor4D, c: number): tf.Tensor4D {
+    return tf.add(x, c);
+  }
+
+  resizeNearest(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
+    return resizeNearestLegacy(x, h, w);
+  }
+
+  /** Same values either way; tfjs-cpu's ResizeNearestNeighborGrad is wrong, so training takes the broadcast form. */
+  upsampleNearest2x(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+    return training ? upsampleNearest2xBroadcast(x) : upsampleNearest2x(x);
+  }
+
+  scope<R extends tf.Tensor4D>(fn: () => R): R {
+    return tf.tidy(fn);
+  }
+
+  keep(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.keep(x);
+  }
+
+  release(x: tf.Tensor4D): void {
+    x.dispose();
   }
 
   concat(xs: readonly tf.Tensor4D[]): tf.Tensor4D {

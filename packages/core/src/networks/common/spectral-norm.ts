@@ -20,8 +20,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
-import { conv2dSymmetric } from "./conv.ts";
-import type { ParamStore } from "./param-store.ts";
+import * as eager from "../ops/eager.ts";
+import { assertShape, type Ops, type SpectralParams } from "../ops/ops.ts";
 
 /** PyTorch's F.normalize eps in spectral_norm. */
 const NORMALIZE_EPS = 1e-12;
@@ -195,7 +195,7 @@ export function canonicalizeSpectral(sd: StateDict, layers: string[], file = "st
   return out;
 }
 
-// ---- TF.js layer -------------------------------------------------------------------------------------------
+// ---- the layer -------------------------------------------------------------------------------------------
 
 export interface SpectralConv2dOptions {
   stride?: number;
@@ -205,21 +205,21 @@ export interface SpectralConv2dOptions {
 }
 
 /**
- * spectral_norm(nn.Conv2d). `weight_orig` is a trainable variable in HWIO; `weight_u`/`weight_v` are
- * non-trainable variables in the official layout, updated only by `powerIteration()`. `apply` always derives the
- * weight from the current variables (a small matVec next to the conv), so an optimiser step never leaves a
- * stale cached weight behind.
+ * spectral_norm(nn.Conv2d). `weight_orig` is a trainable parameter (HWIO on the eager side); `weight_u`/`weight_v`
+ * are non-trainable buffers in the official layout, updated only by `powerIteration()`. `apply` always derives
+ * the weight from the current values (a small matVec next to the conv), so an optimiser step never leaves a
+ * stale cached weight behind; the graph side folds it into a constant.
  */
-export class SpectralConv2d {
-  readonly weightOrig: tf.Variable;
-  readonly u: tf.Variable;
-  readonly v: tf.Variable;
-  readonly bias?: tf.Variable;
+export class SpectralConv2d<T = tf.Tensor4D, P = tf.Variable> {
+  readonly weightOrig: P;
+  readonly u: P;
+  readonly v: P;
+  readonly bias?: P;
   readonly stride: number;
   readonly padding: number;
 
   constructor(
-    store: ParamStore,
+    private readonly ops: Ops<T, P>,
     readonly name: string,
     readonly inChannels: number,
     readonly outChannels: number,
@@ -229,44 +229,42 @@ export class SpectralConv2d {
     this.stride = opts.stride ?? 1;
     this.padding = opts.padding ?? 0;
     const k = kernelSize;
-    this.weightOrig = store.add(join(name, "weight_orig"), [outChannels, inChannels, k, k], "conv.weight", { perm: [2, 3, 1, 0] });
+    this.weightOrig = ops.param(join(name, "weight_orig"), [outChannels, inChannels, k, k], "conv.weight", { layout: "OIHW" });
     // ParamRole has no spectral-norm roles; the vectors belong to the conv weight and are never trained by an optimiser.
-    this.u = store.add(join(name, "weight_u"), [outChannels], "conv.weight", { trainable: false });
-    this.v = store.add(join(name, "weight_v"), [inChannels * k * k], "conv.weight", { trainable: false });
-    if (opts.bias ?? true) this.bias = store.add(join(name, "bias"), [outChannels], "conv.bias");
+    this.u = ops.param(join(name, "weight_u"), [outChannels], "conv.weight", { trainable: false });
+    this.v = ops.param(join(name, "weight_v"), [inChannels * k * k], "conv.weight", { trainable: false });
+    if (opts.bias ?? true) this.bias = ops.param(join(name, "bias"), [outChannels], "conv.bias");
   }
 
-  /** W.reshape(out, -1) in PyTorch's element order (in, kh, kw). */
-  private matrix(): tf.Tensor2D {
-    return tf.reshape(tf.transpose(this.weightOrig, [3, 2, 0, 1]), [this.outChannels, -1]);
+  apply(x: T): T {
+    assertShape(this.ops, x, [null, null, null, this.inChannels], this.name);
+    return this.ops.spectralConv2d(x, { orig: this.weightOrig, u: this.u, v: this.v }, this.bias, { stride: this.stride, padding: this.padding });
+  }
+
+  /** The eager variables (training-time methods below exist only there). */
+  private eager(): SpectralParams<tf.Variable> {
+    if (this.ops.mode !== "eager") throw new Error(`${this.name}: power iteration and sigma() are eager (training) operations`);
+    return { orig: this.weightOrig, u: this.u, v: this.v } as unknown as SpectralParams<tf.Variable>;
   }
 
   sigma(): tf.Scalar {
-    return tf.tidy(() => tf.sum(tf.mul(this.u, tf.squeeze(tf.matMul(this.matrix(), tf.expandDims(this.v, 1)), [1]))) as tf.Scalar);
-  }
-
-  /** Eval weight weight_orig / sigma, HWIO; differentiable w.r.t. weight_orig (u and v are constants, as in torch). */
-  weight(): tf.Tensor4D {
-    return tf.tidy(() => tf.div(this.weightOrig, this.sigma()) as tf.Tensor4D);
-  }
-
-  apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => conv2dSymmetric(x, this.weight(), this.stride, this.padding, this.bias));
+    return tf.tidy(() => eager.spectralSigma(this.eager()));
   }
 
   /** One training-mode power-iteration step (torch runs it before each training forward); updates u and v. */
   powerIteration(steps = 1): void {
+    const p = this.eager();
     tf.tidy(() => {
-      const w = this.matrix();
-      let u: tf.Tensor1D = this.u as tf.Tensor1D;
-      let v: tf.Tensor1D = this.v as tf.Tensor1D;
+      const w = eager.spectralMatrix(p.orig);
+      let u: tf.Tensor1D = p.u as tf.Tensor1D;
+      let v: tf.Tensor1D = p.v as tf.Tensor1D;
       const unit = (x: tf.Tensor1D) => tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x))), NORMALIZE_EPS)) as tf.Tensor1D;
       for (let i = 0; i < steps; i++) {
         v = unit(tf.squeeze(tf.matMul(w, tf.expandDims(u, 1), true, false), [1]) as tf.Tensor1D);
         u = unit(tf.squeeze(tf.matMul(w, tf.expandDims(v, 1)), [1]) as tf.Tensor1D);
       }
-      this.u.assign(u);
-      this.v.assign(v);
+      p.u.assign(u);
+      p.v.assign(v);
     });
   }
 }

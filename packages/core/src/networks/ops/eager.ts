@@ -4,7 +4,7 @@
  * HW-out-in).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { BatchNormParams, ConvTransposeOptions } from "./ops.ts";
+import type { BatchNormParams, ConvTransposeOptions, SpectralParams } from "./ops.ts";
 
 /**
  * nn.Conv2d's forward on NHWC: explicit symmetric padding (TF's 'same' would pad asymmetrically for even
@@ -15,6 +15,21 @@ export function conv2dSymmetric(x: tf.Tensor4D, weight: tf.Tensor4D, stride: num
   const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
   const y = tf.conv2d(x, weight, stride, p === 0 ? "valid" : pad);
   return bias ? tf.add(y, bias) : y;
+}
+
+/** W.reshape(out, -1) of an HWIO weight, in PyTorch's element order (in, kh, kw). */
+export function spectralMatrix(orig: tf.Tensor): tf.Tensor2D {
+  return tf.reshape(tf.transpose(orig, [3, 2, 0, 1]), [orig.shape[3] as number, -1]);
+}
+
+/** sigma = u · (W.reshape(out, -1) @ v) from the stored u and v (no power iteration, as torch's eval). */
+export function spectralSigma(p: SpectralParams<tf.Tensor>): tf.Scalar {
+  return tf.sum(tf.mul(p.u, tf.squeeze(tf.matMul(spectralMatrix(p.orig), tf.expandDims(p.v, 1)), [1]))) as tf.Scalar;
+}
+
+/** The eval weight weight_orig / sigma, HWIO; differentiable w.r.t. weight_orig (u and v are constants, as in torch). */
+export function spectralWeight(p: SpectralParams<tf.Tensor>): tf.Tensor4D {
+  return tf.div(p.orig, spectralSigma(p)) as tf.Tensor4D;
 }
 
 /** nn.ReflectionPad2d(p): mirror without repeating the edge; PyTorch requires p < H and p < W, and so do we. */

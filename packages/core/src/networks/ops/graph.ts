@@ -10,7 +10,9 @@
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { A, GraphBuilder, WeightReader } from "../../onnx/graph.ts";
 import { optimize } from "../../onnx/passes.ts";
-import type { BatchNormParams, ConvOptions, ConvTransposeOptions, Ops, ParamOptions, ParamRole, Shape } from "./ops.ts";
+import { legacyNearestIndices } from "../common/nearest-resize.ts";
+import { spectralSigma } from "../common/spectral-norm.ts";
+import type { BatchNormParams, ConvOptions, ConvTransposeOptions, Ops, ParamOptions, ParamRole, Shape, SpectralParams } from "./ops.ts";
 
 /** A value in the graph with its logical (NHWC) shape; null where the size is dynamic. */
 export interface GValue {
@@ -95,6 +97,13 @@ export class GraphOps implements Ops<GValue, GConst> {
     return this.value(y, [n, size(h), size(wd), cout]);
   }
 
+  /** The eval weight is folded on the host: sigma from the stored u and v, rounded to float32 as torch holds it. */
+  spectralConv2d(x: GValue, w: SpectralParams<GConst>, b: GConst | undefined, o: ConvOptions): GValue {
+    const t = (c: GConst) => ({ dtype: "F32" as const, shape: [...c.dims], data: c.data });
+    const sigma = Math.fround(spectralSigma(t(w.orig), t(w.u), t(w.v)));
+    return this.conv2d(x, { name: w.orig.name, dims: w.orig.dims, data: w.orig.data.map((a) => a / sigma) }, b, o);
+  }
+
   convTranspose2d(x: GValue, w: GConst, b: GConst | undefined, o: ConvTransposeOptions): GValue {
     const [, cout, k] = w.dims;
     const p = o.padding;
@@ -152,6 +161,50 @@ export class GraphOps implements Ops<GValue, GConst> {
   plus(a: GValue, b: GValue): GValue {
     return this.value(this.g.op("Add", [a.id, b.id]), a.shape);
   }
+
+  mul(a: GValue, b: GValue): GValue {
+    return this.value(this.g.op("Mul", [a.id, b.id]), a.shape);
+  }
+
+  addScalar(x: GValue, c: number): GValue {
+    return this.value(this.g.op("Add", [x.id, this.g.scalar("c", c)]), x.shape);
+  }
+
+  private static readonly NEAREST = { mode: A.s("nearest"), coordinate_transformation_mode: A.s("asymmetric"), nearest_mode: A.s("floor") };
+
+  /**
+   * Resize (asymmetric, floor) where the ratio is a power of two and therefore exact in float, else a Gather of
+   * the host-computed legacy indices. Needs the input's static size.
+   */
+  resizeNearest(x: GValue, h: number, w: number): GValue {
+    const [n, ih, iw, c] = x.shape;
+    if (ih === null || iw === null) throw new Error("resizeNearest needs a static input size in the graph");
+    if (ih === h && iw === w) return x;
+    const pow2 = (v: number) => Number.isInteger(Math.log2(v));
+    let y = x.id;
+    if (pow2(ih / h) && pow2(iw / w)) y = this.g.op("Resize", [y, "", this.g.f32("scales", [4], Float32Array.of(1, 1, h / ih, w / iw))], GraphOps.NEAREST);
+    else {
+      if (h !== ih) y = this.g.op("Gather", [y, this.g.i64([...legacyNearestIndices(ih, h)])], { axis: A.i(2) });
+      if (w !== iw) y = this.g.op("Gather", [y, this.g.i64([...legacyNearestIndices(iw, w)])], { axis: A.i(3) });
+    }
+    return this.value(y, [n, h, w, c]);
+  }
+
+  upsampleNearest2x(x: GValue, _training: boolean): GValue {
+    const y = this.g.op("Resize", [x.id, "", this.g.f32("scales", [4], Float32Array.of(1, 1, 2, 2))], GraphOps.NEAREST);
+    const twice = (v: number | null) => (v === null ? null : 2 * v);
+    return this.value(y, [x.shape[0], twice(x.shape[1]), twice(x.shape[2]), x.shape[3]]);
+  }
+
+  scope<R extends GValue>(fn: () => R): R {
+    return fn();
+  }
+
+  keep(x: GValue): GValue {
+    return x;
+  }
+
+  release(_x: GValue): void {}
 
   concat(xs: readonly GValue[]): GValue {
     const c = xs.reduce<number | null>((s, x) => (s === null || x.shape[3] === null ? null : s + (x.shape[3] as number)), 0);

@@ -38,6 +38,13 @@ export interface ConvTransposeOptions extends ConvOptions {
   outputPadding: number;
 }
 
+/** A spectral-normed weight (`torch.nn.utils.spectral_norm`, dim 0): weight_orig and its stored u, v. */
+export interface SpectralParams<P> {
+  orig: P;
+  u: P;
+  v: P;
+}
+
 export interface BatchNormParams<P> {
   mean: P;
   variance: P;
@@ -59,6 +66,8 @@ export interface Ops<T, P> {
   shape(x: T): Shape;
 
   conv2d(x: T, weight: P, bias: P | undefined, o: ConvOptions): T;
+  /** conv2d with the eval weight weight_orig / sigma, sigma = u · (W.reshape(out, -1) @ v) from the stored u, v. */
+  spectralConv2d(x: T, weight: SpectralParams<P>, bias: P | undefined, o: ConvOptions): T;
   /** nn.ConvTranspose2d with PyTorch's output size (H-1)*stride - 2*padding + k + output_padding. */
   convTranspose2d(x: T, weight: P, bias: P | undefined, o: ConvTransposeOptions): T;
   /** Per-sample, per-channel normalisation over H and W (biased variance), optional affine. */
@@ -71,6 +80,20 @@ export interface Ops<T, P> {
   tanh(x: T): T;
   /** Elementwise sum. */
   plus(a: T, b: T): T;
+  /** Elementwise product (broadcasting as NumPy). */
+  mul(a: T, b: T): T;
+  addScalar(x: T, c: number): T;
+  /** PyTorch's legacy `F.interpolate(mode='nearest')` to (h, w): `min(floor(dst * float32(in/out)), in-1)`. */
+  resizeNearest(x: T, h: number, w: number): T;
+  /** `nn.Upsample(scale_factor=2)`, nearest; `training` picks a form with gradients on every backend. */
+  upsampleNearest2x(x: T, training: boolean): T;
+  /**
+   * Runs `fn` in a memory scope: eager frees every intermediate tensor but the result (tf.tidy); `keep` marks a
+   * value to outlive the scope it is made in (tf.keep). The graph side just runs `fn`.
+   */
+  scope<R extends T>(fn: () => R): R;
+  keep(x: T): T;
+  release(x: T): void;
   /** Concatenation along channels. */
   concat(xs: readonly T[]): T;
   /** Inverted dropout when `training`, identity otherwise. */

@@ -16,18 +16,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
-import { resizeNearestLegacy, upsampleNearest2x } from "../common/nearest-resize.ts";
 import { ParamModule, ParamStore, stateDictSource } from "../common/param-store.ts";
 import { canonicalizeSpectral, type SpectralConv2d } from "../common/spectral-norm.ts";
+import { GraphOps } from "../ops/graph.ts";
+import type { Ops } from "../ops/ops.ts";
 import { parseSpadeConfig, type SpadeConfig } from "./config.ts";
 import { spadeInitSource } from "./init.ts";
-import { Linear, lrelu, SegContext, SpadeResnetBlock, type BatchNormHook } from "./layers.ts";
-
-/** Nearest x2 as a broadcast of each pixel over a 2x2 block: differentiable on every backend. */
-function upsampleNearest2xBroadcast(x: tf.Tensor4D): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  return tf.reshape(tf.mul(tf.reshape(x, [n, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1])), [n, 2 * h, 2 * w, c]);
-}
+import { Linear, SegContext, SpadeResnetBlock, type BatchNormHook } from "./layers.ts";
 
 export interface BlockSpec {
   name: string;
@@ -74,25 +69,63 @@ export interface SpadeForwardOptions {
   onBatchNorm?: BatchNormHook;
 }
 
+/**
+ * The one assembly of the generator, for either backend. With use_vae the fc is a Linear on z, which only the
+ * eager side builds (the wrapper feeds `apply` its output).
+ */
+class SpadeNet<T, P> {
+  readonly fc: Conv2d<T, P> | Linear;
+  readonly blocks: SpadeResnetBlock<T, P>[];
+  readonly conv_img: Conv2d<T, P>;
+
+  constructor(
+    private readonly ops: Ops<T, P>,
+    readonly config: SpadeConfig,
+  ) {
+    const c = config;
+    const nf = c.ngf;
+    if (c.use_vae && ops.mode !== "eager") throw new Error("SPADE with use_vae (a style encoder and a latent input) has no graph form; serve it with the TF.js engine");
+    this.fc = c.use_vae
+      ? new Linear(ops as unknown as ParamStore, "fc", c.z_dim, 16 * nf * c.sh * c.sw)
+      : new Conv2d(ops, "fc", c.semantic_nc, 16 * nf, 3, { padding: 1 });
+    this.blocks = generatorBlocks(c).map((b) => new SpadeResnetBlock(ops, b.name, b.fin, b.fout, c));
+    const finalNc = this.blocks[this.blocks.length - 1].conv_1.outChannels;
+    this.conv_img = new Conv2d(ops, "conv_img", finalNc, 3, 3, { padding: 1 });
+  }
+
+  /** The fc conv on the segmap at (sh, sw) (not use_vae). */
+  stem(seg: SegContext<T>): T {
+    return (this.fc as Conv2d<T, P>).apply(seg.at(this.config.sh, this.config.sw));
+  }
+
+  /** From the fc output [N, sh, sw, 16nf] to the image. */
+  apply(x: T, seg: SegContext<T>): T {
+    const o = this.ops;
+    const up = (t: T) => o.upsampleNearest2x(t, seg.training);
+    const [head, middle0, middle1, ...ups] = this.blocks;
+    x = head.apply(x, seg);
+    x = up(x);
+    x = middle0.apply(x, seg);
+    if (this.config.num_upsampling_layers !== "normal") x = up(x);
+    x = middle1.apply(x, seg);
+    for (const b of ups) x = b.apply(up(x), seg);
+    return o.tanh(this.conv_img.apply(o.leakyRelu(x, 0.2)));
+  }
+}
+
 export class SpadeGenerator extends ParamModule {
   readonly fc: Conv2d | Linear;
   readonly blocks: SpadeResnetBlock[];
   readonly conv_img: Conv2d;
-  private readonly finalNc: number;
+  private readonly net: SpadeNet<tf.Tensor4D, tf.Variable>;
 
   private constructor(
     readonly config: SpadeConfig,
     store: ParamStore,
   ) {
     super(store);
-    const c = config;
-    const nf = c.ngf;
-    this.fc = c.use_vae
-      ? new Linear(store, "fc", c.z_dim, 16 * nf * c.sh * c.sw)
-      : new Conv2d(store, "fc", c.semantic_nc, 16 * nf, 3, { padding: 1 });
-    this.blocks = generatorBlocks(c).map((b) => new SpadeResnetBlock(store, b.name, b.fin, b.fout, c));
-    this.finalNc = this.blocks[this.blocks.length - 1].conv_1.outChannels;
-    this.conv_img = new Conv2d(store, "conv_img", this.finalNc, 3, 3, { padding: 1 });
+    this.net = new SpadeNet(store, config);
+    ({ fc: this.fc, blocks: this.blocks, conv_img: this.conv_img } = this.net);
   }
 
   private static build(config: SpadeConfig, store: ParamStore): SpadeGenerator {
@@ -147,9 +180,7 @@ export class SpadeGenerator extends ParamModule {
     if (semantics.rank !== 4 || semantics.shape[3] !== c.semantic_nc)
       throw new Error(`SPADE expects NHWC semantics with ${c.semantic_nc} channels, got [${semantics.shape}]`);
     const n = semantics.shape[0];
-    const seg = new SegContext(semantics, opts.training ?? false, opts.onBatchNorm);
-    // Same values either way; tfjs-cpu's ResizeNearestNeighborGrad is wrong, so training takes the broadcast form.
-    const up = opts.training ? upsampleNearest2xBroadcast : upsampleNearest2x;
+    const seg = new SegContext(this.store, semantics, opts.training ?? false, opts.onBatchNorm);
     try {
       return tf.tidy(() => {
         let x: tf.Tensor4D;
@@ -160,19 +191,29 @@ export class SpadeGenerator extends ParamModule {
           // Upstream views the linear output as NCHW [N, 16nf, sh, sw].
           x = tf.transpose(tf.reshape(this.fc.apply(z), [n, 16 * c.ngf, c.sh, c.sw]), [0, 2, 3, 1]);
         } else {
-          x = this.fc.apply(resizeNearestLegacy(semantics, c.sh, c.sw));
+          x = this.net.stem(seg);
         }
-        const [head, middle0, middle1, ...ups] = this.blocks;
-        x = head.apply(x, seg);
-        x = up(x);
-        x = middle0.apply(x, seg);
-        if (c.num_upsampling_layers !== "normal") x = up(x);
-        x = middle1.apply(x, seg);
-        for (const b of ups) x = b.apply(up(x), seg);
-        return tf.tanh(this.conv_img.apply(lrelu(x)));
+        return this.net.apply(x, seg);
       });
     } finally {
       seg.dispose();
     }
   }
+}
+
+/**
+ * The generator's eval forward as ONNX model bytes: input "semantics" NHWC [N, H, W, semantic_nc] at the
+ * config's output size (one-hot classes, then the instance-edge channel: what `buildSemantics` makes) → output
+ * "y" NHWC [N, H, W, 3] in [-1, 1]. Spectral layers may be in any layout `fromStateDict` accepts; a style
+ * encoder's `netE.` keys are ignored (use_vae has no graph form).
+ */
+export function exportSpade(config: unknown, sd: StateDict, file?: string): Uint8Array {
+  const c = parseSpadeConfig(config);
+  const dict = canonicalizeSpectral(new Map([...sd].filter(([k]) => !k.startsWith("netE."))), generatorSpectralLayers(c), file);
+  const ops = new GraphOps("spade_generator", dict, file);
+  const net = new SpadeNet(ops, c);
+  const [H, W] = c.output_hw;
+  const seg = new SegContext(ops, ops.input("semantics", [null, H, W, c.semantic_nc]), false);
+  const y = net.apply(net.stem(seg), seg);
+  return ops.finish({ y }, JSON.stringify({ family: "spade" }));
 }
