@@ -87,7 +87,8 @@ beforeAll(async () => {
   workDir = tempDataDir();
   fs.symlinkSync(stack.dataDir, path.join(workDir, ".ganserve"));
   fs.copyFileSync(path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), path.join(workDir, "network-snapshot.pkl"));
-  fs.writeFileSync(path.join(workDir, "sneakers.zip"), await squaresZip(8));
+  // Class 7 (Sneaker) of the class-conditional demo, as the README's fine-tune walkthrough says.
+  fs.writeFileSync(path.join(workDir, "sneakers.zip"), await squaresZip(8, 32, "images/7"));
   // The translate example of /openapi.json carries an emoji-sized PNG; the SDK README's CycleGAN example reads one.
   const doc = await (await fetch(`${stack.url}/openapi.json`)).json();
   fs.writeFileSync(path.join(workDir, "emoji.png"), Buffer.from(doc.components.schemas.TranslateRequest.example.image, "base64"));

@@ -16,11 +16,11 @@ const square = (size: number, rgb: [number, number, number], inner: [number, num
   return sharp(data, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
 };
 
-/** `n` small coloured-square images under images/ (StyleGAN2 layout). */
-export async function squaresZip(n: number, size = 32): Promise<Uint8Array> {
+/** `n` small coloured-square images under `folder` (StyleGAN2 layout: images/, or a class folder images/<class>). */
+export async function squaresZip(n: number, size = 32, folder = "images"): Promise<Uint8Array> {
   const files = await Promise.all(
     Array.from({ length: n }, async (_, i) => ({
-      path: `images/sq${i}.png`,
+      path: `${folder}/sq${i}.png`,
       bytes: new Uint8Array(await square(size, [20 * i, 100, 200 - 10 * i], [250, 240 - 15 * i, 30], i % (size / 2))),
     })),
   );

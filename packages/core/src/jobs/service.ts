@@ -6,6 +6,7 @@ import { ApiError } from "../errors.ts";
 import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Launcher } from "./launcher.ts";
+import { checkDatasetFit } from "./dataset-fit.ts";
 import { newJobRecord, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
 import type { SecretBox } from "./secrets.ts";
 import { checkWebhookTarget } from "./webhook.ts";
@@ -26,21 +27,15 @@ export class FineTuneService {
     const base = await this.registry.resolve(params.base_model, params.version, tenant);
     const dataset = publicDataset(await this.datasets.get(params.dataset, tenant));
     if (dataset.status !== "ready") throw new ApiError("conflict", `dataset '${dataset.id}' is ${dataset.status}; finalize it first`);
-    // A dataset layout is named after the family it trains (api/finetune.ts DatasetLayout).
-    if (dataset.layout !== base.family)
-      throw new ApiError("unprocessable", `dataset '${dataset.id}' has the ${dataset.layout} layout; a ${base.family} model needs ${base.family}`);
-    if (base.family === "spade" && dataset.stats?.max_label_value !== undefined) {
-      const maxId = Number(base.config.label_nc) - (base.config.contain_dontcare_label ? 0 : 1);
-      if (dataset.stats.max_label_value > maxId)
-        throw new ApiError("unprocessable", `dataset labels go up to ${dataset.stats.max_label_value}; model '${base.name}' has classes 0..${maxId}`);
-    }
+    // 422 with details.reason when the dataset cannot train this base; notes say what the trainer adapts.
+    const notes = checkDatasetFit(base, dataset);
     if (params.webhook) await checkWebhookTarget(params.webhook.url, this.production);
     // The result is published under `name`: it must be new or this tenant's already. The claim is the last
     // check, so a request refused for another reason does not take the name; the worker checks it again.
     await this.registry.claim(params.name, tenant);
     const job = newJobRecord({ id: newId("ft"), tenant, family: base.family, baseVersion: base.version, params, secrets: this.secrets });
     await this.jobs.save(job);
-    await this.jobs.putEvent(job.id, { seq: 1, type: "status", status: "queued", time: job.created_at, step: 0 });
+    await this.jobs.putEvent(job.id, { seq: 1, type: "status", status: "queued", time: job.created_at, step: 0, ...(notes.length ? { message: notes.join(" ") } : {}) });
     await this.launcher.launch(job.id);
     return this.view(job);
   }

@@ -30,7 +30,14 @@ export interface TrainingDataDeps {
  * trainer's own centre crop or resize still applies; SPADE: exactly it, image and label map alike, the label
  * map with the trainer's own nearest rule, so the trainer's resize is then the identity).
  */
-export async function loadTrainingData(family: ModelJson["family"], datasetId: string, deps: TrainingDataDeps, size?: { width: number; height: number }): Promise<TrainingData> {
+export async function loadTrainingData(
+  family: ModelJson["family"],
+  datasetId: string,
+  deps: TrainingDataDeps,
+  size?: { width: number; height: number },
+  /** StyleGAN2: the base's class index for a class folder name (jobs/dataset-fit.ts classIndexOf); default: its sorted position. */
+  classOf?: (folder: string) => number,
+): Promise<TrainingData> {
   const index = await deps.datasets.index(datasetId);
   const fetchBytes = async (key: string) => {
     const bytes = await deps.storage.get(deps.datasets.fileKey(datasetId, key));
@@ -46,7 +53,8 @@ export async function loadTrainingData(family: ModelJson["family"], datasetId: s
     return {
       family,
       images: await images(entries),
-      labels: classes?.length ? entries.map((e) => classes.indexOf(e.role.slice("images/".length))) : undefined,
+      // images/7/ trains class 7 of the base (or the class it names), not the 1st class because it sorts first.
+      labels: classes?.length ? entries.map((e) => (classOf ?? ((f: string) => classes.indexOf(f)))(e.role.slice("images/".length))) : undefined,
       classes,
     };
   }

@@ -19,6 +19,7 @@ import { createTrainer, trainingImageSize } from "../training/index.ts";
 import type { Trainer } from "../training/types.ts";
 import type { SecretBox } from "./secrets.ts";
 import { openWebhook, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
+import { classIndexOf } from "./dataset-fit.ts";
 import { loadTrainingData } from "./training-data.ts";
 import { deliverWebhook } from "./webhook.ts";
 
@@ -101,7 +102,7 @@ export async function runFineTune(jobId: string, deps: WorkerDeps): Promise<JobR
     const baseWeights = readSafetensors(await deps.registry.weights(base)).tensors;
     const p = run.record.params as { steps: number; batch_size: number; learning_rate: number; seed: number; options: Record<string, unknown>; resolution?: number; checkpoint_every?: number; sample_every?: number };
     const options = { steps: p.steps, batch_size: p.batch_size, learning_rate: p.learning_rate, seed: p.seed, options: { ...p.options, ...(p.resolution ? { resolution: p.resolution } : {}) } };
-    const data = await loadTrainingData(base.family, run.record.dataset, deps, trainingImageSize(base.family, { config: base.config, options }));
+    const data = await loadTrainingData(base.family, run.record.dataset, deps, trainingImageSize(base.family, { config: base.config, options }), (folder) => classIndexOf(base, folder));
     const t: Trainer = createTrainer(base.family, { config: base.config, weights: baseWeights, data, options });
     trainer = t;
 
