@@ -1,4 +1,4 @@
-import { decodeBase64, toNamedBlob, type FileResolver } from "./files.ts";
+import { decodeBase64, toBase64, toNamedBlob, type FileResolver } from "./files.ts";
 import { HttpClient, type ClientOptions, type RequestOptions } from "./http.ts";
 import { Datasets } from "./resources/datasets.ts";
 import { FineTunes } from "./resources/fine-tunes.ts";
@@ -9,8 +9,12 @@ import {
   type GenerateResponse,
   type ImageResult,
   type InterpolateRequest,
+  type ProjectRequest,
+  type ProjectResponse,
   type TranslateRequest,
   type TranslateResponse,
+  type VideoRequest,
+  type VideoResponse,
 } from "./types.ts";
 
 export interface GenerateFunction {
@@ -18,6 +22,8 @@ export interface GenerateFunction {
   (req: GenerateRequest, opts?: RequestOptions): Promise<GenerateResponse>;
   /** Frames from seed_a to seed_b, interpolated in w space. */
   interpolate(req: InterpolateRequest, opts?: RequestOptions): Promise<GenerateResponse>;
+  /** Keyframes (seeds or w's) → an animated WebP or GIF; runs as a prediction and waits for it. */
+  video(req: VideoRequest, opts?: RequestOptions): Promise<VideoResponse>;
 }
 
 /**
@@ -43,7 +49,11 @@ export class GanserveClient<F> {
     // The same request always gives the same bytes, so generate is safe to retry after a network error.
     const generate = (req: GenerateRequest, o?: RequestOptions) =>
       this.http.json<GenerateResponse>({ method: "POST", path: "/v1/generate", json: req, idempotent: true }, o);
-    this.generate = Object.assign(generate, { interpolate: (req: InterpolateRequest, o?: RequestOptions) => this.interpolate(req, o) });
+    this.generate = Object.assign(generate, {
+      interpolate: (req: InterpolateRequest, o?: RequestOptions) => this.interpolate(req, o),
+      // Deterministic like generate: the same keyframes give the same bytes, so a retry is safe.
+      video: (req: VideoRequest, o?: RequestOptions) => this.http.json<VideoResponse>({ method: "POST", path: "/v1/generate/video", json: req, idempotent: true }, o),
+    });
   }
 
   get baseUrl(): string {
@@ -72,6 +82,16 @@ export class GanserveClient<F> {
       form.set(field, blob, name);
     }
     return this.http.json({ method: "POST", path: "/v1/translate", body: form, idempotent: true }, opts);
+  }
+
+  /**
+   * Image → w: NVlabs projector.py's optimisation (runs as a prediction and waits). The result's `w` goes back
+   * into `generate({ w: [w] })`; with `optimize_noise: false` that gives the projected image itself.
+   */
+  async project(req: ProjectRequest<F>, opts?: RequestOptions): Promise<ProjectResponse> {
+    const { blob } = await toNamedBlob(req.image, "image", this.#resolveFile);
+    const image = toBase64(new Uint8Array(await blob.arrayBuffer()));
+    return this.http.json({ method: "POST", path: "/v1/generate/project", json: { ...req, image }, idempotent: true }, opts);
   }
 
   /** An image's bytes, inline or from its presigned URL (`output: "url"`; fetched without the API key). */

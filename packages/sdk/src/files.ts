@@ -69,6 +69,28 @@ function describeInput(v: unknown): string {
 }
 
 /** Base64 → bytes, with the native decoder where the runtime has one. */
+/** Bytes → base64 (what JSON bodies carry), without Node's Buffer so it runs in browsers too. */
+export function toBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+/** A latent (w, ws, a direction) as the API sends it in base64 → float32 values (little-endian). */
+export function decodeLatent(b64: string): Float32Array {
+  const bytes = decodeBase64(b64);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Float32Array.from({ length: bytes.length / 4 }, (_, i) => view.getFloat32(i * 4, true));
+}
+
+/** Float32 values → the base64 latent the API takes (`w`, `ws`, `keyframes.w`). */
+export function encodeLatent(values: ArrayLike<number>): string {
+  const bytes = new Uint8Array(values.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i], true);
+  return toBase64(bytes);
+}
+
 export function decodeBase64(b64: string): Uint8Array {
   const clean = b64.replace(/^data:[^;]+;base64,/, "");
   const native = (Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array }).fromBase64;

@@ -35,7 +35,7 @@ export interface RequestOptions {
 }
 
 export interface HttpRequest {
-  method: "GET" | "POST" | "PUT";
+  method: "GET" | "POST" | "PUT" | "DELETE";
   /** A path under the base URL, or an absolute URL (presigned storage URLs). */
   path: string;
   /** Serialised as JSON unless it is already a request body type. */
@@ -44,7 +44,7 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** Send the API key; false for presigned URLs, which must not see it. */
   auth?: boolean;
-  /** Safe to repeat after it may have reached the server; defaults to true for GET and PUT. */
+  /** Safe to repeat after it may have reached the server; defaults to true for every method but POST. */
   idempotent?: boolean;
 }
 

@@ -20,7 +20,7 @@ export {
   type ClientErrorCode,
   type GanserveErrorCode,
 } from "./errors.ts";
-export { decodeBase64, imageBytes, toBlob, type FileInput } from "./files.ts";
+export { decodeBase64, decodeLatent, encodeLatent, imageBytes, toBlob, type FileInput } from "./files.ts";
 export { DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_MS, type ClientOptions, type FetchLike, type RequestOptions } from "./http.ts";
 export { UPLOAD_TIMEOUT_MS } from "./resources/datasets.ts";
 export type { EventsOptions, WaitOptions } from "./resources/fine-tunes.ts";

@@ -17,6 +17,17 @@ export type TranslateResponse = z.infer<typeof inference.TranslateResponse>;
 /** The JSON form of /v1/translate (files as base64); the SDK sends the multipart form instead. */
 export type TranslateFields = z.input<typeof inference.TranslateRequest>;
 
+/** Latent space (StyleGAN2): videos, projection, directions and edits. */
+export type VideoRequest = z.input<typeof inference.VideoRequest>;
+export type VideoResponse = z.infer<typeof inference.VideoResponse>;
+/** The JSON form of /v1/generate/project (image as base64); the SDK takes a file instead. */
+export type ProjectFields = z.input<typeof inference.ProjectRequest>;
+export type ProjectResponse = z.infer<typeof inference.ProjectResponse>;
+export type Edit = z.input<typeof inference.Edit>;
+export type DirectionInfo = z.infer<typeof inference.DirectionInfo>;
+export type DirectionList = z.infer<typeof inference.DirectionList>;
+export type DirectionUpload = z.input<typeof inference.DirectionUpload>;
+
 export type ModelInfo = z.infer<typeof inference.ModelInfo>;
 export type ModelList = z.infer<typeof inference.ModelList>;
 export type ModelVersion = z.infer<typeof inference.ModelVersion>;
@@ -52,3 +63,6 @@ export const TRANSLATE_FILE_FIELDS = ["image", "label_map", "instance_map", "sty
  * streams everywhere, plus path strings from the Node entry.
  */
 export type TranslateRequest<F> = Omit<TranslateFields, TranslateFileField> & { [K in TranslateFileField]?: F };
+
+/** /v1/generate/project with the image as a file (bytes, a stream, or a path from the Node entry). */
+export type ProjectRequest<F> = Omit<ProjectFields, "image"> & { image: F };
