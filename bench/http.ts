@@ -13,6 +13,7 @@ import { StyleGAN2Generator } from "../packages/core/src/networks/stylegan2/inde
 import { importModel } from "../test/helpers/models.ts";
 import { startStack, tempDataDir } from "../test/helpers/stack.ts";
 import { runLoad, serverRss } from "../test/soak/lib.ts";
+import { torchHttpAnchor } from "./torch-http.ts";
 
 const seconds = Number(process.env.GANSERVE_BENCH_SECONDS ?? 8);
 const engine = process.env.GANSERVE_ENGINE ?? "auto";
@@ -119,3 +120,19 @@ console.log(
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
   }),
 );
+
+// The anchor: the same models and requests through a small PyTorch http.server (bench/torch-http.ts).
+const anchor = await torchHttpAnchor(Object.fromEntries(Object.keys(MODELS).map((m) => [`bench-${m}`, path.join(tmp, `${m}.safetensors`)])), seconds);
+if ("error" in anchor) console.log(`PyTorch anchor unavailable: ${anchor.error}`);
+else {
+  const ips = (rs: { model: string; concurrency: number; images_per_s: number }[], model: string, c: number) => rs.find((r) => r.model === model && r.concurrency === c)?.images_per_s ?? 0;
+  console.log(`PyTorch ${anchor.torch} http.server, ${anchor.threads} threads: images/s (ours / torch)`);
+  console.log("| model | c1 torch | c8 torch | c8/c1 torch | c1 ours/torch | c8 ours/torch |\n| --- | --- | --- | --- | --- | --- |");
+  const summary: Record<string, Record<string, number>> = {};
+  for (const m of Object.keys(MODELS) as ModelName[]) {
+    const [t1, t8, o1, o8] = [ips(anchor.rows, `bench-${m}`, 1), ips(anchor.rows, `bench-${m}`, 8), ips(rows, m, 1), ips(rows, m, 8)];
+    summary[m] = { torch_c1: t1, torch_c8: t8, torch_c8_over_c1: t8 / t1, ours_over_torch_c1: o1 / t1, ours_over_torch_c8: o8 / t8 };
+    console.log(`| ${m} | ${t1.toFixed(1)} | ${t8.toFixed(1)} | ${(t8 / t1).toFixed(2)} | ${(o1 / t1).toFixed(2)} | ${(o8 / t8).toFixed(2)} |`);
+  }
+  console.log(JSON.stringify({ torch_http: anchor.rows, vs_torch: summary }));
+}

@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { cpuInfo, cpuSummary } from "../packages/core/src/inference/engines/cpu.ts";
 import { BATCH, convFlops, FAMILIES, files, prepare, type Family } from "./families.ts";
+import { findTorch, TORCH_WHEEL } from "./torch.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -32,62 +33,6 @@ const here = import.meta.dirname;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-bench-"));
 const benchStart = performance.now();
 const log = (s: string) => process.stderr.write(`${s}\n`);
-
-/** The official wheel the anchor is; the venv that holds it lives with the other build caches. */
-export const TORCH_WHEEL = "torch==2.13.0";
-const VENV = path.join(here, "..", "node_modules", ".cache", "ganserve-bench-torch");
-
-interface TorchBuild {
-  python: string;
-  version: string;
-  /** the first lines of torch.__config__.show() */
-  config: string[];
-  threads: number;
-  blas: string;
-  /** MKL or oneDNN-backed official build: the comparison people would make */
-  anchor: boolean;
-}
-
-function probeTorch(python: string): TorchBuild | null {
-  const code = [
-    "import json, re, torch, numpy",
-    `torch.set_num_threads(${threads})`,
-    "cfg = torch.__config__.show()",
-    "m = re.search(r'BLAS_INFO=(\\w+)', cfg)",
-    "blas = m.group(1) if m else 'unknown'",
-    "print(json.dumps({'version': torch.__version__, 'config': [l.strip() for l in cfg.splitlines() if l.strip()][:8], 'threads': torch.get_num_threads(), 'blas': blas, 'mkldnn': torch.backends.mkldnn.is_available()}))",
-  ].join("\n");
-  const r = spawnSync(python, ["-c", code], { encoding: "utf8" });
-  if (r.status !== 0) return null;
-  const j = JSON.parse(r.stdout.trim().split("\n").pop()!) as Omit<TorchBuild, "python" | "anchor"> & { mkldnn: boolean };
-  return { python, version: j.version, config: j.config, threads: j.threads, blas: j.blas, anchor: j.blas !== "generic" && j.mkldnn && !j.version.startsWith("1.") };
-}
-
-/** The venv with the official wheel: made once, reused by later runs. */
-function ensureVenv(): string | null {
-  const py = path.join(VENV, "bin", "python");
-  if (fs.existsSync(py) && probeTorch(py)?.version.startsWith("2.13.0")) return py;
-  if (flag("no-install")) return null;
-  log(`making ${path.relative(process.cwd(), VENV)} with ${TORCH_WHEEL} (once) ...`);
-  // --system-site-packages: numpy and torch's pure-Python dependencies come from the interpreter when it has them.
-  if (spawnSync("python3", ["-m", "venv", "--system-site-packages", VENV], { stdio: "inherit" }).status !== 0) return null;
-  const pip = (extra: string[]) => spawnSync(py, ["-m", "pip", "install", "--quiet", ...extra, TORCH_WHEEL, "numpy"], { stdio: "inherit", timeout: 900_000 }).status === 0;
-  // Local wheels first; pip's configured indexes only for dependencies the wheel store lacks.
-  if (!pip(["--no-index"]) && !pip([])) return null;
-  return py;
-}
-
-function findTorch(): TorchBuild | string {
-  if (flag("skip-torch")) return "skipped (--skip-torch)";
-  const tried: string[] = [];
-  const candidates = process.env.GANSERVE_BENCH_PYTHON ? [process.env.GANSERVE_BENCH_PYTHON] : [ensureVenv(), "python3"].filter((p): p is string => !!p);
-  for (const p of candidates) {
-    const b = probeTorch(p);
-    if (b) return b;
-    tried.push(p);
-  }
-  return `no interpreter with torch and numpy (tried ${tried.join(", ")}); ${TORCH_WHEEL} could not be installed into a venv`;
-}
 
 interface Result {
   engine: string;
@@ -134,7 +79,7 @@ function maxDiff(a: string, b: string): { abs: number; rel: number } | undefined
 
 const cpu = cpuInfo();
 const cpuLine = cpuSummary(cpu);
-const torchBuild = findTorch();
+const torchBuild = flag("skip-torch") ? "skipped (--skip-torch)" : findTorch(threads, { install: !flag("no-install"), log });
 const torch = typeof torchBuild === "string" ? null : torchBuild;
 const torchNote = typeof torchBuild === "string" ? torchBuild : torch!.anchor ? null : `torch ${torch!.version} is built with BLAS_INFO=${torch!.blas}: NOT the anchor (the official ${TORCH_WHEEL} wheel is); its ratios overstate our lead`;
 const ortVersion = (await import("onnxruntime-node")).env.versions.common;
@@ -182,6 +127,12 @@ for (const family of families) {
   }
   if (torchResult) for (const r of results) if (!("error" in r) && r.engine !== "torch") r.max_diff_vs_torch = maxDiff(f.out(r.engine), f.out("torch"));
   table.push({ family, gflop: convFlops(family) / 1e9, results });
+  // Each family's figures as soon as they exist: a long run that dies later still leaves them in the log.
+  log(`[${family}] ${JSON.stringify(results.map((r) => {
+    if ("error" in r && r.error) return r;
+    const { engine, cold_ms, latency_ms, batch8_ms, peak_rss_mb } = r as Result;
+    return { engine, cold_ms, latency_ms, batch8_ms, peak_rss_mb };
+  }))}`);
   for (const e of ["onnx", "onnx-cached", "tfjs-wasm", "torch"]) fs.rmSync(f.out(e), { force: true });
   fs.rmSync(f.weights, { force: true });
 }

@@ -312,4 +312,5 @@ def main():
                       "latency_runs": lat, "batch8_ms": b8, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,7 @@ import type { ModelJson } from "../../models/model-json.ts";
 import { parseCycleGANConfig, servingBytesPerPixel, sizeConstraints } from "../../networks/cyclegan/config.ts";
 import { buildSemantics, LabelMapError, parseSpadeConfig } from "../../networks/spade/index.ts";
 import { exportCycleGAN } from "../../networks/cyclegan/generator.ts";
-import { exportSpade } from "../../networks/spade/generator.ts";
+import { exportSpade } from "../../onnx/spade.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../onnx/stylegan2.ts";
 import { RandomState } from "../../random/index.ts";
 import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
@@ -82,7 +82,7 @@ export function createSession(model: Uint8Array, threads = defaultThreads(), mem
  * with a cache, the optimised model saved there for the next start).
  */
 async function graphSession(src: GraphSource, config: unknown, graph: string, build: () => Uint8Array, threads = defaultThreads(), memArena = true): Promise<OrtSession> {
-  const opts = { threads, memArena, profile: src.profile && `${src.profile}-${graph}` };
+  const opts = { threads, memArena, profile: src.profile && `${src.profile}-${graph}${memArena ? "" : "-no-arena"}` };
   const cache = src.cache;
   const file = cache && src.weightsSha256 ? cache.fileFor({ weightsSha256: src.weightsSha256, graph, config }) : null;
   if (!cache || !file) return createOrtSession(build(), opts);
@@ -191,8 +191,10 @@ export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict
  * Passes estimated above this (servingBytesPerPixel × pixels × batch) run on a second session per direction
  * without ONNX Runtime's memory arena: the arena keeps the high-water mark of the largest pass it ever ran
  * (a 1536² pass of emoji-cyclegan left the process 510 MB above its baseline for good), while without it the
- * activations are freed when the pass ends. The network's own size and anything near it keep the arena and
- * its speed (a pass without it is about 1.5× slower at 1024², more on larger inputs: docs/performance.md).
+ * activations are freed when the pass ends. Images no larger than the network's own size keep the arena and
+ * its speed at any batch (admission's pass budget bounds what the arena can keep): an ngf-64 model at 256² is
+ * 102 MB a pass at batch 1, and without the arena it ran 1.3× slower at batch 1 and 1.2× at batch 8; a pass
+ * without it is about 1.5× slower at 1024², more on larger inputs (docs/performance.md).
  */
 export const ARENA_PASS_BYTES = 64 * 1024 * 1024;
 
@@ -215,6 +217,7 @@ export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict,
   const { sizeMultiple, minSize } = sizeConstraints(cfg.netG);
   const c = record.config;
   const trainSize = typeof c.crop_size === "number" ? c.crop_size : typeof c.load_size === "number" ? c.load_size : 256;
+  const trainPixels = Math.max(minSize, trainSize) ** 2;
   return {
     family: "cyclegan",
     sizeMultiple,
@@ -224,7 +227,7 @@ export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict,
       if (!s) throw new ApiError("validation_failed", `direction: this model has no ${direction} generator`, { directions: [...sessions.keys()] });
       if (h % sizeMultiple !== 0 || w % sizeMultiple !== 0 || h < minSize || w < minSize)
         throw new Error(`${cfg.netG}: height ${h} and width ${w} must be multiples of ${sizeMultiple} and at least ${minSize}`);
-      if (memArena && n * h * w * bytesPerPixel > ARENA_PASS_BYTES) {
+      if (memArena && n * h * w * bytesPerPixel > ARENA_PASS_BYTES && h * w > trainPixels) {
         let p = large.get(direction);
         if (!p) {
           p = session(direction, false);
