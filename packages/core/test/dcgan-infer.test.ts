@@ -3,35 +3,11 @@
  * modules torch actually built, class by class, so the inferred layer list is checked against torch's own
  * description, for every file format the fixture saved.
  */
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { CheckpointError, loadCheckpoint, type StateDict } from "../src/checkpoints/index.ts";
+import { CheckpointError, type StateDict } from "../src/checkpoints/index.ts";
 import { DcganLayoutError, inferDCGAN } from "../src/checkpoints/infer-dcgan.ts";
 import { parseDcganConfig } from "../src/networks/dcgan/config.ts";
-import { dcganDir } from "../../../test/fixtures/index.ts";
-
-interface Manifest {
-  model: string;
-  config: { layout: string; z_shape: number[]; nc: number; img_size: number; layers: unknown[] };
-  weights: Record<string, unknown>;
-}
-
-const MODELS = ["fc_deconv_nz100_rgb64", "main_nz100_rgb64", "main_nz100_gray32", "mlp_nz100_gray28", "mlp_bn_lrelu_gray28", "sequential_mlp_gray28"];
-const manifest = (m: string) => JSON.parse(readFileSync(path.join(dcganDir, m, "manifest.json"), "utf8")) as Manifest;
-const FORMATS = ["safetensors", "pth", "pth_legacy", "module"] as const;
-
-async function load(model: string, format: (typeof FORMATS)[number] = "safetensors"): Promise<StateDict> {
-  const file = manifest(model).weights[format] as string;
-  return (await loadCheckpoint(new Uint8Array(readFileSync(path.join(dcganDir, model, file))), file)).stateDict;
-}
-
-/** What an MLP's activation and BatchNorm eps were (not in a state_dict), as a user would pass them. */
-const MLP_HINTS: Record<string, Record<string, unknown>> = {
-  mlp_nz100_gray28: { hidden_act: "relu" },
-  mlp_bn_lrelu_gray28: { hidden_act: "leaky_relu", leaky_slope: 0.2, bn_eps: 0.8 },
-  sequential_mlp_gray28: { hidden_act: "relu" },
-};
+import { DCGAN_FORMATS as FORMATS, DCGAN_MLP_HINTS as MLP_HINTS, DCGAN_MODELS as MODELS, dcganManifest as manifest, loadDcgan as load } from "./helpers/dcgan-fixtures.ts";
 
 describe("DCGAN layout inference", () => {
   for (const model of MODELS) {
