@@ -10,7 +10,7 @@ import { initBackend, tf } from "../src/engine/backend.ts";
 import type { StateDict } from "../src/checkpoints/tensor.ts";
 import { Conv2d, ConvTranspose2d, setConvTransposeMethod, type ConvTransposeMethod } from "../src/networks/common/conv.ts";
 import { BatchNorm2d, InstanceNorm2d } from "../src/networks/common/norm.ts";
-import { reflectionPad2d } from "../src/networks/common/pad.ts";
+import { reflectionPad2d } from "../src/networks/ops/eager.ts";
 import { ParamStore, stateDictSource } from "../src/networks/common/param-store.ts";
 import { CycleGANGenerator, CycleGANModel } from "../src/networks/cyclegan/index.ts";
 

@@ -12,7 +12,7 @@ import { writeSafetensors } from "../src/checkpoints/safetensors.ts";
 import { polyphaseKernel } from "../src/onnx/graph.ts";
 import { encodeModel } from "../src/onnx/proto.ts";
 import { runOnnxParity } from "../src/parity/onnx.ts";
-import { exportOnnx } from "../src/onnx/index.ts";
+import { exportOnnx } from "../src/networks/export.ts";
 import { officialDir } from "../../../test/fixtures/index.ts";
 
 const OFFICIAL = officialDir;

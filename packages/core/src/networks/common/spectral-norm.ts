@@ -21,12 +21,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
 import * as eager from "../ops/eager.ts";
+import { join } from "./conv.ts";
 import { assertShape, type Ops, type SpectralParams } from "../ops/ops.ts";
 
 /** PyTorch's F.normalize eps in spectral_norm. */
 const NORMALIZE_EPS = 1e-12;
 
-const join = (prefix: string, leaf: string) => (prefix ? `${prefix}.${leaf}` : leaf);
 
 // ---- host-side math on the official layout: W is row-major [out, cols] -------------------------------------
 
