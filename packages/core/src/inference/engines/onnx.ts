@@ -19,7 +19,7 @@ import type { ModelJson } from "../../models/model-json.ts";
 import { parseCycleGANConfig, servingBytesPerPixel, sizeConstraints } from "../../networks/cyclegan/config.ts";
 import { buildSemantics, LabelMapError, parseSpadeConfig } from "../../networks/spade/index.ts";
 import { exportCycleGAN } from "../../networks/cyclegan/generator.ts";
-import { exportSpade } from "../../onnx/spade.ts";
+import { exportSpade } from "../../networks/spade/generator.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../onnx/stylegan2.ts";
 import { RandomState } from "../../random/index.ts";
 import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
