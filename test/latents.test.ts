@@ -129,7 +129,7 @@ describe("directions and edits", () => {
 
   it("uploaded directions: stored unit length, listed, used; another model's name is 404; out-of-range strength 422", async () => {
     const vec = Array.from({ length: 32 }, (_, j) => (j === 3 ? 2 : 0));
-    const put = await call("PUT", "/v1/models/sg-fixture/versions/v1/directions/my-dir", { vector: vec, description: "axis 3" });
+    const put = await post("/v1/directions", { model: "sg-fixture", name: "my-dir", vector: vec, description: "axis 3" });
     expect(put.status).toBe(200);
     expect((await put.json()).vector[3]).toBe(1);
     const list = await (await call("GET", "/v1/models/sg-fixture/versions/v1/directions")).json();
@@ -143,8 +143,9 @@ describe("directions and edits", () => {
     const range = await post("/v1/generate", { model: "sg-fixture", seeds: [1], edits: [{ direction: "sefa-0", strength: 1000 }] });
     expect(range.status).toBe(422);
     expect((await range.json()).error.details).toMatchObject({ reason: "strength_out_of_range", max: 100 });
-    const wrong = await call("PUT", "/v1/models/sg-fixture/versions/v1/directions/short", { vector: [1, 2] });
+    const wrong = await post("/v1/directions", { model: "sg-fixture", name: "short", vector: [1, 2] });
     expect(wrong.status).toBe(422);
+    expect((await post("/v1/directions", { model: "sg-fixture", name: "sefa-3", vector: vec })).status).toBe(400);
     expect((await call("DELETE", "/v1/models/sg-fixture/versions/v1/directions/my-dir")).status).toBe(204);
     expect((await call("GET", "/v1/models/sg-fixture/versions/v1/directions/my-dir")).status).toBe(404);
   });

@@ -26,13 +26,13 @@ describe("latent space", () => {
     await sdk.generate.video({ model: "m", keyframes: { seeds: [1, 2, 3] } });
     await sdk.project({ model: "m", image: new Uint8Array([1, 2, 3]), steps: 10 });
     await sdk.models.directions("m");
-    await sdk.models.putDirection("m", "v1", "smile", { vector: [1, 0] });
+    await sdk.models.putDirection({ model: "m", version: "v1", name: "smile", vector: [1, 0] });
     await sdk.models.deleteDirection("m", "v1", "smile");
     expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual([
       "POST http://api.test/v1/generate/video",
       "POST http://api.test/v1/generate/project",
       "GET http://api.test/v1/models/m/versions/latest/directions",
-      "PUT http://api.test/v1/models/m/versions/v1/directions/smile",
+      "POST http://api.test/v1/directions",
       "DELETE http://api.test/v1/models/m/versions/v1/directions/smile",
     ]);
     // The projection's image travels as base64 in the JSON body.

@@ -8,6 +8,10 @@ import { Family, ModelExample, ModelJson, ModelName, SpadeClass, VersionId, Vers
 
 export const MAX_SEEDS = 64;
 
+/** An 8×8 PNG (a yellow disc on white), small enough to be the translate and projection example /docs shows and tests send. */
+const EXAMPLE_PNG =
+  "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAMAAADz0U65AAAABlBMVEX6yB7///94cyYUAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAGUlEQVQI12NghAIGIAICEIMBDPAz4IqhAAAEyAAhPGzxxQAAAABJRU5ErkJggg==";
+
 const Seed = z.number().int().min(0).max(4294967295).meta({ description: "numpy RandomState seed (uint32)" });
 
 /** `[0, 1, 5]` or `"0-7"` (inclusive). Expanded and bounded by `expandSeeds`. */
@@ -82,10 +86,16 @@ export type DirectionList = z.infer<typeof DirectionList>;
 
 export const DirectionUpload = z
   .object({
+    model: ModelName,
+    version: VersionRef.default("latest"),
+    name: DirectionName.meta({ description: "your name for it (names starting with 'sefa-' are SeFa's); storing a name again replaces it" }),
     vector: FloatVector.meta({ description: "[w_dim] in w space (e.g. an InterFaceGAN boundary); stored normalised to unit length" }),
     description: z.string().max(500).optional(),
   })
-  .meta({ id: "DirectionUpload", example: { vector: [1, 0, 0], description: "more smile" } });
+  .meta({
+    id: "DirectionUpload",
+    example: { model: "fashion-stylegan2", name: "first-axis", vector: Array.from({ length: 64 }, (_, i) => (i === 0 ? 1 : 0)), description: "w's first axis" },
+  });
 export type DirectionUpload = z.input<typeof DirectionUpload>;
 
 const LatentOutput = z.enum(["base64", "json"]).default("base64").meta({
@@ -248,7 +258,7 @@ export const ProjectRequest = z
     latent_format: LatentOutput,
     ...EncodeOptions,
   })
-  .meta({ id: "ProjectRequest" });
+  .meta({ id: "ProjectRequest", example: { model: "fashion-stylegan2", image: EXAMPLE_PNG, resize: true, steps: 20 } });
 export type ProjectRequest = z.input<typeof ProjectRequest>;
 
 export const ProjectResponse = z
@@ -273,10 +283,6 @@ export const Preprocess = z
     description:
       "resize: scale the shorter side to the model's size keeping aspect ratio; crop: centre-crop to a square first; none: only round to the network's size multiple",
   });
-
-/** An 8×8 PNG (a yellow disc on white), small enough to be the translate example /docs shows and tests send. */
-const EXAMPLE_PNG =
-  "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAMAAADz0U65AAAABlBMVEX6yB7///94cyYUAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAGUlEQVQI12NghAIGIAICEIMBDPAz4IqhAAAEyAAhPGzxxQAAAABJRU5ErkJggg==";
 
 /**
  * Translate's input files, base64 in the JSON form and files under the same names in the multipart form: the

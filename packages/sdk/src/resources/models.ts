@@ -24,8 +24,9 @@ export class Models {
   }
 
   /** Stores a named direction (e.g. an InterFaceGAN boundary; normalised to unit length) for your edits. */
-  putDirection(name: string, version: string, direction: string, body: DirectionUpload, opts?: RequestOptions): Promise<DirectionInfo> {
-    return this.http.json({ method: "PUT", path: `${versionPath(name, version)}/directions/${encodeURIComponent(direction)}`, json: body }, opts);
+  putDirection(body: DirectionUpload, opts?: RequestOptions): Promise<DirectionInfo> {
+    // Storing a name again replaces it with the same vector, so a retry is safe.
+    return this.http.json({ method: "POST", path: "/v1/directions", json: body, idempotent: true }, opts);
   }
 
   async deleteDirection(name: string, version: string, direction: string, opts?: RequestOptions): Promise<void> {

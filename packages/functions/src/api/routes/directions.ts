@@ -1,4 +1,7 @@
-/** Latent directions of a StyleGAN2 version: list (SeFa's and your uploads), get one, upload, delete. */
+/**
+ * Latent directions of a StyleGAN2 version: list (SeFa's and your uploads), get one, delete, under the version;
+ * uploads are POST /v1/directions, naming model and version in the body as /v1/generate does.
+ */
 import { createRoute, z } from "@hono/zod-openapi";
 import { DirectionInfo, DirectionList, DirectionName, DirectionUpload } from "@ganserve/core/api/inference";
 import { ModelName, VersionRef } from "@ganserve/core/models/model-json";
@@ -31,12 +34,12 @@ const get = createRoute({
 });
 
 const put = createRoute({
-  method: "put",
-  path: "/models/{name}/versions/{version}/directions/{direction}",
+  method: "post",
+  path: "/directions",
   tags: ["latents"],
-  summary: "Store a named direction (e.g. an InterFaceGAN boundary) for your edits on this version",
+  summary: "Store a named direction (e.g. an InterFaceGAN boundary) for your edits on a StyleGAN2 version",
   middleware: [requireJson] as const,
-  request: { params: DirectionParams, body: { required: true, content: { "application/json": { schema: DirectionUpload } } } },
+  request: { body: { required: true, content: { "application/json": { schema: DirectionUpload } } } },
   responses: { 200: jsonOk(DirectionInfo, "Stored"), 400: jsonError("Invalid request"), 404: notFound, 422: wrongFamily },
 });
 
@@ -65,10 +68,9 @@ export function directionRoutes({ registry, inference }: Services) {
       return c.json(await inference.directions.get(await resolve(name, version, tenant), tenant, direction), 200);
     })
     .openapi(put, async (c) => {
-      const { name, version, direction } = c.req.valid("param");
+      const { model, version, name, vector, description } = c.req.valid("json");
       const tenant = c.get("apiKey")?.tenant;
-      const body = c.req.valid("json");
-      return c.json(await inference.directions.put(await resolve(name, version, tenant), tenant, direction, body.vector, body.description), 200);
+      return c.json(await inference.directions.put(await resolve(model, version, tenant), tenant, name, vector, description), 200);
     })
     .openapi(del, async (c) => {
       const { name, version, direction } = c.req.valid("param");
