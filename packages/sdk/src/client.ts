@@ -3,6 +3,7 @@ import { HttpClient, type ClientOptions, type RequestOptions } from "./http.ts";
 import { Datasets } from "./resources/datasets.ts";
 import { FineTunes } from "./resources/fine-tunes.ts";
 import { Models } from "./resources/models.ts";
+import { Predictions, type CreatePredictionOptions, type PredictionWaitOptions } from "./resources/predictions.ts";
 import {
   TRANSLATE_FILE_FIELDS,
   type GenerateRequest,
@@ -34,6 +35,8 @@ export class GanserveClient<F> {
   readonly models: Models;
   readonly datasets: Datasets<F>;
   readonly fineTunes: FineTunes;
+  /** Predictions: any model run as a job that can be awaited, polled, streamed or canceled. */
+  readonly predictions: Predictions;
   readonly generate: GenerateFunction;
   /** @internal */
   protected readonly http: HttpClient;
@@ -46,6 +49,7 @@ export class GanserveClient<F> {
     this.models = new Models(this.http);
     this.datasets = new Datasets<F>(this.http, resolveFile);
     this.fineTunes = new FineTunes(this.http);
+    this.predictions = new Predictions(this.http);
     // The same request always gives the same bytes, so generate is safe to retry after a network error.
     const generate = (req: GenerateRequest, o?: RequestOptions) =>
       this.http.json<GenerateResponse>({ method: "POST", path: "/v1/generate", json: req, idempotent: true }, o);
@@ -54,6 +58,14 @@ export class GanserveClient<F> {
       // Deterministic like generate: the same keyframes give the same bytes, so a retry is safe.
       video: (req: VideoRequest, o?: RequestOptions) => this.http.json<VideoResponse>({ method: "POST", path: "/v1/generate/video", json: req, idempotent: true }, o),
     });
+  }
+
+  /**
+   * Runs `model` on `input` (the body of generate or translate, without model) and returns the succeeded
+   * prediction: waits with `Prefer: wait`, then polls through a cold start. See `predictions.run`.
+   */
+  run(model: string, input: Record<string, unknown>, opts?: CreatePredictionOptions & { version?: string } & PredictionWaitOptions) {
+    return this.predictions.run(model, input, opts);
   }
 
   get baseUrl(): string {

@@ -24,5 +24,6 @@ export { decodeBase64, decodeLatent, encodeLatent, imageBytes, toBlob, type File
 export { DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_MS, type ClientOptions, type FetchLike, type RequestOptions } from "./http.ts";
 export { UPLOAD_TIMEOUT_MS } from "./resources/datasets.ts";
 export type { EventsOptions, WaitOptions } from "./resources/fine-tunes.ts";
+export { PredictionError, type CreatePredictionOptions, type PredictionWaitOptions } from "./resources/predictions.ts";
 export { parseSSE, SSEParser, type SSEMessage } from "./sse.ts";
 export type * from "./types.ts";

@@ -7,6 +7,7 @@ import type { z } from "zod";
 import type * as common from "@ganserve/core/api/common";
 import type * as finetune from "@ganserve/core/api/finetune";
 import type * as inference from "@ganserve/core/api/inference";
+import type * as predictions from "@ganserve/core/predictions/schema";
 import type { ErrorCode } from "@ganserve/core/errors";
 
 export type GenerateRequest = z.input<typeof inference.GenerateRequest>;
@@ -43,6 +44,12 @@ export type FineTune = z.infer<typeof finetune.FineTune>;
 export type FineTuneList = z.infer<typeof finetune.FineTuneList>;
 export type FineTuneStatus = z.infer<typeof finetune.FineTuneStatus>;
 export type FineTuneEvent = z.infer<typeof finetune.FineTuneEvent>;
+
+export type CreatePredictionRequest = z.input<typeof predictions.CreatePredictionRequest>;
+export type Prediction = z.infer<typeof predictions.Prediction>;
+export type PredictionStatus = z.infer<typeof predictions.PredictionStatus>;
+export type PredictionList = z.infer<typeof predictions.PredictionList>;
+export type PredictionEvent = z.infer<typeof predictions.PredictionEvent>;
 
 export type ErrorBody = z.infer<typeof common.ErrorBody>;
 export type Health = z.infer<typeof common.Health>;
