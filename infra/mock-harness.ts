@@ -4,6 +4,7 @@
 // answers the two CLI RPCs SST components make (Provider.Aws.Bootstrap, Runtime.Build) from a tiny local HTTP
 // server, and records every resource registration and provider-function call. Everything it loads comes from
 // .sst/platform, so the mocks and the bundle share one @pulumi/pulumi instance.
+import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -173,6 +174,13 @@ export async function runSstConfigUnderMocks(opts: { stage?: string; env?: Recor
             state.apiEndpoint = `https://${a.name.toLowerCase()}.execute-api.${MOCK_REGION}.amazonaws.com`;
             state.executionArn = `arn:aws:execute-api:${MOCK_REGION}:${MOCK_ACCOUNT}:${a.name}`;
             break;
+          case "random:index/randomBytes:RandomBytes": {
+            // SST's function encryption key (SST_KEY): real bytes, so resource.enc can be made and opened.
+            const bytes = crypto.randomBytes(inputs.length ?? 32);
+            state.base64 = bytes.toString("base64");
+            state.hex = bytes.toString("hex");
+            break;
+          }
           case "aws:batch/jobDefinition:JobDefinition":
             state.arnPrefix = state.arn.replace(/:\d+$/, "");
             break;
@@ -290,4 +298,98 @@ export async function runSstConfigUnderMocks(opts: { stage?: string; env?: Recor
     return found[0];
   };
   return { resources, calls, rpcCalls, outputs, config, byType, one, close };
+}
+
+// ---- what each runtime gets from the graph (the deploy rehearsal, test/rehearsal/) ----------------------
+
+export interface PolicyStatement {
+  Effect: "Allow" | "Deny";
+  Action: string[];
+  Resource: string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+const parsed = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v);
+
+/** Inline statements per role name: `aws.iam.RolePolicy`s plus `Role.inlinePolicies` (where SST puts link grants). */
+export function rolePolicies(run: MockRun): Map<string, PolicyStatement[]> {
+  const out = new Map<string, PolicyStatement[]>();
+  const add = (role: string, doc: unknown) => {
+    const statements = out.get(role) ?? [];
+    for (const s of parsed(doc).Statement) {
+      statements.push({ Effect: s.Effect ?? "Allow", Action: list(s.Action), Resource: list(s.Resource), ...(s.Condition ? { Condition: s.Condition } : {}) });
+    }
+    out.set(role, statements);
+  };
+  for (const rp of run.byType("aws:iam/rolePolicy:RolePolicy")) add(String(rp.inputs.role).replace(/-id$/, ""), rp.inputs.policy);
+  for (const r of run.byType("aws:iam/role:Role")) for (const ip of r.inputs.inlinePolicies ?? []) add(r.name, ip.policy);
+  return out;
+}
+
+/** The role name behind an ARN the graph hands out (`arn:aws:iam::<acct>:role/<name>`). */
+export const roleName = (arn: string) => arn.replace(/^arn:aws:iam::\d+:role\//, "");
+
+export interface ContainerRuntime {
+  role: string;
+  /** environment plus the secrets ECS/Batch would inject (SSM parameter values resolved from the graph). */
+  env: Record<string, string>;
+  image: string;
+  definition: any;
+}
+
+function secretValue(run: MockRun, arn: string): string {
+  const param = run.byType("aws:ssm/parameter:Parameter").find((p) => p.state.arn === arn);
+  if (!param) throw new Error(`no SSM parameter ${arn} in the graph`);
+  const v = param.inputs.value;
+  return String(v && typeof v === "object" && "value" in v ? v.value : v);
+}
+
+function containerRuntime(run: MockRun, def: any, roleArn: string): ContainerRuntime {
+  const env: Record<string, string> = {};
+  for (const e of def.environment ?? []) env[e.name] = e.value;
+  for (const s of def.secrets ?? []) env[s.name] = secretValue(run, s.valueFrom);
+  return { role: roleName(roleArn), env, image: def.image, definition: def };
+}
+
+/** The GPU worker: its task definition's only container, with the task role. */
+export function gpuTask(run: MockRun): ContainerRuntime {
+  const td = run.one("aws:ecs/taskDefinition:TaskDefinition", "InferenceTask").inputs;
+  return containerRuntime(run, parsed(td.containerDefinitions)[0], td.taskRoleArn);
+}
+
+/** The fine-tune worker: the Batch job definition's container, with the job role. */
+export function fineTuneJob(run: MockRun): ContainerRuntime {
+  const props = parsed(run.one("aws:batch/jobDefinition:JobDefinition", "FineTuneJob").inputs.containerProperties);
+  return containerRuntime(run, props, props.jobRoleArn);
+}
+
+export interface LambdaRuntime {
+  role: string;
+  /** Exactly the function's environment variables (SST_KEY, SST_KEY_FILE, SST_RESOURCE_App, …). */
+  env: Record<string, string>;
+  /** What the CLI would encrypt into resource.enc: each link's properties (and type), by name. */
+  links: Record<string, Record<string, unknown>>;
+  handler: string;
+  /** SST's `nodejs` properties of the function (install, …). */
+  nodejs: { install?: Record<string, string> };
+  timeoutSeconds: number;
+}
+
+export function apiLambda(run: MockRun): LambdaRuntime {
+  const fns = run.byType("aws:lambda/function:Function");
+  if (fns.length !== 1) throw new Error(`expected one Lambda function, found ${fns.length}`);
+  const builds = run.rpcCalls.filter((c) => c.method === "Runtime.Build");
+  if (builds.length !== 1) throw new Error(`expected one Runtime.Build, found ${builds.length}`);
+  const fn = fns[0].inputs;
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fn.environment?.variables ?? {})) env[k] = String(v && typeof v === "object" && "value" in (v as object) ? (v as { value: unknown }).value : v);
+  return {
+    role: roleName(fn.role),
+    env,
+    links: builds[0].args.links,
+    handler: builds[0].args.handler,
+    nodejs: builds[0].args.properties ?? {},
+    timeoutSeconds: fn.timeout,
+  };
 }
