@@ -88,7 +88,10 @@ export const DirectionUpload = z
   .object({
     model: ModelName,
     version: VersionRef.default("latest"),
-    name: DirectionName.meta({ description: "your name for it (names starting with 'sefa-' are SeFa's); storing a name again replaces it" }),
+    name: DirectionName.meta({
+      description: "your name for it (names starting with 'sefa-' are SeFa's); storing a name again replaces it",
+      example: "first-axis",
+    }),
     vector: FloatVector.meta({ description: "[w_dim] in w space (e.g. an InterFaceGAN boundary); stored normalised to unit length" }),
     description: z.string().max(500).optional(),
   })
