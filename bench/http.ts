@@ -3,6 +3,11 @@
  * concurrency 1, 8 and 32 against the real local stack, plus cold start to first image and peak RSS. The
  * ratio that matters for dynamic batching is images/s at concurrency 8 over concurrency 1, measured in the
  * same run. Traffic goes only to the 127.0.0.1 server this script starts.
+ *
+ * Predictions: /v1/generate runs as a prediction through the in-process queue and worker; the same requests
+ * with GANSERVE_SYNC_INFERENCE=true run inside the request (the path before predictions). Both are measured
+ * (p50 at concurrency 1 and 8), and the cold start of the queue path: a fresh stack's first prediction on an
+ * empty queue, from its creation to its output. GANSERVE_BENCH_PARTS=queue runs only that comparison.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -71,6 +76,56 @@ const generate = (stack: { url: string; apiKey: string }, model: string) =>
     body: JSON.stringify({ model, seeds: [0] }),
   });
 
+/** The queue path against the direct path, each on a fresh stack over the same models; and the queue's cold start. */
+async function queueVsDirect() {
+  const rows: { path: string; model: ModelName; concurrency: number; p50_ms: number; p99_ms: number; images_per_s: number; non200: number }[] = [];
+  let cold: { server_total_s: number; client_ms: number } | undefined;
+  for (const [name, env] of [["queue", {}], ["direct", { GANSERVE_SYNC_INFERENCE: "true" }]] as const) {
+    const s = await startStack({ dataDir, env: { GANSERVE_ENGINE: engine, GANSERVE_MAX_QUEUE: "256", ...env } });
+    try {
+      if (name === "queue") {
+        // The first message on an empty queue of a process that just started, to its first output.
+        const tc = performance.now();
+        const created = await fetch(`${s.url}/v1/predictions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${s.apiKey}`, "content-type": "application/json", prefer: "wait=0" },
+          body: JSON.stringify({ model: "bench-compute-bound", input: { seeds: [0], output: "base64" } }),
+        });
+        let p = (await created.json()) as { id: string; status: string; metrics: { total_time?: number } };
+        while (!["succeeded", "failed", "canceled"].includes(p.status)) {
+          await new Promise((r) => setTimeout(r, 20));
+          p = await (await fetch(`${s.url}/v1/predictions/${p.id}`, { headers: { authorization: `Bearer ${s.apiKey}` } })).json();
+        }
+        if (p.status !== "succeeded") throw new Error(`cold prediction ${p.status}`);
+        cold = { server_total_s: p.metrics.total_time ?? Number.NaN, client_ms: Math.round(performance.now() - tc) };
+      }
+      for (const model of Object.keys(MODELS) as ModelName[]) {
+        if ((await generate(s, `bench-${model}`)).status !== 200) throw new Error(`bench-${model} does not serve on the ${name} path`);
+        for (const connections of [1, 8]) {
+          const f = await runLoad({ url: s.url, path: "/v1/generate", key: s.apiKey, body: { model: `bench-${model}`, seeds: [0] }, connections, seconds });
+          const ok = f.statuses["200"] ?? 0;
+          rows.push({ path: name, model, concurrency: connections, p50_ms: f.p50_ms, p99_ms: f.p99_ms, images_per_s: ok / seconds, non200: f.requests - ok });
+        }
+      }
+    } finally {
+      await s.stop();
+    }
+  }
+  console.log(`/v1/generate, queue path (prediction, in-process queue and worker) vs direct path, ${seconds} s per level`);
+  console.log("| model | concurrency | p50 queue ms | p50 direct ms | overhead ms | images/s queue | images/s direct |\n| --- | --- | --- | --- | --- | --- | --- |");
+  for (const q of rows.filter((r) => r.path === "queue")) {
+    const d = rows.find((r) => r.path === "direct" && r.model === q.model && r.concurrency === q.concurrency)!;
+    console.log(`| ${q.model} | ${q.concurrency} | ${q.p50_ms} | ${d.p50_ms} | ${q.p50_ms - d.p50_ms} | ${q.images_per_s.toFixed(1)} | ${d.images_per_s.toFixed(1)} |`);
+  }
+  console.log(`cold start of the queue path (first message on an empty queue to its output): ${cold?.server_total_s} s in the record, ${cold?.client_ms} ms seen by the client`);
+  console.log(JSON.stringify({ queue_vs_direct: rows, queue_cold_start: cold }));
+}
+
+if (process.env.GANSERVE_BENCH_PARTS === "queue") {
+  await queueVsDirect();
+  process.exit(0);
+}
+
 const t0 = performance.now();
 const stack = await startStack({ dataDir, env: { GANSERVE_ENGINE: engine, GANSERVE_MAX_QUEUE: "256" } });
 const first = await generate(stack, "bench-compute-bound");
@@ -120,6 +175,8 @@ console.log(
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
   }),
 );
+
+await queueVsDirect();
 
 // The anchor: the same models and requests through a small PyTorch http.server (bench/torch-http.ts).
 const anchor = await torchHttpAnchor(Object.fromEntries(Object.keys(MODELS).map((m) => [`bench-${m}`, path.join(tmp, `${m}.safetensors`)])), seconds);

@@ -95,6 +95,9 @@ export const SettingsSchema = z.object({
   GANSERVE_WORKER_CONCURRENCY: positiveInt.default(64).describe("Predictions one worker runs at once (they share the dynamic batches)"),
   GANSERVE_WORKER_START_DELAY_MS: z.coerce.number().int().min(0).default(0).describe("Delay before the in-process worker starts pulling (a local stand-in for a cold GPU boot)"),
   GANSERVE_HOST: z.string().min(1).optional().describe("Interface of the prediction worker's health server (default 0.0.0.0)"),
+  GANSERVE_SYNC_INFERENCE: bool
+    .default(false)
+    .describe("Run /v1/generate and /v1/translate inside the request instead of as predictions (the path before predictions; `npm run bench:http` compares the two)"),
   GANSERVE_PRODUCTION: bool.default(false).describe("Production mode: stricter webhooks, no dev key"),
   GANSERVE_SECRET_KEY: z
     .string()

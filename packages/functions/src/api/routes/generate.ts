@@ -31,7 +31,9 @@ export function generateRoutes(services: Services) {
   const { inference } = services;
   return newRouter()
     .openapi(generate, async (c) => {
-      const { model, version, ...input } = c.req.valid("json");
+      const body = c.req.valid("json");
+      if (services.settings.GANSERVE_SYNC_INFERENCE) return c.json(await inference.generate(body, c.get("apiKey")?.tenant), 200);
+      const { model, version, ...input } = body;
       return createAndWait(c, services, { model, version, task: "generate", input }, (rec, r) => ({
         model: rec.model,
         version: rec.version,

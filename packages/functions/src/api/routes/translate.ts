@@ -56,7 +56,12 @@ const translate = createRoute({
  * Runs as a prediction whose input carries the files in base64 (a multipart upload is converted): the
  * worker, in this process or a GPU container, decodes them again.
  */
-function run(c: Parameters<typeof createAndWait>[0], services: Services, body: TranslateParams, files: Partial<Record<TranslateFileField, string>>) {
+async function run(c: Parameters<typeof createAndWait>[0], services: Services, body: TranslateParams, files: Partial<Record<TranslateFileField, string>>) {
+  if (services.settings.GANSERVE_SYNC_INFERENCE) {
+    const inputs: TranslateInputs = {};
+    for (const f of TRANSLATE_FILE_FIELDS) inputs[f] = fromBase64(f, files[f] ?? body[f]);
+    return c.json(await services.inference.translate(body, inputs, c.get("apiKey")?.tenant), 200);
+  }
   const { model, version, ...rest } = body;
   const input: Record<string, unknown> = { ...rest, ...files };
   return createAndWait(c, services, { model, version, task: "translate", input }, (rec, r) => ({
