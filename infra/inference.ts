@@ -1,4 +1,4 @@
-import { modelKeys, outputKeys } from "../packages/core/src/storage/keys";
+import { modelKeys, predictionKeys } from "../packages/core/src/storage/keys";
 import { ECS_GPU_AMI_PARAMETER, GPU_WORKER_ENV, INFERENCE_PORT, type InfraConfig } from "./config";
 import { containerImage } from "./images";
 import { ecsInstanceProfile, executionRole, secretParameter, serviceRole } from "./iam";
@@ -92,10 +92,15 @@ export async function inference({ cfg, vpc, bucket, objects, storage, queue, sec
   // opens them to send prediction webhooks). The worker serves no user requests, so it gets no API keys.
   const secretKeyParam = secretParameter("InferenceSecretKey", "inference/secret-key", secretKey);
   const execution = executionRole("InferenceExecutionRole", repo, logGroup, [secretKeyParam]);
+  // Predictions: the worker reads a prediction's input and record, writes its record, result and images,
+  // claims completion once (predictions-state/), and removes the images of an attempt cut short.
+  const predictionRoots = [predictionKeys.root, predictionKeys.dataRoot, predictionKeys.stateRoot];
   const taskRole = serviceRole("InferenceTaskRole", "ecs-tasks.amazonaws.com", [
-    { Action: ["s3:GetObject"], Resource: objects(modelKeys.root, outputKeys.root) },
-    { Action: ["s3:PutObject"], Resource: objects(outputKeys.root) },
-    { Action: ["s3:ListBucket"], Resource: [bucket.arn], Condition: { StringLike: { "s3:prefix": [`${modelKeys.root}*`] } } },
+    { Action: ["s3:GetObject"], Resource: objects(modelKeys.root, ...predictionRoots) },
+    { Action: ["s3:PutObject"], Resource: objects(...predictionRoots) },
+    { Action: ["s3:DeleteObject"], Resource: objects(predictionKeys.dataRoot) },
+    // Listing models/ is also /ready's probe; a missing key reads as 404 (not 403) only where listing is allowed.
+    { Action: ["s3:ListBucket"], Resource: [bucket.arn], Condition: { StringLike: { "s3:prefix": [modelKeys.root, ...predictionRoots].map((p) => `${p}*`) } } },
     // Pull, hold (extend while a long batch runs) and delete predictions; sending is the API's.
     { Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], Resource: [queue.queue.arn] },
   ]);

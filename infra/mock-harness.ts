@@ -106,7 +106,14 @@ function renderPolicyDocument(inputs: any) {
   return JSON.stringify({ Version: "2012-10-17", Statement: statements });
 }
 
-export async function runSstConfigUnderMocks(opts: { stage?: string; env?: Record<string, string> } = {}): Promise<MockRun> {
+export async function runSstConfigUnderMocks(
+  opts: {
+    stage?: string;
+    env?: Record<string, string>;
+    /** Origin of the SQS queue URLs the graph hands out (the SDK sends each call to its queue's URL). */
+    sqsOrigin?: string;
+  } = {},
+): Promise<MockRun> {
   assertPlatformInstalled();
   const stage = opts.stage ?? "test";
   const preq = createRequire(path.join(PLATFORM, "package.json"));
@@ -185,7 +192,7 @@ export async function runSstConfigUnderMocks(opts: { stage?: string; env?: Recor
             state.arnPrefix = state.arn.replace(/:\d+$/, "");
             break;
           case "aws:sqs/queue:Queue":
-            state.url = `https://sqs.${MOCK_REGION}.amazonaws.com/${MOCK_ACCOUNT}/${a.name}`;
+            state.url = `${opts.sqsOrigin ?? `https://sqs.${MOCK_REGION}.amazonaws.com`}/${MOCK_ACCOUNT}/${a.name}`;
             break;
           case "aws:lambda/functionUrl:FunctionUrl":
             state.functionUrl = "https://fn.lambda-url.test/";

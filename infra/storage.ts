@@ -1,4 +1,4 @@
-import { authKeys, datasetKeys, jobKeys, modelKeys, outputKeys, STORAGE_PREFIXES } from "../packages/core/src/storage/keys";
+import { authKeys, datasetKeys, jobKeys, modelKeys, outputKeys, predictionKeys, STORAGE_PREFIXES } from "../packages/core/src/storage/keys";
 import type { InfraConfig } from "./config";
 
 /** Key prefixes in the data bucket (core's storage/keys.ts); IAM policies are scoped to these, never to the whole bucket. */
@@ -15,7 +15,12 @@ export function storage(cfg: InfraConfig) {
       exposeHeaders: ["ETag"],
       maxAge: "1 hour",
     },
-    lifecycle: [{ id: "expire-outputs", prefix: outputKeys.root, expiresIn: `${cfg.storage.outputsTtlDays} days` }],
+    lifecycle: [
+      { id: "expire-outputs", prefix: outputKeys.root, expiresIn: `${cfg.storage.outputsTtlDays} days` },
+      // Prediction inputs, results and images; the records (predictions/) stay. S3 expires whole days, so
+      // this is the backstop behind the service's own retention (GANSERVE_PREDICTION_RETENTION_S, 1 hour).
+      { id: "expire-prediction-data", prefix: predictionKeys.dataRoot, expiresIn: "1 day" },
+    ],
     transform: {
       lifecycle: (args) => {
         // Aborted browser uploads would otherwise leave billable multipart parts behind forever.
@@ -37,8 +42,12 @@ export function storage(cfg: InfraConfig) {
     properties: { name: bucket.name },
     include: [
       sst.aws.permission({ actions: ["s3:GetObject"], resources: objects(...readable) }),
-      // datasets/: presigned browser uploads; jobs/: job records and cancel flags; models/: imported checkpoints.
-      sst.aws.permission({ actions: ["s3:PutObject"], resources: objects(datasetKeys.root, jobKeys.root, modelKeys.root) }),
+      // datasets/: presigned browser uploads; jobs/: job records and cancel flags; models/: imported checkpoints;
+      // predictions: the record, the full input and the idempotency claim of each prediction it creates.
+      sst.aws.permission({
+        actions: ["s3:PutObject"],
+        resources: objects(datasetKeys.root, jobKeys.root, modelKeys.root, predictionKeys.root, predictionKeys.dataRoot, predictionKeys.stateRoot),
+      }),
       // A finalized dataset's upload.zip, and the files of a re-finalized one.
       sst.aws.permission({ actions: ["s3:DeleteObject"], resources: objects(datasetKeys.root) }),
       sst.aws.permission({

@@ -1,7 +1,7 @@
 // Offline proof of the AWS deployment: runs the real sst.config.ts (and infra/*.ts) under Pulumi mocks and
 // checks the resource graph. Needs .sst/platform (`npm run sst:install`); no AWS account, Docker or Pulumi CLI.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { authKeys, STORAGE_PREFIXES } from "@ganserve/core/storage/keys";
+import { authKeys, predictionKeys, STORAGE_PREFIXES } from "@ganserve/core/storage/keys";
 import { runSstConfigUnderMocks, MOCK_GPU_AMI, type MockRun } from "../infra/mock-harness.ts";
 
 const API_KEYS = "gk_test_secret_value_1,gk_test_secret_value_2";
@@ -50,11 +50,12 @@ describe("storage", () => {
     expect(bucketArn).toBe(`arn:aws:s3:::${bucketName}`);
   });
 
-  test("outputs/ expires after 7 days and incomplete uploads are aborted", () => {
+  test("outputs/ expires after 7 days, prediction data after a day, and incomplete uploads are aborted", () => {
     const lc = one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "DataLifecycle").inputs;
     expect(lc.bucket).toBe(bucketName);
     expect(lc.rules).toEqual([
       { id: "expire-outputs", status: "Enabled", filter: { prefix: "outputs/" }, expiration: { days: 7 } },
+      { id: "expire-prediction-data", status: "Enabled", filter: { prefix: predictionKeys.dataRoot }, expiration: { days: 1 } },
       { id: "abort-incomplete-uploads", status: "Enabled", filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: 2 } },
     ]);
   });

@@ -65,3 +65,118 @@ export async function startFakeBatch(gate: RoleGate, opts: { failSubmit?: () => 
   });
   return { endpoint: await listen(server), accepted, close: closer(server) };
 }
+
+interface QueuedMessage {
+  id: string;
+  body: string;
+  receives: number;
+  visibleAt: number;
+  receipt?: string;
+}
+
+/**
+ * SQS over its JSON protocol (what @aws-sdk/client-sqs speaks), at the origin of the queue URLs the graph
+ * hands out: each call is decided as sqs:<Operation> on the queue's ARN. It keeps SQS's semantics that the
+ * workers rely on: long polling up to WaitTimeSeconds, a visibility timeout per receive (default the
+ * queue's), receive counts, ChangeMessageVisibility and DeleteMessage by receipt handle.
+ */
+export async function startFakeSqs(gate: RoleGate, opts: { visibilitySeconds: number }): Promise<FakeService & { messages: QueuedMessage[]; send(body: string): void }> {
+  const accepted: FakeService["accepted"] = [];
+  const messages: QueuedMessage[] = [];
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of waiters) w();
+  };
+  const md5 = (s: string) => crypto.createHash("md5").update(s, "utf8").digest("hex");
+  const arnOf = (url: string) => {
+    const [, account, name] = new URL(url).pathname.split("/");
+    return `arn:aws:sqs:${MOCK_REGION}:${account}:${name}`;
+  };
+  let closing = false;
+  const server = http.createServer((req, res) => {
+    let raw = "";
+    req.on("data", (c) => (raw += c));
+    req.on("end", async () => {
+      const reply = (status: number, body: unknown) => {
+        res.writeHead(status, { "content-type": "application/x-amz-json-1.0" });
+        res.end(JSON.stringify(body));
+      };
+      const op = String(req.headers["x-amz-target"] ?? "").replace(/^AmazonSQS\./, "");
+      const input = raw ? JSON.parse(raw) : {};
+      if (!(await gate.decide(`SQS ${op}`, { action: `sqs:${op}`, resource: arnOf(input.QueueUrl) }))) {
+        return reply(400, { __type: "com.amazon.coral.service#AccessDeniedException", message: `not authorized to perform sqs:${op}` });
+      }
+      accepted.push({ operation: op, input });
+      const now = Date.now();
+      switch (op) {
+        case "SendMessage": {
+          const m: QueuedMessage = { id: crypto.randomUUID(), body: input.MessageBody, receives: 0, visibleAt: now };
+          messages.push(m);
+          wake();
+          return reply(200, { MessageId: m.id, MD5OfMessageBody: md5(m.body) });
+        }
+        case "ReceiveMessage": {
+          const deadline = now + Math.min(20, input.WaitTimeSeconds ?? 0) * 1000;
+          for (;;) {
+            const ready = messages.filter((m) => m.visibleAt <= Date.now()).slice(0, input.MaxNumberOfMessages ?? 1);
+            if (ready.length > 0 || Date.now() >= deadline || closing) {
+              const visibility = (input.VisibilityTimeout ?? opts.visibilitySeconds) * 1000;
+              for (const m of ready) {
+                m.receives++;
+                m.visibleAt = Date.now() + visibility;
+                m.receipt = crypto.randomUUID();
+              }
+              return reply(200, {
+                Messages: ready.map((m) => ({ MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body, MD5OfBody: md5(m.body), Attributes: { ApproximateReceiveCount: String(m.receives) } })),
+              });
+            }
+            await new Promise<void>((r) => {
+              const w = () => {
+                waiters.delete(w);
+                clearTimeout(t);
+                r();
+              };
+              const t = setTimeout(w, Math.min(250, Math.max(0, deadline - Date.now())));
+              waiters.add(w);
+            });
+          }
+        }
+        case "DeleteMessage": {
+          const i = messages.findIndex((m) => m.receipt === input.ReceiptHandle);
+          if (i >= 0) messages.splice(i, 1);
+          return reply(200, {});
+        }
+        case "ChangeMessageVisibility": {
+          const m = messages.find((x) => x.receipt === input.ReceiptHandle);
+          if (m) m.visibleAt = Date.now() + input.VisibilityTimeout * 1000;
+          return reply(200, {});
+        }
+        case "GetQueueAttributes":
+          return reply(200, {
+            Attributes: {
+              ApproximateNumberOfMessages: String(messages.filter((m) => m.visibleAt <= now).length),
+              ApproximateNumberOfMessagesNotVisible: String(messages.filter((m) => m.visibleAt > now).length),
+            },
+          });
+        default:
+          return reply(400, { __type: "com.amazonaws.sqs#UnsupportedOperation", message: `${op} is not modelled by the rehearsal` });
+      }
+    });
+  });
+  const endpoint = await listen(server);
+  const close = closer(server);
+  return {
+    endpoint,
+    accepted,
+    messages,
+    send: (body) => {
+      messages.push({ id: crypto.randomUUID(), body, receives: 0, visibleAt: Date.now() });
+      wake();
+    },
+    close: async () => {
+      closing = true;
+      wake();
+      await close();
+    },
+  };
+}
