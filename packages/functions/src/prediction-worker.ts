@@ -8,7 +8,7 @@
  */
 import http from "node:http";
 import { loadSettings } from "@ganserve/core/config";
-import { servingEngines } from "@ganserve/core/inference/engines/index";
+import { servingEnginesFor } from "@ganserve/core/inference/engines/index";
 import { createMetrics } from "@ganserve/core/inference/metrics";
 import { InferenceService } from "@ganserve/core/inference/service";
 import { loadSecretKey, SecretBox } from "@ganserve/core/jobs/secrets";
@@ -27,7 +27,7 @@ try {
   log.error({ err }, "no secret key: prediction webhooks will not be sent");
 }
 const registry = new ModelRegistry(opened.storage);
-const inference = new InferenceService(registry, opened.storage, servingEngines(settings.GANSERVE_ENGINE, settings.GANSERVE_BACKEND), createMetrics(), {
+const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings), createMetrics(), {
   maxBatch: settings.GANSERVE_MAX_BATCH,
   maxBatchDelayMs: settings.GANSERVE_MAX_BATCH_DELAY_MS,
   maxQueue: settings.GANSERVE_MAX_QUEUE,

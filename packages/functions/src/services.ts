@@ -4,7 +4,7 @@ import { ensureDevKey, KeyRing } from "@ganserve/core/auth/keys";
 import { createLogger } from "@ganserve/core/log";
 import { createMetrics } from "@ganserve/core/inference/metrics";
 import { InferenceService } from "@ganserve/core/inference/service";
-import { servingEngines } from "@ganserve/core/inference/engines/index";
+import { servingEnginesFor } from "@ganserve/core/inference/engines/index";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { openStorage, EMBEDDED_CREDENTIALS, type OpenedStorage } from "@ganserve/core/storage/index";
 import { DatasetService } from "@ganserve/core/datasets/service";
@@ -47,7 +47,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   if (settings.GANSERVE_PRODUCTION && keys.size === 0) throw new Error("no API keys: set GANSERVE_API_KEYS or run `ganserve keys create` (production mode)");
   const registry = new ModelRegistry(opened.storage);
   const metrics = createMetrics();
-  const inference = new InferenceService(registry, opened.storage, servingEngines(settings.GANSERVE_ENGINE, settings.GANSERVE_BACKEND, { cacheDir: settings.GANSERVE_ORT_CACHE_DIR ?? path.join(settings.dataDir, "ort-cache") }), metrics, {
+  const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings), metrics, {
     maxBatch: settings.GANSERVE_MAX_BATCH,
     maxBatchDelayMs: settings.GANSERVE_MAX_BATCH_DELAY_MS,
     maxQueue: settings.GANSERVE_MAX_QUEUE,

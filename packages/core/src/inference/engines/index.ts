@@ -4,6 +4,8 @@
  * exporter does not cover (SPADE with a VAE style encoder) falls back to TF.js, which covers everything.
  * `GANSERVE_ENGINE=tfjs` forces TF.js (e.g. on a GPU host running tfjs-node-gpu).
  */
+import path from "node:path";
+import type { Settings } from "../../config.ts";
 import type { BackendChoice } from "../../engine/backend.ts";
 import type { EngineFactory } from "../engine.ts";
 import { type OnnxEngineOptions, onnxEngines } from "./onnx.ts";
@@ -21,4 +23,11 @@ export function servingEngines(choice: "auto" | "onnx" | "tfjs", backend: Backen
       return tfjs.load(record, weights);
     },
   };
+}
+
+/** The engines a serving process (the API's or a prediction worker's) runs, as its settings choose them. */
+export function servingEnginesFor(settings: Pick<Settings, "GANSERVE_ENGINE" | "GANSERVE_BACKEND" | "GANSERVE_ORT_CACHE_DIR" | "dataDir">): EngineFactory {
+  // The optimised-model cache (ort-cache.ts) lives beside the local store unless the settings put it elsewhere.
+  const cacheDir = settings.GANSERVE_ORT_CACHE_DIR ?? path.join(settings.dataDir, "ort-cache");
+  return servingEngines(settings.GANSERVE_ENGINE, settings.GANSERVE_BACKEND, { cacheDir });
 }
