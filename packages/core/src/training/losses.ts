@@ -56,11 +56,16 @@ export interface FamilyLossRules {
 const NOT_TWICE_DIFFERENTIABLE =
   "its discriminator (TF.js LeakyReLU and spectral norm) has no second derivative here, which a gradient penalty needs (it differentiates D's input gradient again)";
 
+/** A family that trains: the served families, and DCGAN, whose trainer exists before it joins families.ts. */
+export type TrainingFamily = ModelFamily | "dcgan";
+
 /** Which losses each family trains with: its upstream loss by default, and what it cannot do. */
-export const FAMILY_LOSS_RULES: Record<ModelFamily, FamilyLossRules> = {
+export const FAMILY_LOSS_RULES: Record<TrainingFamily, FamilyLossRules> = {
   stylegan2: { default: "nonsaturating", refuse: {}, r1Refused: null },
   cyclegan: { default: "lsgan", refuse: { "wgan-gp": NOT_TWICE_DIFFERENTIABLE }, r1Refused: NOT_TWICE_DIFFERENTIABLE },
   spade: { default: "hinge", refuse: { "wgan-gp": NOT_TWICE_DIFFERENTIABLE }, r1Refused: NOT_TWICE_DIFFERENTIABLE },
+  // pytorch/examples computes G's BCELoss against the "real" label: the non-saturating form.
+  dcgan: { default: "nonsaturating", refuse: { "wgan-gp": NOT_TWICE_DIFFERENTIABLE }, r1Refused: NOT_TWICE_DIFFERENTIABLE },
 };
 
 /**
@@ -69,7 +74,7 @@ export const FAMILY_LOSS_RULES: Record<ModelFamily, FamilyLossRules> = {
  * will be trained. Throws TrainerOptionError saying why a combination is refused.
  */
 export function parseLossOptions(
-  family: ModelFamily,
+  family: TrainingFamily,
   raw: Record<string, unknown>,
   ctx: { r1Default?: number; dHasBatchNorm?: boolean; dHasSigmoid?: boolean } = {},
 ): LossOptions {

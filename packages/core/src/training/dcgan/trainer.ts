@@ -1,0 +1,120 @@
+/**
+ * DCGAN training as pytorch/examples `dcgan/main.py` does it: per step, D on a real batch and on G(z) (no
+ * gradient to G), then G on D(G(z)) with the same z; Adam(β = (0.5, 0.999)) for both, lr 2e-4 unless
+ * `learning_rate` / `lr_g` / `lr_d` say otherwise; BatchNorm in train mode (batch statistics) for G and D.
+ * The loss is `options.loss` (default nonsaturating, which is what main.py's BCELoss against the real label
+ * computes); wgan-gp and R1 are refused (training/losses.ts says why). A base generator is fine-tuned, or with
+ * no weights one is trained from scratch (pytorch/examples' N(0, 0.02) init).
+ *
+ * Every draw of step k (batch indices, z) is a pure function of (seed, k), as the Trainer contract asks. Not yet
+ * registered as a family trainer: `dcgan` joins families.ts with its serving (issue #26), and saveState /
+ * loadState come with that registration.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { StateDict } from "../../checkpoints/tensor.ts";
+import { enableTraining } from "../../engine/gradients.ts";
+import { type DcganConfig, parseDcganConfig } from "../../networks/dcgan/config.ts";
+import { DcganDiscriminator } from "../../networks/dcgan/discriminator.ts";
+import { DcganGenerator } from "../../networks/dcgan/generator.ts";
+import { Adam } from "../common/adam.ts";
+import { imageTensor } from "../common/images.ts";
+import { normals } from "../common/normal.ts";
+import { numberOption, stringOption, TrainerOptionError } from "../common/options.ts";
+import { stepRng, stepSeed } from "../common/step-rng.ts";
+import { discriminatorLoss, generatorLoss, type LossOptions, parseLossOptions } from "../losses.ts";
+import type { StepResult, TrainerOptions, TrainImage } from "../types.ts";
+
+export interface DcganTrainerInit {
+  /** The generator's config (networks/dcgan/config.ts). */
+  config: unknown;
+  /** Base generator weights; absent: train from scratch. */
+  weights?: StateDict;
+  images: TrainImage[];
+  options: TrainerOptions;
+}
+
+export class DcganTrainer {
+  readonly family = "dcgan" as const;
+  readonly cfg: DcganConfig;
+  readonly loss: LossOptions;
+  readonly G: DcganGenerator;
+  readonly D: DcganDiscriminator;
+  private readonly optG: Adam;
+  private readonly optD: Adam;
+  private readonly lrG: number;
+  private readonly lrD: number;
+  /** The training images at the model's size and channels, NHWC in [-1, 1]. */
+  private readonly data: tf.Tensor4D;
+  private _step = 0;
+
+  constructor(private readonly init: DcganTrainerInit) {
+    enableTraining();
+    this.cfg = parseDcganConfig(init.config);
+    const o = init.options.options ?? {};
+    const norm = stringOption(o, "d_norm", "batch");
+    if (norm !== "batch" && norm !== "none") throw new TrainerOptionError(`options.d_norm must be batch or none, got ${JSON.stringify(norm)}`);
+    this.loss = parseLossOptions("dcgan", o, { dHasBatchNorm: norm === "batch" });
+    if (init.images.length === 0) throw new TrainerOptionError("no training images");
+    const { seed, learning_rate } = init.options;
+    this.lrG = this.loss.lrG ?? learning_rate;
+    this.lrD = this.loss.lrD ?? learning_rate;
+    this.G = init.weights ? DcganGenerator.fromStateDict(this.cfg, init.weights, "base weights") : DcganGenerator.randomInit(this.cfg, stepSeed(seed, 0, "init.G") % 1_000_000);
+    const ndf = numberOption(o, "ndf", 64, { integer: true, min: 1 });
+    this.D = DcganDiscriminator.randomInit({ nc: this.cfg.nc, imgSize: this.cfg.img_size, ndf, norm }, stepSeed(seed, 0, "init.D") % 1_000_000);
+    const betas = { beta1: 0.5, beta2: 0.999 };
+    this.optG = new Adam(this.G.trainableVariables(), betas);
+    this.optD = new Adam(this.D.trainableVariables(), betas);
+    const S = this.cfg.img_size;
+    this.data = tf.tidy(() => {
+      const rgb = tf.concat(init.images.map((img) => imageTensor(img, S, S))) as tf.Tensor4D;
+      // One-channel models see the mean of R, G and B.
+      return this.cfg.nc === 1 ? (tf.mean(rgb, 3, true) as tf.Tensor4D) : rgb;
+    });
+  }
+
+  get step(): number {
+    return this._step;
+  }
+
+  async trainStep(): Promise<StepResult> {
+    const k = this._step;
+    const { seed, batch_size: b } = this.init.options;
+    const nz = this.G.nz;
+    const pick = stepRng(seed, k, "data");
+    const n = this.data.shape[0];
+    const idx = tf.tensor1d(Array.from({ length: b }, () => Math.floor(pick.next() * n)), "int32");
+    const real = tf.gather(this.data, idx) as tf.Tensor4D;
+    const z = tf.tensor2d(normals(stepRng(seed, k, "z"), b * nz), [b, nz]);
+    const loss = this.loss.loss;
+    let dParts: tf.Tensor1D | undefined;
+    try {
+      const fake = this.G.forward(z, { training: true });
+      const d = tf.variableGrads(() => {
+        const l = discriminatorLoss(loss, this.D.forward(real, true), this.D.forward(fake, true));
+        dParts = tf.keep(tf.stack([l.real, l.fake]) as tf.Tensor1D);
+        return tf.add(l.real, l.fake) as tf.Scalar;
+      }, [...this.optD.params.values()]);
+      this.optD.apply(d.grads, this.lrD, k + 1);
+      tf.dispose([fake, d.value, ...Object.values(d.grads)]);
+
+      const g = tf.variableGrads(() => generatorLoss(loss, this.D.forward(this.G.forward(z, { training: true }), true)), [...this.optG.params.values()]);
+      this.optG.apply(g.grads, this.lrG, k + 1);
+      const gv = (await g.value.data())[0];
+      tf.dispose([g.value, ...Object.values(g.grads)]);
+      const dv = await dParts!.data();
+      this._step = k + 1;
+      return { step: this._step, losses: { D_real: dv[0], D_fake: dv[1], G: gv } };
+    } finally {
+      tf.dispose([idx, real, z, ...(dParts ? [dParts] : [])]);
+    }
+  }
+
+  /** The generator to publish: its config and official state_dict. */
+  exportGenerator(): { config: Record<string, unknown>; weights: StateDict } {
+    return { config: { ...this.cfg }, weights: this.G.stateDict() };
+  }
+
+  dispose(): void {
+    for (const x of [this.G, this.D, this.optG, this.optD, this.data]) x.dispose();
+  }
+}
