@@ -36,7 +36,17 @@ export class FineTuneService {
     const job = newJobRecord({ id: newId("ft"), tenant, family: base.family, baseVersion: base.version, params, secrets: this.secrets });
     await this.jobs.save(job);
     await this.jobs.putEvent(job.id, { seq: 1, type: "status", status: "queued", time: job.created_at, step: 0, ...(notes.length ? { message: notes.join(" ") } : {}) });
-    await this.launcher.launch(job.id);
+    try {
+      await this.launcher.launch(job.id);
+    } catch (e) {
+      // Nothing will run a job whose submit failed: left `queued`, it would hold one of the tenant's slots
+      // forever. It ends `failed` now, and the client is told to retry.
+      const finished_at = new Date().toISOString();
+      const message = `the fine-tune could not be started: ${(e as Error).message}`;
+      await this.jobs.save({ ...job, status: "failed", error: { code: "launch_failed", message }, finished_at });
+      await this.jobs.putEvent(job.id, { seq: 2, type: "done", status: "failed", time: finished_at, step: 0, message });
+      throw new ApiError("queue_unavailable", "the fine-tune queue is unavailable; try again later", { fine_tune: job.id }, 30);
+    }
     return this.view(job);
   }
 
