@@ -14,6 +14,7 @@ import { ParamStore, stateDictSource } from "../src/networks/common/param-store.
 import { GraphOps } from "../src/networks/ops/graph.ts";
 import type { Ops } from "../src/networks/ops/ops.ts";
 import type { GraphBuilder } from "../src/onnx/graph.ts";
+import { Linear } from "../src/networks/common/linear.ts";
 import { SpectralConv2d } from "../src/networks/common/spectral-norm.ts";
 import { dropBiasBeforeInstanceNorm, foldAddIntoConvBias, foldBatchNorm, mergeSiblingConvs, optimize, polyphaseConvTranspose } from "../src/onnx/passes.ts";
 
@@ -207,6 +208,17 @@ describe("graph passes against the eager forward", () => {
     const r = await compare(net, 3, () => {}, 12, 9);
     expect(r.after).toContain("Gather");
     expect(r.after).toContain("Resize");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("linear, unflatten (PyTorch's NCHW view) and sigmoid: graph ops against eager ops", async () => {
+    const net: Net = (ops) => {
+      const fc = new Linear(ops, "fc", 3, 2 * 3 * 2);
+      const conv = new Conv2d(ops, "c", 2, 2, 1);
+      return (x) => ops.sigmoid(conv.apply(ops.unflatten(fc.apply(x), 2, 3, 2)));
+    };
+    const r = await compare(net, 3, () => {}, 1, 1);
+    expect(r.after).toContain("Gemm");
     expect(r.diff).toBeLessThan(1e-5);
   });
 

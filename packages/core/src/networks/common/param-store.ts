@@ -90,8 +90,23 @@ export class ParamStore implements Ops<tf.Tensor4D, tf.Variable> {
     return eager.reflectionPad2d(x, pad);
   }
 
+  linear(x: tf.Tensor4D, weight: tf.Variable, bias: tf.Variable | undefined): tf.Tensor4D {
+    const n = x.shape[0];
+    // The "OI" weight is kept transposed, [in, out], ready for matMul.
+    const y = tf.matMul(tf.reshape(x, [n, -1]), weight as tf.Tensor2D);
+    return tf.reshape(bias ? tf.add(y, bias) : y, [n, 1, 1, weight.shape[1] as number]);
+  }
+
+  unflatten(x: tf.Tensor4D, c: number, h: number, w: number): tf.Tensor4D {
+    return tf.transpose(tf.reshape(x, [x.shape[0], c, h, w]), [0, 2, 3, 1]);
+  }
+
   relu(x: tf.Tensor4D): tf.Tensor4D {
     return tf.relu(x);
+  }
+
+  sigmoid(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.sigmoid(x);
   }
 
   leakyRelu(x: tf.Tensor4D, alpha: number): tf.Tensor4D {

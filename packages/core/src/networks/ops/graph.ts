@@ -146,8 +146,24 @@ export class GraphOps implements Ops<GValue, GConst> {
     return this.value(y, [x.shape[0], grow(x.shape[1]), grow(x.shape[2]), x.shape[3]]);
   }
 
+  linear(x: GValue, w: GConst, b: GConst | undefined): GValue {
+    const flat = this.g.op("Flatten", [x.id], { axis: A.i(1) });
+    const y = this.g.op("Gemm", [flat, ...this.f32(w), ...this.f32(b)], { transB: A.i(1) });
+    const out = w.dims[0];
+    return this.value(this.g.op("Reshape", [y, this.g.i64([0, out, 1, 1])]), [x.shape[0], 1, 1, out]);
+  }
+
+  /** Graph values are NCHW already, so PyTorch's view is a plain Reshape. */
+  unflatten(x: GValue, c: number, h: number, w: number): GValue {
+    return this.value(this.g.op("Reshape", [x.id, this.g.i64([0, c, h, w])]), [x.shape[0], h, w, c]);
+  }
+
   relu(x: GValue): GValue {
     return this.value(this.g.op("Relu", [x.id]), x.shape);
+  }
+
+  sigmoid(x: GValue): GValue {
+    return this.value(this.g.op("Sigmoid", [x.id]), x.shape);
   }
 
   leakyRelu(x: GValue, alpha: number): GValue {

@@ -75,9 +75,14 @@ export interface Ops<T, P> {
   /** Running statistics in eval; batch statistics (over N, H, W) when `training`. */
   batchNorm(x: T, p: BatchNormParams<P>, training: boolean): T;
   reflectPad(x: T, pad: number): T;
+  /** nn.Linear on a vector held as an [N, 1, 1, in] map → [N, 1, 1, out]; the weight is "OI" ([out, in]). */
+  linear(x: T, weight: P, bias: P | undefined): T;
+  /** PyTorch's `.view(-1, c, h, w)` of an [N, 1, 1, c·h·w] vector (NCHW element order) → NHWC [N, h, w, c]. */
+  unflatten(x: T, c: number, h: number, w: number): T;
   relu(x: T): T;
   leakyRelu(x: T, alpha: number): T;
   tanh(x: T): T;
+  sigmoid(x: T): T;
   /** Elementwise sum. */
   plus(a: T, b: T): T;
   /** Elementwise product (broadcasting as NumPy). */
