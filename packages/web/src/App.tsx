@@ -6,9 +6,10 @@ import { GeneratePage } from "./pages/Generate.tsx";
 import { TranslatePage } from "./pages/Translate.tsx";
 import { FineTunePage } from "./pages/FineTune.tsx";
 import { ModelsPage } from "./pages/Models.tsx";
+import { LatentsPage } from "./pages/Latents.tsx";
 import "./styles.css";
 
-const PAGES = ["generate", "translate", "fine-tune", "models"] as const;
+const PAGES = ["generate", "latent-space", "translate", "fine-tune", "models"] as const;
 type Page = (typeof PAGES)[number];
 
 /** `#/generate?model=x`: the page and an optional model to open it on. */
@@ -83,6 +84,7 @@ export function App() {
           <>
             {/* keyed by the route's model: a link to another model (#/translate?model=x) opens on it */}
             {route.page === "generate" && <GeneratePage key={route.model} models={models.filter((m) => pageFor(m.family) === "generate")} initial={route.model} />}
+            {route.page === "latent-space" && <LatentsPage models={models.filter((m) => m.family === "stylegan2")} />}
             {route.page === "translate" && <TranslatePage key={route.model} models={models.filter((m) => pageFor(m.family) === "translate")} initial={route.model} />}
             {route.page === "fine-tune" && <FineTunePage models={models} onPublished={refresh} open={open} />}
             {route.page === "models" && <ModelsPage models={models} open={open} />}

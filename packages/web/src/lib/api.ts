@@ -5,7 +5,7 @@
  */
 import { Ganserve, GanserveError, imageBytes, type ImageResult, type ModelInfo } from "@ganserve/sdk";
 
-export type { Dataset, FineTune, GenerateResponse, ModelInfo, TranslateResponse } from "@ganserve/sdk";
+export type { Dataset, DirectionInfo, FineTune, GenerateResponse, ImageResult, ModelInfo, TranslateResponse } from "@ganserve/sdk";
 export { GanserveError };
 
 /** An example input of a model, as /v1/models lists it. */
