@@ -12,10 +12,11 @@ import { openWebhook } from "../jobs/store.ts";
 import type { SecretBox } from "../jobs/secrets.ts";
 import { deliverWebhook, type Resolver } from "../jobs/webhook.ts";
 import type { Logger } from "../log.ts";
-import type { Prediction, WebhookEvent } from "./schema.ts";
+import type { Prediction, PredictionResult, WebhookEvent } from "./schema.ts";
 import type { PredictionRecord } from "./store.ts";
 
-export type BusMessage = { record: PredictionRecord } | { error: unknown };
+/** A record (with its result when it just succeeded, so a local waiter need not read it back), or a failure. */
+export type BusMessage = { record: PredictionRecord; result?: PredictionResult } | { error: unknown };
 
 export class PredictionBus {
   private readonly emitter = new EventEmitter();
@@ -24,8 +25,8 @@ export class PredictionBus {
     this.emitter.setMaxListeners(0);
   }
 
-  publish(record: PredictionRecord): void {
-    this.emitter.emit(record.id, { record });
+  publish(record: PredictionRecord, result?: PredictionResult): void {
+    this.emitter.emit(record.id, { record, result });
   }
 
   /**

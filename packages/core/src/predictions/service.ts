@@ -59,6 +59,9 @@ export function deadlineEnd(rec: PredictionRecord): PredictionRecord {
 }
 
 export class PredictionService {
+  /** Results handed over in-process with the end (bus), so `result` does not read them back. */
+  private readonly handed = new WeakMap<PredictionRecord, PredictionResult>();
+
   constructor(
     private readonly store: PredictionStore,
     private readonly queue: PredictionQueue,
@@ -166,10 +169,14 @@ export class PredictionService {
     const pollMs = this.opts.pollMs ?? 1000;
     let wake: () => void = () => {};
     let failure: unknown;
+    let notified = false;
     const off = this.bus.subscribe(id, (m) => {
       if ("record" in m) {
-        if (isTerminal(m.record.status)) rec = m.record;
+        if (!isTerminal(m.record.status)) return;
+        rec = m.record;
+        if (m.result) this.handed.set(m.record, m.result);
       } else failure = m.error;
+      notified = true;
       wake();
     });
     try {
@@ -184,7 +191,9 @@ export class PredictionService {
           };
         });
         if (failure) throw failure;
-        if (!isTerminal(rec.status)) rec = await this.get(id, tenant);
+        // Storage is read only when no notification came: a worker in another process.
+        if (!notified && !isTerminal(rec.status)) rec = await this.get(id, tenant);
+        notified = false;
       }
       return rec;
     } finally {
@@ -193,12 +202,12 @@ export class PredictionService {
   }
 
   async result(rec: PredictionRecord): Promise<PredictionResult | undefined> {
-    return this.store.result(rec);
+    return this.handed.get(rec) ?? this.store.result(rec);
   }
 
   /** The API's view: internal fields dropped, stored images as presigned URLs that expire with retention. */
   async view(rec: PredictionRecord, base = "", result?: PredictionResult): Promise<Prediction> {
-    const r = rec.status === "succeeded" ? (result ?? (await this.store.result(rec))) : undefined;
+    const r = rec.status === "succeeded" ? (result ?? (await this.result(rec))) : undefined;
     const output = r ? await this.images(rec, r) : null;
     const url = `${base}/v1/predictions/${rec.id}`;
     return {

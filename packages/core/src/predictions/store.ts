@@ -43,12 +43,28 @@ export function newPredictionId(now = Date.now()): string {
 }
 
 export class PredictionStore {
+  /**
+   * Records created by this process and not yet picked up: an in-process worker (npm start) takes them from
+   * here instead of reading them back. Every end written by this process drops its entry, so a cancel
+   * that came first is never missed; a worker in another process reads storage as usual.
+   */
+  private readonly created = new Map<string, PredictionRecord>();
+
   constructor(readonly storage: Storage) {}
 
   /** Writes the full input (when it is large) and then the record, so a worker never finds a record without its input. */
   async create(rec: PredictionRecord, fullInput?: Record<string, unknown>): Promise<void> {
     if (fullInput) await this.storage.putJson(predictionKeys.input(rec.tenant, rec.id), fullInput);
     await this.storage.putJson(predictionKeys.record(rec.tenant, rec.id), rec);
+    if (this.created.size > 10_000) this.created.clear();
+    this.created.set(rec.id, rec);
+  }
+
+  /** For the worker: the record this process just created (once), or what storage says. */
+  async take(tenant: string, id: string): Promise<PredictionRecord | undefined> {
+    const mine = this.created.get(id);
+    this.created.delete(id);
+    return mine?.tenant === tenant ? mine : this.load(tenant, id);
   }
 
   /** The record as it stands: the terminal one when the prediction ended, whatever the record file says. */
@@ -78,9 +94,18 @@ export class PredictionStore {
    * wrote with `load`.
    */
   async complete(rec: PredictionRecord): Promise<boolean> {
-    if (!(await this.storage.putIfAbsent(predictionKeys.done(rec.tenant, rec.id), JSON.stringify(rec), { contentType: "application/json" }))) return false;
+    if (!(await this.claimEnd(rec))) return false;
     await this.save(rec);
     return true;
+  }
+
+  /**
+   * The first half of `complete`: the done marker, which alone decides the end (`load` reads it); the record
+   * copy may follow, so a waiter can be told as soon as this returns true.
+   */
+  async claimEnd(rec: PredictionRecord): Promise<boolean> {
+    this.created.delete(rec.id);
+    return this.storage.putIfAbsent(predictionKeys.done(rec.tenant, rec.id), JSON.stringify(rec), { contentType: "application/json" });
   }
 
   /** Rewrites an ended record (retention marks data_removed); the done marker keeps the original end. */

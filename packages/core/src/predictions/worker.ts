@@ -157,7 +157,7 @@ export class PredictionWorker {
     }
     let rec: PredictionRecord | undefined;
     try {
-      rec = await store.load(msg.tenant, msg.id);
+      rec = await store.take(msg.tenant, msg.id);
     } catch (err) {
       bus.fail(msg.id, err);
       log.warn({ err, prediction: msg.id }, "prediction worker: could not read the record; the message will reappear");
@@ -189,7 +189,8 @@ export class PredictionWorker {
       rec = { ...rec, status: "processing", attempts: attempt, started_at: rec.started_at ?? now, metrics: { ...rec.metrics, queue_time: undefined } };
       rec.metrics.queue_time = Math.round((Date.parse(rec.started_at!) - Date.parse(rec.created_at)) / 10) / 100;
       if (attempt > 1) rec.logs += `attempt ${attempt} (delivery ${m.receiveCount})\n`;
-      await store.save(rec);
+      // Advisory and off the critical path; awaited before the end is written so it cannot land after it.
+      const startWrite = store.save({ ...rec }).catch((err) => log.warn({ err, prediction: rec!.id }, "could not record the start"));
       bus.publish(rec);
       this.deps.webhooks?.notify(rec, "start");
       const requested = await store.input(rec);
@@ -198,9 +199,11 @@ export class PredictionWorker {
       const stored = await this.storeOutput(rec, attempt, requested, result);
       const key = await store.putResult(rec, attempt, stored);
       const end = { ...ended(rec, "succeeded"), output_key: key, progress: rec.progress };
-      if (await store.complete(end)) {
-        bus.publish(end);
+      await startWrite;
+      if (await store.claimEnd(end)) {
+        bus.publish(end, stored);
         this.deps.webhooks?.notify(end, "completed");
+        await store.save(end);
       } else {
         // Someone ended it first (a cancel, or another attempt): that end stands; this run's files go.
         log.info({ prediction: rec.id, attempt }, "prediction already ended; this attempt's result is discarded");
@@ -235,7 +238,8 @@ export class PredictionWorker {
 
   private context(rec: PredictionRecord, requested: Record<string, unknown>) {
     const { store, bus, log } = this.deps;
-    let lastSave = 0;
+    // The start was just written: the first progress write waits its turn like the others.
+    let lastSave = Date.now();
     return {
       id: rec.id,
       tenant: rec.tenant,
