@@ -51,7 +51,7 @@ it("seed grid → keep a w → a SeFa slider edits it → a keyframe video of th
   expect((await edited).status()).toBe(200);
   await page.waitForFunction((b) => {
     const img = document.querySelector<HTMLImageElement>('[data-testid="lat-edited"]');
-    return img && img.complete && img.src !== b;
+    return img?.complete === true && img.src !== b;
   }, beforeSrc);
   expect(await imgBytes("lat-edited")).not.toEqual(before);
 
