@@ -48,11 +48,11 @@ function padInput(x: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D
 }
 
 /**
- * The windows of x that each filter tap (i, j) sees across all output positions: [n, outH, outW, c], or
- * [c, n, outH, outW] when `channelsFirst`. wasm's StridedSlice is slow (50 ms of a 52 ms backprop in the
- * probe), so x is split once into stride phases by reshape + transpose and every tap is a plain slice.
+ * The windows of x that each filter tap (i, j) sees across all output positions: [n, outH, outW, c].
+ * wasm's StridedSlice is slow (50 ms of a 52 ms backprop in the probe), so x is split once into stride
+ * phases by reshape + transpose and every tap is a plain slice.
  */
-function tapWindows(xPad: tf.Tensor4D, info: tf.backend_util.Conv2DInfo, channelsFirst: boolean): (i: number, j: number) => tf.Tensor {
+function tapWindows(xPad: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): (i: number, j: number) => tf.Tensor {
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, outHeight: oh, outWidth: ow } = info;
   const [n, , , c] = xPad.shape;
   const [kh, kw] = [info.filterHeight, info.filterWidth];
@@ -60,26 +60,25 @@ function tapWindows(xPad: tf.Tensor4D, info: tf.backend_util.Conv2DInfo, channel
   const hq = Math.ceil(Math.max(xPad.shape[1], (kh - 1) * dh + (oh - 1) * sh + 1) / sh);
   const wq = Math.ceil(Math.max(xPad.shape[2], (kw - 1) * dw + (ow - 1) * sw + 1) / sw);
   const fitted = padOrCrop(padOrCrop(xPad, 1, 0, hq * sh - xPad.shape[1]), 2, 0, wq * sw - xPad.shape[2]);
-  const perm = channelsFirst ? [2, 4, 5, 0, 1, 3] : [2, 4, 0, 1, 3, 5];
   // Phases stacked on the leading axis: wasm's Slice has a fast path only up to rank 4.
-  const lead = channelsFirst ? c * n : n;
-  const phases = tf.reshape(tf.transpose(tf.reshape(fitted, [n, hq, sh, wq, sw, c]), perm), channelsFirst ? [sh * sw * lead, hq, wq] : [sh * sw * lead, hq, wq, c]);
+  const phases = tf.reshape(tf.transpose(tf.reshape(fitted, [n, hq, sh, wq, sw, c]), [2, 4, 0, 1, 3, 5]), [sh * sw * n, hq, wq, c]);
   return (i, j) => {
     const [r, q] = [i * dh, j * dw];
-    const row = ((r % sh) * sw + (q % sw)) * lead;
-    const [a, b] = [Math.floor(r / sh), Math.floor(q / sw)];
-    return channelsFirst
-      ? tf.reshape(tf.slice(phases, [row, a, b], [lead, oh, ow]), [c, n, oh, ow])
-      : tf.slice(phases, [row, a, b, 0], [n, oh, ow, c]);
+    const row = ((r % sh) * sw + (q % sw)) * n;
+    return tf.slice(phases, [row, Math.floor(r / sh), Math.floor(q / sw), 0], [n, oh, ow, c]);
   };
 }
 
 const toNHWC = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
 
 /**
- * Filter gradient of conv2d, which wasm lacks; conv2d and conv2dTranspose both need it. One matMul per
- * filter tap ([c_in, N*outH*outW] x [N*outH*outW, c_out]) keeps peak memory at one input-sized slice
- * instead of a kh*kw-times-larger im2col buffer, and matMul is XNNPACK-fast on wasm.
+ * Filter gradient of conv2d, which wasm lacks; conv2d and conv2dTranspose both need it. One convolution,
+ * the batch playing the channels: dW[i, j, c, o] = sum over n and output positions p, q of
+ * x[n, i + s*p, j + s*q, c] * dy[n, p, q, o], a VALID conv2d of x transposed to [c_in, H, W, N] with dy
+ * transposed to an [outH, outW, N, c_out] filter dilated by the forward stride. One XNNPACK conv replaces
+ * kh*kw input slices and matMuls, which were most of a CycleGAN or SPADE step's backward pass on wasm
+ * (`npm run bench:train -- --profile`). tfjs has no dilated Conv2DBackpropFilter, so the forward conv is
+ * undilated and the gradient conv is never both strided and dilated (which tfjs refuses).
  */
 function conv2DBackpropFilter({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: Attrs }): tf.TensorInfo {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
@@ -88,14 +87,13 @@ function conv2DBackpropFilter({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap
     let dy = asTensor(inputs.dy) as tf.Tensor4D;
     if (dataFormat === "NCHW") [x, dy] = [toNHWC(x), toNHWC(dy)];
     const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad as Pad, dimRoundingMode, false, "channelsLast");
-    const [kh, kw, cin, cout] = filterShape;
-    const m = info.batchSize * info.outHeight * info.outWidth;
-    // Channels first, so each tap's window reshapes to the matMul's left operand without a transpose.
-    const window = tapWindows(padInput(x, info), info, true);
-    const dy2 = tf.reshape(dy, [m, cout]) as tf.Tensor2D;
-    const taps: tf.Tensor[] = [];
-    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.matMul(tf.reshape(window(i, j), [cin, m]) as tf.Tensor2D, dy2));
-    return tf.reshape(tf.stack(taps), filterShape);
+    const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+    const [kh, kw] = filterShape;
+    const xPad = padInput(x, info);
+    // Exactly the rows and columns some output reads, so the gradient conv's output is kh × kw.
+    const fitted = padOrCrop(padOrCrop(xPad, 1, 0, (oh - 1) * sh + kh - xPad.shape[1]), 2, 0, (ow - 1) * sw + kw - xPad.shape[2]);
+    const g = tf.conv2d(tf.transpose(fitted, [3, 1, 2, 0]), tf.transpose(dy, [1, 2, 0, 3]), 1, "valid", "NHWC", [sh, sw]);
+    return tf.transpose(g, [1, 2, 0, 3]);
   });
 }
 
@@ -143,7 +141,7 @@ function depthwiseConv2dNativeBackpropFilter({ inputs, attrs }: { inputs: tf.Nam
     const [kh, kw, cin, mult] = filterShape;
     const [n, oh, ow] = dy.shape;
     const dy5 = tf.reshape(dy, [n, oh, ow, cin, mult]);
-    const window = tapWindows(padInput(x, info), info, false);
+    const window = tapWindows(padInput(x, info), info);
     const taps: tf.Tensor[] = [];
     for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.sum(tf.mul(tf.reshape(window(i, j), [n, oh, ow, cin, 1]), dy5), [0, 1, 2]));
     return tf.reshape(tf.stack(taps), filterShape);

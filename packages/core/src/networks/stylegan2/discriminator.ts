@@ -68,14 +68,10 @@ function fir1d(x: tf.Tensor4D, axis: 1 | 2, taps: readonly number[], pad0: numbe
   const [n, h, w, c] = xp.shape;
   const phaseOf = (p: number): tf.Tensor4D => {
     if (down === 1) return xp;
-    const shape5 = axis === 1 ? [n, perPhase, down, w, c] : [n, h, perPhase, down, c];
-    const begin = [0, 0, 0, 0, 0];
-    const size = [-1, -1, -1, -1, -1];
-    begin[axis + 1] = p;
-    size[axis + 1] = 1;
-    const shape4: [number, number, number, number] = axis === 1 ? [n, perPhase, w, c] : [n, h, perPhase, c];
-    const phase: tf.Tensor = tf.slice(tf.reshape(xp as tf.Tensor, shape5), begin, size);
-    return tf.reshape(phase, shape4) as tf.Tensor4D;
+    // Rank 4 around the phase axis (the axes before and after it merged): wasm's Slice is fast only up to rank 4.
+    const shape4 = axis === 1 ? [n, perPhase, down, w * c] : [n * h, perPhase, down, c];
+    const phase: tf.Tensor = tf.slice(tf.reshape(xp as tf.Tensor, shape4), [0, 0, p, 0], [-1, -1, 1, -1]);
+    return tf.reshape(phase, axis === 1 ? [n, perPhase, w, c] : [n, h, perPhase, c]) as tf.Tensor4D;
   };
   const phases = new Map<number, tf.Tensor4D>();
   let y: tf.Tensor4D | null = null;
