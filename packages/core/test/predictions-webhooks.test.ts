@@ -12,7 +12,7 @@ import { SIGNATURE_HEADER, verify } from "../src/jobs/webhook.ts";
 import { createLogger } from "../src/log.ts";
 import { PredictionWebhooks } from "../src/predictions/events.ts";
 import type { Prediction } from "../src/predictions/schema.ts";
-import type { PredictionRecord } from "../src/predictions/store.ts";
+import { newPredictionRecord, type PredictionRecord } from "../src/predictions/store.ts";
 
 const SECRET = "whsec_0123456789abcdef";
 const secrets = new SecretBox(randomBytes(32));
@@ -36,26 +36,12 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 const record = (id: string, status: PredictionRecord["status"], filter?: PredictionRecord["webhook_events_filter"]): PredictionRecord => ({
-  id,
-  tenant: "t",
-  family: "stylegan2",
-  model: "m",
-  version: "v1",
-  task: "generate",
-  input: {},
+  ...newPredictionRecord(
+    { id, tenant: "t", family: "stylegan2", model: "m", version: "v1", task: "generate", input: {}, webhook: sealWebhook({ url, secret: SECRET }, id, secrets), webhook_events_filter: filter },
+    Date.now(),
+    60_000,
+  ),
   status,
-  error: null,
-  error_code: null,
-  logs: "",
-  metrics: {},
-  attempts: 1,
-  data_removed: false,
-  created_at: new Date().toISOString(),
-  started_at: null,
-  completed_at: null,
-  deadline_at: new Date().toISOString(),
-  webhook: sealWebhook({ url, secret: SECRET }, id, secrets),
-  webhook_events_filter: filter,
 });
 
 const hooks = () =>

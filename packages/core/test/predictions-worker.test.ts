@@ -16,7 +16,7 @@ import { PredictionStopped, registerPredictionHandler, type HandlerContext } fro
 import { MemoryQueue } from "../src/predictions/memory-queue.ts";
 import type { PredictionQueue } from "../src/predictions/queue.ts";
 import { sweepPredictionData } from "../src/predictions/retention.ts";
-import { newPredictionId, PredictionStore, type PredictionRecord } from "../src/predictions/store.ts";
+import { newPredictionId, newPredictionRecord, PredictionStore, type PredictionRecord } from "../src/predictions/store.ts";
 import { PredictionWorker } from "../src/predictions/worker.ts";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "../src/storage/embedded.ts";
 import { predictionKeys } from "../src/storage/keys.ts";
@@ -76,27 +76,11 @@ afterAll(async () => {
 async function newPrediction(queue: PredictionQueue, deadlineMs = 60_000): Promise<PredictionRecord> {
   const now = Date.now();
   const id = newPredictionId(now);
-  const rec: PredictionRecord = {
-    id,
-    tenant: "t1",
-    family: "stylegan2",
-    model: "m",
-    version: "v1",
-    task: "test-hold",
-    input: {},
-    stored_input: { output: "base64" },
-    status: "starting",
-    error: null,
-    error_code: null,
-    logs: "",
-    metrics: {},
-    attempts: 0,
-    data_removed: false,
-    created_at: new Date(now).toISOString(),
-    started_at: null,
-    completed_at: null,
-    deadline_at: new Date(now + deadlineMs).toISOString(),
-  };
+  const rec = newPredictionRecord(
+    { id, tenant: "t1", family: "stylegan2", model: "m", version: "v1", task: "test-hold", input: {}, stored_input: { output: "base64" } },
+    now,
+    deadlineMs,
+  );
   await store.create(rec);
   await queue.send(JSON.stringify({ id, tenant: "t1", model: "m" }));
   return rec;

@@ -14,7 +14,7 @@ import type { PredictionBus } from "./events.ts";
 import { resolveHandler } from "./handlers.ts";
 import type { PredictionMessage, PredictionQueue } from "./queue.ts";
 import { isTerminal, type CreatePredictionParams, type Prediction, type PredictionResult } from "./schema.ts";
-import { newPredictionId, type PredictionRecord, type PredictionStore } from "./store.ts";
+import { newPredictionId, newPredictionRecord, type PredictionRecord, type PredictionStore } from "./store.ts";
 
 export interface PredictionServiceOptions {
   /** Default deadline, seconds after creation. */
@@ -89,29 +89,22 @@ export class PredictionService {
     }
     if (params.webhook && !this.opts.secrets) throw new Error("predictions: a webhook secret needs a SecretBox to be stored");
     const large = shown !== stored;
-    const rec: PredictionRecord = {
-      id,
-      tenant,
-      family: model.family,
-      model: model.name,
-      version: model.version,
-      task: handler.task,
-      input: shown,
-      stored_input: large ? undefined : stored,
-      status: "starting",
-      error: null,
-      error_code: null,
-      logs: "",
-      metrics: {},
-      attempts: 0,
-      data_removed: false,
-      created_at: iso(now),
-      started_at: null,
-      completed_at: null,
-      deadline_at: iso(now + (params.deadline ?? this.opts.deadlineSeconds) * 1000),
-      webhook: params.webhook && this.opts.secrets ? sealWebhook(params.webhook, id, this.opts.secrets) : undefined,
-      webhook_events_filter: params.webhook_events_filter,
-    };
+    const rec = newPredictionRecord(
+      {
+        id,
+        tenant,
+        family: model.family,
+        model: model.name,
+        version: model.version,
+        task: handler.task,
+        input: shown,
+        stored_input: large ? undefined : stored,
+        webhook: params.webhook && this.opts.secrets ? sealWebhook(params.webhook, id, this.opts.secrets) : undefined,
+        webhook_events_filter: params.webhook_events_filter,
+      },
+      now,
+      (params.deadline ?? this.opts.deadlineSeconds) * 1000,
+    );
     await this.store.create(rec, large ? stored : undefined);
     const message: PredictionMessage = { id, tenant, model: model.name };
     await this.queue.send(JSON.stringify(message));

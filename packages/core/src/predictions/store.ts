@@ -42,6 +42,29 @@ export function newPredictionId(now = Date.now()): string {
   return `p${time}${rand}`;
 }
 
+/** A prediction as created: `starting`, nothing run yet, the deadline `deadlineMs` after `now`. */
+export function newPredictionRecord(
+  base: Pick<PredictionRecord, "id" | "tenant" | "family" | "model" | "version" | "task" | "input"> &
+    Partial<Pick<PredictionRecord, "stored_input" | "webhook" | "webhook_events_filter">>,
+  now: number,
+  deadlineMs: number,
+): PredictionRecord {
+  return {
+    ...base,
+    status: "starting",
+    error: null,
+    error_code: null,
+    logs: "",
+    metrics: {},
+    attempts: 0,
+    data_removed: false,
+    created_at: new Date(now).toISOString(),
+    started_at: null,
+    completed_at: null,
+    deadline_at: new Date(now + deadlineMs).toISOString(),
+  };
+}
+
 export class PredictionStore {
   /**
    * Records created by this process and not yet picked up: an in-process worker (npm start) takes them from
