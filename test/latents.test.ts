@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import fc from "fast-check";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { latentsDir } from "./fixtures/index.ts";
@@ -278,4 +279,35 @@ describe("as predictions", () => {
     expect(p).toMatchObject({ status: "succeeded", progress: { completed: 3, total: 3 } });
     expect(typeof p.output[0].w).toBe("string");
   });
+});
+
+describe("hostile latent inputs", () => {
+  const nasty = fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.constantFrom("", "AAAA", "AAA", "////", "UEsDBAAA", "k05VTVBZ", "a".repeat(5000), "NaN", "sefa-99", "sefa-01", "SEFA-0", "../x"),
+    fc.array(fc.double(), { maxLength: 40 }),
+    fc.array(fc.array(fc.double({ noNaN: true }), { maxLength: 40 }), { maxLength: 10 }),
+    fc.array(fc.record({ direction: fc.string({ maxLength: 8 }), strength: fc.double(), layers: fc.oneof(fc.string({ maxLength: 5 }), fc.array(fc.integer({ min: -2, max: 70 }))) }), { maxLength: 3 }),
+  );
+  const routes = [
+    ["/v1/generate", ["seeds", "w", "ws", "projected_w", "edits", "return_latents", "latent_format", "style_mix", "truncation_cutoff"]],
+    ["/v1/generate/video", ["keyframes", "frames_per_transition", "interpolation", "loop", "grid", "format", "fps", "quality"]],
+    ["/v1/generate/project", ["image", "resize", "steps", "w_avg_samples", "learning_rate", "class_idx"]],
+    ["/v1/directions", ["name", "vector", "description", "version"]],
+  ] as const;
+  for (const [route, keys] of routes)
+    it(`${route}: random bodies are answered with a coded 4xx, never a 5xx`, async () => {
+      const body = fc.record({ model: fc.constantFrom("sg-fixture", "fashion-stylegan2", "cg-fixture") }).chain((base) =>
+        fc.dictionary(fc.constantFrom(...keys), nasty, { maxKeys: 4 }).map((d) => ({ ...base, ...d, ...(route.endsWith("project") ? { steps: 1, w_avg_samples: 100 } : {}) })),
+      );
+      await fc.assert(
+        fc.asyncProperty(body, async (b) => {
+          const res = await post(route, b);
+          const text = await res.text();
+          expect(res.status, `${route} ${JSON.stringify(b).slice(0, 300)} → ${text.slice(0, 300)}`).toBeLessThan(500);
+          if (res.status >= 400) expect(JSON.parse(text).error.code).toMatch(/^[a-z_]+$/);
+        }),
+        { numRuns: 25, seed: 27 },
+      );
+    });
 });
