@@ -3,13 +3,14 @@ import { HttpClient, type ClientOptions, type RequestOptions } from "./http.ts";
 import { Datasets } from "./resources/datasets.ts";
 import { FineTunes } from "./resources/fine-tunes.ts";
 import { Models } from "./resources/models.ts";
-import { Predictions, type CreatePredictionOptions, type PredictionWaitOptions } from "./resources/predictions.ts";
+import { asGenerateResponse, asTranslateResponse, Predictions, type CreatePredictionOptions, type PredictionWaitOptions } from "./resources/predictions.ts";
 import {
   TRANSLATE_FILE_FIELDS,
   type GenerateRequest,
   type GenerateResponse,
   type ImageResult,
   type InterpolateRequest,
+  type Prediction,
   type ProjectRequest,
   type ProjectResponse,
   type TranslateRequest,
@@ -51,8 +52,9 @@ export class GanserveClient<F> {
     this.fineTunes = new FineTunes(this.http);
     this.predictions = new Predictions(this.http);
     // The same request always gives the same bytes, so generate is safe to retry after a network error.
-    const generate = (req: GenerateRequest, o?: RequestOptions) =>
-      this.http.json<GenerateResponse>({ method: "POST", path: "/v1/generate", json: req, idempotent: true }, o);
+    // A 202 (not done within the server's wait) carries the prediction: followed to its end.
+    const generate = async (req: GenerateRequest, o?: RequestOptions) =>
+      this.predictions.settle(await this.http.json<GenerateResponse | Prediction>({ method: "POST", path: "/v1/generate", json: req, idempotent: true }, o), asGenerateResponse, o);
     this.generate = Object.assign(generate, {
       interpolate: (req: InterpolateRequest, o?: RequestOptions) => this.interpolate(req, o),
       // Deterministic like generate: the same keyframes give the same bytes, so a retry is safe.
@@ -93,7 +95,8 @@ export class GanserveClient<F> {
       const { blob, name } = await toNamedBlob(value, field, this.#resolveFile);
       form.set(field, blob, name);
     }
-    return this.http.json({ method: "POST", path: "/v1/translate", body: form, idempotent: true }, opts);
+    const res = await this.http.json<TranslateResponse | Prediction>({ method: "POST", path: "/v1/translate", body: form, idempotent: true }, opts);
+    return this.predictions.settle(res, asTranslateResponse, opts);
   }
 
   /**

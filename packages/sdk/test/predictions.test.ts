@@ -71,4 +71,17 @@ describe("predictions", () => {
     expect((await sdk.predictions.cancel("p2vxj0e9k4m1q8r7s6t5u3w")).status).toBe("canceled");
     expect(calls[2]).toMatchObject({ method: "POST", url: "http://api.test/v1/predictions/p2vxj0e9k4m1q8r7s6t5u3w/cancel" });
   });
+
+  it("generate() follows a 202 (not done within the server's wait) to the end and answers as the route would", async () => {
+    const { sdk, calls } = client(
+      () => json(prediction("starting"), 202),
+      () => json(prediction("succeeded", { metrics: { queue_time: 1.5, predict_time: 0.25, total_time: 1.75 } })),
+    );
+    const res = await sdk.generate({ model: "fashion-stylegan2", seeds: [1] });
+    expect(res.images).toEqual([{ seed: 1, content_type: "image/png", width: 32, height: 32, url: "http://store.test/1.png" }]);
+    expect(res.timings).toEqual({ queue_ms: 1500, compute_ms: 250, encode_ms: 0, total_ms: 1750 });
+    expect(calls[1]).toMatchObject({ method: "GET", url: "http://api.test/v1/predictions/p2vxj0e9k4m1q8r7s6t5u3w" });
+    const failed = client(() => json(prediction("failed", { error: "queue full", error_code: "queue_full" }), 202));
+    await expect(failed.sdk.generate({ model: "fashion-stylegan2", seeds: [1] })).rejects.toMatchObject({ code: "queue_full" });
+  });
 });

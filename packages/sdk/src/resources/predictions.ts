@@ -1,7 +1,7 @@
 import { GanserveConnectionError, GanserveError } from "../errors.ts";
 import { sleep, type HttpClient, type RequestOptions } from "../http.ts";
 import { parseSSE, SSEParser } from "../sse.ts";
-import type { CreatePredictionRequest, Prediction, PredictionEvent, PredictionList } from "../types.ts";
+import type { CreatePredictionRequest, GenerateResponse, Prediction, PredictionEvent, PredictionList, TranslateResponse } from "../types.ts";
 
 export interface CreatePredictionOptions extends RequestOptions {
   /**
@@ -111,6 +111,17 @@ export class Predictions {
   }
 
   /**
+   * /v1/generate and /v1/translate answer 202 with the prediction when it did not end within the server's
+   * wait (a cold start, a long request): follow it to its end and answer as the route would have.
+   */
+  async settle<T extends object>(body: T | Prediction, toResponse: (p: Prediction) => T, opts: PredictionWaitOptions = {}): Promise<T> {
+    if (!isPrediction(body)) return body;
+    const p = TERMINAL.has(body.status) ? body : await this.wait(body.id, opts);
+    if (p.status !== "succeeded") throw new PredictionError(p);
+    return toResponse(p);
+  }
+
+  /**
    * Runs a model and returns the succeeded prediction: one request held with `Prefer: wait` (default 60 s,
    * clamped by the server), then polling if it has not ended (a cold start). Throws PredictionError when
    * it fails or is canceled.
@@ -123,3 +134,23 @@ export class Predictions {
     return p;
   }
 }
+
+const isPrediction = (body: object): body is Prediction => "urls" in body && "status" in body && "task" in body;
+
+/** What /v1/generate answers, from the prediction it ran as (timings from the prediction's metrics). */
+function responseOf(p: Prediction) {
+  const ms = (s: number | undefined) => Math.round((s ?? 0) * 100_000) / 100;
+  return {
+    model: p.model,
+    version: p.version,
+    params: { ...p.input, model: p.model, version: p.version },
+    timings: { queue_ms: ms(p.metrics.queue_time), compute_ms: ms(p.metrics.predict_time), encode_ms: 0, total_ms: ms(p.metrics.total_time) },
+  };
+}
+
+export const asGenerateResponse = (p: Prediction): GenerateResponse => ({ ...responseOf(p), images: p.output ?? [] });
+export const asTranslateResponse = (p: Prediction): TranslateResponse => {
+  const image = p.output?.[0];
+  if (!image) throw new GanserveError({ code: "invalid_response", message: `prediction ${p.id} succeeded without an image` });
+  return { ...responseOf(p), image };
+};
