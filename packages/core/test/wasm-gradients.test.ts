@@ -57,14 +57,14 @@ afterAll(() => {
 });
 
 describe("registerWasmGradientKernels", () => {
-  test("registers only what wasm lacks, and only once", () => {
+  test("registers what wasm lacks, wraps its slow Conv2DBackpropInput, and only once", () => {
     expect(firstRegistration.kernels.sort()).toEqual(
-      ["Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "UnsortedSegmentSum"].sort(),
+      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "UnsortedSegmentSum"].sort(),
     );
     expect(firstRegistration.gradients).toContain("MirrorPad");
     expect(firstRegistration.gradients).toContain("DepthToSpace");
-    // Conv2D and friends already have wasm kernels and upstream gradients: untouched.
-    expect(firstRegistration.kernels).not.toContain("Conv2DBackpropInput");
+    // Conv2D already has a wasm kernel and an upstream gradient: untouched.
+    expect(firstRegistration.kernels).not.toContain("Conv2D");
     expect(registerWasmGradientKernels()).toEqual({ kernels: [], gradients: [] });
   });
 

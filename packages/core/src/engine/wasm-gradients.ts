@@ -10,7 +10,9 @@
  * - one gradient that exists but is wrong on every backend: MirrorPad (see `mirrorPadGradient`).
  *
  * Kernels are registered for 'wasm' only and only where wasm has none, so a tfjs release that ships its
- * own kernel wins. Gradients are backend-independent in tfjs, so those are global.
+ * own kernel wins; the one exception is Conv2DBackpropInput, whose wasm kernel is wrapped with a faster
+ * form at stride 1 (`conv2DBackpropInputVia`, measured by bench:train). Gradients are backend-independent
+ * in tfjs, so those are global.
  */
 import * as tf from "@tensorflow/tfjs-core";
 
@@ -168,6 +170,32 @@ function unsortedSegmentSum({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; 
   });
 }
 
+/**
+ * wasm's own Conv2DBackpropInput (the input gradient of conv2d, and conv2dTranspose's forward) is a plain
+ * loop, several times slower at stride 1 than the same product as an XNNPACK conv: a "full" conv2d of dy
+ * with the filter rotated 180° and its channels swapped (64×64×16 at batch 2: 70 → 34 ms; 32×32×64: 236 →
+ * 27 ms). Strided ones keep wasm's kernel (zero insertion would make the conv's work stride² larger, and it
+ * measured slower). Wrapped, not replaced: `native` is wasm's kernel.
+ */
+function conv2DBackpropInputVia(native: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    const [sh, sw] = typeof strides === "number" ? [strides, strides] : strides;
+    if (sh !== 1 || sw !== 1 || dataFormat === "NCHW") return native(args);
+    return tf.tidy(() => {
+      const dy = asTensor(args.inputs.dy) as tf.Tensor4D;
+      const filter = asTensor(args.inputs.filter) as tf.Tensor4D;
+      const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, 1, 1, pad as Pad, dimRoundingMode, false, "channelsLast");
+      const [kh, kw] = filter.shape;
+      const { top, left } = info.padInfo;
+      // Pad dy so that a VALID conv with a kh × kw filter gives back the input's height and width.
+      let up = padOrCrop(dy, 1, kh - 1 - top, info.inHeight + top - dy.shape[1]);
+      up = padOrCrop(up, 2, kw - 1 - left, info.inWidth + left - dy.shape[2]);
+      return tf.conv2d(up, tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D, 1, "valid");
+    });
+  };
+}
+
 const WASM_KERNELS: Array<[string, tf.KernelFunc]> = [
   ["Conv2DBackpropFilter", conv2DBackpropFilter as tf.KernelFunc],
   ["DepthwiseConv2dNativeBackpropInput", depthwiseConv2dNativeBackpropInput as tf.KernelFunc],
@@ -269,12 +297,23 @@ export interface WasmGradientRegistration {
  * also needs tfjs-core's own gradients loaded first, or this would fill gaps that are not gaps.
  * Returns what this call registered (empty on repeat calls).
  */
+const WRAPPED = new WeakSet<tf.KernelFunc>();
+
 export function registerWasmGradientKernels(): WasmGradientRegistration {
   const done: WasmGradientRegistration = { kernels: [], gradients: [] };
   for (const [kernelName, kernelFunc] of WASM_KERNELS) {
     if (tf.getKernel(kernelName, "wasm")) continue;
     tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc });
     done.kernels.push(kernelName);
+  }
+  // Replaced where ours measured faster (see conv2DBackpropInputVia); once: the wrapper is marked.
+  const backpropInput = tf.getKernel("Conv2DBackpropInput", "wasm");
+  if (backpropInput && !WRAPPED.has(backpropInput.kernelFunc)) {
+    const wrapped = conv2DBackpropInputVia(backpropInput.kernelFunc);
+    WRAPPED.add(wrapped);
+    tf.unregisterKernel("Conv2DBackpropInput", "wasm");
+    tf.registerKernel({ ...backpropInput, kernelFunc: wrapped });
+    done.kernels.push("Conv2DBackpropInput");
   }
   for (const config of MISSING_GRADIENTS) {
     if (tf.getGradient(config.kernelName)) continue;
