@@ -29,7 +29,7 @@ const NOT_DRIVEN: [RegExp, string][] = [
   [/^s3:PutObject on .*\/models\/\*$/, "a fine-tune's model name claim (POST /v1/fine-tunes)"],
   [/^batch:(SubmitJob|TagResource) /, "POST /v1/fine-tunes on a finalized dataset"],
   [/^s3:GetObject on .*\/outputs\/\*$/, "reads of generated outputs"],
-  [/^s3:GetObject on .*\/predictions(-data|-state)?\/\*$/, "GET /v1/predictions* (the prediction routes)"],
+  [/^s3:(Get|Put)Object on .*\/predictions(-data|-state)?\/\*$/, "POST and GET /v1/predictions* on a seeded model"],
   [/^sqs:SendMessage /, "POST /v1/predictions"],
   [/^s3:GetObject on .*\/auth\/keys\/\*$/, "a key stored by `ganserve keys create` (none stored here)"],
   [/^s3:DeleteObject on .*\/datasets\/\*$/, "finalize of an uploaded dataset zip"],
