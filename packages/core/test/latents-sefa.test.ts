@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import { latentsDir } from "../../../test/fixtures/index.ts";
 import { readSafetensors } from "../src/checkpoints/safetensors.ts";
 import { sha256 } from "../src/models/registry.ts";
+import { symmetricEigen } from "../src/eval/linalg.ts";
+import { symmetricEigenQL } from "../src/latents/eigen.ts";
 import { sefa } from "../src/latents/sefa.ts";
 
 const repo = path.resolve(import.meta.dirname, "../../..");
@@ -27,4 +29,34 @@ describe("SeFa directions match numpy on the same weights (scripts/sefa_fixture.
       }
     });
   }
+});
+
+describe("symmetric eigensolver (Householder + QL)", () => {
+  it("agrees with the Jacobi solver and satisfies A v = λ v with orthonormal vectors", () => {
+    const n = 60;
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+    const b = Array.from({ length: n * n }, rnd);
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) a[i * n + j] += b[i * n + k] * b[j * n + k];
+    const ql = symmetricEigenQL(a, n);
+    const jacobi = symmetricEigen(a, n);
+    for (let k = 0; k < n; k++) expect(Math.abs(ql.values[k] - jacobi.values[k])).toBeLessThan(1e-9 * Math.max(1, Math.abs(jacobi.values[n - 1])));
+    let residual = 0;
+    let ortho = 0;
+    for (let c = 0; c < n; c++) {
+      for (let i = 0; i < n; i++) {
+        let av = 0;
+        for (let k = 0; k < n; k++) av += a[i * n + k] * ql.vectors[k * n + c];
+        residual = Math.max(residual, Math.abs(av - ql.values[c] * ql.vectors[i * n + c]));
+      }
+      for (let c2 = 0; c2 < n; c2++) {
+        let dot = 0;
+        for (let k = 0; k < n; k++) dot += ql.vectors[k * n + c] * ql.vectors[k * n + c2];
+        ortho = Math.max(ortho, Math.abs(dot - (c === c2 ? 1 : 0)));
+      }
+    }
+    expect(residual).toBeLessThan(1e-10);
+    expect(ortho).toBeLessThan(1e-12);
+  });
 });

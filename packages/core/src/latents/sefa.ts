@@ -5,11 +5,11 @@
  * from the weights alone, so every StyleGAN2 version gets them without data or training.
  *
  * Layers: every modulated layer's affine (each block's conv0, conv1 and toRGB), the paper's `layer_idx=all`.
- * The affine's weight gain is a scalar, so it drops out with the row normalisation. Computed in float64 with the
- * Jacobi eigensolver FID uses; scripts/sefa_fixture.py does the same in numpy for the parity test.
+ * The affine's weight gain is a scalar, so it drops out with the row normalisation. Computed in float64 (eigen.ts);
+ * scripts/sefa_fixture.py does the same in numpy for the parity test.
  */
 import { toFloat32, type StateDict } from "../checkpoints/tensor.ts";
-import { symmetricEigen } from "../eval/linalg.ts";
+import { symmetricEigenQL } from "./eigen.ts";
 
 const AFFINE = /^synthesis\.b(\d+)\.(conv0|conv1|torgb)\.affine\.weight$/;
 
@@ -38,28 +38,37 @@ export function sefa(sd: StateDict): SefaResult {
   const layers = sefaLayers(sd);
   if (layers.length === 0) throw new Error("no synthesis affine weights (synthesis.b<res>.<layer>.affine.weight) in this state dict");
   const wDim = sd.get(layers[0])!.shape[1];
-  // AᵀA accumulated row by row: Σ_r a_r a_rᵀ / |a_r|², never materialising A.
-  const ata = new Float64Array(wDim * wDim);
-  const row = new Float64Array(wDim);
+  // A normalised row by row and stored transposed (one contiguous column of A per w dimension), so each entry
+  // of AᵀA is one contiguous dot product; computed for the upper triangle and mirrored.
+  let rows = 0;
   for (const key of layers) {
     const t = sd.get(key)!;
     if (t.shape.length !== 2 || t.shape[1] !== wDim) throw new Error(`${key}: shape [${t.shape.join(", ")}], expected [*, ${wDim}]`);
+    rows += t.shape[0];
+  }
+  const at = new Float64Array(wDim * rows);
+  let r0 = 0;
+  for (const key of layers) {
+    const t = sd.get(key)!;
     const w = toFloat32(t);
-    for (let r = 0; r < t.shape[0]; r++) {
+    for (let r = 0; r < t.shape[0]; r++, r0++) {
       let norm = 0;
-      for (let j = 0; j < wDim; j++) {
-        row[j] = w[r * wDim + j];
-        norm += row[j] * row[j];
-      }
-      if (norm === 0) continue;
-      for (let i = 0; i < wDim; i++) {
-        const ri = row[i] / norm;
-        if (ri === 0) continue;
-        for (let j = 0; j < wDim; j++) ata[i * wDim + j] += ri * row[j];
-      }
+      for (let j = 0; j < wDim; j++) norm += w[r * wDim + j] * w[r * wDim + j];
+      const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+      for (let j = 0; j < wDim; j++) at[j * rows + r0] = w[r * wDim + j] * inv;
     }
   }
-  const { values: asc, vectors: cols } = symmetricEigen(ata, wDim);
+  const ata = new Float64Array(wDim * wDim);
+  for (let i = 0; i < wDim; i++)
+    for (let j = i; j < wDim; j++) {
+      let sum = 0;
+      const oi = i * rows;
+      const oj = j * rows;
+      for (let r = 0; r < rows; r++) sum += at[oi + r] * at[oj + r];
+      ata[i * wDim + j] = sum;
+      ata[j * wDim + i] = sum;
+    }
+  const { values: asc, vectors: cols } = symmetricEigenQL(ata, wDim);
   const values = new Float64Array(wDim);
   const vectors = new Float64Array(wDim * wDim);
   for (let k = 0; k < wDim; k++) {
