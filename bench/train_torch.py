@@ -16,11 +16,14 @@ What each step does, as the trainers (packages/core/src/training/<family>) do it
   random noise) against the resnet D (mbstd, conditioning by projection through a mapping of c); non-saturating
   logistic loss, lazy R1 every r1_interval (16) steps, G_ema update; Adam(0, 0.99).
 """
-import json, math, sys, time
+import json, math, os, sys, time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_ref import resnet_generator  # the serving bench's CycleGAN ResnetGenerator (instance norm)
 
 SQRT2 = math.sqrt(2)
 
@@ -30,30 +33,6 @@ def lrelu(x):
 
 
 # ---------------- CycleGAN ----------------
-class ResBlock(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
-                                   nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim))
-
-    def forward(self, x):
-        return x + self.block(x)
-
-
-def resnet_generator(cfg):
-    ngf, nb = cfg["ngf"], 9 if cfg["netG"] == "resnet_9blocks" else 6
-    layers = [nn.ReflectionPad2d(3), nn.Conv2d(cfg["input_nc"], ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
-    for i in range(2):
-        c = ngf * 2 ** i
-        layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c), nn.ReLU(True)]
-    layers += [ResBlock(ngf * 4) for _ in range(nb)]
-    for i in range(2):
-        c = ngf * 2 ** (2 - i)
-        layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
-    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, cfg["output_nc"], 7), nn.Tanh()]
-    return nn.Sequential(*layers)
-
-
 def patch_d(nc, ndf, n_layers):
     seq = [nn.Conv2d(nc, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
     mult = 1
