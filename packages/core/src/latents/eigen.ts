@@ -86,7 +86,10 @@ export function symmetricEigenQL(matrix: ArrayLike<number>, n: number): { values
   V[at(n - 1, n - 1)] = 1;
   e[0] = 0;
 
-  // tql2: the implicit QL iteration on the tridiagonal form, rotations accumulated into V.
+  // tql2: the implicit QL iteration on the tridiagonal form, rotations accumulated into V, held transposed
+  // (Vt row i = V column i) so that each rotation runs over contiguous memory.
+  const Vt = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) Vt[at(i, k)] = V[at(k, i)];
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   let f = 0;
@@ -131,10 +134,12 @@ export function symmetricEigenQL(matrix: ArrayLike<number>, n: number): { values
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
+          const a0 = at(i, 0);
+          const a1 = at(i + 1, 0);
           for (let k = 0; k < n; k++) {
-            h = V[at(k, i + 1)];
-            V[at(k, i + 1)] = s * V[at(k, i)] + c * h;
-            V[at(k, i)] = c * V[at(k, i)] - s * h;
+            h = Vt[a1 + k];
+            Vt[a1 + k] = s * Vt[a0 + k] + c * h;
+            Vt[a0 + k] = c * Vt[a0 + k] - s * h;
           }
         }
         p = (-s * s2 * c3 * el1 * e[l]) / dl1;
@@ -152,7 +157,7 @@ export function symmetricEigenQL(matrix: ArrayLike<number>, n: number): { values
   const vectors = new Float64Array(n * n);
   order.forEach((src, dst) => {
     values[dst] = d[src];
-    for (let k = 0; k < n; k++) vectors[at(k, dst)] = V[at(k, src)];
+    for (let k = 0; k < n; k++) vectors[at(k, dst)] = Vt[at(src, k)];
   });
   return { values, vectors };
 }
