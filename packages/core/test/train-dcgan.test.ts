@@ -65,8 +65,12 @@ describe("DCGAN training", () => {
         expect(Object.keys(losses)).toEqual(["D_real", "D_fake", "G"]);
         for (const [k, v] of Object.entries(losses)) expect(Number.isFinite(v), `${loss} ${k} = ${v}`).toBe(true);
       }
-      const after = t.G.stateDict().get("main.6.weight")!.data as Float32Array;
+      const sd = t.G.stateDict();
+      const after = sd.get("main.6.weight")!.data as Float32Array;
       expect(after.some((x, i) => x !== before[i])).toBe(true);
+      // G's BatchNorm buffers follow the training batches (from their 0 / 1 start), so eval mode works.
+      expect((sd.get("main.1.running_mean")!.data as Float32Array).some((x) => x !== 0)).toBe(true);
+      expect((sd.get("main.4.running_var")!.data as Float32Array).some((x) => x !== 1)).toBe(true);
       t.dispose();
     });
   }

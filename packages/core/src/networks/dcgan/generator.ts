@@ -14,11 +14,13 @@ import { GraphOps } from "../ops/graph.ts";
 import type { Ops } from "../ops/ops.ts";
 import { type DcganConfig, parseDcganConfig } from "./config.ts";
 
-type Step<T> = (x: T, training: boolean) => T;
+/** Called with each BatchNorm and its input on a training forward (a trainer updates the running statistics). */
+export type OnBatchNorm<T, P> = (bn: BatchNorm2d<T, P>, x: T) => void;
+type Step<T, P> = (x: T, training: boolean, onBatchNorm?: OnBatchNorm<T, P>) => T;
 
 /** The one assembly of a DCGAN generator, for either backend: the config's modules in order. */
 export class DcganNet<T, P> {
-  private readonly steps: Step<T>[] = [];
+  private readonly steps: Step<T, P>[] = [];
 
   constructor(ops: Ops<T, P>, readonly cfg: DcganConfig) {
     for (const l of cfg.layers) {
@@ -35,7 +37,10 @@ export class DcganNet<T, P> {
         }
         case "batch_norm": {
           const m = new BatchNorm2d(ops, l.key, l.features, { eps: l.eps, affine: l.affine });
-          this.steps.push((x, training) => m.apply(x, training));
+          this.steps.push((x, training, onBatchNorm) => {
+            if (training) onBatchNorm?.(m, x);
+            return m.apply(x, training);
+          });
           break;
         }
         case "reshape":
@@ -58,8 +63,8 @@ export class DcganNet<T, P> {
   }
 
   /** z as an NHWC [N, 1, 1, nz] map → NHWC [N, S, S, nc]. */
-  apply(z: T, training: boolean): T {
-    return this.steps.reduce((x, step) => step(x, training), z);
+  apply(z: T, training: boolean, onBatchNorm?: OnBatchNorm<T, P>): T {
+    return this.steps.reduce((x, step) => step(x, training, onBatchNorm), z);
   }
 }
 
@@ -101,9 +106,9 @@ export class DcganGenerator extends ParamModule {
   }
 
   /** z [N, nz] → NHWC images [N, S, S, nc] in the generator's range (tanh: [-1, 1]); the caller owns the result. */
-  forward(z: tf.Tensor2D, opts: { training?: boolean } = {}): tf.Tensor4D {
+  forward(z: tf.Tensor2D, opts: { training?: boolean; onBatchNorm?: OnBatchNorm<tf.Tensor4D, tf.Variable> } = {}): tf.Tensor4D {
     if (z.rank !== 2 || z.shape[1] !== this.nz) throw new Error(`expected z of shape [N, ${this.nz}], got [${z.shape}]`);
-    return tf.tidy(() => this.net.apply(tf.reshape(z, [z.shape[0], 1, 1, this.nz]), opts.training ?? false));
+    return tf.tidy(() => this.net.apply(tf.reshape(z, [z.shape[0], 1, 1, this.nz]), opts.training ?? false, opts.onBatchNorm));
   }
 }
 

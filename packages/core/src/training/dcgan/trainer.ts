@@ -1,7 +1,9 @@
 /**
  * DCGAN training as pytorch/examples `dcgan/main.py` does it: per step, D on a real batch and on G(z) (no
  * gradient to G), then G on D(G(z)) with the same z; Adam(β = (0.5, 0.999)) for both, lr 2e-4 unless
- * `learning_rate` / `lr_g` / `lr_d` say otherwise; BatchNorm in train mode (batch statistics) for G and D.
+ * `learning_rate` / `lr_g` / `lr_d` say otherwise; BatchNorm in train mode (batch statistics) for G and D, and
+ * G's running statistics updated (momentum 0.1) on the step's first G forward, as torch's `netG(noise)` does, so
+ * the exported generator works in eval mode.
  * The loss is `options.loss` (default nonsaturating, which is what main.py's BCELoss against the real label
  * computes); wgan-gp and R1 are refused (training/losses.ts says why). A base generator is fine-tuned, or with
  * no weights one is trained from scratch (pytorch/examples' N(0, 0.02) init).
@@ -19,6 +21,7 @@ import { DcganGenerator } from "../../networks/dcgan/generator.ts";
 import { Adam } from "../common/adam.ts";
 import { imageTensor } from "../common/images.ts";
 import { normals } from "../common/normal.ts";
+import { updateRunningStats } from "../common/running-stats.ts";
 import { numberOption, stringOption, TrainerOptionError } from "../common/options.ts";
 import { stepRng, stepSeed } from "../common/step-rng.ts";
 import { discriminatorLoss, generatorLoss, type LossOptions, parseLossOptions } from "../losses.ts";
@@ -88,7 +91,7 @@ export class DcganTrainer {
     const loss = this.loss.loss;
     let dParts: tf.Tensor1D | undefined;
     try {
-      const fake = this.G.forward(z, { training: true });
+      const fake = this.G.forward(z, { training: true, onBatchNorm: (bn, x) => updateRunningStats(bn, x, 0.1) });
       const d = tf.variableGrads(() => {
         const l = discriminatorLoss(loss, this.D.forward(real, true), this.D.forward(fake, true));
         dParts = tf.keep(tf.stack([l.real, l.fake]) as tf.Tensor1D);

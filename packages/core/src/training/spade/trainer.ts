@@ -35,6 +35,7 @@ import { tensorImages, tileRows } from "../common/images.ts";
 import { featureMatchingLoss } from "../common/losses.ts";
 import { linearDecayFactor } from "../common/lr.ts";
 import { booleanOption, numberOption, stringOption, TrainerOptionError } from "../common/options.ts";
+import { updateRunningStats } from "../common/running-stats.ts";
 import { i64Scalar, readInt, underPrefix, withPrefix } from "../common/state.ts";
 import { stepRng, stepSeed } from "../common/step-rng.ts";
 import { averaged, discriminatorLoss, generatorLoss, type GanLoss, parseLossOptions } from "../losses.ts";
@@ -124,16 +125,7 @@ export class SpadeTrainer implements Trainer {
   }
 
   /** torch's BatchNorm running-stat update: momentum blend with the batch mean and the unbiased batch variance. */
-  private readonly updateRunningStats = (bn: BatchNorm2d, x: tf.Tensor4D): void => {
-    const m = this.opts.bnMomentum;
-    tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      const n = x.shape[0] * x.shape[1] * x.shape[2];
-      const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-      bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(mean, m)));
-      bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(unbiased, m)));
-    });
-  };
+  private readonly updateRunningStats = (bn: BatchNorm2d, x: tf.Tensor4D): void => updateRunningStats(bn, x, this.opts.bnMomentum);
 
   /** D on [fake; real] in one batch, split back into (fake, real) per scale and layer, as upstream's divide_pred. */
   private discriminate(sem: tf.Tensor4D, fake: tf.Tensor4D, real: tf.Tensor4D): { fake: tf.Tensor[][]; real: tf.Tensor[][] } {
