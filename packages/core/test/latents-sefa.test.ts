@@ -7,6 +7,7 @@ import { sha256 } from "../src/models/registry.ts";
 import { symmetricEigen } from "../src/eval/linalg.ts";
 import { symmetricEigenQL } from "../src/latents/eigen.ts";
 import { sefa } from "../src/latents/sefa.ts";
+import { RandomState } from "../src/random/index.ts";
 
 const repo = path.resolve(import.meta.dirname, "../../..");
 
@@ -34,9 +35,7 @@ describe("SeFa directions match numpy on the same weights (scripts/sefa_fixture.
 describe("symmetric eigensolver (Householder + QL)", () => {
   it("agrees with the Jacobi solver and satisfies A v = λ v with orthonormal vectors", () => {
     const n = 60;
-    let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
-    const b = Array.from({ length: n * n }, rnd);
+    const b = new RandomState(7).randn(n * n);
     const a = new Float64Array(n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) a[i * n + j] += b[i * n + k] * b[j * n + k];
     const ql = symmetricEigenQL(a, n);
