@@ -41,7 +41,8 @@ describe("playground dev key", () => {
 
   it("is not handed to requests that are not a same-origin page on a loopback name", async () => {
     const host = new URL(local.url).host;
-    for (const headers of [{ host }, { host, "sec-fetch-site": "cross-site" }, { host, "sec-fetch-site": "same-site" }, { host: "rebound.example:80", "sec-fetch-site": "same-origin" }]) {
+    const refused: Record<string, string>[] = [{ host }, { host, "sec-fetch-site": "cross-site" }, { host, "sec-fetch-site": "same-site" }, { host: "rebound.example:80", "sec-fetch-site": "same-origin" }];
+    for (const headers of refused) {
       const r = await devKey(local, headers);
       expect(r.status, JSON.stringify(headers)).toBe(404);
       expect(r.body).not.toContain(local.apiKey);
