@@ -95,6 +95,16 @@ describe("ORT optimised-model cache", () => {
     expect(fs.statSync(path.join(cacheDir, file)).size).toBe(size0);
   });
 
+  it("serves when the cache directory cannot be made, and writes nothing", async () => {
+    const blocker = path.join(dir, "a-file");
+    fs.writeFileSync(blocker, "in the way");
+    const expected = await forward(path.join(dir, "fresh"), weightsA, shaA);
+    // mkdir under a regular file fails (ENOTDIR) even for root
+    const y = await forward(path.join(blocker, "cache"), weightsA, shaA);
+    expect(Array.from(y)).toEqual(Array.from(expected));
+    expect(fs.readFileSync(blocker, "utf8")).toBe("in the way");
+  });
+
   it("names different files for different graphs and configs of the same weights", () => {
     const c = new OrtModelCache(dir);
     const a = c.fileFor({ weightsSha256: shaA, graph: "AtoB", config });

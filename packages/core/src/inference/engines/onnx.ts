@@ -93,15 +93,26 @@ async function graphSession(src: GraphSource, config: unknown, graph: string, bu
       // An entry this ORT cannot open (a truncated disk, a foreign file): build the graph and write it anew.
     }
   }
-  const tmp = cache.pending(file);
+  // A cache that cannot be written (a read-only or full disk) costs the next start its speed, never this load.
+  let tmp: string;
   try {
-    const session = await createOrtSession(build(), { ...opts, saveOptimizedTo: tmp });
-    cache.commit(tmp, file);
-    return session;
+    tmp = cache.pending(file);
+  } catch {
+    return createOrtSession(build(), opts);
+  }
+  let session: OrtSession;
+  try {
+    session = await createOrtSession(build(), { ...opts, saveOptimizedTo: tmp });
   } catch (e) {
     cache.discard(tmp);
     throw e;
   }
+  try {
+    cache.commit(tmp, file);
+  } catch {
+    cache.discard(tmp);
+  }
+  return session;
 }
 
 /**
