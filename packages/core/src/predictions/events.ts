@@ -20,13 +20,20 @@ export type BusMessage = { record: PredictionRecord; result?: PredictionResult }
 
 export class PredictionBus {
   private readonly emitter = new EventEmitter();
+  /** Results handed over with an end, so in-process readers of that record need not read them back. */
+  private readonly results = new WeakMap<PredictionRecord, PredictionResult>();
 
   constructor() {
     this.emitter.setMaxListeners(0);
   }
 
   publish(record: PredictionRecord, result?: PredictionResult): void {
+    if (result) this.results.set(record, result);
     this.emitter.emit(record.id, { record, result });
+  }
+
+  resultOf(record: PredictionRecord): PredictionResult | undefined {
+    return this.results.get(record);
   }
 
   /**

@@ -56,6 +56,9 @@ export function createPredictions(deps: PredictionDeps): Predictions {
     retentionSeconds,
     production: settings.GANSERVE_PRODUCTION,
     secrets: deps.secrets,
+    // In-process, every end reaches waiters through the bus: storage is re-read only as a rare safety net
+    // (a poll per waiter per second would load the embedded store more than the predictions themselves).
+    pollMs: queue.kind === "memory" ? 15_000 : 1_000,
   });
   const webhooks = new PredictionWebhooks({ production: settings.GANSERVE_PRODUCTION, secrets: deps.secrets, log, view: (rec) => service.view(rec) });
   // Sweeps a few times per retention period, at most once a minute.

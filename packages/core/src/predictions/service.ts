@@ -59,9 +59,6 @@ export function deadlineEnd(rec: PredictionRecord): PredictionRecord {
 }
 
 export class PredictionService {
-  /** Results handed over in-process with the end (bus), so `result` does not read them back. */
-  private readonly handed = new WeakMap<PredictionRecord, PredictionResult>();
-
   constructor(
     private readonly store: PredictionStore,
     private readonly queue: PredictionQueue,
@@ -167,7 +164,6 @@ export class PredictionService {
       if ("record" in m) {
         if (!isTerminal(m.record.status)) return;
         rec = m.record;
-        if (m.result) this.handed.set(m.record, m.result);
       } else failure = m.error;
       notified = true;
       wake();
@@ -195,7 +191,7 @@ export class PredictionService {
   }
 
   async result(rec: PredictionRecord): Promise<PredictionResult | undefined> {
-    return this.handed.get(rec) ?? this.store.result(rec);
+    return this.bus.resultOf(rec) ?? this.store.result(rec);
   }
 
   /** The API's view: internal fields dropped, stored images as presigned URLs that expire with retention. */

@@ -46,6 +46,9 @@ export interface WorkerDeps {
   log: Logger;
 }
 
+/** A run still going after this long has its start written to storage (progress follows at the same pace). */
+const START_WRITE_AFTER_MS = 500;
+
 const EXT: Record<string, string> = Object.fromEntries(Object.entries(CONTENT_TYPES).map(([k, v]) => [v, k === "jpeg" ? "jpg" : k]));
 
 /** Errors of the store or queue being away: the run is not recorded, the message reappears and runs again. */
@@ -184,26 +187,36 @@ export class PredictionWorker {
       Math.max(1000, (this.opts.visibilitySeconds * 1000) / 3),
     );
     const attempt = rec.attempts + 1;
+    let startTimer: NodeJS.Timeout | undefined;
+    let startWrite: Promise<void> | undefined;
     try {
       const now = new Date().toISOString();
       rec = { ...rec, status: "processing", attempts: attempt, started_at: rec.started_at ?? now, metrics: { ...rec.metrics, queue_time: undefined } };
       rec.metrics.queue_time = Math.round((Date.parse(rec.started_at!) - Date.parse(rec.created_at)) / 10) / 100;
       if (attempt > 1) rec.logs += `attempt ${attempt} (delivery ${m.receiveCount})\n`;
-      // Advisory and off the critical path; awaited before the end is written so it cannot land after it.
-      const startWrite = store.save({ ...rec }).catch((err) => log.warn({ err, prediction: rec!.id }, "could not record the start"));
+      // The start is advisory: written only for runs that last (a quick one goes from starting to its end in
+      // storage), and awaited before the end so it cannot land after it. Each write to the store costs as
+      // much as a small model's whole pass.
+      const started = { ...rec };
+      startTimer = setTimeout(() => {
+        startWrite = store.save(started).catch((err) => log.warn({ err, prediction: started.id }, "could not record the start"));
+      }, START_WRITE_AFTER_MS);
       bus.publish(rec);
       this.deps.webhooks?.notify(rec, "start");
       const requested = await store.input(rec);
       const result = await handler.run(this.context(rec, requested));
       if (this.killed) return;
       const stored = await this.storeOutput(rec, attempt, requested, result);
-      const key = await store.putResult(rec, attempt, stored);
-      const end = { ...ended(rec, "succeeded"), output_key: key, progress: rec.progress };
+      const end = { ...ended(rec, "succeeded"), output_key: predictionKeys.output(rec.tenant, rec.id, attempt), progress: rec.progress };
+      // Requests waiting in this process (npm start's /v1/generate) answer now, as the direct path did; the
+      // end is recorded next, and a failure to record it reruns the prediction (the message reappears).
+      bus.publish(end, stored);
+      await store.putResult(rec, attempt, stored);
+      clearTimeout(startTimer);
       await startWrite;
+      // The done marker alone records the end (store.load reads it); the record file is not rewritten.
       if (await store.claimEnd(end)) {
-        bus.publish(end, stored);
         this.deps.webhooks?.notify(end, "completed");
-        await store.save(end);
       } else {
         // Someone ended it first (a cancel, or another attempt): that end stands; this run's files go.
         log.info({ prediction: rec.id, attempt }, "prediction already ended; this attempt's result is discarded");
@@ -233,6 +246,7 @@ export class PredictionWorker {
       });
     } finally {
       clearInterval(heartbeat);
+      clearTimeout(startTimer);
     }
   }
 
