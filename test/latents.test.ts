@@ -239,13 +239,16 @@ describe("keyframe videos", () => {
 describe("projection over HTTP", () => {
   it("projects a generated image and returns w, image, PSNR and the loss curve; refuses another size unless resize", async () => {
     const target = (await generate({ model: "sg-fixture", seeds: [9] })).images[0].data;
-    const res = await post("/v1/generate/project", { model: "sg-fixture", image: target, steps: 12, w_avg_samples: 500, latent_format: "json" });
+    const res = await post("/v1/generate/project", { model: "sg-fixture", image: target, steps: 12, w_avg_samples: 500, latent_format: "json", progress_video: true });
     const body = await res.json();
     expect(res.status).toBe(200);
     expect(body.w).toHaveLength(32);
     expect(body.loss).toHaveLength(12);
     expect(body.image).toMatchObject({ content_type: "image/png", width: 32, height: 32 });
     expect(Number.isFinite(body.psnr)).toBe(true);
+    // One frame per step at 12 steps (a snapshot every steps/50 steps, at least every step).
+    expect(body.progress_video).toMatchObject({ content_type: "image/webp", width: 32, height: 32 });
+    expect((await sharp(Buffer.from(body.progress_video.data, "base64"), { pages: -1 }).metadata()).pages).toBe(12);
     const big = await sharp(Buffer.from(target, "base64")).resize(48, 48).png().toBuffer();
     const wrong = await post("/v1/generate/project", { model: "sg-fixture", image: big.toString("base64"), steps: 1 });
     expect(wrong.status).toBe(422);

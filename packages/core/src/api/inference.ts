@@ -258,6 +258,7 @@ export const ProjectRequest = z
       }),
     w_avg_samples: z.number().int().min(100).max(10000).default(10000),
     seed: z.number().int().min(0).max(4294967295).default(0).meta({ description: "seeds the noise initialisation and the w noise" }),
+    progress_video: z.boolean().default(false).meta({ description: "also return an animated WebP of the image as the optimisation goes (about 50 frames)" }),
     latent_format: LatentOutput,
     ...EncodeOptions,
   })
@@ -273,6 +274,7 @@ export const ProjectResponse = z
     image: ImageResult.meta({ description: "the image of w (with the optimised noise when optimize_noise)" }),
     psnr: z.number().meta({ description: "PSNR of the projected image against the target, dB" }),
     loss: z.array(z.number()).meta({ description: "the loss at every step" }),
+    progress_video: ImageResult.optional().meta({ description: "progress_video: the optimisation as an animated WebP" }),
     timings: Timings,
   })
   .meta({ id: "ProjectResponse" });

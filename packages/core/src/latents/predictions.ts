@@ -41,8 +41,18 @@ export const videoResponse = (r: { model: string; version: string }, result: Pre
 
 export const projectResponse = (r: { model: string; version: string }, result: PredictionResult): ProjectResponse => {
   const { psnr, loss, ...params } = result.params as { psnr: number; loss: number[] };
-  const { w, ...image } = result.output[0];
-  return { model: r.model, version: r.version, params, w: w as string | number[], image, psnr, loss, timings: result.timings };
+  const [{ w, ...image }, progressVideo] = result.output;
+  return {
+    model: r.model,
+    version: r.version,
+    params,
+    w: w as string | number[],
+    image,
+    psnr,
+    loss,
+    ...(progressVideo ? { progress_video: progressVideo } : {}),
+    timings: result.timings,
+  };
 };
 
 export function registerLatentHandlers(registry: ModelRegistry, limits: LatentLimits): void {
@@ -74,7 +84,9 @@ export function registerLatentHandlers(registry: ModelRegistry, limits: LatentLi
     async run(ctx) {
       const p = parseInput(ProjectRequest, ctx.input, ctx.model, ctx.version);
       const r = await project(ctx.inference, registry, { ...p, output: "base64" }, ctx.tenant, limits, throttled(ctx));
-      return { output: [{ ...r.image, w: r.w }], params: { ...r.params, psnr: r.psnr, loss: r.loss }, timings: r.timings };
+      // The projected image first (with its w), then the progress video when asked for.
+      const output = [{ ...r.image, w: r.w }, ...(r.progress_video ? [r.progress_video] : [])];
+      return { output, params: { ...r.params, psnr: r.psnr, loss: r.loss }, timings: r.timings };
     },
   });
 }

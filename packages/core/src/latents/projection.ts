@@ -32,6 +32,7 @@ import type { ModelRegistry } from "../models/registry.ts";
 import { StyleGAN2Generator } from "../networks/stylegan2/index.ts";
 import { RandomState } from "../random/index.ts";
 import { latentOutput } from "./codec.ts";
+import { encodeAnimation } from "./video.ts";
 
 export type ProjectParams = z.output<typeof ProjectRequest>;
 export type Progress = (done: number, total: number) => Promise<void> | void;
@@ -157,10 +158,18 @@ export async function project(
   const { tensors } = readSafetensors(await registry.weights(record), `${record.name}/${record.version}/weights.safetensors`);
   const g = StyleGAN2Generator.fromStateDict(record.config, tensors, `${record.name}/${record.version}`);
   try {
-    const { ws, image: img, losses } = await projectWs(g, p, target.data, progress);
+    const snapshotEvery = p.progress_video ? Math.max(1, Math.floor(p.steps / 50)) : undefined;
+    const { ws, image: img, losses, snapshots } = await projectWs(g, p, target.data, progress, snapshotEvery);
     const shape = { numWs: g.numWs, wDim: g.config.w_dim };
     const px = floatToUint8(img, "stylegan2");
     const image = await inference.outputs.encodeOne({ data: px, width: res, height: res }, p, tenant);
+    let progressVideo: ProjectResponse["progress_video"];
+    if (snapshots.length) {
+      const strip = new Uint8Array(snapshots.length * res * res * 3);
+      for (const [i, f] of snapshots.entries()) strip.set(floatToUint8(f, "stylegan2"), i * res * res * 3);
+      const { bytes, contentType } = await encodeAnimation(strip, res, res, snapshots.length, { format: "webp", fps: 10 });
+      progressVideo = { content_type: contentType, width: res, height: res, ...(await inference.outputs.deliver(bytes, contentType, "webp", p.output, tenant)) };
+    }
     return {
       model: record.name,
       version: record.version,
@@ -169,6 +178,7 @@ export async function project(
       image,
       psnr: Math.round(psnr(px, target.data) * 1000) / 1000,
       loss: losses,
+      ...(progressVideo ? { progress_video: progressVideo } : {}),
       timings: { queue_ms: 0, compute_ms: 0, encode_ms: 0, total_ms: Math.round((performance.now() - t0) * 100) / 100 },
     };
   } finally {
@@ -187,7 +197,9 @@ export async function projectWs(
   p: ProjectOptions,
   target: Uint8Array,
   progress?: Progress,
-): Promise<{ ws: Float32Array; image: Float32Array; losses: number[] }> {
+  /** keep the image of the current w every this many steps (and the last), for the progress video */
+  snapshotEvery?: number,
+): Promise<{ ws: Float32Array; image: Float32Array; losses: number[]; snapshots: Float32Array[] }> {
   const { z_dim, c_dim, w_dim, img_resolution: res } = g.config;
   const numWs = g.numWs;
   const steps = p.steps;
@@ -220,6 +232,7 @@ export async function projectWs(
   const targetT = tf.tidy(() => tf.div(tf.tensor4d(Float32Array.from(target), [1, res, res, 3]), 255) as tf.Tensor4D);
   const optimizer = tf.train.adam(p.learning_rate, 0.9, 0.999, 1e-8);
   const losses: number[] = [];
+  const snapshots: Float32Array[] = [];
   try {
     await progress?.(0, steps);
     for (let step = 0; step < steps; step++) {
@@ -253,6 +266,13 @@ export async function projectWs(
             v.assign(tf.div(tf.sub(v, mean), tf.sqrt(variance)));
           }
         });
+      if (snapshotEvery && (step % snapshotEvery === 0 || step === steps - 1))
+        snapshots.push(
+          tf.tidy(() => {
+            const ws = tf.tile(tf.reshape(wOpt, [1, 1, w_dim]), [1, numWs, 1]) as tf.Tensor3D;
+            return g.synthesis(ws, { noise_mode: "const" }).dataSync() as Float32Array;
+          }),
+        );
       await progress?.(step + 1, steps);
       await new Promise((r) => setImmediate(r));
     }
@@ -260,7 +280,7 @@ export async function projectWs(
     const ws = new Float32Array(numWs * w_dim);
     for (let l = 0; l < numWs; l++) ws.set(wFinal, l * w_dim);
     const img = tf.tidy(() => g.synthesis(tf.tensor3d(ws, [1, numWs, w_dim]), { noise_mode: "const" }).dataSync() as Float32Array);
-    return { ws, image: img, losses };
+    return { ws, image: img, losses, snapshots };
   } finally {
     wOpt.dispose();
     targetT.dispose();

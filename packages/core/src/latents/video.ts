@@ -134,6 +134,23 @@ function gridStrip(images: Float32Array, frames: number, cols: number, rows: num
   return strip;
 }
 
+/** Frames stacked vertically in one RGB strip → an animated WebP (lossless unless `quality`) or GIF, looping. */
+export async function encodeAnimation(
+  strip: Uint8Array,
+  width: number,
+  height: number,
+  frames: number,
+  opts: { format: "webp" | "gif"; fps: number; quality?: number },
+): Promise<{ bytes: Uint8Array; contentType: string }> {
+  const img = sharp(strip, { raw: { width, height: height * frames, channels: 3, pageHeight: height } });
+  const delay = Array.from({ length: frames }, () => Math.round(1000 / opts.fps));
+  const out =
+    opts.format === "gif"
+      ? await img.gif({ loop: 0, delay }).toBuffer()
+      : await img.webp({ loop: 0, delay, ...(opts.quality ? { quality: opts.quality } : { lossless: true }) }).toBuffer();
+  return { bytes: new Uint8Array(out), contentType: opts.format === "gif" ? "image/gif" : "image/webp" };
+}
+
 export async function renderVideo(
   inference: InferenceService,
   params: VideoParams,
@@ -159,15 +176,8 @@ export async function renderVideo(
   const rows = p.grid?.rows ?? 1;
   const res = engine.resolution;
   const strip = gridStrip(images, frames, cols, rows, res);
-  const delay = Math.round(1000 / p.fps);
-  const img = sharp(strip, { raw: { width: cols * res, height: rows * res * frames, channels: 3, pageHeight: rows * res } });
-  const delays = Array.from({ length: frames }, () => delay);
-  const bytes =
-    p.format === "gif"
-      ? await img.gif({ loop: 0, delay: delays }).toBuffer()
-      : await img.webp({ loop: 0, delay: delays, ...(p.quality ? { quality: p.quality } : { lossless: true }) }).toBuffer();
-  const contentType = p.format === "gif" ? "image/gif" : "image/webp";
-  const delivered = await inference.outputs.deliver(new Uint8Array(bytes), contentType, p.format, p.output, tenant);
+  const { bytes, contentType } = await encodeAnimation(strip, cols * res, rows * res, frames, p);
+  const delivered = await inference.outputs.deliver(bytes, contentType, p.format, p.output, tenant);
   return {
     model: record.name,
     version: record.version,
