@@ -50,7 +50,9 @@ export function imageSrc(img: ImageResult): string {
 /** An example's input file (short-lived URL from /v1/models) as a File the SDK can send. */
 export async function exampleFile(ex: ModelExample): Promise<File> {
   if (!ex.url) throw new Error(`example "${ex.caption}" has no file`);
-  const res = await fetch(ex.url);
+  // Not from the cache: a thumbnail <img> may have stored the same URL from a no-CORS request, which a
+  // CORS fetch cannot read.
+  const res = await fetch(ex.url, { cache: "no-store" });
   if (!res.ok) throw new Error(`example "${ex.caption}": HTTP ${res.status}`);
   return new File([await res.blob()], "example.png", { type: "image/png" });
 }

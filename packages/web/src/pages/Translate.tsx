@@ -70,7 +70,7 @@ function CycleGANPanel({ model }: { model: ModelInfo }) {
 
   return (
     <div>
-      <Examples examples={model.examples} busy={busy} onRun={runExample} thumb={(ex) => ex.url && <img src={ex.url} alt="" />} />
+      <Examples examples={model.examples} busy={busy} onRun={runExample} thumb={(ex) => ex.url && <img src={ex.url} alt="" crossOrigin="anonymous" />} />
       <div className="controls">
         <span>Direction</span>
         {(["AtoB", "BtoA"] as const).map((d) => (
