@@ -19,11 +19,12 @@ const SRC = path.join(ROOT, "packages/core/src");
  */
 const LAYERS: readonly (readonly string[])[] = [
   ["demo", "eval", "parity"], // tools over the whole domain: demo models, evaluation, parity with upstream
+  ["predictions"], // queued generate/translate/video/projection jobs over inference, with webhooks as jobs send them
   ["jobs"], // fine-tune jobs: trainers on datasets, published to the registry
   ["inference", "training", "datasets", "auth"], // the use cases
   ["api"], // the HTTP contract's schemas and the projection of model records onto them
   ["models", "onnx"], // the model registry and record schema; the ONNX exporter
-  ["networks"],
+  ["networks", "latents"], // networks: each layer once, eager and graph; latents: the w codec, .npy/.npz, SeFa
   ["checkpoints"],
   ["storage", "images", "engine", "random", "limits"],
   ["config", "log", "errors", "families"], // leaves: import nothing of core

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { readSafetensors } from "../src/checkpoints/safetensors.ts";
 import { initBackend } from "../src/engine/backend.ts";
 import { floatToUint8 } from "../src/images/codec.ts";
-import { msSsim, projectWs, psnr } from "../src/latents/projection.ts";
+import { msSsim, projectWs, psnr } from "../src/predictions/tasks/projection.ts";
 import { StyleGAN2Generator } from "../src/networks/stylegan2/index.ts";
 import { seedToZ } from "../src/random/randomstate.ts";
 

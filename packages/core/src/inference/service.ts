@@ -10,7 +10,7 @@ import type { GenerateResponse, TranslateResponse } from "../api/inference.ts";
 import { ApiError } from "../errors.ts";
 import { floatToUint8, resizeRgb, uint8ToFloat } from "../images/codec.ts";
 import { latentOutput } from "../latents/codec.ts";
-import { Directions } from "../latents/directions.ts";
+import { Directions } from "./directions.ts";
 import type { ModelJson } from "../models/model-json.ts";
 import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -151,7 +151,7 @@ export class InferenceService {
     return result;
   }
 
-  /** A StyleGAN2 version and its engine, for the latent-space use cases (latents/: videos, projection). */
+  /** A StyleGAN2 version and its engine, for the latent-space use cases (predictions/tasks/: videos, projection). */
   styleGan(name: string, version: string, tenant: string | undefined, route: string) {
     return this.engineFor(name, version, tenant, ["stylegan2"], route);
   }

@@ -6,7 +6,7 @@
 import { MAX_LATENTS } from "../api/inference.ts";
 import { ApiError } from "../errors.ts";
 import { wsFromNpz, wsFromW, wsFromWs } from "../latents/codec.ts";
-import { applyEdits, type ResolvedEdit } from "../latents/directions.ts";
+import { applyEdits, type ResolvedEdit } from "./directions.ts";
 import { seedToZ } from "../random/randomstate.ts";
 import type { StyleGAN2Engine } from "./engine.ts";
 import { expandLayers, expandSeeds, type GenerateParams } from "./params.ts";

@@ -9,7 +9,7 @@ import type { SecretBox } from "../jobs/secrets.ts";
 import type { Logger } from "../log.ts";
 import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
-import { registerLatentHandlers } from "../latents/predictions.ts";
+import { registerLatentHandlers } from "./tasks/latent-tasks.ts";
 import { PredictionBus, PredictionWebhooks } from "./events.ts";
 import { MemoryQueue } from "./memory-queue.ts";
 import type { PredictionQueue } from "./queue.ts";
@@ -45,7 +45,7 @@ export function createPredictionQueue(settings: Settings): PredictionQueue {
 
 export function createPredictions(deps: PredictionDeps): Predictions {
   const { settings, storage, log } = deps;
-  // Keyframe videos and projections (latents/) are prediction tasks beside generate and translate.
+  // Keyframe videos and projections (tasks/) are prediction tasks beside generate and translate.
   registerLatentHandlers(deps.registry, { maxFrames: settings.GANSERVE_MAX_VIDEO_FRAMES, maxPixels: settings.GANSERVE_MAX_PIXELS });
   const queue = deps.queue ?? createPredictionQueue(settings);
   const store = new PredictionStore(storage);

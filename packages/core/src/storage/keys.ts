@@ -46,7 +46,7 @@ export const modelKeys = {
   example: (name: string, version: string, file: string) => `${modelKeys.version(name, version)}${file}`,
 } as const;
 
-/** Latent directions stored with a model version (latents/directions.ts). */
+/** Latent directions stored with a model version (inference/directions.ts). */
 export const directionKeys = {
   prefix: (name: string, version: string) => `${modelKeys.version(name, version)}directions/`,
   sefa: (name: string, version: string) => `${directionKeys.prefix(name, version)}sefa.json`,

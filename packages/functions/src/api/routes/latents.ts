@@ -5,7 +5,7 @@
  */
 import { createRoute } from "@hono/zod-openapi";
 import { ProjectRequest, ProjectResponse, VideoRequest, VideoResponse } from "@ganserve/core/api/inference";
-import { projectResponse, videoResponse } from "@ganserve/core/latents/predictions";
+import { projectResponse, videoResponse } from "@ganserve/core/predictions/tasks/latent-tasks";
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";

@@ -20,18 +20,18 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { z } from "zod";
-import type { ProjectRequest, ProjectResponse } from "../api/inference.ts";
-import { resolveParams } from "../api/describe.ts";
-import { readSafetensors } from "../checkpoints/safetensors.ts";
-import { initBackend } from "../engine/backend.ts";
-import { enableTraining } from "../engine/gradients.ts";
-import { ApiError } from "../errors.ts";
-import { decodeRgb, floatToUint8, resizeRgb } from "../images/codec.ts";
-import type { InferenceService } from "../inference/service.ts";
-import type { ModelRegistry } from "../models/registry.ts";
-import { StyleGAN2Generator } from "../networks/stylegan2/index.ts";
-import { RandomState } from "../random/index.ts";
-import { latentOutput } from "./codec.ts";
+import type { ProjectRequest, ProjectResponse } from "../../api/inference.ts";
+import { resolveParams } from "../../api/describe.ts";
+import { readSafetensors } from "../../checkpoints/safetensors.ts";
+import { initBackend } from "../../engine/backend.ts";
+import { enableTraining } from "../../engine/gradients.ts";
+import { ApiError } from "../../errors.ts";
+import { decodeRgb, floatToUint8, resizeRgb } from "../../images/codec.ts";
+import type { InferenceService } from "../../inference/service.ts";
+import type { ModelRegistry } from "../../models/registry.ts";
+import { StyleGAN2Generator } from "../../networks/stylegan2/index.ts";
+import { RandomState } from "../../random/index.ts";
+import { latentOutput } from "../../latents/codec.ts";
 import { encodeAnimation } from "./video.ts";
 
 export type ProjectParams = z.output<typeof ProjectRequest>;

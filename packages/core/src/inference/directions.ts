@@ -12,11 +12,11 @@ import { readSafetensors } from "../checkpoints/safetensors.ts";
 import { ApiError } from "../errors.ts";
 import type { ModelJson } from "../models/model-json.ts";
 import type { ModelRegistry } from "../models/registry.ts";
-import { expandLayers } from "../inference/params.ts";
+import { expandLayers } from "./params.ts";
 import { directionKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
-import { toBase64, wsFromW, type LatentShape } from "./codec.ts";
-import { sefa } from "./sefa.ts";
+import { toBase64, wsFromW, type LatentShape } from "../latents/codec.ts";
+import { sefa } from "../latents/sefa.ts";
 
 /** How many SeFa directions a version keeps (largest eigenvalues); all eigenvalues are kept. */
 export const SEFA_KEPT = 32;

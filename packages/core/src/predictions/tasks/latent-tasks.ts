@@ -4,10 +4,10 @@
  * video.ts and projection.ts; this maps their responses to a prediction's result (one output file, the rest
  * in params) and back (`videoResponse`, `projectResponse`), so /v1/generate/video and /project answer as before.
  */
-import { ProjectRequest, VideoRequest, type ProjectResponse, type VideoResponse } from "../api/inference.ts";
-import type { ModelRegistry } from "../models/registry.ts";
-import { parseInput, PredictionStopped, registerPredictionHandler, withoutModel, type HandlerContext } from "../predictions/handlers.ts";
-import type { PredictionResult } from "../predictions/schema.ts";
+import { ProjectRequest, VideoRequest, type ProjectResponse, type VideoResponse } from "../../api/inference.ts";
+import type { ModelRegistry } from "../../models/registry.ts";
+import { parseInput, PredictionStopped, registerPredictionHandler, withoutModel, type HandlerContext } from "../handlers.ts";
+import type { PredictionResult } from "../schema.ts";
 import { project } from "./projection.ts";
 import { checkVideo, renderVideo } from "./video.ts";
 

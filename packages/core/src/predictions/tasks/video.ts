@@ -9,14 +9,14 @@
  */
 import sharp from "sharp";
 import type { z } from "zod";
-import type { VideoRequest, VideoResponse } from "../api/inference.ts";
-import { resolveParams } from "../api/describe.ts";
-import { ApiError } from "../errors.ts";
-import { floatToUint8 } from "../images/codec.ts";
-import type { StyleGAN2Engine } from "../inference/engine.ts";
-import type { InferenceService } from "../inference/service.ts";
-import { checkCutoff, styleGanInputs } from "../inference/stylegan-latents.ts";
-import { wsFromW } from "./codec.ts";
+import type { VideoRequest, VideoResponse } from "../../api/inference.ts";
+import { resolveParams } from "../../api/describe.ts";
+import { ApiError } from "../../errors.ts";
+import { floatToUint8 } from "../../images/codec.ts";
+import type { StyleGAN2Engine } from "../../inference/engine.ts";
+import type { InferenceService } from "../../inference/service.ts";
+import { checkCutoff, styleGanInputs } from "../../inference/stylegan-latents.ts";
+import { wsFromW } from "../../latents/codec.ts";
 
 export type VideoParams = z.output<typeof VideoRequest>;
 export type Progress = (done: number, total: number) => Promise<void> | void;
