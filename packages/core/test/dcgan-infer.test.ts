@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { CheckpointError, type StateDict } from "../src/checkpoints/index.ts";
-import { DcganLayoutError, inferDCGAN } from "../src/checkpoints/infer-dcgan.ts";
+import { DcganLayoutError, inferDCGAN } from "../src/networks/dcgan/infer.ts";
 import { parseDcganConfig } from "../src/networks/dcgan/config.ts";
 import { DCGAN_FORMATS as FORMATS, DCGAN_MLP_HINTS as MLP_HINTS, DCGAN_MODELS as MODELS, dcganManifest as manifest, loadDcgan as load } from "./helpers/dcgan-fixtures.ts";
 

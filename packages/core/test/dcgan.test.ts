@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inferDCGAN } from "../src/checkpoints/infer-dcgan.ts";
+import { inferDCGAN } from "../src/networks/dcgan/infer.ts";
 import { toFloat32 } from "../src/checkpoints/tensor.ts";
 import { initBackend } from "../src/engine/backend.ts";
 import { createSession } from "../src/inference/engines/onnx.ts";

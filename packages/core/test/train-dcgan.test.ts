@@ -4,7 +4,7 @@
  */
 import "@tensorflow/tfjs-backend-cpu";
 import { beforeAll, describe, expect, it } from "vitest";
-import { inferDCGAN } from "../src/checkpoints/infer-dcgan.ts";
+import { inferDCGAN } from "../src/networks/dcgan/infer.ts";
 import { initBackend } from "../src/engine/backend.ts";
 import { discriminatorStages } from "../src/networks/dcgan/discriminator.ts";
 import { TrainerOptionError } from "../src/training/common/options.ts";

@@ -6,7 +6,7 @@
  * - `main`: pytorch/examples' all-convolution stack from a z of shape nz×1×1;
  * - `mlp`: Linear layers to nc·size·size, Tanh, view to an image.
  * Activations and views have no weights, so a state_dict cannot show them; importers fill them in from the
- * layout and from `--config` (see checkpoints/infer-dcgan.ts).
+ * layout and from `--config` (see networks/dcgan/infer.ts).
  */
 import { z } from "zod";
 

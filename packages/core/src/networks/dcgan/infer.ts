@@ -5,9 +5,9 @@
  * come from; `hints` (`--config`/`--set`) override it, and whatever is a guess is reported in `missing`.
  */
 import { z } from "zod";
-import { DCGAN_LAYOUTS, type DcganConfig, type DcganLayer, DcganLayerSchema, type DcganLayout, parseDcganConfig, walkShapes } from "../networks/dcgan/config.ts";
-import type { Inference } from "./infer-common.ts";
-import { CheckpointError, type RawTensor, type StateDict } from "./tensor.ts";
+import { DCGAN_LAYOUTS, type DcganConfig, type DcganLayer, DcganLayerSchema, type DcganLayout, parseDcganConfig, walkShapes } from "./config.ts";
+import type { Inference } from "../../checkpoints/infer-common.ts";
+import { CheckpointError, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
 
 /** How each layout names its tensors, for error messages. */
 export const DCGAN_LAYOUT_NAMES: Record<DcganLayout, string> = {
