@@ -1,11 +1,11 @@
 /**
  * The ONNX export of every family, each its own network run against the graph builder (StyleGAN2 still has its
- * separate exporter in onnx/stylegan2.ts, see docs/design/networks.md): a family config + native state dict (official names, the layout of `weights.safetensors`
+ * separate exporter in stylegan2/onnx-export.ts, see docs/design/networks.md): a family config + native state dict (official names, the layout of `weights.safetensors`
  * for one generator) → ONNX model bytes, one graph per entry. NHWC float32 I/O with a dynamic batch dimension.
  */
 import type { StateDict } from "../checkpoints/tensor.ts";
 import type { ModelFamily } from "../families.ts";
-import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, type SynthesisNoise } from "../onnx/stylegan2.ts";
+import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, type SynthesisNoise } from "./stylegan2/onnx-export.ts";
 import { exportCycleGAN, type CycleGANExportOptions } from "./cyclegan/generator.ts";
 import { exportSpade } from "./spade/generator.ts";
 

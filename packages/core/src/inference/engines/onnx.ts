@@ -20,7 +20,7 @@ import { parseCycleGANConfig, servingBytesPerPixel, sizeConstraints } from "../.
 import { buildSemantics, LabelMapError, parseSpadeConfig } from "../../networks/spade/index.ts";
 import { exportCycleGAN } from "../../networks/cyclegan/generator.ts";
 import { exportSpade } from "../../networks/spade/generator.ts";
-import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../onnx/stylegan2.ts";
+import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../networks/stylegan2/onnx-export.ts";
 import { RandomState } from "../../random/index.ts";
 import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
 import { OrtModelCache } from "./ort-cache.ts";

@@ -14,10 +14,10 @@
  * Gains are folded into constants where exact: the lrelu gain sqrt(2) commutes with lrelu, so it multiplies the
  * demodulation coefficients, the noise and the bias instead of the activations.
  */
-import type { StateDict } from "../checkpoints/tensor.ts";
-import { ACTIVATIONS, type Activation } from "../networks/common/bias_act.ts";
-import { derive, parseConfig, type StyleGAN2Config } from "../networks/stylegan2/config.ts";
-import { A, GraphBuilder, polyphaseUp, WeightReader } from "./graph.ts";
+import type { StateDict } from "../../checkpoints/tensor.ts";
+import { ACTIVATIONS, type Activation } from "../common/bias_act.ts";
+import { derive, parseConfig, type StyleGAN2Config } from "./config.ts";
+import { A, GraphBuilder, polyphaseUp, WeightReader } from "../../onnx/graph.ts";
 
 export type SynthesisNoise = "const" | "none" | "random";
 
