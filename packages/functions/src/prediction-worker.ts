@@ -10,8 +10,8 @@ import http from "node:http";
 import { loadSettings } from "@ganserve/core/config";
 import { servingEnginesFor } from "@ganserve/core/inference/engines/index";
 import { createMetrics } from "@ganserve/core/inference/metrics";
-import { InferenceService } from "@ganserve/core/inference/service";
-import { loadSecretKey, SecretBox } from "@ganserve/core/jobs/secrets";
+import { InferenceService, inferenceOptions } from "@ganserve/core/inference/service";
+import { optionalSecretBox } from "@ganserve/core/jobs/secrets";
 import { createLogger } from "@ganserve/core/log";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { createPredictions } from "@ganserve/core/predictions/index";
@@ -20,22 +20,9 @@ import { openStorage } from "@ganserve/core/storage/index";
 const settings = loadSettings();
 const log = createLogger(settings.GANSERVE_LOG_LEVEL);
 const opened = await openStorage(settings);
-let secrets: SecretBox | undefined;
-try {
-  secrets = new SecretBox(loadSecretKey(settings));
-} catch (err) {
-  log.error({ err }, "no secret key: prediction webhooks will not be sent");
-}
+const secrets = optionalSecretBox(settings, (err) => log.error({ err }, "no secret key: prediction webhooks will not be sent"));
 const registry = new ModelRegistry(opened.storage);
-const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings), createMetrics(), {
-  maxBatch: settings.GANSERVE_MAX_BATCH,
-  maxBatchDelayMs: settings.GANSERVE_MAX_BATCH_DELAY_MS,
-  maxQueue: settings.GANSERVE_MAX_QUEUE,
-  requestTimeoutMs: settings.GANSERVE_REQUEST_TIMEOUT_MS,
-  maxPixels: settings.GANSERVE_MAX_PIXELS,
-  passBytes: settings.GANSERVE_MAX_PASS_BYTES,
-  cacheBytes: settings.GANSERVE_MODEL_CACHE_BYTES,
-});
+const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings), createMetrics(), inferenceOptions(settings));
 const { worker, queue } = createPredictions({ settings, storage: opened.storage, registry, inference, log, secrets });
 if (queue.kind === "memory") log.warn("no PredictionQueue link or GANSERVE_PREDICTION_QUEUE_URL: this worker pulls from an in-process queue nobody sends to");
 worker.start();

@@ -3,7 +3,7 @@ import { launcherMode, loadSettings, type Settings } from "@ganserve/core/config
 import { ensureDevKey, KeyRing } from "@ganserve/core/auth/keys";
 import { createLogger } from "@ganserve/core/log";
 import { createMetrics } from "@ganserve/core/inference/metrics";
-import { InferenceService } from "@ganserve/core/inference/service";
+import { InferenceService, inferenceOptions } from "@ganserve/core/inference/service";
 import { servingEnginesFor } from "@ganserve/core/inference/engines/index";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { openStorage, EMBEDDED_CREDENTIALS, type OpenedStorage } from "@ganserve/core/storage/index";
@@ -47,15 +47,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   if (settings.GANSERVE_PRODUCTION && keys.size === 0) throw new Error("no API keys: set GANSERVE_API_KEYS or run `ganserve keys create` (production mode)");
   const registry = new ModelRegistry(opened.storage);
   const metrics = createMetrics();
-  const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings), metrics, {
-    maxBatch: settings.GANSERVE_MAX_BATCH,
-    maxBatchDelayMs: settings.GANSERVE_MAX_BATCH_DELAY_MS,
-    maxQueue: settings.GANSERVE_MAX_QUEUE,
-    requestTimeoutMs: settings.GANSERVE_REQUEST_TIMEOUT_MS,
-    maxPixels: settings.GANSERVE_MAX_PIXELS,
-    passBytes: settings.GANSERVE_MAX_PASS_BYTES,
-    cacheBytes: settings.GANSERVE_MODEL_CACHE_BYTES,
-  });
+  const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings), metrics, inferenceOptions(settings));
   const datasets = new DatasetService(opened.storage, { maxUploadBytes: settings.GANSERVE_MAX_UPLOAD_BYTES });
   const jobs = new JobStore(opened.storage);
   const launcher = createLauncher(settings, opened, jobs, log);

@@ -5,7 +5,7 @@
  */
 import { loadSettings } from "@ganserve/core/config";
 import { DatasetService } from "@ganserve/core/datasets/service";
-import { loadSecretKey, SecretBox } from "@ganserve/core/jobs/secrets";
+import { optionalSecretBox } from "@ganserve/core/jobs/secrets";
 import { JobStore } from "@ganserve/core/jobs/store";
 import { runFineTune } from "@ganserve/core/jobs/worker";
 import { createLogger } from "@ganserve/core/log";
@@ -22,12 +22,7 @@ const log = createLogger(settings.GANSERVE_LOG_LEVEL);
 const opened = await openStorage(settings);
 // The same key as the API (GANSERVE_SECRET_KEY, or the data dir's generated one locally) opens webhook
 // secrets. Without it the job still trains; only its webhook is skipped, with a warning.
-let secrets: SecretBox | undefined;
-try {
-  secrets = new SecretBox(loadSecretKey(settings));
-} catch (err) {
-  log.error({ err }, "no secret key: webhooks of this job will not be sent");
-}
+const secrets = optionalSecretBox(settings, (err) => log.error({ err }, "no secret key: webhooks of this job will not be sent"));
 // SIGTERM (Ctrl-C of npm start, Batch termination) just stops: the job resumes from its checkpoint later.
 process.on("SIGTERM", () => process.exit(143));
 const status = await runFineTune(jobId, {

@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { resolveParams } from "../api/describe.ts";
 import type { GenerateResponse, TranslateResponse } from "../api/inference.ts";
+import type { Settings } from "../config.ts";
 import { ApiError } from "../errors.ts";
 import { floatToUint8, resizeRgb, uint8ToFloat } from "../images/codec.ts";
 import { latentOutput } from "../latents/codec.ts";
@@ -36,6 +37,19 @@ export interface InferenceOptions {
   cacheBytes: number;
   /** lifetime of presigned output URLs */
   urlExpirySeconds?: number;
+}
+
+/** The options a serving process (API or prediction worker) takes from its settings. */
+export function inferenceOptions(settings: Settings): InferenceOptions {
+  return {
+    maxBatch: settings.GANSERVE_MAX_BATCH,
+    maxBatchDelayMs: settings.GANSERVE_MAX_BATCH_DELAY_MS,
+    maxQueue: settings.GANSERVE_MAX_QUEUE,
+    requestTimeoutMs: settings.GANSERVE_REQUEST_TIMEOUT_MS,
+    maxPixels: settings.GANSERVE_MAX_PIXELS,
+    passBytes: settings.GANSERVE_MAX_PASS_BYTES,
+    cacheBytes: settings.GANSERVE_MODEL_CACHE_BYTES,
+  };
 }
 
 /** /metrics is public: tenant-owned model names stay out of its labels. */

@@ -55,6 +55,19 @@ export function decodeSecretKey(value: string): Buffer | undefined {
 }
 
 /**
+ * For workers, whose only use of the key is opening webhook secrets: without a key the work still runs, and
+ * `onMissing` says why its webhooks will not be sent.
+ */
+export function optionalSecretBox(settings: Parameters<typeof loadSecretKey>[0], onMissing: (err: unknown) => void): SecretBox | undefined {
+  try {
+    return new SecretBox(loadSecretKey(settings));
+  } catch (err) {
+    onMissing(err);
+    return undefined;
+  }
+}
+
+/**
  * The key from settings; outside production, generated once into the data dir when unset. Throws a
  * SettingsError (one line) in production without a key.
  */
