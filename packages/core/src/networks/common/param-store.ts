@@ -288,6 +288,29 @@ export function stateDictSource(sd: StateDict, file = "state_dict") {
 }
 
 /**
+ * The one strict load of a network: builds it on a `stateDictSource` and rejects keys it did not consume. On a
+ * leftover key the half-loaded network is disposed before the error propagates, so a bad checkpoint leaks no
+ * tf.Variables. `ignore` is asked after `build`, for networks that learn what to skip while building (CycleGAN's
+ * stale InstanceNorm statistics).
+ */
+export function loadStrict<M extends { dispose(): void }>(
+  sd: StateDict,
+  file: string | undefined,
+  build: (source: ParamSource, counter: (name: string) => bigint) => M,
+  ignore?: () => (name: string) => boolean,
+): M {
+  const src = stateDictSource(sd, file);
+  const m = build(src.source, src.counter);
+  try {
+    src.finish(ignore?.());
+  } catch (e) {
+    m.dispose();
+    throw e;
+  }
+  return m;
+}
+
+/**
  * Random initial values as in pix2pix/CycleGAN `init_weights(init_type='normal')`: conv weights N(0, gain), biases 0,
  * norm weights N(1, gain), running stats 0/1. Seeded per slot so the result does not depend on backend or order of
  * other allocations.

@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import type { NormLayer } from "../common/norm.ts";
-import { normalInitSource, ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { normalInitSource, ParamModule, ParamStore, loadStrict, type ParamSource } from "../common/param-store.ts";
 import type { CycleGANConfig } from "./config.ts";
 import { makeNorm, staleInstanceNormKey } from "./layers.ts";
 
@@ -76,16 +76,8 @@ export class NLayerDiscriminator extends ParamModule {
 
   /** Strict load of an official `netD` state_dict (`latest_net_D_A.pth`). */
   static fromStateDict(opts: PatchGANOptions, sd: StateDict, file = "netD"): NLayerDiscriminator {
-    const src = stateDictSource(sd, file);
     const names: string[] = [];
-    const d = new NLayerDiscriminator(opts, src.source, src.counter, names);
-    try {
-      src.finish(staleInstanceNormKey(names));
-    } catch (e) {
-      d.dispose();
-      throw e;
-    }
-    return d;
+    return loadStrict(sd, file, (source, counter) => new NLayerDiscriminator(opts, source, counter, names), () => staleInstanceNormKey(names));
   }
 
   /** NHWC image → NHWC patch logits [N, h', w', 1]; `training` selects batch statistics for BatchNorm. */

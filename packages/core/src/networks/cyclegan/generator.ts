@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
-import { normalInitSource, ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { normalInitSource, ParamModule, ParamStore, loadStrict, type ParamSource } from "../common/param-store.ts";
 import { GraphOps } from "../ops/graph.ts";
 import type { Ops } from "../ops/ops.ts";
 import { parseCycleGANConfig, sizeConstraints, type CycleGANConfig } from "./config.ts";
@@ -52,16 +52,9 @@ export class CycleGANGenerator extends ParamModule {
   static fromStateDict(config: unknown, sd: StateDict, channels?: { in: number; out: number }, file?: string): CycleGANGenerator {
     const cfg = parseCycleGANConfig(config);
     const dict = stripPrefix(sd, "module.");
-    const src = stateDictSource(dict, file);
     const instanceNorms: string[] = [];
-    const g = new CycleGANGenerator(cfg, channels?.in ?? cfg.input_nc, channels?.out ?? cfg.output_nc, src.source, src.counter, instanceNorms);
-    try {
-      src.finish(staleInstanceNormKey(instanceNorms));
-    } catch (e) {
-      g.dispose();
-      throw e;
-    }
-    return g;
+    const [inNc, outNc] = [channels?.in ?? cfg.input_nc, channels?.out ?? cfg.output_nc];
+    return loadStrict(dict, file, (source, counter) => new CycleGANGenerator(cfg, inNc, outNc, source, counter, instanceNorms), () => staleInstanceNormKey(instanceNorms));
   }
 
   /** Upstream's `init_weights('normal', init_gain)`: conv weights N(0, init_gain), biases 0, BN weights N(1, init_gain). */

@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import { BatchNorm2d } from "../common/norm.ts";
-import { normalInitSource, type ParamSource, ParamModule, ParamStore, stateDictSource } from "../common/param-store.ts";
+import { normalInitSource, type ParamSource, ParamModule, ParamStore, loadStrict } from "../common/param-store.ts";
 import type { Ops } from "../ops/ops.ts";
 
 export interface DcganDiscriminatorOptions {
@@ -90,15 +90,7 @@ export class DcganDiscriminator extends ParamModule {
   }
 
   static fromStateDict(o: DcganDiscriminatorOptions, sd: StateDict, file?: string): DcganDiscriminator {
-    const src = stateDictSource(sd, file);
-    const d = new DcganDiscriminator(o, src.source, src.counter);
-    try {
-      src.finish();
-    } catch (e) {
-      d.dispose();
-      throw e;
-    }
-    return d;
+    return loadStrict(sd, file, (source, counter) => new DcganDiscriminator(o, source, counter));
   }
 
   /** [N] logits; `training` makes BatchNorm use batch statistics. */

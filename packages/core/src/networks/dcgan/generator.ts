@@ -9,7 +9,7 @@ import type { StateDict } from "../../checkpoints/tensor.ts";
 import { ConvTranspose2d } from "../common/conv.ts";
 import { Linear } from "../common/linear.ts";
 import { BatchNorm2d } from "../common/norm.ts";
-import { normalInitSource, type ParamSource, ParamModule, ParamStore, stateDictSource } from "../common/param-store.ts";
+import { normalInitSource, type ParamSource, ParamModule, ParamStore, loadStrict } from "../common/param-store.ts";
 import { GraphOps } from "../ops/graph.ts";
 import type { Ops } from "../ops/ops.ts";
 import { type DcganConfig, parseDcganConfig } from "./config.ts";
@@ -89,15 +89,8 @@ export class DcganGenerator extends ParamModule {
 
   /** Loads an official state_dict strictly (missing, unexpected or misshapen keys throw CheckpointError). */
   static fromStateDict(config: unknown, sd: StateDict, file?: string): DcganGenerator {
-    const src = stateDictSource(sd, file);
-    const g = new DcganGenerator(parseDcganConfig(config), src.source, src.counter);
-    try {
-      src.finish();
-    } catch (e) {
-      g.dispose();
-      throw e;
-    }
-    return g;
+    const cfg = parseDcganConfig(config);
+    return loadStrict(sd, file, (source, counter) => new DcganGenerator(cfg, source, counter));
   }
 
   /** pytorch/examples' weights_init: conv and linear weights N(0, 0.02), BatchNorm weights N(1, 0.02), biases 0. */

@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import { BatchNorm2d, InstanceNorm2d, type NormLayer } from "../common/norm.ts";
-import { ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { ParamModule, ParamStore, loadStrict, type ParamSource } from "../common/param-store.ts";
 import { SpectralConv2d } from "../common/spectral-norm.ts";
 import { spadeInitSource } from "./init.ts";
 import type { AnyConv } from "./layers.ts";
@@ -123,15 +123,7 @@ export class MultiscaleDiscriminator extends ParamModule {
 
   /** Strict load of an official `netD` state_dict (spectral layers as weight_orig/u/v). */
   static fromStateDict(opts: MultiscaleDiscriminatorOptions, sd: StateDict, file = "netD"): MultiscaleDiscriminator {
-    const src = stateDictSource(sd, file);
-    const d = new MultiscaleDiscriminator(opts, src.source, (n) => src.counter(n));
-    try {
-      src.finish();
-    } catch (e) {
-      d.dispose();
-      throw e;
-    }
-    return d;
+    return loadStrict(sd, file, (source, counter) => new MultiscaleDiscriminator(opts, source, counter));
   }
 
   /**

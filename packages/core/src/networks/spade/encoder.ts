@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import { BatchNorm2d, InstanceNorm2d, type NormLayer } from "../common/norm.ts";
-import { ParamModule, ParamStore, stateDictSource } from "../common/param-store.ts";
+import { ParamModule, ParamStore, loadStrict } from "../common/param-store.ts";
 import { canonicalizeSpectral, SpectralConv2d } from "../common/spectral-norm.ts";
 import { parseSpadeConfig, type SpadeConfig } from "./config.ts";
 import { spadeInitSource } from "./init.ts";
@@ -86,20 +86,9 @@ export class SpadeEncoder extends ParamModule {
 
   /** Loads upstream's netE state dict (latest_net_E.pth), strictly. */
   static fromStateDict(config: unknown, sd: StateDict, file = "state_dict"): SpadeEncoder {
-    let src: ReturnType<typeof stateDictSource> | undefined;
-    const e = SpadeEncoder.build(config, (c) => {
-      const layers = parseNormE(c.norm_E).spectral ? encoderLayerPrefixes(c) : [];
-      src = stateDictSource(canonicalizeSpectral(sd, layers, file), file);
-      const s = src;
-      return new ParamStore(s.source, (n) => s.counter(n));
-    });
-    try {
-      src?.finish();
-    } catch (err) {
-      e.dispose();
-      throw err;
-    }
-    return e;
+    const c = parseSpadeConfig(config);
+    const dict = canonicalizeSpectral(sd, parseNormE(c.norm_E).spectral ? encoderLayerPrefixes(c) : [], file);
+    return loadStrict(dict, file, (source, counter) => SpadeEncoder.build(c, () => new ParamStore(source, counter)));
   }
 
   static randomInit(config: unknown, seed: number): SpadeEncoder {

@@ -16,7 +16,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
-import { ParamModule, ParamStore, stateDictSource } from "../common/param-store.ts";
+import { ParamModule, ParamStore, loadStrict } from "../common/param-store.ts";
 import { canonicalizeSpectral, type SpectralConv2d } from "../common/spectral-norm.ts";
 import { GraphOps } from "../ops/graph.ts";
 import type { Ops } from "../ops/ops.ts";
@@ -143,15 +143,8 @@ export class SpadeGenerator extends ParamModule {
    */
   static fromStateDict(config: unknown, sd: StateDict, file = "state_dict"): SpadeGenerator {
     const c = parseSpadeConfig(config);
-    const src = stateDictSource(canonicalizeSpectral(sd, generatorSpectralLayers(c), file), file);
-    const g = SpadeGenerator.build(c, new ParamStore(src.source, (n) => src.counter(n)));
-    try {
-      src.finish();
-    } catch (e) {
-      g.dispose();
-      throw e;
-    }
-    return g;
+    const dict = canonicalizeSpectral(sd, generatorSpectralLayers(c), file);
+    return loadStrict(dict, file, (source, counter) => SpadeGenerator.build(c, new ParamStore(source, counter)));
   }
 
   /**
