@@ -1,0 +1,180 @@
+// Deploy rehearsal, fine-tunes: the Batch job's command (the image's CMD, from the image's file layout) with
+// exactly the job definition's environment and secrets plus what SubmitJob overrides (GANSERVE_JOB_ID), its
+// S3 calls decided against the job role by the IAM-deciding front of the embedded store. The job writes a
+// checkpoint every step; the first attempt is SIGKILLed after its first checkpoint (a lost Spot host), the
+// retry resumes from it, replaces the older checkpoints (s3:DeleteObject) and publishes the model version.
+// What the deployer and the API did before the job runs (a base model, a finalized dataset, the job record)
+// goes straight to the store.
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CreateFineTuneRequest } from "@ganserve/core/api/finetune";
+import { DatasetService } from "@ganserve/core/datasets/service";
+import { submitJobInput } from "@ganserve/core/jobs/launcher";
+import { FineTuneService } from "@ganserve/core/jobs/service";
+import { JobStore } from "@ganserve/core/jobs/store";
+import { ModelRegistry } from "@ganserve/core/models/registry";
+import { datasetKeys, jobKeys } from "@ganserve/core/storage/keys";
+import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { fineTuneJob, MOCK_REGION, ROOT, rolePolicies, runSstConfigUnderMocks, type ContainerRuntime, type MockRun } from "../../infra/mock-harness.ts";
+import { official } from "../fixtures/index.ts";
+import { squaresZip } from "../helpers/finetune.ts";
+import { RoleGate } from "./iam.ts";
+import { imageCmd, imageLayout } from "./image.ts";
+import { startS3Front, type S3Front } from "./s3-proxy.ts";
+
+const DOCKERFILE = "containers/finetune.Dockerfile";
+const STORE_HOST = "127.0.0.2";
+const TENANT = "rehearsal";
+/** Checkpoints at steps 1, 2 and 3 (none at the last step: the model version is published instead). */
+const STEPS = 4;
+
+let run: MockRun;
+let job: ContainerRuntime;
+let gate: RoleGate;
+let store: EmbeddedS3;
+let front: S3Front;
+let storage: Storage;
+let jobs: JobStore;
+let dir: string;
+let app: string;
+let jobId: string;
+/** The container overrides SubmitJob carries, as the API's BatchLauncher builds them. */
+let overrides: Record<string, string>;
+
+beforeAll(async () => {
+  run = await runSstConfigUnderMocks({ stage: "rehearsal", env: { SST_SECRET_ApiKeys: "k", SST_SECRET_SecretKey: "cmVoZWFyc2FsLXNlY3JldC1rZXktMzItYnl0ZXMhISE=" } });
+  job = fineTuneJob(run);
+  gate = new RoleGate(job.role, rolePolicies(run).get(job.role) ?? []);
+  const bucket = String(JSON.parse(job.env.SST_RESOURCE_Storage).name);
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-rehearsal-ft-"));
+  store = await startEmbeddedS3({ directory: path.join(dir, "s3"), bucket, host: STORE_HOST });
+  front = await startS3Front({ upstream: store.endpoint, bucket, gate });
+  storage = new Storage({ bucket, region: MOCK_REGION, endpoint: store.endpoint, credentials: EMBEDDED_CREDENTIALS });
+  jobs = new JobStore(storage);
+
+  // The base model, as a deployer seeds it (docs/deploy.md): the CLI straight to the bucket. Spawned, not
+  // run synchronously: the store answers from this process.
+  const cli = spawn(process.execPath, [path.join(ROOT, "packages/functions/bin/ganserve.mjs"), "import", path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "--name", "sg-base"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      PATH: process.env.PATH ?? "",
+      GANSERVE_DATA_DIR: path.join(dir, "cli"),
+      GANSERVE_S3_ENDPOINT: store.endpoint,
+      GANSERVE_S3_BUCKET: bucket,
+      GANSERVE_EMBEDDED_S3: "false",
+      AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
+    },
+  });
+  let cliOut = "";
+  cli.stdout?.on("data", (c) => (cliOut += c));
+  cli.stderr?.on("data", (c) => (cliOut += c));
+  if ((await new Promise((r) => cli.once("close", r))) !== 0) throw new Error(`seeding the base model failed: ${cliOut}`);
+
+  // The API's part: a finalized dataset and a created job, whose launch is the SubmitJob input.
+  const datasets = new DatasetService(storage, { maxUploadBytes: 1 << 24 });
+  const ds = await datasets.create({ layout: "stylegan2" }, TENANT);
+  await storage.put(datasetKeys.upload(ds.id), await squaresZip(8, 32));
+  await datasets.finalize(ds.id, TENANT);
+  const launched: string[] = [];
+  const launcher = { launch: async (id: string) => void launched.push(id), adopt: async () => [], close: async () => {} };
+  const service = new FineTuneService(jobs, datasets, new ModelRegistry(storage), storage, launcher, false);
+  // Parsed as the route parses the body: the schema's defaults (learning_rate, seed, options) are part of the
+  // job. (A raw body here left learning_rate undefined, and the worker's losses were NaN at step 1.)
+  const params = CreateFineTuneRequest.parse({ base_model: "sg-base", dataset: ds.id, name: "sg-tuned", steps: STEPS, batch_size: 2, checkpoint_every: 1, sample_every: STEPS });
+  const created = await service.create(params, TENANT);
+  jobId = created.id;
+  if (launched[0] !== jobId) throw new Error("the job was not launched");
+  const input = submitJobInput(jobId, { jobQueue: "q", jobDefinition: "d" });
+  overrides = Object.fromEntries((input.containerOverrides?.environment ?? []).map((e) => [String(e.name), String(e.value)]));
+  app = imageLayout(DOCKERFILE);
+}, 300_000);
+
+afterAll(async () => {
+  storage?.destroy();
+  await front?.close();
+  await store?.close();
+  await run?.close();
+  for (const d of [dir, app]) if (d) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** One attempt of the job, as Batch starts the container. Changed: only the S3 endpoint (to the front). */
+function attempt(): { child: ChildProcess; exited: Promise<number | null>; logs: string[] } {
+  const cmd = imageCmd(DOCKERFILE);
+  const logs: string[] = [];
+  const child = spawn(process.execPath, cmd.slice(1), {
+    cwd: app,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...job.env,
+      ...overrides,
+      // What the container gets from the job role and the image, and the one redirection to the front.
+      AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_S3: front.endpoint,
+      GANSERVE_DATA_DIR: path.join(dir, "worker"),
+      TMPDIR: path.join(dir, "worker"),
+      PATH: process.env.PATH ?? "",
+    },
+  });
+  child.stdout?.on("data", (c) => logs.push(String(c)));
+  child.stderr?.on("data", (c) => logs.push(String(c)));
+  return { child, exited: new Promise((r) => child.once("close", (code) => r(code))), logs };
+}
+
+const checkpointKeys = async () => (await storage.list(`${jobKeys.prefix(jobId)}checkpoints/`)).map((o) => o.key).filter((k) => k.endsWith(".safetensors"));
+
+describe("fine-tune worker as Batch runs it", () => {
+  test("the job definition asks for a GPU and the job id comes from SubmitJob's overrides", () => {
+    expect(job.definition.resourceRequirements).toContainEqual({ type: "GPU", value: "1" });
+    expect(overrides.GANSERVE_JOB_ID).toBe(jobId);
+    expect(imageCmd(DOCKERFILE).at(-1)).toBe("packages/functions/src/worker.ts");
+  });
+
+  test("killed after its first checkpoint, the retry resumes, replaces checkpoints and publishes the model", async () => {
+    fs.mkdirSync(path.join(dir, "worker"), { recursive: true });
+    const first = attempt();
+    const deadline = Date.now() + 400_000;
+    while ((await checkpointKeys()).length === 0) {
+      if (first.child.exitCode !== null) throw new Error(`the first attempt ended before a checkpoint: ${first.logs.join("")}`);
+      if (Date.now() > deadline) throw new Error(`no checkpoint in time: ${first.logs.join("")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const killedAt = await jobs.get(jobId, TENANT);
+    expect(killedAt.status).toBe("running");
+    expect(killedAt.step).toBeLessThan(STEPS);
+
+    const second = attempt();
+    const code = await second.exited;
+    const logs = second.logs.join("");
+    const record = await jobs.get(jobId, TENANT);
+    expect(record.status, logs).toBe("succeeded");
+    // Exit 0 is what Batch reports SUCCEEDED; the record says the same.
+    expect(code, logs).toBe(0);
+    expect(record.step).toBe(STEPS);
+    expect(record.attempts).toBe(2);
+    const events = await jobs.events(jobId, 0);
+    expect(events.some((e) => e.type === "log" && /resumed from the checkpoint at step/.test(e.message ?? "")), JSON.stringify(events)).toBe(true);
+    // Only the last checkpoint is kept: the others were deleted as they were superseded.
+    expect(await checkpointKeys()).toEqual([jobKeys.checkpoint(jobId, STEPS - 1)]);
+    // The published model version is readable from the bucket.
+    const model = await new ModelRegistry(storage).resolve("sg-tuned", "latest", TENANT);
+    expect(model.family).toBe("stylegan2");
+  }, 900_000);
+
+  test("every call the worker made was allowed by the job role", () => {
+    expect(gate.decisions.length).toBeGreaterThan(0);
+    expect(gate.denied()).toEqual([]);
+    expect(gate.decisions.some((d) => d.action === "s3:DeleteObject" && d.resource.includes("/checkpoints/"))).toBe(true);
+  });
+
+  test("every grant of the job role was used", async () => {
+    expect(await gate.unused()).toEqual([]);
+  });
+});
