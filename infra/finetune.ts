@@ -117,13 +117,16 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage, secretKey }
   // SubmitJob is authorised on the queue, the job definition and the new job itself; its tags (the ganserve
   // job id, propagated to the ECS task) need TagResource on that job too. Any revision of the definition:
   // a deploy registers a new one and deregisters the old, and a submit racing it must not fail.
+  // Reconciliation asks Batch for the state of unfinished jobs (DescribeJobs has no resource-level
+  // permissions: AWS requires "*"), and a cancel terminates a job that is still waiting (TerminateJob on job/*).
   const jobArns = queue.arn.apply((arn) => arn.replace(/:job-queue\/.*$/, ":job/*"));
   const definitionArns = $interpolate`${jobDefinition.arnPrefix}:*`;
   const link = new sst.Linkable("FineTune", {
     properties: { jobQueue: queue.arn, jobDefinition: jobDefinition.arnPrefix },
     include: [
       sst.aws.permission({ actions: ["batch:SubmitJob"], resources: [queue.arn, definitionArns, jobArns] }),
-      sst.aws.permission({ actions: ["batch:TagResource"], resources: [jobArns] }),
+      sst.aws.permission({ actions: ["batch:TagResource", "batch:TerminateJob"], resources: [jobArns] }),
+      sst.aws.permission({ actions: ["batch:DescribeJobs"], resources: ["*"] }),
     ],
   });
 

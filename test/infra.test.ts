@@ -287,7 +287,7 @@ const rolePerms = (role: string) =>
     .map(({ Action, Resource, Condition }) => ({ Action, Resource, ...(Condition ? { Condition } : {}) }));
 
 // The only Resource "*" grants allowed: actions with no resource-level permissions in IAM.
-const STAR_RESOURCE_ALLOWED = new Set(["ecr:GetAuthorizationToken"]);
+const STAR_RESOURCE_ALLOWED = new Set(["ecr:GetAuthorizationToken", "batch:DescribeJobs"]);
 // AWS-managed policies attached on purpose (the ECS agent on GPU hosts; SST's Lambda logging; SSM on the NAT instance).
 const MANAGED_ALLOWED = new Set([
   "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",

@@ -1,5 +1,6 @@
 // Recording stand-ins for the AWS APIs other than S3 that the runtimes call, each deciding the call with the
-// runtime's role before answering as the service would. Batch: SubmitJob (REST JSON, POST /v1/submitjob).
+// runtime's role before answering as the service would. Batch: SubmitJob, DescribeJobs, TerminateJob (REST
+// JSON, POST /v1/<operation>).
 import http from "node:http";
 import crypto from "node:crypto";
 import { MOCK_ACCOUNT, MOCK_REGION } from "../../infra/mock-harness.ts";
@@ -22,14 +23,26 @@ const closer = (server: http.Server) => async () => {
   await new Promise((r) => server.close(() => r(undefined)));
 };
 
+const withRevision = (arn: string) => (/:\d+$/.test(arn) ? arn : `${arn}:1`);
 const batchArn = (kind: string, name: string) => (name.startsWith("arn:") ? name : `arn:aws:batch:${MOCK_REGION}:${MOCK_ACCOUNT}:${kind}/${name}`);
+
+/** A job the fake Batch holds; a test moves it along (e.g. to FAILED with an out-of-memory reason). */
+export interface FakeBatchJob {
+  jobId: string;
+  jobName: string;
+  status: "SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING" | "RUNNING" | "SUCCEEDED" | "FAILED";
+  statusReason?: string;
+  attempts?: { container?: { reason?: string; exitCode?: number } }[];
+}
 
 /**
  * SubmitJob is authorised on the job queue, the job definition and the job it creates (job/*); tags on the
  * request are also authorised as batch:TagResource on that job, with aws:RequestTag/<key> and aws:TagKeys.
+ * DescribeJobs has no resource-level permissions (Resource "*"); TerminateJob is authorised on the job.
  */
-export async function startFakeBatch(gate: RoleGate, opts: { failSubmit?: () => boolean } = {}): Promise<FakeService> {
+export async function startFakeBatch(gate: RoleGate, opts: { failSubmit?: () => boolean } = {}): Promise<FakeService & { jobs: Map<string, FakeBatchJob> }> {
   const accepted: FakeService["accepted"] = [];
+  const jobs = new Map<string, FakeBatchJob>();
   const server = http.createServer((req, res) => {
     let raw = "";
     req.on("data", (c) => (raw += c));
@@ -39,6 +52,22 @@ export async function startFakeBatch(gate: RoleGate, opts: { failSubmit?: () => 
         res.end(JSON.stringify(body));
       };
       const input = raw ? JSON.parse(raw) : {};
+      if (req.method === "POST" && req.url === "/v1/describejobs") {
+        if (!(await gate.decide("Batch DescribeJobs", { action: "batch:DescribeJobs", resource: "*" })))
+          return reply(403, { message: "not authorized to perform batch:DescribeJobs" }, "AccessDeniedException");
+        accepted.push({ operation: "DescribeJobs", input });
+        const found = (input.jobs as string[]).flatMap((id) => (jobs.has(id) ? [jobs.get(id)!] : []));
+        return reply(200, { jobs: found.map((j) => ({ ...j, jobArn: batchArn("job", j.jobId), jobQueue: "q", jobDefinition: "d", startedAt: 0 })) });
+      }
+      if (req.method === "POST" && req.url === "/v1/terminatejob") {
+        if (!(await gate.decide(`Batch TerminateJob ${input.jobId}`, { action: "batch:TerminateJob", resource: batchArn("job", input.jobId) })))
+          return reply(403, { message: "not authorized to perform batch:TerminateJob" }, "AccessDeniedException");
+        accepted.push({ operation: "TerminateJob", input });
+        const job = jobs.get(input.jobId);
+        if (!job) return reply(400, { message: `job ${input.jobId} not found` }, "ClientException");
+        if (job.status !== "SUCCEEDED" && job.status !== "FAILED") Object.assign(job, { status: "FAILED", statusReason: input.reason });
+        return reply(200, {});
+      }
       if (req.method !== "POST" || req.url !== "/v1/submitjob") {
         await gate.decide(`Batch ${req.method} ${req.url}`, { action: "batch:UnmodeledRequest", resource: "*" });
         return reply(403, { message: "not modelled by the rehearsal" }, "AccessDeniedException");
@@ -51,7 +80,10 @@ export async function startFakeBatch(gate: RoleGate, opts: { failSubmit?: () => 
         : {};
       const requests: Request[] = [
         { action: "batch:SubmitJob", resource: batchArn("job-queue", input.jobQueue) },
-        { action: "batch:SubmitJob", resource: batchArn("job-definition", input.jobDefinition) },
+        // A definition named without its revision runs the latest active one, and AWS authorises the request
+        // on that revision's ARN (Batch user guide, "Accounting for job definition revisions"): the graph's
+        // definition is at revision 1.
+        { action: "batch:SubmitJob", resource: withRevision(batchArn("job-definition", input.jobDefinition)) },
         { action: "batch:SubmitJob", resource: job, context: tagContext },
         ...(Object.keys(tags).length ? [{ action: "batch:TagResource", resource: job, context: tagContext }] : []),
       ];
@@ -60,10 +92,11 @@ export async function startFakeBatch(gate: RoleGate, opts: { failSubmit?: () => 
       }
       if (opts.failSubmit?.()) return reply(500, { message: "rehearsal: Batch is failing" }, "ServerException");
       accepted.push({ operation: "SubmitJob", input });
+      jobs.set(jobId, { jobId, jobName: input.jobName, status: "SUBMITTED" });
       reply(200, { jobArn: job, jobName: input.jobName, jobId });
     });
   });
-  return { endpoint: await listen(server), accepted, close: closer(server) };
+  return { endpoint: await listen(server), accepted, jobs, close: closer(server) };
 }
 
 interface QueuedMessage {

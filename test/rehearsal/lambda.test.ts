@@ -28,6 +28,7 @@ const NOT_DRIVEN: [RegExp, string][] = [
   [/^s3:(Get|Put)Object on .*\/jobs\/\*$/, "POST /v1/fine-tunes on a finalized dataset"],
   [/^s3:PutObject on .*\/models\/\*$/, "a fine-tune's model name claim (POST /v1/fine-tunes)"],
   [/^batch:(SubmitJob|TagResource) /, "POST /v1/fine-tunes on a finalized dataset"],
+  [/^batch:(DescribeJobs|TerminateJob) /, "reconciliation and cancel of a submitted fine-tune (driven in fine-tune-reconcile.test.ts)"],
   [/^s3:GetObject on .*\/outputs\/\*$/, "reads of generated outputs"],
   [/^s3:GetObject on .*\/auth\/keys\/\*$/, "a key stored by `ganserve keys create` (none stored here)"],
   [/^s3:DeleteObject on .*\/datasets\/\*$/, "finalize of an uploaded dataset zip"],

@@ -14,6 +14,7 @@ import { FineTuneSlots } from "@ganserve/core/jobs/quota";
 import { DatasetQuota } from "@ganserve/core/datasets/quota";
 import { BatchLauncher, LocalLauncher, type Launcher } from "@ganserve/core/jobs/launcher";
 import { FineTuneService } from "@ganserve/core/jobs/service";
+import { JobReconciler } from "@ganserve/core/jobs/reconcile";
 import { JobStore } from "@ganserve/core/jobs/store";
 import { loadSecretKey, SecretBox } from "@ganserve/core/jobs/secrets";
 import { createPredictions } from "@ganserve/core/predictions/index";
@@ -51,7 +52,9 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   const datasets = new DatasetService(opened.storage, { maxUploadBytes: settings.GANSERVE_MAX_UPLOAD_BYTES });
   const jobs = new JobStore(opened.storage);
   const launcher = createLauncher(settings, opened, jobs, log);
-  const fineTunes = new FineTuneService(jobs, datasets, registry, opened.storage, launcher, settings.GANSERVE_PRODUCTION, secrets);
+  // Jobs that run where this process cannot watch them (Batch) are reconciled with Batch's state when read.
+  const reconciler = launcher.states ? new JobReconciler(jobs, launcher.states, { onError: (err) => log.warn({ err }, "could not ask AWS Batch for fine-tune states") }) : undefined;
+  const fineTunes = new FineTuneService(jobs, datasets, registry, opened.storage, launcher, settings.GANSERVE_PRODUCTION, secrets, reconciler);
   const predictions = createPredictions({ settings, storage: opened.storage, registry, inference, log, secrets });
   const services: Services = {
     settings,
@@ -66,7 +69,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     fineTunes,
     launcher,
     limiter: new TokenBucketLimiter({ rpm: settings.GANSERVE_RATE_LIMIT_RPM }),
-    fineTuneSlots: new FineTuneSlots(jobs, settings.GANSERVE_MAX_CONCURRENT_FINE_TUNES),
+    fineTuneSlots: new FineTuneSlots(jobs, settings.GANSERVE_MAX_CONCURRENT_FINE_TUNES, reconciler),
     datasetQuota: new DatasetQuota({ storage: opened.storage, datasets }, settings.GANSERVE_TENANT_DATASET_BYTES),
     predictions,
     readiness: new Map(),
@@ -114,7 +117,7 @@ function createLauncher(settings: Settings, opened: OpenedStorage, jobs: JobStor
 
 /** GANSERVE_LAUNCHER=none: this process neither runs nor submits fine-tunes, and adopts none at start. */
 const NO_LAUNCHER: Launcher = {
-  async launch() {
+  async launch(): Promise<string | undefined> {
     throw new Error("fine-tunes are not launched by this process (GANSERVE_LAUNCHER=none)");
   },
   async adopt() {

@@ -34,6 +34,7 @@ const status = await runFineTune(jobId, {
   backend: settings.GANSERVE_BACKEND,
   production: settings.GANSERVE_PRODUCTION,
   secrets,
+  batchJobId: process.env.AWS_BATCH_JOB_ID,
 });
 log.info({ jobId, status }, "fine-tune worker finished");
 await opened.close();

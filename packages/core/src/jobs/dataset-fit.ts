@@ -46,7 +46,9 @@ function baseSize(base: ModelJson): number | undefined {
 export function checkDatasetFit(base: ModelJson, dataset: Dataset): string[] {
   const notes: string[] = [];
   // A dataset layout is named after the family it trains (api/finetune.ts DatasetLayout).
-  if (dataset.layout !== base.family)
+  // A DCGAN trains on images/ alone, which is also what an auto-detected (stylegan2) images/ dataset holds.
+  const sameImages = base.family === "dcgan" && dataset.layout === "stylegan2";
+  if (dataset.layout !== base.family && !sameImages)
     refuse("layout_mismatch", `dataset '${dataset.id}' has the ${dataset.layout} layout; a ${base.family} model needs ${base.family}`, { layout: dataset.layout, family: base.family });
   const stats = dataset.stats;
   if (base.family === "stylegan2") {

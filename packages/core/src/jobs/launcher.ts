@@ -5,12 +5,30 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import os from "node:os";
-import { BatchClient, SubmitJobCommand, type SubmitJobCommandInput } from "@aws-sdk/client-batch";
+import { BatchClient, DescribeJobsCommand, SubmitJobCommand, TerminateJobCommand, type SubmitJobCommandInput } from "@aws-sdk/client-batch";
 import type { Logger } from "../log.ts";
 import { TERMINAL, type JobStore } from "./store.ts";
 
+/** What AWS Batch says of one of its jobs (DescribeJobs), reduced to what reconciliation needs. */
+export interface BatchJobState {
+  status: "SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING" | "RUNNING" | "SUCCEEDED" | "FAILED";
+  /** Batch's statusReason and the last attempt's container reason and exit code, when it gave them. */
+  reason?: string;
+}
+
+/** Where the state of launched jobs can be asked for: Batch. A local launcher watches its children instead. */
+export interface JobStates {
+  /** States of the given Batch job ids; an id Batch no longer knows is absent from the map. */
+  describe(batchJobIds: string[]): Promise<Map<string, BatchJobState>>;
+  /** Stops a job Batch has not finished: cancels it while it waits, kills its container once it runs. */
+  terminate(batchJobId: string, reason: string): Promise<void>;
+}
+
 export interface Launcher {
-  launch(jobId: string): Promise<void>;
+  /** Starts the job; resolves with the Batch job id when Batch runs it (stored on the record for reconciliation). */
+  launch(jobId: string): Promise<string | undefined>;
+  /** Set when jobs run somewhere this process cannot watch (Batch): the reconciler asks it. */
+  readonly states?: JobStates;
   /** Re-adopt jobs left queued or running by a previous process. */
   adopt(): Promise<string[]>;
   close(): Promise<void>;
@@ -46,6 +64,7 @@ export class LocalLauncher implements Launcher {
   async launch(jobId: string) {
     if (!this.queue.includes(jobId) && !this.running.has(jobId)) this.queue.push(jobId);
     this.pump();
+    return undefined;
   }
 
   /** Pids of running workers by job, for tests that kill one. */
@@ -125,15 +144,39 @@ export function submitJobInput(jobId: string, opts: BatchLauncherOptions): Submi
   };
 }
 
-export class BatchLauncher implements Launcher {
+/** DescribeJobs takes at most 100 job ids a call. */
+const DESCRIBE_MAX = 100;
+
+export class BatchLauncher implements Launcher, JobStates {
   private readonly client: Pick<BatchClient, "send">;
+  readonly states: JobStates = this;
 
   constructor(private readonly opts: BatchLauncherOptions) {
     this.client = opts.client ?? new BatchClient({});
   }
 
   async launch(jobId: string) {
-    await this.client.send(new SubmitJobCommand(submitJobInput(jobId, this.opts)));
+    const out = await this.client.send(new SubmitJobCommand(submitJobInput(jobId, this.opts)));
+    return out.jobId;
+  }
+
+  async describe(batchJobIds: string[]) {
+    const out = new Map<string, BatchJobState>();
+    for (let i = 0; i < batchJobIds.length; i += DESCRIBE_MAX) {
+      const { jobs = [] } = await this.client.send(new DescribeJobsCommand({ jobs: batchJobIds.slice(i, i + DESCRIBE_MAX) }));
+      for (const j of jobs) {
+        if (!j.jobId || !j.status) continue;
+        const last = j.attempts?.at(-1)?.container;
+        const container = [last?.reason, last?.exitCode === undefined ? undefined : `exit code ${last.exitCode}`].filter(Boolean).join(", ");
+        const reason = [j.statusReason, container].filter(Boolean).join("; ");
+        out.set(j.jobId, { status: j.status, ...(reason ? { reason } : {}) });
+      }
+    }
+    return out;
+  }
+
+  async terminate(batchJobId: string, reason: string) {
+    await this.client.send(new TerminateJobCommand({ jobId: batchJobId, reason }));
   }
 
   /** Batch owns retries and survives API restarts; nothing to re-adopt. */

@@ -6,6 +6,7 @@ import { ApiError } from "../errors.ts";
 import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Launcher } from "./launcher.ts";
+import type { JobReconciler } from "./reconcile.ts";
 import { checkDatasetFit } from "./dataset-fit.ts";
 import { newJobRecord, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
 import type { SecretBox } from "./secrets.ts";
@@ -21,6 +22,8 @@ export class FineTuneService {
     private readonly production: boolean,
     /** Seals webhook secrets before the record is stored (jobs/secrets.ts). */
     private readonly secrets?: SecretBox,
+    /** Ends records whose Batch job died without writing its end (jobs/reconcile.ts); absent locally. */
+    private readonly reconciler?: JobReconciler,
   ) {}
 
   async create(params: FineTuneParams, tenant: string): Promise<FineTune> {
@@ -36,8 +39,9 @@ export class FineTuneService {
     const job = newJobRecord({ id: newId("ft"), tenant, family: base.family, baseVersion: base.version, params, secrets: this.secrets });
     await this.jobs.save(job);
     await this.jobs.putEvent(job.id, { seq: 1, type: "status", status: "queued", time: job.created_at, step: 0, ...(notes.length ? { message: notes.join(" ") } : {}) });
+    let batchJobId: string | undefined;
     try {
-      await this.launcher.launch(job.id);
+      batchJobId = await this.launcher.launch(job.id);
     } catch (e) {
       // Nothing will run a job whose submit failed: left `queued`, it would hold one of the tenant's slots
       // forever. It ends `failed` now, and the client is told to retry.
@@ -47,22 +51,40 @@ export class FineTuneService {
       await this.jobs.putEvent(job.id, { seq: 2, type: "done", status: "failed", time: finished_at, step: 0, message });
       throw new ApiError("queue_unavailable", "the fine-tune queue is unavailable; try again later", { fine_tune: job.id }, 30);
     }
-    return this.view(job);
+    if (!batchJobId) return this.view(job);
+    // Re-read: a worker that started already owns the record (it also keeps the id, from AWS_BATCH_JOB_ID).
+    const current = (await this.jobs.load(job.id)) ?? job;
+    const withId = current.batch_job_id ? current : { ...current, batch_job_id: batchJobId };
+    if (withId !== current) await this.jobs.save(withId);
+    return this.view(withId);
   }
 
   async get(id: string, tenant: string): Promise<FineTune> {
-    return this.view(await this.jobs.get(id, tenant));
+    return this.view(await this.reconciled(await this.jobs.get(id, tenant)));
   }
 
   async list(tenant: string): Promise<FineTune[]> {
-    return Promise.all((await this.jobs.list(tenant)).map((j) => this.view(j)));
+    const records = await this.jobs.list(tenant);
+    return Promise.all((this.reconciler ? await this.reconciler.reconcile(records) : records).map((j) => this.view(j)));
   }
 
+  /**
+   * The cancel flag stops a running worker at its next step boundary (it records `canceled` and its webhook
+   * fires). A job still waiting in Batch is terminated as well, so no GPU instance boots just to read the
+   * flag; reconciliation then records it `canceled`.
+   */
   async cancel(id: string, tenant: string): Promise<FineTune> {
-    const job = await this.jobs.get(id, tenant);
+    const job = await this.reconciled(await this.jobs.get(id, tenant));
     if (TERMINAL.has(job.status)) throw new ApiError("conflict", `fine-tune '${id}' already ${job.status}`);
     await this.jobs.requestCancel(id);
+    if (job.status === "queued" && job.batch_job_id && this.launcher.states) await this.launcher.states.terminate(job.batch_job_id, `ganserve: fine-tune ${id} canceled`);
     return this.view({ ...job, cancel_requested: true });
+  }
+
+  private async reconciled(job: JobRecord): Promise<JobRecord> {
+    if (!this.reconciler) return job;
+    const [out] = await this.reconciler.reconcile([job]);
+    return out;
   }
 
   /** API view: internal fields dropped, sample keys turned into short-lived URLs. */

@@ -25,10 +25,14 @@ export type JobRecord = FineTune & {
   /** kept out of API responses: the secret signs the completion webhook */
   webhook?: StoredWebhook;
   worker?: { pid?: number; host?: string; attempt: number; heartbeat_at: string };
+  /**
+   * The AWS Batch job running this fine-tune (jobs/reconcile.ts asks Batch about it). Written by the API
+   * after SubmitJob and by the worker from AWS_BATCH_JOB_ID, so neither write can lose it.
+   */
+  batch_job_id?: string;
 };
 
 export const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
-
 
 export interface CheckpointPointer {
   step: number;

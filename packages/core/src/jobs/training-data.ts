@@ -58,6 +58,7 @@ export async function loadTrainingData(
       classes,
     };
   }
+  if (family === "dcgan") return { family, images: await images(byRole((r) => r === "images" || r.startsWith("images/"))) };
   if (family === "cyclegan") {
     return {
       family,

@@ -36,6 +36,8 @@ export interface WorkerDeps {
   secrets?: SecretBox;
   /** Progress is written at most this often (each write is a storage round trip). */
   progressIntervalMs?: number;
+  /** AWS_BATCH_JOB_ID when Batch runs the worker: kept on the record even if the API's write of it lost a race. */
+  batchJobId?: string;
 }
 
 const MAX_HISTORY = 500;
@@ -83,7 +85,7 @@ export async function runFineTune(jobId: string, deps: WorkerDeps): Promise<JobR
   const found = await deps.jobs.load(jobId);
   if (!found) throw new Error(`job ${jobId} does not exist`);
   if (TERMINAL.has(found.status)) return found.status;
-  const run = new JobRun({ ...found, attempts: found.attempts + 1, worker: { pid: process.pid, host: os.hostname(), attempt: found.attempts + 1, heartbeat_at: new Date().toISOString() } }, deps);
+  const run = new JobRun({ ...found, batch_job_id: found.batch_job_id ?? deps.batchJobId, attempts: found.attempts + 1, worker: { pid: process.pid, host: os.hostname(), attempt: found.attempts + 1, heartbeat_at: new Date().toISOString() } }, deps);
   await run.init();
   let trainer: Trainer | undefined;
   try {
