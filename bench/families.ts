@@ -10,7 +10,8 @@ import type { StateDict } from "../packages/core/src/checkpoints/tensor.ts";
 import type { ModelFamily } from "../packages/core/src/families.ts";
 import { RandomState } from "../packages/core/src/random/index.ts";
 
-export type Family = ModelFamily;
+/** The benched families: DCGAN has no bench config and PyTorch anchor yet (issue #26 leaves it for later). */
+export type Family = Exclude<ModelFamily, "dcgan">;
 
 /** One config per family (the Record type makes it every family); the table runs them in this order. */
 export const CONFIGS: Record<Family, Record<string, unknown>> = {

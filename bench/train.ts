@@ -25,7 +25,7 @@ import path from "node:path";
 import { DEMO_RECIPES, randomBaseWeights } from "../packages/core/src/demo/recipes.ts";
 import { mulberry32 } from "../packages/core/src/demo/scenes.ts";
 import { initBackend, tf } from "../packages/core/src/engine/backend.ts";
-import type { ModelFamily } from "../packages/core/src/families.ts";
+import type { ModelFamily as AnyFamily } from "../packages/core/src/families.ts";
 import { Adam } from "../packages/core/src/training/common/adam.ts";
 import { createTrainer, trainingImageSize } from "../packages/core/src/training/index.ts";
 import type { TrainImage, TrainingData } from "../packages/core/src/training/types.ts";
@@ -36,6 +36,8 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 ? argv[i + 1] : dflt;
 };
 /** Asked for with --threads; default: what ganserve's backend really runs on, given to PyTorch too. */
+/** The benched families: DCGAN has no torch_ref.py trainer yet (issue #26 leaves it for later). */
+type ModelFamily = Exclude<AnyFamily, "dcgan">;
 const askedThreads = opt("threads", "");
 let threads = 1;
 const families = opt("families", "cyclegan,spade,stylegan2").split(",") as ModelFamily[];

@@ -18,7 +18,7 @@ import { encodeRgb, floatToUint8, uint8ToFloat, type RgbImage } from "../package
 import type { Engine } from "../packages/core/src/inference/engine.ts";
 import { tfjsEngines } from "../packages/core/src/inference/engines/tfjs.ts";
 import type { ModelJson } from "../packages/core/src/models/model-json.ts";
-import { seedToZ } from "../packages/core/src/random/index.ts";
+import { samplerZ, seedToZ } from "../packages/core/src/random/index.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({ options: { "emoji-zip": { type: "string" }, scale: { type: "string" } } });
@@ -46,8 +46,12 @@ function grid(tiles: RgbImage[][]): RgbImage {
   return { data, width, height };
 }
 
-const split = (out: Float32Array, n: number, h: number, w: number, conv: "tanh" | "stylegan2"): RgbImage[] =>
-  Array.from({ length: n }, (_, i) => ({ data: floatToUint8(out.subarray(i * h * w * 3, (i + 1) * h * w * 3), conv), width: w, height: h }));
+/** n NHWC images → RGB tiles; a one-channel image is shown as gray RGB. */
+const split = (out: Float32Array, n: number, h: number, w: number, conv: "tanh" | "stylegan2", channels = 3): RgbImage[] =>
+  Array.from({ length: n }, (_, i) => {
+    const px = floatToUint8(out.subarray(i * h * w * channels, (i + 1) * h * w * channels), conv);
+    return { data: channels === 3 ? px : Uint8Array.from({ length: h * w * 3 }, (_, j) => px[Math.floor(j / 3)]), width: w, height: h };
+  });
 
 async function tilesFor(record: ModelJson, engine: Engine): Promise<RgbImage[][]> {
   if (engine.family === "stylegan2") {
@@ -70,6 +74,15 @@ async function tilesFor(record: ModelJson, engine: Engine): Promise<RgbImage[][]
     const x = new Float32Array(inputs.length * w * h * 3);
     for (const [i, im] of inputs.entries()) x.set(uint8ToFloat(im.data), i * w * h * 3);
     return [inputs, split(await engine.forward("AtoB", x, inputs.length, h, w), inputs.length, h, w, "tanh")];
+  }
+  if (engine.family === "dcgan") {
+    // Two rows of torch seeds 0-15: what /v1/generate gives for them.
+    const n = 16;
+    const z = new Float32Array(n * engine.zDim);
+    for (let i = 0; i < n; i++) z.set(samplerZ(engine.seedRng, i, engine.zDim), i * engine.zDim);
+    const s = engine.resolution;
+    const tiles = split(await engine.forward(z, n), n, s, s, "tanh", engine.channels);
+    return [tiles.slice(0, 8), tiles.slice(8)];
   }
   const n = 8;
   const { height: h, width: w } = engine;

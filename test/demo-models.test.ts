@@ -10,6 +10,7 @@ import { loadModelFolder } from "@ganserve/core/eval/load";
 import type { CycleGANEngine, Engine, SpadeEngine, StyleGAN2Engine } from "@ganserve/core/inference/engine";
 import { tfjsEngines } from "@ganserve/core/inference/engines/tfjs";
 import { seedToZ } from "@ganserve/core/random/randomstate";
+import { torchSeedToZ } from "@ganserve/core/random/torch-randn";
 import { auth, repoRoot, startStack, type Stack } from "./helpers/stack.ts";
 
 const DEMOS = { "fashion-stylegan2": "stylegan2", "emoji-cyclegan": "cyclegan", "scenes-spade": "spade" } as const;
@@ -49,6 +50,8 @@ async function outputs(engine: Engine): Promise<[Float32Array, Float32Array]> {
       const map = (shift: number) => new Int32Array(e.width * e.height).map((_, i) => ((i % e.width) + shift) % e.labelNc < e.labelNc / 2 ? 0 : Math.min(e.labelNc - 1, 1 + shift));
       return [await e.forward(map(0), e.useInstance ? map(0) : null, 1, { seed: 0 }), await e.forward(map(3), e.useInstance ? map(3) : null, 1, { seed: 0 })];
     }
+    case "dcgan":
+      return [await engine.forward(torchSeedToZ(0, engine.zDim), 1), await engine.forward(torchSeedToZ(7, engine.zDim), 1)];
   }
 }
 

@@ -3,7 +3,7 @@
  * from (the zod `Family` schema of model.json and the API, dataset layouts, trainers, exporters, parity
  * adapters, demo recipes, CLI usage). A leaf module with no imports, so any layer may use it.
  */
-export const FAMILIES = ["stylegan2", "cyclegan", "spade"] as const;
+export const FAMILIES = ["stylegan2", "cyclegan", "spade", "dcgan"] as const;
 export type ModelFamily = (typeof FAMILIES)[number];
 
 export function isFamily(value: unknown): value is ModelFamily {

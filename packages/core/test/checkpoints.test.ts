@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCheckpoint, readNetworkPickle, readSafetensors, readTorchLegacy, readTorchZip, type StateDict } from "../src/checkpoints/index.ts";
-import { inferModelConfig } from "../src/checkpoints/infer.ts";
+import { inferModelConfig } from "../src/networks/infer.ts";
 import { officialDir } from "../../../test/fixtures/index.ts";
 
 const MODELS = ["cyclegan/resnet_9blocks_instance_ngf8", "cyclegan/unet_128_batch_ngf2", "spade/label6_dontcare_instance_ngf1", "stylegan2/z32_w32_res32_skip"];

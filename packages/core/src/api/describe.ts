@@ -4,6 +4,7 @@
  */
 import { ApiError } from "../errors.ts";
 import type { ModelJson } from "../models/model-json.ts";
+import { parseDcganConfig } from "../networks/dcgan/config.ts";
 import { parseSpadeConfig } from "../networks/spade/config.ts";
 import type { ModelInfo } from "./inference.ts";
 
@@ -23,7 +24,7 @@ export function inputSpec(record: ModelJson): { input: Record<string, unknown>; 
           c_dim: cDim,
           class_idx: cDim > 0 ? { min: 0, max: cDim - 1 } : undefined,
         },
-        defaults: { truncation_psi: 1, noise_mode: "const", format: "png", ...(cDim > 0 ? { class_idx: 0 } : {}) },
+        defaults: { truncation_psi: 1, noise_mode: "const", format: "png", seed_rng: c.seed_rng === "torch" ? "torch" : "numpy", ...(cDim > 0 ? { class_idx: 0 } : {}) },
       };
     }
     case "cyclegan":
@@ -51,8 +52,32 @@ export function inputSpec(record: ModelJson): { input: Record<string, unknown>; 
         defaults: { ...(spadeTakesSeed(record) ? { seed: 0 } : {}), format: "png" },
       };
     }
+    case "dcgan": {
+      const d = parseDcganConfig(c);
+      return {
+        input: { kind: "seeds", layout: d.layout, z_dim: d.z_shape[0], z_shape: d.z_shape, channels: d.nc, resolution: d.img_size },
+        defaults: { seed_rng: d.seed_rng, format: "png" },
+      };
+    }
   }
 }
+
+/**
+ * StyleGAN2's generate parameters, which a DCGAN (z → image, nothing else) cannot use: refused when given (for
+ * those with a schema default, when they differ from it) rather than silently ignored.
+ */
+const STYLEGAN_ONLY: [field: string, unset: (v: unknown) => boolean][] = [
+  ["truncation_psi", (v) => v === undefined || v === 1],
+  ["truncation_cutoff", (v) => v === undefined],
+  ["noise_mode", (v) => v === undefined || v === "const"],
+  ["class_idx", (v) => v === undefined],
+  ["w", (v) => v === undefined],
+  ["ws", (v) => v === undefined],
+  ["projected_w", (v) => v === undefined],
+  ["edits", (v) => v === undefined],
+  ["style_mix", (v) => v === undefined],
+  ["return_latents", (v) => v === undefined || v === false],
+];
 
 /** A SPADE generator starts from a latent z only with use_vae; without it the output ignores any seed. */
 const spadeTakesSeed = (record: ModelJson) => record.config.use_vae === true;
@@ -66,12 +91,19 @@ const spadeTakesSeed = (record: ModelJson) => record.config.use_vae === true;
 export function resolveParams<P extends object>(record: ModelJson, params: P): P {
   const given = params as Record<string, unknown>;
   // Translate's `seed` feeds a SPADE generator's latent z; a CycleGAN, or a SPADE model without use_vae, has none.
-  if (record.family !== "stylegan2" && given.seed !== undefined && !(record.family === "spade" && spadeTakesSeed(record)))
+  if ((record.family === "cyclegan" || record.family === "spade") && given.seed !== undefined && !(record.family === "spade" && spadeTakesSeed(record)))
     throw new ApiError(
       "unsupported_parameter",
       `seed: model '${record.name}' has no latent z input (${record.family === "spade" ? "use_vae is off" : "a CycleGAN generator"}), so its output does not depend on a seed; leave seed out`,
       { field: "seed", reason: "no_z_input" },
     );
+  if (record.family === "dcgan")
+    for (const [field, unset] of STYLEGAN_ONLY)
+      if (!unset(given[field]))
+        throw new ApiError("unsupported_parameter", `${field}: model '${record.name}' is a DCGAN generator (z → image); ${field} is a StyleGAN2 parameter, leave it out`, {
+          field,
+          reason: "stylegan2_only",
+        });
   const resolved: Record<string, unknown> = { ...given };
   for (const [k, v] of Object.entries(inputSpec(record).defaults)) if (resolved[k] === undefined) resolved[k] = v;
   return resolved as P;

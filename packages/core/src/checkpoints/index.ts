@@ -85,4 +85,3 @@ export { readTorchZip } from "./torch-zip.ts";
 export { readTorchLegacy } from "./torch-legacy.ts";
 export { readNetworkPickle, type NetworkPickle } from "./network-pickle.ts";
 export { selectStateDict, listStateDictCandidates, type StateDictSelection } from "./state-dict.ts";
-export { inferModelConfig, type InferredConfig, type ConfigHints } from "./infer.ts";

@@ -15,11 +15,13 @@ export const REQUIRED: Record<DatasetLayout, string[]> = {
   stylegan2: ["images"],
   cyclegan: ["trainA", "trainB"],
   spade: ["images", "labels"],
+  dcgan: ["images"],
 };
 const EXPECTED: Record<DatasetLayout, string> = {
   stylegan2: "images/ (or images/<class>/ for a class-conditional dataset)",
   cyclegan: "trainA/ and trainB/ (testA/ and testB/ optional)",
   spade: "images/ and labels/ with one label map per image, matched by file name",
+  dcgan: "images/ (images/<class>/ folders are pooled: a DCGAN trains unconditionally)",
 };
 const CYCLEGAN_ROLES = new Set(["trainA", "trainB", "testA", "testB"]);
 
@@ -79,7 +81,7 @@ export function assignRoles(
     }
     c.rel = c.path.slice(root.length);
     const segs = c.rel.split("/");
-    if (layout === "stylegan2" && segs[0] === "images" && (segs.length === 2 || segs.length === 3)) c.role = segs.slice(0, -1).join("/");
+    if ((layout === "stylegan2" || layout === "dcgan") && segs[0] === "images" && (segs.length === 2 || segs.length === 3)) c.role = segs.slice(0, -1).join("/");
     else if (layout === "cyclegan" && segs.length === 2 && CYCLEGAN_ROLES.has(segs[0])) c.role = segs[0];
     else if (layout === "spade" && segs.length === 2 && (segs[0] === "images" || segs[0] === "labels")) c.role = segs[0];
     else {
@@ -101,7 +103,7 @@ export function assignRoles(
         .map((c) => [c]);
     return placed.map((c) => [c]);
   }
-  if (layout === "cyclegan") return placed.map((c) => [c]);
+  if (layout === "cyclegan" || layout === "dcgan") return placed.map((c) => [c]);
 
   const images = new Map<string, Candidate>();
   const labels = new Map<string, Candidate>();

@@ -55,7 +55,22 @@ export interface SpadeEngine {
   dispose(): void;
 }
 
-export type Engine = StyleGAN2Engine | CycleGANEngine | SpadeEngine;
+export interface DcganEngine {
+  family: "dcgan";
+  /** values in one z (nz); the network's z shape is [nz] or [nz, 1, 1], the same values either way */
+  zDim: number;
+  zShape: number[];
+  /** 1 (grayscale) or 3 (RGB) */
+  channels: 1 | 3;
+  resolution: number;
+  /** what a seed means unless the request says otherwise (config seed_rng; DCGAN imports: torch) */
+  seedRng: "torch" | "numpy";
+  /** z [n, zDim] → image NHWC [n, res, res, channels] in the generator's range (Tanh: [-1, 1]) */
+  forward(z: Float32Array, n: number): Out;
+  dispose(): void;
+}
+
+export type Engine = StyleGAN2Engine | CycleGANEngine | SpadeEngine | DcganEngine;
 
 export interface EngineFactory {
   name: string;

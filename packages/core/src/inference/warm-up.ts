@@ -21,5 +21,8 @@ export async function warmUp(engine: Engine): Promise<void> {
     case "spade":
       await engine.forward(new Int32Array(engine.width * engine.height), engine.useInstance ? new Int32Array(engine.width * engine.height) : null, 1, { seed: 0 });
       return;
+    case "dcgan":
+      await engine.forward(new Float32Array(engine.zDim), 1);
+      return;
   }
 }

@@ -5,16 +5,17 @@
  */
 import type { StateDict } from "../checkpoints/tensor.ts";
 import type { ModelFamily } from "../families.ts";
-import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, type SynthesisNoise } from "./stylegan2/onnx-export.ts";
+import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, type SynthesisNoise } from "./stylegan2/generator.ts";
 import { exportCycleGAN, type CycleGANExportOptions } from "./cyclegan/generator.ts";
 import { exportSpade } from "./spade/generator.ts";
+import { exportDcgan } from "./dcgan/generator.ts";
 
-export { exportCycleGAN, exportSpade, exportStyleGAN2Mapping, exportStyleGAN2Synthesis };
+export { exportCycleGAN, exportDcgan, exportSpade, exportStyleGAN2Mapping, exportStyleGAN2Synthesis };
 export type { CycleGANExportOptions, SynthesisNoise };
 
 /**
  * All graphs of one generator: stylegan2 → mapping, synthesis_const, synthesis_none, synthesis_random;
- * cyclegan → generator (one direction's state dict; see exportCycleGAN for G_B's channels); spade → generator.
+ * cyclegan → generator (one direction's state dict; see exportCycleGAN for G_B's channels); spade, dcgan → generator.
  */
 export function exportOnnx(family: ModelFamily, config: unknown, sd: StateDict): Record<string, Uint8Array> {
   switch (family) {
@@ -29,5 +30,7 @@ export function exportOnnx(family: ModelFamily, config: unknown, sd: StateDict):
       return { generator: exportCycleGAN(config, sd) };
     case "spade":
       return { generator: exportSpade(config, sd) };
+    case "dcgan":
+      return { generator: exportDcgan(config, sd) };
   }
 }

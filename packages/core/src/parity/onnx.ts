@@ -16,6 +16,7 @@ import { parseCycleGANConfig } from "../networks/cyclegan/config.ts";
 import { buildSemantics, parseSpadeConfig, type IdMap } from "../networks/spade/index.ts";
 import { exportCycleGAN } from "../networks/cyclegan/generator.ts";
 import { exportSpade } from "../networks/spade/generator.ts";
+import { onnxDcganAdapter } from "./dcgan.ts";
 import { compare, findManifests } from "./runner.ts";
 import { overlayResolvedWeights } from "./spade.ts";
 import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
@@ -178,7 +179,7 @@ export const onnxStylegan2Adapter: FamilyAdapter = {
   },
 };
 
-const ADAPTERS: Record<ModelFamily, FamilyAdapter> = { stylegan2: onnxStylegan2Adapter, cyclegan: onnxCycleganAdapter, spade: onnxSpadeAdapter };
+const ADAPTERS: Record<ModelFamily, FamilyAdapter> = { stylegan2: onnxStylegan2Adapter, cyclegan: onnxCycleganAdapter, spade: onnxSpadeAdapter, dcgan: onnxDcganAdapter };
 
 export interface OnnxParityLine {
   ok: boolean;

@@ -11,11 +11,12 @@ import { readSafetensors } from "../checkpoints/safetensors.ts";
 import { toFloat32, type StateDict } from "../checkpoints/tensor.ts";
 import { isFamily, type ModelFamily } from "../families.ts";
 import { cycleganAdapter } from "./cyclegan.ts";
+import { dcganAdapter } from "./dcgan.ts";
 import { overlayResolvedWeights, spadeAdapter } from "./spade.ts";
 import { stylegan2Adapter } from "./stylegan2.ts";
 import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
 
-const ADAPTERS: Record<ModelFamily, FamilyAdapter> = { stylegan2: stylegan2Adapter, cyclegan: cycleganAdapter, spade: spadeAdapter };
+const ADAPTERS: Record<ModelFamily, FamilyAdapter> = { stylegan2: stylegan2Adapter, cyclegan: cycleganAdapter, spade: spadeAdapter, dcgan: dcganAdapter };
 /** Manifest `weights` keys that name a weights file, in the order they are tried. */
 const FORMATS = ["safetensors", "pth", "pth_legacy", "pkl", "resolved_spectral_norm"] as const;
 

@@ -1,7 +1,9 @@
 /** `createTrainer(family, init)`: the fine-tune worker's single entry point to the per-family trainers. */
 import { parseSpadeConfig } from "../networks/spade/config.ts";
 import { parseConfig as parseStyleGAN2Config } from "../networks/stylegan2/config.ts";
+import { parseDcganConfig } from "../networks/dcgan/config.ts";
 import { createCycleGANTrainer, cycleGanLoadSize } from "./cyclegan/index.ts";
+import { createDcganTrainer } from "./dcgan/trainer.ts";
 import { createSpadeTrainer } from "./spade/index.ts";
 import { createStyleGAN2Trainer } from "./stylegan2/index.ts";
 import type { Trainer, TrainerInit } from "./types.ts";
@@ -17,12 +19,14 @@ export function createTrainer(family: TrainerFamily, init: TrainerInit): Trainer
       return createCycleGANTrainer(init);
     case "spade":
       return createSpadeTrainer(init);
+    case "dcgan":
+      return createDcganTrainer(init);
   }
 }
 
 /**
  * The size the family's trainer brings every training image to (StyleGAN2: img_resolution after a centre
- * crop; CycleGAN: load_size × load_size; SPADE: the generator's output size), so the worker can decode each
+ * crop; CycleGAN: load_size × load_size; SPADE and DCGAN: the generator's output size), so the worker can decode each
  * image straight at it and hold count × this, not the sources' sizes. Undefined when the options do not
  * resolve: the trainer then reports them.
  */
@@ -40,6 +44,10 @@ export function trainingImageSize(family: TrainerFamily, init: Pick<TrainerInit,
       case "spade": {
         const [height, width] = parseSpadeConfig(init.config).output_hw;
         return { width, height };
+      }
+      case "dcgan": {
+        const s = parseDcganConfig(init.config).img_size;
+        return { width: s, height: s };
       }
     }
   } catch {

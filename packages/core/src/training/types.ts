@@ -19,7 +19,8 @@ export interface TrainImage {
 export type TrainingData =
   | { family: "stylegan2"; images: TrainImage[]; /** class index per image when the dataset has classes */ labels?: number[]; classes?: string[] }
   | { family: "cyclegan"; A: TrainImage[]; B: TrainImage[] }
-  | { family: "spade"; images: TrainImage[]; /** class-id maps, same size as images, row-major */ labels: Int32Array[] };
+  | { family: "spade"; images: TrainImage[]; /** class-id maps, same size as images, row-major */ labels: Int32Array[] }
+  | { family: "dcgan"; images: TrainImage[] };
 
 export interface TrainerOptions {
   steps: number;

@@ -6,7 +6,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline/promises";
-import { loadCheckpoint, inferModelConfig, type StateDict } from "@ganserve/core/checkpoints/index";
+import { loadCheckpoint, type StateDict } from "@ganserve/core/checkpoints/index";
+import { inferModelConfig } from "@ganserve/core/networks/infer";
 import { writeSafetensors } from "@ganserve/core/checkpoints/safetensors";
 import type { Settings } from "@ganserve/core/config";
 import { tfjsEngines } from "@ganserve/core/inference/engines/tfjs";

@@ -19,10 +19,12 @@ import type { ModelJson } from "../../models/model-json.ts";
 import { parseCycleGANConfig, servingBytesPerPixel, sizeConstraints } from "../../networks/cyclegan/config.ts";
 import { buildSemantics, LabelMapError, parseSpadeConfig } from "../../networks/spade/index.ts";
 import { exportCycleGAN } from "../../networks/cyclegan/generator.ts";
+import { parseDcganConfig } from "../../networks/dcgan/config.ts";
+import { exportDcgan } from "../../networks/dcgan/generator.ts";
 import { exportSpade } from "../../networks/spade/generator.ts";
-import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../networks/stylegan2/onnx-export.ts";
+import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../networks/stylegan2/generator.ts";
 import { RandomState } from "../../random/index.ts";
-import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
+import type { CycleGANEngine, DcganEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
 import { OrtModelCache } from "./ort-cache.ts";
 import { createOrtSession, type Feed, type OrtSession } from "./ort-thread.ts";
 
@@ -56,7 +58,8 @@ type Async<T> = { [K in keyof T]: T[K] extends (...args: infer P) => Float32Arra
 export type OnnxStyleGAN2Engine = Async<StyleGAN2Engine>;
 export type OnnxCycleGANEngine = Async<CycleGANEngine>;
 export type OnnxSpadeEngine = Async<SpadeEngine>;
-export type OnnxEngine = OnnxStyleGAN2Engine | OnnxCycleGANEngine | OnnxSpadeEngine;
+export type OnnxDcganEngine = Async<DcganEngine>;
+export type OnnxEngine = OnnxStyleGAN2Engine | OnnxCycleGANEngine | OnnxSpadeEngine | OnnxDcganEngine;
 
 export interface OnnxEngineFactory {
   name: string;
@@ -285,6 +288,24 @@ export async function spade(record: Pick<ModelJson, "config">, sd: StateDict, th
   };
 }
 
+export async function dcgan(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true, src: GraphSource = {}): Promise<OnnxDcganEngine> {
+  const config = parseDcganConfig(record.config);
+  const session = await graphSession(src, record.config, "generator", () => exportDcgan(config, sd), threads, memArena);
+  const nz = config.z_shape[0];
+  return {
+    family: "dcgan",
+    zDim: nz,
+    zShape: [...config.z_shape],
+    channels: config.nc,
+    resolution: config.img_size,
+    seedRng: config.seed_rng,
+    forward: (z, n) => session.run({ z: { data: z, dims: [n, 1, 1, nz] } }),
+    dispose() {
+      void session.release();
+    },
+  };
+}
+
 export function onnxEngines(opts: OnnxEngineOptions = {}): OnnxEngineFactory {
   const threads = opts.threads ?? defaultThreads();
   const memArena = opts.memArena ?? true;
@@ -303,6 +324,8 @@ export function onnxEngines(opts: OnnxEngineOptions = {}): OnnxEngineFactory {
           return cycleGan(record, tensors, threads, memArena, src);
         case "spade":
           return spade(record, tensors, threads, memArena, src);
+        case "dcgan":
+          return dcgan(record, tensors, threads, memArena, src);
       }
     },
   };

@@ -4,7 +4,8 @@
  * Native weights layout in `weights.safetensors` (official names throughout):
  * - stylegan2: the generator's (G_ema) state_dict as is;
  * - cyclegan: `netG_A.*` and `netG_B.*` (a bare state_dict is G_A only, e.g. pix2pix);
- * - spade: the generator's state_dict, plus `netE.*` for the style encoder when `use_vae`.
+ * - spade: the generator's state_dict, plus `netE.*` for the style encoder when `use_vae`;
+ * - dcgan: the generator's state_dict as is (`fc.0.weight`, `main.3.running_var`...).
  */
 import { readSafetensors } from "../../checkpoints/safetensors.ts";
 import type { StateDict } from "../../checkpoints/tensor.ts";
@@ -12,9 +13,10 @@ import { initBackend, tf, type BackendChoice } from "../../engine/backend.ts";
 import { ApiError } from "../../errors.ts";
 import type { ModelJson } from "../../models/model-json.ts";
 import { CycleGANModel } from "../../networks/cyclegan/index.ts";
+import { DcganGenerator } from "../../networks/dcgan/generator.ts";
 import { buildSemantics, LabelMapError, parseSpadeConfig, SpadeEncoder, SpadeGenerator } from "../../networks/spade/index.ts";
 import { StyleGAN2Generator } from "../../networks/stylegan2/index.ts";
-import type { CycleGANEngine, Engine, EngineFactory, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
+import type { CycleGANEngine, DcganEngine, Engine, EngineFactory, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
 
 /** Keys under `prefix`, with the prefix removed; the rest stays out. */
 export function subDict(sd: StateDict, prefix: string): StateDict {
@@ -113,10 +115,26 @@ function spade(record: ModelJson, sd: StateDict): SpadeEngine {
   };
 }
 
+function dcgan(record: ModelJson, sd: StateDict): DcganEngine {
+  const g = DcganGenerator.fromStateDict(record.config, sd, `${record.name}/${record.version}`);
+  const { z_shape, nc, img_size, seed_rng } = g.config;
+  return {
+    family: "dcgan",
+    zDim: g.nz,
+    zShape: [...z_shape],
+    channels: nc,
+    resolution: img_size,
+    seedRng: seed_rng,
+    forward: (z, n) => tf.tidy(() => read(g.forward(tf.tensor2d(z, [n, g.nz])))),
+    dispose: () => g.dispose(),
+  };
+}
+
 const builders: Record<ModelJson["family"], (record: ModelJson, sd: StateDict) => Engine> = {
   stylegan2: styleGan2,
   cyclegan: cycleGan,
   spade,
+  dcgan,
 };
 
 export function tfjsEngines(backend: BackendChoice = "auto"): EngineFactory {

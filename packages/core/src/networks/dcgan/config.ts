@@ -103,3 +103,26 @@ export function parseDcganConfig(raw: unknown): DcganConfig {
     throw new Error(`dcgan config: the layers give [${out}], not the ${c.nc}×${c.img_size}×${c.img_size} image the config names`);
   return c;
 }
+
+/**
+ * pytorch/examples' netG (`main` layout) for a square image of `size` = 4·2^k: ConvTranspose2d(nz, ngf·2^k, 4, 1, 0)
+ * from the 1×1 z, k doublings (4/2/1) halving the width, the last to `nc` channels, then Tanh; no biases, BatchNorm
+ * and ReLU between. The demo model and the bench build theirs with it.
+ */
+export function mainLayoutConfig(nz: number, ngf: number, nc: 1 | 3, size: number): DcganConfig {
+  const ups = Math.log2(size / 4);
+  if (!Number.isInteger(ups) || ups < 1) throw new Error(`main layout: size ${size} is not 4·2^k with k ≥ 1`);
+  const layers: unknown[] = [];
+  let ch = ngf * 2 ** (ups - 1);
+  let at = 0;
+  layers.push({ op: "conv_transpose2d", key: `main.${at}`, in: nz, out: ch, kernel: 4, stride: 1, padding: 0, bias: false });
+  for (let i = 0; i < ups; i++) {
+    layers.push({ op: "batch_norm", key: `main.${at + 1}`, features: ch }, { op: "relu" });
+    at += 3;
+    const out = i === ups - 1 ? nc : ch / 2;
+    layers.push({ op: "conv_transpose2d", key: `main.${at}`, in: ch, out, kernel: 4, stride: 2, padding: 1, bias: false });
+    ch = out;
+  }
+  layers.push({ op: "tanh" });
+  return parseDcganConfig({ layout: "main", z_shape: [nz, 1, 1], nc, img_size: size, seed_rng: "torch", layers });
+}

@@ -8,24 +8,28 @@
  * computes); wgan-gp and R1 are refused (training/losses.ts says why). A base generator is fine-tuned, or with
  * no weights one is trained from scratch (pytorch/examples' N(0, 0.02) init).
  *
- * Every draw of step k (batch indices, z) is a pure function of (seed, k), as the Trainer contract asks. Not yet
- * registered as a family trainer: `dcgan` joins families.ts with its serving (issue #26), and saveState /
- * loadState come with that registration.
+ * Every draw of step k (batch indices, z) is a pure function of (seed, k), as the Trainer contract asks, so a
+ * worker that resumes from saveState continues exactly; createDcganTrainer is the fine-tune registry's entry.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { enableTraining } from "../../engine/gradients.ts";
 import { type DcganConfig, parseDcganConfig } from "../../networks/dcgan/config.ts";
-import { DcganDiscriminator } from "../../networks/dcgan/discriminator.ts";
+import { DcganDiscriminator, type DcganDiscriminatorOptions } from "../../networks/dcgan/discriminator.ts";
 import { DcganGenerator } from "../../networks/dcgan/generator.ts";
 import { Adam } from "../common/adam.ts";
 import { imageTensor } from "../common/images.ts";
 import { normals } from "../common/normal.ts";
+import { tensorImages, tileRows } from "../common/images.ts";
 import { updateRunningStats } from "../common/running-stats.ts";
+import { i64Scalar, readInt, underPrefix, withPrefix } from "../common/state.ts";
+import { torchSeedToZ } from "../../random/torch-randn.ts";
 import { numberOption, stringOption, TrainerOptionError } from "../common/options.ts";
 import { stepRng, stepSeed } from "../common/step-rng.ts";
 import { discriminatorLoss, generatorLoss, type LossOptions, parseLossOptions } from "../losses.ts";
-import type { StepResult, TrainerOptions, TrainImage } from "../types.ts";
+import type { StepResult, Trainer, TrainerInit, TrainerOptions, TrainImage } from "../types.ts";
+
+const BETAS = { beta1: 0.5, beta2: 0.999 };
 
 export interface DcganTrainerInit {
   /** The generator's config (networks/dcgan/config.ts). */
@@ -36,14 +40,18 @@ export interface DcganTrainerInit {
   options: TrainerOptions;
 }
 
-export class DcganTrainer {
+/** Samples in the grid: torch seeds 0..SAMPLES-1, one row. */
+const SAMPLES = 8;
+
+export class DcganTrainer implements Trainer {
   readonly family = "dcgan" as const;
   readonly cfg: DcganConfig;
   readonly loss: LossOptions;
-  readonly G: DcganGenerator;
-  readonly D: DcganDiscriminator;
-  private readonly optG: Adam;
-  private readonly optD: Adam;
+  G: DcganGenerator;
+  D: DcganDiscriminator;
+  private optG: Adam;
+  private optD: Adam;
+  private readonly dOptions: DcganDiscriminatorOptions;
   private readonly lrG: number;
   private readonly lrD: number;
   /** The training images at the model's size and channels, NHWC in [-1, 1]. */
@@ -63,10 +71,10 @@ export class DcganTrainer {
     this.lrD = this.loss.lrD ?? learning_rate;
     this.G = init.weights ? DcganGenerator.fromStateDict(this.cfg, init.weights, "base weights") : DcganGenerator.randomInit(this.cfg, stepSeed(seed, 0, "init.G") % 1_000_000);
     const ndf = numberOption(o, "ndf", 64, { integer: true, min: 1 });
-    this.D = DcganDiscriminator.randomInit({ nc: this.cfg.nc, imgSize: this.cfg.img_size, ndf, norm }, stepSeed(seed, 0, "init.D") % 1_000_000);
-    const betas = { beta1: 0.5, beta2: 0.999 };
-    this.optG = new Adam(this.G.trainableVariables(), betas);
-    this.optD = new Adam(this.D.trainableVariables(), betas);
+    this.dOptions = { nc: this.cfg.nc, imgSize: this.cfg.img_size, ndf, norm };
+    this.D = DcganDiscriminator.randomInit(this.dOptions, stepSeed(seed, 0, "init.D") % 1_000_000);
+    this.optG = new Adam(this.G.trainableVariables(), BETAS);
+    this.optD = new Adam(this.D.trainableVariables(), BETAS);
     const S = this.cfg.img_size;
     this.data = tf.tidy(() => {
       const rgb = tf.concat(init.images.map((img) => imageTensor(img, S, S))) as tf.Tensor4D;
@@ -112,6 +120,53 @@ export class DcganTrainer {
     }
   }
 
+  /** G, D (official names under G. and D.), both Adams' moments and the step. */
+  saveState(): StateDict {
+    const out: StateDict = new Map();
+    withPrefix("G.", this.G.stateDict(), out);
+    withPrefix("D.", this.D.stateDict(), out);
+    this.optG.saveState("opt_G.", out);
+    this.optD.saveState("opt_D.", out);
+    out.set("step", i64Scalar(this._step));
+    return out;
+  }
+
+  loadState(state: StateDict): void {
+    const G = DcganGenerator.fromStateDict(this.cfg, underPrefix(state, "G."), "state G");
+    let D: DcganDiscriminator;
+    try {
+      D = DcganDiscriminator.fromStateDict(this.dOptions, underPrefix(state, "D."), "state D");
+    } catch (e) {
+      G.dispose();
+      throw e;
+    }
+    const step = readInt(state, "step");
+    for (const x of [this.G, this.D, this.optG, this.optD]) x.dispose();
+    this.G = G;
+    this.D = D;
+    this.optG = new Adam(this.G.trainableVariables(), BETAS);
+    this.optD = new Adam(this.D.trainableVariables(), BETAS);
+    this.optG.loadState(state, "opt_G.");
+    this.optD.loadState(state, "opt_D.");
+    this._step = step;
+  }
+
+  /** G in eval mode on torch seeds 0..7 (what `/v1/generate` gives for them), one row, gray shown as RGB. */
+  async sampleGrid(): Promise<TrainImage> {
+    const nz = this.G.nz;
+    const z = new Float32Array(SAMPLES * nz);
+    for (let i = 0; i < SAMPLES; i++) z.set(torchSeedToZ(i, nz), i * nz);
+    const rgb = tf.tidy(() => {
+      const y = this.G.forward(tf.tensor2d(z, [SAMPLES, nz]));
+      return y.shape[3] === 1 ? (tf.tile(y, [1, 1, 1, 3]) as tf.Tensor4D) : y;
+    });
+    try {
+      return tileRows([tensorImages(rgb)]);
+    } finally {
+      rgb.dispose();
+    }
+  }
+
   /** The generator to publish: its config and official state_dict. */
   exportGenerator(): { config: Record<string, unknown>; weights: StateDict } {
     return { config: { ...this.cfg }, weights: this.G.stateDict() };
@@ -120,4 +175,10 @@ export class DcganTrainer {
   dispose(): void {
     for (const x of [this.G, this.D, this.optG, this.optD, this.data]) x.dispose();
   }
+}
+
+/** The fine-tune registry's entry: the base model's config and weights, trained on the dataset's images. */
+export function createDcganTrainer(init: TrainerInit): DcganTrainer {
+  if (init.data.family !== "dcgan") throw new Error(`a dcgan trainer cannot train on ${init.data.family} data`);
+  return new DcganTrainer({ config: init.config, weights: init.weights, images: init.data.images, options: init.options });
 }

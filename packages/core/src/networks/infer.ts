@@ -1,0 +1,58 @@
+/**
+ * Model family and upstream config from a state dict, for imports that arrive without a config. Whatever the
+ * weights cannot decide comes from hints (CLI flags, a network pickle's initKwargs); what neither supplies is
+ * listed in `missing` with the default that was used, so a CLI can ask. It sits in networks/ rather than
+ * checkpoints/ because DCGAN's reader builds on its network config (networks/dcgan/infer.ts), and checkpoints/
+ * is the layer below.
+ */
+import type { ModelFamily } from "../families.ts";
+import type { Inference } from "../checkpoints/infer-common.ts";
+import { CheckpointError, type StateDict } from "../checkpoints/tensor.ts";
+import { inferCycleGAN } from "../checkpoints/infer-cyclegan.ts";
+import { inferSPADE } from "../checkpoints/infer-spade.ts";
+import { inferStyleGAN2 } from "../checkpoints/infer-stylegan2.ts";
+import { inferDCGAN } from "./dcgan/infer.ts";
+
+export interface ConfigHints {
+  family?: ModelFamily;
+  /** Any upstream option by its official name (e.g. label_nc, crop_size, mapping_kwargs: {lr_multiplier}). */
+  [option: string]: unknown;
+}
+
+export interface InferredConfig {
+  family: ModelFamily;
+  /** Upstream option names, shaped like the fixture manifests' `config`. */
+  config: Record<string, unknown>;
+  missing: string[];
+  notes: string[];
+}
+
+const INFER: Record<ModelFamily, (sd: StateDict, hints: Record<string, unknown>, file: string) => Inference> = {
+  stylegan2: inferStyleGAN2,
+  cyclegan: inferCycleGAN,
+  spade: inferSPADE,
+  dcgan: inferDCGAN,
+};
+
+export function detectFamily(sd: StateDict): ModelFamily | undefined {
+  const keys = [...sd.keys()];
+  if (sd.has("mapping.fc0.weight") || keys.some((k) => k.startsWith("synthesis.b"))) return "stylegan2";
+  if (keys.some((k) => k.startsWith("head_0.") || k.startsWith("G_middle_0.")) && keys.some((k) => k.startsWith("conv_img."))) return "spade";
+  if (keys.length && keys.every((k) => k.startsWith("model."))) {
+    // CycleGAN's `model.` Sequential is all convolutions; a Linear (rank-2 weight) makes it an MLP generator.
+    const linear = [...sd].some(([k, t]) => /^model\.\d+\.weight$/.test(k) && t.shape.length === 2);
+    return linear ? "dcgan" : "cyclegan";
+  }
+  // DCGAN (under nn.DataParallel's `module.` or not): the articles' fc + deconv pair, pytorch/examples' `main`
+  // Sequential, the MLP's `model` Sequential, or a bare Sequential saved whole.
+  const bare = keys.map((k) => k.replace(/^module\./, ""));
+  if (bare.length && bare.every((k) => /^((fc|deconv|main|model)\.)?\d+\.[a-z_]+$/.test(k))) return "dcgan";
+  return undefined;
+}
+
+export function inferModelConfig(sd: StateDict, hints: ConfigHints = {}, file = "checkpoint"): InferredConfig {
+  const { family: hinted, ...rest } = hints;
+  const family = hinted ?? detectFamily(sd);
+  if (!family) throw new CheckpointError(file, `cannot tell the model family from its ${sd.size} tensor names; pass family`);
+  return { family, ...INFER[family](sd, rest, file) };
+}
