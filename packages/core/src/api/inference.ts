@@ -4,6 +4,7 @@
  * inferred from them.
  */
 import { z } from "zod";
+import { SEED_RNGS } from "../networks/dcgan/config.ts";
 import { Family, ModelExample, ModelJson, ModelName, SpadeClass, VersionId, VersionRef } from "../models/model-json.ts";
 
 export const MAX_SEEDS = 64;
@@ -12,7 +13,13 @@ export const MAX_SEEDS = 64;
 const EXAMPLE_PNG =
   "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAMAAADz0U65AAAABlBMVEX6yB7///94cyYUAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAGUlEQVQI12NghAIGIAICEIMBDPAz4IqhAAAEyAAhPGzxxQAAAABJRU5ErkJggg==";
 
-const Seed = z.number().int().min(0).max(4294967295).meta({ description: "numpy RandomState seed (uint32)" });
+const Seed = z.number().int().min(0).max(4294967295).meta({ description: "seed (uint32), turned into z by the model's sampler (seed_rng)" });
+
+/** How a seed becomes z: the model records its sampler (GET /v1/models `defaults.seed_rng`); a request may override it. */
+export const SeedRng = z.enum(SEED_RNGS).meta({
+  description:
+    "torch: `torch.manual_seed(seed); torch.randn(1, *z_shape)` (DCGAN imports' default); numpy: `np.random.RandomState(seed).randn(1, z_dim)` (StyleGAN2's generate.py, its default)",
+});
 
 /** `[0, 1, 5]` or `"0-7"` (inclusive). Expanded and bounded by `expandSeeds`. */
 export const Seeds = z
@@ -109,7 +116,14 @@ export const GenerateRequest = z
   .object({
     model: ModelName,
     version: VersionRef.default("latest"),
-    seeds: Seeds.optional().meta({ description: "give exactly one of seeds, w, ws and projected_w" }),
+    seeds: Seeds.optional().meta({ description: "give exactly one of seeds, z, w, ws and projected_w" }),
+    seed_rng: SeedRng.optional().meta({ description: "the sampler that turns seeds into z (default: the model's defaults.seed_rng)" }),
+    z: z
+      .array(FloatVector)
+      .min(1)
+      .max(MAX_LATENTS)
+      .optional()
+      .meta({ description: "DCGAN: one z [z_dim] per image, given directly (a wrong length is 422 naming the model's shape)" }),
     w: z
       .array(FloatVector)
       .min(1)

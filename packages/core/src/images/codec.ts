@@ -22,10 +22,12 @@ export function sniff(bytes: Uint8Array): ImageKind | undefined {
 }
 
 export interface RgbImage {
-  /** HWC, 3 channels, uint8 */
+  /** HWC, 3 channels (or `channels`), uint8 */
   data: Uint8Array;
   width: number;
   height: number;
+  /** 1 for a grayscale image (a one-channel generator's output, encoded as grayscale); default 3 */
+  channels?: 1 | 3;
 }
 
 function requireImage(bytes: Uint8Array, field: string): ImageKind {
@@ -95,7 +97,7 @@ export async function decodeRgb(
 }
 
 export async function encodeRgb(img: RgbImage, format: ImageKind, quality = 90): Promise<Uint8Array> {
-  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels ?? 3 } });
   const out =
     format === "png"
       ? await s.png({ compressionLevel: 6 }).toBuffer()

@@ -22,7 +22,7 @@ export class OutputImages {
     private readonly urlExpirySeconds = 3600,
   ) {}
 
-  /** n images of h×w laid out one after another in `out`, each with its own `label` fields (seed, frame). */
+  /** n images of h×w×channels laid out one after another in `out`, each with its own `label` fields (seed, frame). */
   async encodeMany(
     out: Float32Array,
     n: number,
@@ -32,12 +32,13 @@ export class OutputImages {
     p: OutputFormat,
     tenant: string | undefined,
     label: (i: number) => Partial<ImageResult>,
+    channels: 1 | 3 = 3,
   ): Promise<ImageResult[]> {
-    const per = h * w * 3;
+    const per = h * w * channels;
     return Promise.all(
       Array.from({ length: n }, async (_, i) => ({
         ...label(i),
-        ...(await this.encodeOne({ data: floatToUint8(out.subarray(i * per, (i + 1) * per), convention), width: w, height: h }, p, tenant)),
+        ...(await this.encodeOne({ data: floatToUint8(out.subarray(i * per, (i + 1) * per), convention), width: w, height: h, channels }, p, tenant)),
       })),
     );
   }

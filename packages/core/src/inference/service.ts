@@ -17,7 +17,8 @@ import type { ModelRegistry } from "../models/registry.ts";
 import type { Storage } from "../storage/storage.ts";
 import { DEFAULT_PASS_BYTES, type PassBudget } from "./admission.ts";
 import { Batcher } from "./batcher.ts";
-import type { CycleGANEngine, Engine, EngineFactory, SpadeEngine, StyleGAN2Engine } from "./engine.ts";
+import { dcganLatents } from "./dcgan-latents.ts";
+import type { CycleGANEngine, DcganEngine, Engine, EngineFactory, SpadeEngine, StyleGAN2Engine } from "./engine.ts";
 import type { Metrics } from "./metrics.ts";
 import { ModelCache } from "./model-cache.ts";
 import { OutputImages } from "./output-images.ts";
@@ -196,8 +197,9 @@ export class InferenceService {
 
   async generate(p: GenerateParams, tenant?: string): Promise<GenerateResponse> {
     const t0 = performance.now();
-    const { record, engine } = await this.engineFor(p.model, p.version, tenant, ["stylegan2"], "generate");
+    const { record, engine } = await this.engineFor(p.model, p.version, tenant, ["stylegan2", "dcgan"], "generate");
     p = resolveParams(record, p);
+    if (engine.family === "dcgan") return this.generateDcgan(record, engine, p, tenant, t0);
     const { n, seeds, item } = await requestLatents(engine, p);
     item.edits = await this.directions.resolve(record, tenant, engine.numWs, p.edits);
     let ws: Float32Array | undefined;
@@ -212,6 +214,40 @@ export class InferenceService {
     }));
     // The echo leaves out the latents given: they can be megabytes, and the caller has them.
     const params = { ...p, ...(seeds ? { seeds } : {}), w: undefined, ws: undefined, projected_w: undefined, version: record.version };
+    return {
+      model: record.name,
+      version: record.version,
+      params,
+      images,
+      timings: { queue_ms: Math.round(queueMs * 100) / 100, compute_ms: Math.round(computeMs * 100) / 100, encode_ms: ms(tEnc), total_ms: ms(t0) },
+    };
+  }
+
+  /** z → image through the model's batcher (one pass for every item of a batch); grayscale models give grayscale images. */
+  private async generateDcgan(record: ModelJson, engine: DcganEngine, p: GenerateParams, tenant: string | undefined, t0: number): Promise<GenerateResponse> {
+    const { n, z, seeds } = dcganLatents(engine, p);
+    const per = engine.resolution * engine.resolution * engine.channels;
+    const batcher = this.batcher<{ n: number; z: Float32Array }>(`${record.name}/${record.version}/dcgan`, metricLabel(record), async (items) => {
+      const total = items.reduce((a, it) => a + it.n, 0);
+      const all = new Float32Array(total * engine.zDim);
+      let at = 0;
+      for (const it of items) {
+        all.set(it.z, at * engine.zDim);
+        at += it.n;
+      }
+      const img = await engine.forward(all, total);
+      let start = 0;
+      return items.map((it) => {
+        const part = img.subarray(start * per, (start + it.n) * per);
+        start += it.n;
+        return part;
+      });
+    });
+    const { output, queueMs, computeMs } = await this.submit(batcher, { n, z }, n, metricLabel(record));
+    const tEnc = performance.now();
+    const label = (i: number) => (seeds ? { seed: seeds[i] } : { frame: i });
+    const images = await this.outputs.encodeMany(output, n, engine.resolution, engine.resolution, "tanh", p, tenant, label, engine.channels);
+    const params = { ...p, ...(seeds ? { seeds } : {}), z: undefined, version: record.version };
     return {
       model: record.name,
       version: record.version,

@@ -7,7 +7,7 @@ import { MAX_LATENTS } from "../api/inference.ts";
 import { ApiError } from "../errors.ts";
 import { wsFromNpz, wsFromW, wsFromWs } from "../latents/codec.ts";
 import { applyEdits, type ResolvedEdit } from "./directions.ts";
-import { seedToZ } from "../random/randomstate.ts";
+import { samplerZ } from "../random/index.ts";
 import type { StyleGAN2Engine } from "./engine.ts";
 import { expandLayers, expandSeeds, type GenerateParams } from "./params.ts";
 
@@ -26,11 +26,14 @@ export interface Latents {
  */
 export type SynthesisItem = { n: number; edits?: ResolvedEdit[]; onWs?: (ws: Float32Array) => void } & ({ ws: Float32Array } | { latents: Latents });
 
-/** One z per seed (the official seed → z derivation) and a one-hot c when the model is class-conditional. */
-export function styleGanInputs(engine: StyleGAN2Engine, seeds: number[], classIdx: number | undefined) {
+/**
+ * One z per seed (the official seed → z derivation, numpy's RandomState, unless `rng` names torch's) and a
+ * one-hot c when the model is class-conditional.
+ */
+export function styleGanInputs(engine: StyleGAN2Engine, seeds: number[], classIdx: number | undefined, rng: "torch" | "numpy" = "numpy") {
   const n = seeds.length;
   const z = new Float32Array(n * engine.zDim);
-  for (const [i, s] of seeds.entries()) z.set(seedToZ(s, engine.zDim), i * engine.zDim);
+  for (const [i, s] of seeds.entries()) z.set(samplerZ(rng, s, engine.zDim), i * engine.zDim);
   let c: Float32Array | null = null;
   if (engine.cDim > 0) {
     if (classIdx === undefined) throw new ApiError("validation_failed", `class_idx: required, the model is conditional on ${engine.cDim} classes`);
@@ -121,6 +124,8 @@ export interface RequestLatents {
  * mixes mapped seeds, needs seeds.
  */
 export async function requestLatents(engine: StyleGAN2Engine, p: GenerateParams): Promise<RequestLatents> {
+  if (p.z !== undefined)
+    throw new ApiError("unsupported_parameter", "z: a StyleGAN2 generate takes seeds, w, ws or projected_w; z given directly is for DCGAN models", { field: "z" });
   const given = (["seeds", "w", "ws", "projected_w"] as const).filter((k) => p[k] !== undefined);
   if (given.length !== 1)
     throw new ApiError("validation_failed", `give exactly one of seeds, w, ws and projected_w (got ${given.length ? given.join(", ") : "none"})`, { fields: given });
@@ -133,7 +138,7 @@ export async function requestLatents(engine: StyleGAN2Engine, p: GenerateParams)
   }
   const seeds = expandSeeds(p.seeds);
   checkCutoff(engine, p.truncation_cutoff);
-  const { z, c, n } = styleGanInputs(engine, seeds, p.class_idx);
+  const { z, c, n } = styleGanInputs(engine, seeds, p.class_idx, p.seed_rng);
   const latents: Latents = { z, c, truncation: { truncation_psi: p.truncation_psi, truncation_cutoff: p.truncation_cutoff } };
   if (p.style_mix) {
     const mixSeeds = expandSeeds(p.style_mix.seeds, "style_mix.seeds");
@@ -141,7 +146,7 @@ export async function requestLatents(engine: StyleGAN2Engine, p: GenerateParams)
     const layers = expandLayers(p.style_mix.layers);
     const bad = layers.find((l) => l >= engine.numWs);
     if (bad !== undefined) throw new ApiError("validation_failed", `style_mix.layers: ${bad} is out of range 0..${engine.numWs - 1}`);
-    const mix = styleGanInputs(engine, mixSeeds.length === 1 ? seeds.map(() => mixSeeds[0]) : mixSeeds, p.class_idx);
+    const mix = styleGanInputs(engine, mixSeeds.length === 1 ? seeds.map(() => mixSeeds[0]) : mixSeeds, p.class_idx, p.seed_rng);
     latents.mix = { z: mix.z, c: mix.c, layers };
   }
   return { n, seeds, item: { n, latents } };

@@ -50,6 +50,13 @@ function vector(field: string, v: Vector, length: number, expected: number[]): F
   return values;
 }
 
+/** `z` of a request (DCGAN): one z [zDim] per image → z [n, zDim]; a wrong length is 422 naming `shape`. */
+export function zFromRequest(zDim: number, shape: number[], z: Vector[]): Float32Array {
+  const out = new Float32Array(z.length * zDim);
+  for (const [i, v] of z.entries()) out.set(vector(`z[${i}]`, v, zDim, shape), i * zDim);
+  return out;
+}
+
 /** `w` of a request: each w broadcast to every layer → ws [n, numWs, wDim]. */
 export function wsFromW(shape: LatentShape, w: Vector[]): Float32Array {
   const row = shape.numWs * shape.wDim;

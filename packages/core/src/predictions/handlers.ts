@@ -100,7 +100,7 @@ const ms2 = (x: number) => Math.round(x * 100) / 100;
  */
 const generateHandler: PredictionHandler = {
   task: "generate",
-  families: ["stylegan2"],
+  families: ["stylegan2", "dcgan"],
   default: true,
   parse(input, model, version) {
     const p = withoutModel(parseInput(GenerateRequest, input, model, version));
