@@ -4,16 +4,18 @@
 // IAM-deciding front of the embedded store and SQS to a fake at the queue URL's origin, both deciding every
 // call against the task role. Changed: PORT (a free one instead of 8080) and the S3 endpoint; added: the
 // role's session credentials, as ECS provides them.
+// This machine has no GPU (and no CUDA add-on): with the exact env the task must stay not ready and take
+// nothing from the queue; with the GPU requirement off (GANSERVE_ORT_PROVIDERS=cpu) the same task is ready.
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { DockerfileParser } from "dockerfile-ast";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "@ganserve/core/storage/index";
 import { gpuTask, MOCK_REGION, ROOT, rolePolicies, runSstConfigUnderMocks, type ContainerRuntime, type MockRun } from "../../infra/mock-harness.ts";
 import { startFakeSqs } from "./aws-fakes.ts";
 import { RoleGate } from "./iam.ts";
+import { imageCmd, imageLayout, nonLoopbackAddress } from "./image.ts";
 import { startS3Front, type S3Front } from "./s3-proxy.ts";
 
 const STORE_HOST = "127.0.0.2";
@@ -32,52 +34,23 @@ let store: EmbeddedS3;
 let front: S3Front;
 let sqs: Awaited<ReturnType<typeof startFakeSqs>>;
 let app: string;
-let worker: ChildProcess;
-let port: number;
-const logs: string[] = [];
+let dataDir: string;
 
-/** The image's /app: the final stage's COPY sources, with node_modules linking the workspace packages inside it. */
-function imageLayout(): string {
-  const df = DockerfileParser.parse(fs.readFileSync(path.join(ROOT, "containers/inference.Dockerfile"), "utf8"));
-  const final = df.getInstructions().filter((i) => i.getRange().start.line >= (df.getFROMs().at(-1)?.getRange().start.line ?? 0));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-image-"));
-  for (const copy of final.filter((i) => i.getKeyword() === "COPY")) {
-    if (copy.getTextContent().includes("--from=")) continue; // node and node_modules come from the build stages
-    const [src, dest] = copy.getArguments().map((a) => a.getValue());
-    fs.cpSync(path.join(ROOT, src), path.join(dir, dest === "./" ? path.basename(src) : dest), { recursive: true });
-  }
-  const modules = path.join(dir, "node_modules");
-  fs.mkdirSync(path.join(modules, "@ganserve"), { recursive: true });
-  for (const name of fs.readdirSync(path.join(ROOT, "node_modules"))) {
-    if (name !== "@ganserve") fs.symlinkSync(path.join(ROOT, "node_modules", name), path.join(modules, name));
-  }
-  for (const pkg of ["core", "functions"]) fs.symlinkSync(path.join(dir, "packages", pkg), path.join(modules, "@ganserve", pkg));
-  return dir;
+const DOCKERFILE = "containers/inference.Dockerfile";
+/** Without onnxruntime-node's CUDA add-on (npm install skips it) a configured cuda provider cannot load here. */
+const CUDA_ADD_ON = path.join(ROOT, "node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so");
+
+interface Booted {
+  port: number;
+  logs: string[];
+  stop(): Promise<void>;
 }
 
-function nonLoopbackAddress(): string {
-  for (const list of Object.values(os.networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
-  }
-  throw new Error("this machine has no non-loopback IPv4 address to probe from");
-}
-
-beforeAll(async () => {
-  gate = new RoleGate("pending", [{ Effect: "Allow", Action: ["none:None"], Resource: ["*"] }]);
-  // The queue URLs must point at the fake before the graph hands them out: start it first, gate it later.
-  const gateProxy = { decide: (...a: Parameters<RoleGate["decide"]>) => gate.decide(...a) } as unknown as RoleGate;
-  sqs = await startFakeSqs(gateProxy, { visibilitySeconds: 300 });
-  run = await runSstConfigUnderMocks({ stage: "rehearsal", sqsOrigin: sqs.endpoint, env: { SST_SECRET_ApiKeys: "k", SST_SECRET_SecretKey: "cmVoZWFyc2FsLXNlY3JldC1rZXktMzItYnl0ZXMhISE=" } });
-  task = gpuTask(run);
-  gate = new RoleGate(task.role, rolePolicies(run).get(task.role) ?? []);
-  const bucket = String(JSON.parse(task.env.SST_RESOURCE_Storage).name);
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-rehearsal-"));
-  store = await startEmbeddedS3({ directory: path.join(dataDir, "s3"), bucket, host: STORE_HOST });
-  front = await startS3Front({ upstream: store.endpoint, bucket, gate });
-  app = imageLayout();
-  port = 20000 + Math.floor(Math.random() * 20000);
-  const cmd = JSON.parse(/^CMD (\[.*\])\s*$/m.exec(fs.readFileSync(path.join(ROOT, "containers/inference.Dockerfile"), "utf8"))?.[1] ?? "[]") as string[];
-  worker = spawn(process.execPath, cmd.slice(1), {
+/** Starts the image's CMD as ECS would, with the task env plus `changes`; resolves once /health answers. */
+async function boot(changes: Record<string, string> = {}): Promise<Booted> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const logs: string[] = [];
+  const worker: ChildProcess = spawn(process.execPath, imageCmd(DOCKERFILE).slice(1), {
     cwd: app,
     stdio: ["ignore", "pipe", "pipe"],
     env: {
@@ -89,12 +62,17 @@ beforeAll(async () => {
       AWS_ENDPOINT_URL_S3: front.endpoint,
       GANSERVE_DATA_DIR: path.join(dataDir, "data"),
       PATH: process.env.PATH ?? "",
+      ...changes,
     },
   });
   worker.stdout?.on("data", (c) => logs.push(String(c)));
   worker.stderr?.on("data", (c) => logs.push(String(c)));
   const closed = new Promise((r) => worker.once("close", r));
-  // Up when /health answers on the task's address, as the container's health check would find it.
+  const stop = async () => {
+    if (worker.exitCode === null) worker.kill("SIGTERM");
+    await closed;
+  };
+  // Up when /health answers, as the container's health check would find it.
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (worker.exitCode !== null) {
@@ -105,48 +83,99 @@ beforeAll(async () => {
       (r) => r.ok,
       () => false,
     );
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`the worker never answered /health: ${logs.join("")}`);
+    if (ok) return { port, logs, stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`the worker never answered /health: ${logs.join("")}`);
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+interface ReadyBody {
+  status: string;
+  checks: Record<string, { ok: boolean; providers?: string; error?: string }>;
+}
+
+/** /ready from the task's own address until it answers `want` (or a minute passes): the last answer. */
+async function ready(w: Booted, want: number): Promise<{ status: number; body: ReadyBody }> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const res = await fetch(`http://${nonLoopbackAddress()}:${w.port}/ready`);
+    const body = (await res.json()) as ReadyBody;
+    if (res.status === want || Date.now() > deadline) return { status: res.status, body };
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const receives = () => sqs.accepted.filter((c) => c.operation === "ReceiveMessage").length;
+
+beforeAll(async () => {
+  gate = new RoleGate("pending", [{ Effect: "Allow", Action: ["none:None"], Resource: ["*"] }]);
+  // The queue URLs must point at the fake before the graph hands them out: start it first, gate it later.
+  const gateProxy = { decide: (...a: Parameters<RoleGate["decide"]>) => gate.decide(...a) } as unknown as RoleGate;
+  sqs = await startFakeSqs(gateProxy, { visibilitySeconds: 300 });
+  run = await runSstConfigUnderMocks({ stage: "rehearsal", sqsOrigin: sqs.endpoint, env: { SST_SECRET_ApiKeys: "k", SST_SECRET_SecretKey: "cmVoZWFyc2FsLXNlY3JldC1rZXktMzItYnl0ZXMhISE=" } });
+  task = gpuTask(run);
+  gate = new RoleGate(task.role, rolePolicies(run).get(task.role) ?? []);
+  const bucket = String(JSON.parse(task.env.SST_RESOURCE_Storage).name);
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-rehearsal-"));
+  store = await startEmbeddedS3({ directory: path.join(dataDir, "s3"), bucket, host: STORE_HOST });
+  front = await startS3Front({ upstream: store.endpoint, bucket, gate });
+  app = imageLayout(DOCKERFILE);
 }, 240_000);
 
 afterAll(async () => {
-  worker?.kill("SIGTERM");
-  await new Promise((r) => (worker?.exitCode === null ? worker.once("exit", r) : r(undefined)));
   await sqs?.close();
   await front?.close();
   await store?.close();
   await run?.close();
-  if (app) fs.rmSync(app, { recursive: true, force: true });
+  for (const d of [app, dataDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
 describe("GPU prediction worker as ECS starts it", () => {
-  test("the task env selects CUDA first and binds every interface", () => {
-    expect(task.env.GANSERVE_ORT_PROVIDERS.split(",")[0]).toBe("cuda");
-    expect(task.env.GANSERVE_HOST).toBe("0.0.0.0");
+  test("defect 8: the task asks for a GPU and its env selects ONNX Runtime's CUDA provider first", () => {
+    expect(task.definition.resourceRequirements).toContainEqual({ type: "GPU", value: "1" });
+    expect(task.env.GANSERVE_ORT_PROVIDERS?.split(",")[0]).toBe("cuda");
     expect(task.env.GANSERVE_LAUNCHER).toBe("none");
   });
 
-  test("/health answers on the task's own (non-loopback) address", async () => {
-    const res = await fetch(`http://${nonLoopbackAddress()}:${port}/health`);
-    expect(res.status).toBe(200);
+  test("defect 4: the task env binds every interface, not loopback", () => {
+    expect(task.env.GANSERVE_HOST ?? task.env.HOST).toBe("0.0.0.0");
   });
 
-  test("/ready: storage reachable through the task role and the worker pulling from the queue", async () => {
-    const deadline = Date.now() + 60_000;
-    let body = "";
-    for (;;) {
-      const res = await fetch(`http://${nonLoopbackAddress()}:${port}/ready`);
-      body = await res.text();
-      if (res.status === 200 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 500));
+  test.runIf(!fs.existsSync(CUDA_ADD_ON))("without a GPU provider the exact task env is not ready, names the check, and takes no prediction", async () => {
+    const w = await boot();
+    try {
+      // /health answers on the task's own (non-loopback) address, as the ALB or ECS would dial it.
+      expect((await fetch(`http://${nonLoopbackAddress()}:${w.port}/health`)).status).toBe(200);
+      const { status, body } = await ready(w, 503);
+      expect(status, w.logs.join("")).toBe(503);
+      expect(body.status).toBe("not_ready");
+      expect(body.checks.gpu_provider).toMatchObject({ ok: false, providers: task.env.GANSERVE_ORT_PROVIDERS });
+      expect(body.checks.gpu_provider.error).toMatch(/cuda/i);
+      expect(body.checks.storage).toEqual({ ok: true });
+      expect(receives()).toBe(0);
+    } finally {
+      await w.stop();
     }
-    expect(JSON.parse(body)).toMatchObject({ status: "ready" });
-    expect(sqs.accepted.some((c) => c.operation === "ReceiveMessage")).toBe(true);
-  });
+  }, 240_000);
 
-  test("every call the worker made was allowed by the task role", () => {
+  test("with the GPU requirement off (GANSERVE_ORT_PROVIDERS=cpu) the same task is ready and pulls from the queue", async () => {
+    const w = await boot({ GANSERVE_ORT_PROVIDERS: "cpu" });
+    try {
+      expect((await fetch(`http://${nonLoopbackAddress()}:${w.port}/health`)).status).toBe(200);
+      const { status, body } = await ready(w, 200);
+      expect(status, w.logs.join("")).toBe(200);
+      expect(body).toMatchObject({ status: "ready", checks: { storage: { ok: true }, worker: { ok: true } } });
+      expect(body.checks.gpu_provider).toBeUndefined();
+      expect(receives()).toBeGreaterThan(0);
+    } finally {
+      await w.stop();
+    }
+  }, 240_000);
+
+  test("defect 3: every call the worker made was allowed by the task role", () => {
     expect(gate.decisions.length).toBeGreaterThan(0);
     expect(gate.denied()).toEqual([]);
   });
