@@ -9,4 +9,6 @@ import { createRuntime } from "./services.ts";
 
 // Built once per container, reused across invocations.
 const runtime = await createRuntime();
-export const handler = handle(buildApp(runtime.services, v1Routers));
+// `handle` buffers the whole response (and API Gateway HTTP APIs buffer anyway): event routes answer with
+// what they have and tell the client when to ask again, instead of holding the function until its timeout.
+export const handler = handle(buildApp({ ...runtime.services, eventDelivery: "snapshot" }, v1Routers));

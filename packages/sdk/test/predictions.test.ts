@@ -1,7 +1,7 @@
 /** Predictions in the SDK against a scripted fetch: run() waits with Prefer, then polls; errors carry the server's code. */
 import { describe, expect, it } from "vitest";
 import { Ganserve, PredictionError, type Prediction } from "../src/index.ts";
-import { fakeFetch, json, type Handler } from "./fake-fetch.ts";
+import { apiError, fakeFetch, json, sse, type Handler } from "./fake-fetch.ts";
 
 const client = (...handlers: Handler[]) => {
   const f = fakeFetch(...handlers);
@@ -83,5 +83,35 @@ describe("predictions", () => {
     expect(calls[1]).toMatchObject({ method: "GET", url: "http://api.test/v1/predictions/p2vxj0e9k4m1q8r7s6t5u3w" });
     const failed = client(() => json(prediction("failed", { error: "queue full", error_code: "queue_full" }), 202));
     await expect(failed.sdk.generate({ model: "fashion-stylegan2", seeds: [1] })).rejects.toMatchObject({ code: "queue_full" });
+  });
+
+  it("stream() goes on by polling when the event stream does not deliver (a buffered deployment's 504)", async () => {
+    const f = fakeFetch(
+      () => apiError(504, "gateway_timeout"),
+      () => json(prediction("processing")),
+      () => json(prediction("processing")),
+      () => json(prediction("succeeded")),
+    );
+    const sdk = new Ganserve({ baseUrl: "http://api.test/", apiKey: "k", fetch: f.fetch, maxRetries: 0 });
+    const seen: [string, string][] = [];
+    for await (const e of sdk.predictions.stream("p2vxj0e9k4m1q8r7s6t5u3w")) seen.push([e.type, e.prediction.status]);
+    expect(seen).toEqual([
+      ["status", "processing"],
+      ["status", "succeeded"],
+      ["done", "succeeded"],
+    ]);
+    expect(f.calls.slice(1).map((c) => c.url)).toEqual(Array(3).fill("http://api.test/v1/predictions/p2vxj0e9k4m1q8r7s6t5u3w"));
+  });
+
+  it("stream() picks up after a stream that ended before done, without repeating the status it saw", async () => {
+    const frame = (type: string, p: Prediction) => `event: ${type}\ndata: ${JSON.stringify({ type, prediction: p })}\n\n`;
+    const { sdk } = client(
+      () => sse([frame("status", prediction("processing"))]),
+      () => json(prediction("processing")),
+      () => json(prediction("succeeded")),
+    );
+    const seen: string[] = [];
+    for await (const e of sdk.predictions.stream("p2vxj0e9k4m1q8r7s6t5u3w")) seen.push(`${e.type}:${e.prediction.status}`);
+    expect(seen).toEqual(["status:processing", "status:succeeded", "done:succeeded"]);
   });
 });

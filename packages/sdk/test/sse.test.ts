@@ -133,6 +133,43 @@ describe("fineTunes.events", () => {
     expect(calls[2].headers.get("last-event-id")).toBe("1");
   });
 
+  it("follows snapshot answers (a buffered deployment) by asking again after their retry delay: no drop", async () => {
+    const snapshot = (chunks: string[]) => new Response(streamOf(chunks), { status: 200, headers: { "content-type": "text/event-stream", "ganserve-events": "snapshot" } });
+    // maxRetries 0: a snapshot that ends without done must not count as a dropped stream.
+    const { sdk, calls } = client(
+      [
+        () => snapshot([frame(ev(1, "status", { status: "running" })), frame(ev(2, "progress", { step: 1 })), "retry: 10\n\n"]),
+        () => snapshot(["retry: 10\n\n"]),
+        () => snapshot([frame(ev(3, "done", { status: "succeeded" }))]),
+      ],
+      0,
+    );
+    const seqs: number[] = [];
+    for await (const e of sdk.fineTunes.events(FT)) seqs.push(e.seq);
+    expect(seqs).toEqual([1, 2, 3]);
+    expect(calls.map((c) => c.headers.get("last-event-id"))).toEqual([null, "2", "2"]);
+  });
+
+  it("falls back to polling GET /v1/fine-tunes/{id} when the answer is not an event stream", async () => {
+    const { sdk, calls } = client([
+      () => json({ message: "Endpoint request timed out" }, 200),
+      () => json(fineTune("running", { step: 1 })),
+      () => json(fineTune("running", { step: 3, losses: { g: 0.5 } })),
+      () => json(fineTune("failed", { step: 3, error: { code: "worker_died", message: "OutOfMemoryError" } })),
+    ]);
+    const seen: FineTuneEvent[] = [];
+    for await (const e of sdk.fineTunes.events(FT, { lastEventId: 4 })) seen.push(e);
+    expect(seen.map((e) => [e.seq, e.type, e.status ?? e.step])).toEqual([
+      [5, "status", "running"],
+      [6, "progress", 3],
+      [7, "status", "failed"],
+      [8, "done", "failed"],
+    ]);
+    expect(seen[1].losses).toEqual({ g: 0.5 });
+    expect(seen[3].message).toBe("OutOfMemoryError");
+    expect(calls.slice(1).map((c) => c.url)).toEqual(Array(3).fill(`http://api.test/v1/fine-tunes/${FT}`));
+  });
+
   it("throws API errors at once and closes the stream when the loop is left early", async () => {
     const { sdk } = client([() => apiError(404, "not_found")]);
     await expect(sdk.fineTunes.events(FT).next()).rejects.toMatchObject({ code: "not_found", status: 404 });

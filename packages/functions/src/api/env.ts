@@ -37,6 +37,12 @@ export interface Services {
   /** Extra readiness probes that later parts (model cache, queues) register. */
   readiness: Map<string, () => Promise<{ ok: boolean; detail?: string }>>;
   startedAt: number;
+  /**
+   * How event routes answer: `stream` holds the connection and writes events as they come; `snapshot` (the
+   * Lambda behind API Gateway, which buffers whole responses) answers at once with the events so far and a
+   * `retry:` delay, so a client polls with Last-Event-ID instead of holding a function for nothing.
+   */
+  eventDelivery?: "stream" | "snapshot";
 }
 
 export interface AppEnv {

@@ -50,6 +50,12 @@ export class FineTunes {
    * The fine-tune's events, in order, ending after the `done` event. A dropped connection is reopened with
    * Last-Event-ID so nothing is missed or repeated; `maxRetries` reconnects in a row without an event in
    * between give up with a GanserveConnectionError. Breaking out of the loop closes the connection.
+   *
+   * Where the API cannot stream (the AWS deployment buffers responses) it answers with the events so far
+   * (`Ganserve-Events: snapshot`): those are followed by asking again after the server's `retry:` delay, which
+   * is no failure. A response that is not an event stream at all (a proxy in between) makes this poll
+   * GET /v1/fine-tunes/{id} instead and yield events made from the record (status, progress, done; their
+   * `seq` continues from the last one seen).
    */
   async *events(id: string, opts: EventsOptions = {}): AsyncGenerator<FineTuneEvent, void, undefined> {
     const maxRetries = opts.maxRetries ?? this.http.maxRetries;
@@ -70,9 +76,16 @@ export class FineTunes {
           { method: "GET", path: `/v1/fine-tunes/${encodeURIComponent(id)}/events`, headers },
           { signal: ctl.signal, timeoutMs: opts.timeoutMs },
         );
+        const type = res.headers.get("content-type");
+        if (type !== null && !type.startsWith("text/event-stream")) {
+          await res.body?.cancel().catch(() => undefined);
+          yield* this.pollEvents(id, Math.max(lastSeq, Number(lastEventId ?? 0)), ctl.signal);
+          return;
+        }
         if (!res.body) throw new GanserveError({ code: "invalid_response", status: res.status, message: "event stream response has no body" });
+        const snapshot = res.headers.get("ganserve-events") === "snapshot";
         const parser = new SSEParser(lastEventId);
-        let lost: GanserveConnectionError;
+        let lost: GanserveConnectionError | undefined;
         try {
           for await (const msg of parseSSE(res.body, parser)) {
             if (msg.event === "error") throw streamError(msg.data);
@@ -84,7 +97,8 @@ export class FineTunes {
             yield event;
             if (event.type === "done") return;
           }
-          lost = new GanserveConnectionError(`event stream of ${id} ended before its done event`);
+          // A snapshot ends by design: ask again after its retry delay (polling through the event route).
+          if (!snapshot) lost = new GanserveConnectionError(`event stream of ${id} ended before its done event`);
         } catch (e) {
           if (ctl.signal.aborted) throw ctl.signal.reason;
           if (e instanceof GanserveError && !(e instanceof GanserveConnectionError)) throw e;
@@ -93,12 +107,37 @@ export class FineTunes {
           lastEventId = parser.lastEventId;
           retryMs = parser.retry ?? retryMs;
         }
+        if (!lost) {
+          failures = 0;
+          await sleep(retryMs ?? POLL_MS, ctl.signal);
+          continue;
+        }
         if (++failures > maxRetries) throw lost;
         await sleep(retryMs ?? backoffMs(failures - 1), ctl.signal);
       }
     } finally {
       opts.signal?.removeEventListener("abort", onAbort);
       ctl.abort();
+    }
+  }
+
+  /** Events made from the record, polled every POLL_MS, for when the event route does not answer with events. */
+  private async *pollEvents(id: string, lastSeq: number, signal: AbortSignal): AsyncGenerator<FineTuneEvent, void, undefined> {
+    let seq = lastSeq;
+    let status: FineTune["status"] | undefined;
+    let step: number | undefined;
+    for (;;) {
+      const ft = await this.get(id, { signal });
+      const time = new Date().toISOString();
+      if (ft.status !== status) yield { seq: ++seq, type: "status", status: ft.status, step: ft.step, time };
+      else if (ft.step !== step) yield { seq: ++seq, type: "progress", step: ft.step, losses: ft.losses, time };
+      status = ft.status;
+      step = ft.step;
+      if (TERMINAL.has(ft.status)) {
+        yield { seq: ++seq, type: "done", status: ft.status, step: ft.step, time, ...(ft.error ? { message: ft.error.message } : {}) };
+        return;
+      }
+      await sleep(POLL_MS, signal);
     }
   }
 

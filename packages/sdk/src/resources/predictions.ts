@@ -81,33 +81,68 @@ export class Predictions {
     }
   }
 
-  /** The prediction's server-sent events (status, output, logs), ending after `done`. */
+  /**
+   * The prediction's server-sent events (status, output, logs), ending after `done`. Where the stream does
+   * not deliver (a response that is not an event stream, one that ends before `done`, a buffered deployment
+   * that gives up: a 5xx or a dropped connection), it goes on by polling GET /v1/predictions/{id}, yielding a
+   * `status` event per change and `done` at the end.
+   */
   async *stream(id: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): AsyncGenerator<PredictionEvent, void, undefined> {
     const ctl = new AbortController();
     const onAbort = () => ctl.abort(opts.signal!.reason);
     if (opts.signal?.aborted) throw opts.signal.reason;
     opts.signal?.addEventListener("abort", onAbort, { once: true });
+    let last: Prediction["status"] | undefined;
     try {
-      const res = await this.http.stream(
-        { method: "GET", path: `/v1/predictions/${encodeURIComponent(id)}/events`, headers: { Accept: "text/event-stream" } },
-        { signal: ctl.signal, timeoutMs: opts.timeoutMs },
-      );
-      if (!res.body) throw new GanserveError({ code: "invalid_response", status: res.status, message: "event stream response has no body" });
-      for await (const msg of parseSSE(res.body, new SSEParser())) {
-        let event: PredictionEvent;
-        try {
-          event = JSON.parse(msg.data) as PredictionEvent;
-        } catch (e) {
-          throw new GanserveError({ code: "invalid_response", message: `prediction event is not JSON: ${msg.data.slice(0, 100)}`, cause: e });
+      try {
+        for await (const event of this.streamOnce(id, ctl.signal, opts.timeoutMs)) {
+          last = event.prediction.status;
+          yield event;
+          if (event.type === "done") return;
         }
-        yield event;
-        if (event.type === "done") return;
+      } catch (e) {
+        if (ctl.signal.aborted) throw ctl.signal.reason;
+        if (!(e instanceof GanserveConnectionError) && !(e instanceof GanserveError && (e.status ?? 0) >= 500)) throw e;
       }
-      throw new GanserveConnectionError(`event stream of ${id} ended before its done event`);
+      for (let delay = 100; ; delay = Math.min(MAX_POLL_MS, delay * 2)) {
+        const p = await this.get(id, { signal: ctl.signal });
+        if (p.status !== last) yield { type: "status", prediction: p };
+        last = p.status;
+        if (TERMINAL.has(p.status)) {
+          yield { type: "done", prediction: p };
+          return;
+        }
+        await sleep(delay, ctl.signal);
+      }
     } finally {
       opts.signal?.removeEventListener("abort", onAbort);
       ctl.abort();
     }
+  }
+
+  /** One connection's events; throws GanserveConnectionError when it is not an event stream or ends before `done`. */
+  private async *streamOnce(id: string, signal: AbortSignal, timeoutMs: number | undefined): AsyncGenerator<PredictionEvent, void, undefined> {
+    const res = await this.http.stream(
+      { method: "GET", path: `/v1/predictions/${encodeURIComponent(id)}/events`, headers: { Accept: "text/event-stream" } },
+      { signal, timeoutMs },
+    );
+    const type = res.headers.get("content-type");
+    if (type !== null && !type.startsWith("text/event-stream")) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new GanserveConnectionError(`events of ${id} came as ${type}, not an event stream`);
+    }
+    if (!res.body) throw new GanserveError({ code: "invalid_response", status: res.status, message: "event stream response has no body" });
+    for await (const msg of parseSSE(res.body, new SSEParser())) {
+      let event: PredictionEvent;
+      try {
+        event = JSON.parse(msg.data) as PredictionEvent;
+      } catch (e) {
+        throw new GanserveError({ code: "invalid_response", message: `prediction event is not JSON: ${msg.data.slice(0, 100)}`, cause: e });
+      }
+      yield event;
+      if (event.type === "done") return;
+    }
+    throw new GanserveConnectionError(`event stream of ${id} ended before its done event`);
   }
 
   /**

@@ -59,15 +59,21 @@ const events = createRoute({
   summary: "Server-sent events (status, progress, checkpoint, sample, log, done); resumable with Last-Event-ID",
   request: { params: IdParam, headers: z.object({ "last-event-id": z.string().regex(/^\d+$/).optional() }) },
   responses: {
-    200: { description: "text/event-stream of FineTuneEvent objects; ends after the `done` event", content: { "text/event-stream": { schema: FineTuneEvent } } },
+    200: {
+      description:
+        "text/event-stream of FineTuneEvent objects; ends after the `done` event. Where responses are buffered (the AWS deployment) it answers at once with the events so far, the header `Ganserve-Events: snapshot` and a `retry:` delay: ask again then with Last-Event-ID (EventSource does this by itself), or poll GET /v1/fine-tunes/{id}",
+      content: { "text/event-stream": { schema: FineTuneEvent } },
+    },
     404: jsonError("No such fine-tune"),
   },
 });
 
 /** How often the stream looks for new events in storage. */
 const POLL_MS = 250;
+/** When events are answered as snapshots: how long a client should wait before asking again. */
+export const SNAPSHOT_RETRY_MS = 2_000;
 
-export function fineTuneRoutes({ fineTunes, jobs, fineTuneSlots }: Services) {
+export function fineTuneRoutes({ fineTunes, jobs, fineTuneSlots, eventDelivery = "stream" }: Services) {
   return newRouter()
     .openapi(create, async (c) => {
       const t = tenantOf(c);
@@ -80,6 +86,14 @@ export function fineTuneRoutes({ fineTunes, jobs, fineTuneSlots }: Services) {
       const { id } = c.req.valid("param");
       await jobs.get(id, tenantOf(c)); // 404 before the stream starts
       let after = Number(c.req.header("last-event-id") ?? c.req.query("last_event_id") ?? 0);
+      if (eventDelivery === "snapshot") {
+        c.header("Ganserve-Events", "snapshot");
+        return streamSSE(c, async (stream) => {
+          const batch = await jobs.events(id, after);
+          for (const e of batch) await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e) });
+          if (batch.at(-1)?.type !== "done") await stream.write(`retry: ${SNAPSHOT_RETRY_MS}\n\n`);
+        }) as never;
+      }
       return streamSSE(c, async (stream) => {
         let closed = false;
         stream.onAbort(() => {
