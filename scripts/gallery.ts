@@ -47,7 +47,7 @@ function grid(tiles: RgbImage[][]): RgbImage {
 }
 
 /** n NHWC images → RGB tiles; a one-channel image is shown as gray RGB. */
-const split = (out: Float32Array, n: number, h: number, w: number, conv: "tanh" | "stylegan2", channels = 3): RgbImage[] =>
+const split = (out: Float32Array, n: number, h: number, w: number, conv: "tanh" | "stylegan2" | "torchvision", channels = 3): RgbImage[] =>
   Array.from({ length: n }, (_, i) => {
     const px = floatToUint8(out.subarray(i * h * w * channels, (i + 1) * h * w * channels), conv);
     return { data: channels === 3 ? px : Uint8Array.from({ length: h * w * 3 }, (_, j) => px[Math.floor(j / 3)]), width: w, height: h };
@@ -81,7 +81,7 @@ async function tilesFor(record: ModelJson, engine: Engine): Promise<RgbImage[][]
     const z = new Float32Array(n * engine.zDim);
     for (let i = 0; i < n; i++) z.set(samplerZ(engine.seedRng, i, engine.zDim), i * engine.zDim);
     const s = engine.resolution;
-    const tiles = split(await engine.forward(z, n), n, s, s, "tanh", engine.channels);
+    const tiles = split(await engine.forward(z, n), n, s, s, "torchvision", engine.channels);
     return [tiles.slice(0, 8), tiles.slice(8)];
   }
   const n = 8;

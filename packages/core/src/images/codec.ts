@@ -97,7 +97,9 @@ export async function decodeRgb(
 }
 
 export async function encodeRgb(img: RgbImage, format: ImageKind, quality = 90): Promise<Uint8Array> {
-  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels ?? 3 } });
+  const gray = img.channels === 1;
+  // libvips would write one-channel data as sRGB; b-w keeps it a grayscale PNG/JPEG.
+  const s = gray ? sharp(img.data, { raw: { width: img.width, height: img.height, channels: 1 } }).toColourspace("b-w") : sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
   const out =
     format === "png"
       ? await s.png({ compressionLevel: 6 }).toBuffer()
@@ -119,12 +121,13 @@ export async function resizeRgb(img: RgbImage, width: number, height: number, ke
 /**
  * Float NHWC image (network output) → uint8 exactly as the official scripts convert:
  * StyleGAN2 `generate.py`: `(x * 127.5 + 128).clamp(0, 255).to(uint8)`; CycleGAN/SPADE `tensor2im`:
- * `(x + 1) / 2 * 255` then a truncating cast. Both truncate toward zero.
+ * `(x + 1) / 2 * 255` then a truncating cast; DCGAN notebooks' `torchvision.utils.save_image(x, normalize=True,
+ * value_range=(-1, 1))`: `(x + 1) / 2 * 255 + 0.5` clamped and truncated, i.e. rounded. All truncate toward zero.
  */
-export function floatToUint8(data: Float32Array, convention: "stylegan2" | "tanh"): Uint8Array {
+export function floatToUint8(data: Float32Array, convention: "stylegan2" | "tanh" | "torchvision"): Uint8Array {
   const out = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) {
-    const v = convention === "stylegan2" ? data[i] * 127.5 + 128 : ((data[i] + 1) / 2) * 255;
+    const v = convention === "stylegan2" ? data[i] * 127.5 + 128 : convention === "tanh" ? ((data[i] + 1) / 2) * 255 : ((data[i] + 1) / 2) * 255 + 0.5;
     out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.trunc(v);
   }
   return out;

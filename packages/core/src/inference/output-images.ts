@@ -28,7 +28,7 @@ export class OutputImages {
     n: number,
     h: number,
     w: number,
-    convention: "stylegan2" | "tanh",
+    convention: "stylegan2" | "tanh" | "torchvision",
     p: OutputFormat,
     tenant: string | undefined,
     label: (i: number) => Partial<ImageResult>,

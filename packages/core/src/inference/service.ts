@@ -246,7 +246,7 @@ export class InferenceService {
     const { output, queueMs, computeMs } = await this.submit(batcher, { n, z }, n, metricLabel(record));
     const tEnc = performance.now();
     const label = (i: number) => (seeds ? { seed: seeds[i] } : { frame: i });
-    const images = await this.outputs.encodeMany(output, n, engine.resolution, engine.resolution, "tanh", p, tenant, label, engine.channels);
+    const images = await this.outputs.encodeMany(output, n, engine.resolution, engine.resolution, "torchvision", p, tenant, label, engine.channels);
     const params = { ...p, ...(seeds ? { seeds } : {}), z: undefined, version: record.version };
     return {
       model: record.name,
