@@ -149,9 +149,9 @@ describe("prediction worker", () => {
     await d.stop();
     const end = (await store.load("t1", rec.id))!;
     expect(Buffer.from((await store.result(end))!.output[0].data!, "base64").toString()).toBe("D");
-    // C's own result file was discarded; D's stays.
+    // D's result is in the end record; C wrote no file of its own that outlived its lost claim.
     const files = (await storage.list(predictionKeys.data("t1", rec.id))).map((o) => o.key);
-    expect(files).toEqual([predictionKeys.output("t1", rec.id, end.attempts)]);
+    expect(files).toEqual([]);
   });
 
   it("cancel stops a run at its next boundary; a passed deadline fails a prediction that never started", async () => {
@@ -168,7 +168,7 @@ describe("prediction worker", () => {
     await e.stop();
     const end = (await store.load("t1", rec.id))!;
     expect(end.status).toBe("canceled");
-    expect(end.output_key).toBeUndefined();
+    expect(end.result).toBeUndefined();
 
     const late = await newPrediction(queue, -1);
     const f = worker("F", queue);

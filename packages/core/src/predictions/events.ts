@@ -12,35 +12,57 @@ import { openWebhook } from "../jobs/store.ts";
 import type { SecretBox } from "../jobs/secrets.ts";
 import { deliverWebhook, type Resolver } from "../jobs/webhook.ts";
 import type { Logger } from "../log.ts";
-import type { Prediction, PredictionResult, WebhookEvent } from "./schema.ts";
+import { isTerminal, type Prediction, type WebhookEvent } from "./schema.ts";
 import type { PredictionRecord } from "./store.ts";
 
-/** A record (with its result when it just succeeded, so a local waiter need not read it back), or a failure. */
-export type BusMessage = { record: PredictionRecord; result?: PredictionResult } | { error: unknown };
+/** A record (an end carries its result, so a local waiter need not read it back), or a failure. */
+export type BusMessage = { record: PredictionRecord } | { error: unknown };
+
+/** Latest records kept for readers that arrive after a publish; the oldest go first. */
+const LATEST_MAX = 4096;
 
 export class PredictionBus {
   private readonly emitter = new EventEmitter();
-  /** Results handed over with an end, so in-process readers of that record need not read them back. */
-  private readonly results = new WeakMap<PredictionRecord, PredictionResult>();
+  /**
+   * The newest record this process published for each prediction it runs or just ended, until storage holds
+   * the end (`forget`). A waiter that subscribes after the worker ended the prediction (the worker can be
+   * quicker than the waiter's own first read) finds the end here instead of waiting for a poll of storage,
+   * and an in-process GET sees progress that a quick run never writes.
+   */
+  private readonly latest = new Map<string, PredictionRecord>();
 
   constructor() {
     this.emitter.setMaxListeners(0);
   }
 
-  publish(record: PredictionRecord, result?: PredictionResult): void {
-    if (result) this.results.set(record, result);
-    this.emitter.emit(record.id, { record, result });
+  publish(record: PredictionRecord): void {
+    // The first end published here stands, as in storage (only a won claim, or a run's own end ahead of
+    // its claim, is published): nothing after it, progress or a second end, is shown or sent.
+    if (isTerminal(this.latest.get(record.id)?.status ?? "starting")) return;
+    this.latest.delete(record.id);
+    this.latest.set(record.id, record);
+    if (this.latest.size > LATEST_MAX) this.latest.delete(this.latest.keys().next().value!);
+    this.emitter.emit(record.id, { record });
   }
 
-  resultOf(record: PredictionRecord): PredictionResult | undefined {
-    return this.results.get(record);
+  /** What this process last published of a prediction of `tenant`, if anything. */
+  current(tenant: string, id: string): PredictionRecord | undefined {
+    const r = this.latest.get(id);
+    return r?.tenant === tenant ? r : undefined;
+  }
+
+  /** Storage holds the end (or another end than the one published here): readers go to storage. */
+  forget(id: string): void {
+    this.latest.delete(id);
   }
 
   /**
    * A run that could not be recorded (storage went away while the worker held it): a request waiting on it
    * answers with this error (503 storage_unavailable), while the message reappears and runs again later.
+   * What this process published of it is forgotten: storage, which never saw the end, is the truth again.
    */
   fail(id: string, error: unknown): void {
+    this.latest.delete(id);
     this.emitter.emit(id, { error });
   }
 

@@ -5,21 +5,18 @@
  * in AWS (S3 lifecycle rules count in whole days, too coarse for an hour, so they are only a backstop).
  */
 import type { Logger } from "../log.ts";
-import { isTerminal } from "./schema.ts";
 import type { PredictionStore } from "./store.ts";
 
 export async function sweepPredictionData(store: PredictionStore, retentionSeconds: number, now = Date.now(), log?: Logger): Promise<number> {
+  const cutoff = now - retentionSeconds * 1000;
   let removed = 0;
-  for (const { tenant, id } of await store.withData()) {
-    const rec = await store.load(tenant, id);
-    if (!rec) {
-      // Data without a record: a create that failed half-way, old enough to be no one's.
-      continue;
-    }
-    if (!isTerminal(rec.status) || !rec.completed_at) continue;
-    if (Date.parse(rec.completed_at) + retentionSeconds * 1000 > now) continue;
-    await store.deleteData(tenant, id);
-    await store.updateEnded({ ...rec, data_removed: true });
+  for (const { tenant, id } of await store.endedBefore(cutoff)) {
+    const end = await store.end(tenant, id);
+    if (!end?.completed_at || Date.parse(end.completed_at) > cutoff) continue;
+    // Until its deadline a redelivered run of the prediction may still be going, and the end record is
+    // what stops it and keeps it from ending the prediction a second time: that record stays until then.
+    if (Date.parse(end.deadline_at) > now) continue;
+    await store.removeData(end);
     removed++;
   }
   if (removed) log?.info({ removed }, "prediction data removed by retention");

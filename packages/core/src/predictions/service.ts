@@ -108,10 +108,17 @@ export class PredictionService {
     return rec;
   }
 
-  /** 404 for another tenant's id, as for one that does not exist. */
+  /**
+   * The record as it stands; 404 for another tenant's id, as for one that does not exist. An end this
+   * process published is final and answers without a read; storage is otherwise the truth, except that a
+   * run of this process's worker shows its newer progress (a quick run never writes its start).
+   */
   async get(id: string, tenant: string): Promise<PredictionRecord> {
+    const mine = this.bus.current(tenant, id);
+    if (mine && isTerminal(mine.status)) return mine;
     const rec = await this.store.load(tenant, id);
     if (!rec) throw new ApiError("not_found", `prediction '${id}' does not exist`);
+    if (mine && !isTerminal(rec.status) && mine.attempts >= rec.attempts) return this.applyDeadline(mine);
     return this.applyDeadline(rec);
   }
 
@@ -150,53 +157,53 @@ export class PredictionService {
   /**
    * The record once it ends or `waitSeconds` pass, whichever comes first. In-process notifications answer
    * at once; storage is re-read meanwhile for workers in other processes. A run the worker could not record
-   * (storage gone) rejects with that error.
+   * (storage gone) rejects with that error. `known`: the record as create returned it, which saves a read.
    */
-  async wait(id: string, tenant: string, waitSeconds: number, signal?: AbortSignal): Promise<PredictionRecord> {
-    let rec = await this.get(id, tenant);
-    if (isTerminal(rec.status) || waitSeconds <= 0) return rec;
-    const until = Date.now() + waitSeconds * 1000;
-    const pollMs = this.opts.pollMs ?? 1000;
-    let wake: () => void = () => {};
+  async wait(id: string, tenant: string, waitSeconds: number, signal?: AbortSignal, known?: PredictionRecord): Promise<PredictionRecord> {
+    let end: PredictionRecord | undefined;
     let failure: unknown;
-    let notified = false;
+    let wake: () => void = () => {};
+    // Subscribed before the first read: an end published while that read is under way is not missed.
     const off = this.bus.subscribe(id, (m) => {
       if ("record" in m) {
         if (!isTerminal(m.record.status)) return;
-        rec = m.record;
+        end = m.record;
       } else failure = m.error;
-      notified = true;
       wake();
     });
+    const onAbort = () => wake();
+    signal?.addEventListener("abort", onAbort);
     try {
-      while (!isTerminal(rec.status)) {
+      let rec = known?.id === id && known.tenant === tenant ? known : await this.get(id, tenant);
+      const until = Date.now() + waitSeconds * 1000;
+      const pollMs = this.opts.pollMs ?? 1000;
+      for (;;) {
+        if (failure) throw failure;
+        rec = end ?? this.bus.current(tenant, id) ?? rec;
+        if (isTerminal(rec.status)) return rec;
         const left = until - Date.now();
-        if (left <= 0 || signal?.aborted) break;
+        if (left <= 0 || signal?.aborted) return rec;
+        let woken = false;
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, Math.min(left, pollMs));
           wake = () => {
+            woken = true;
             clearTimeout(t);
             resolve();
           };
         });
-        if (failure) throw failure;
         // Storage is read only when no notification came: a worker in another process.
-        if (!notified && !isTerminal(rec.status)) rec = await this.get(id, tenant);
-        notified = false;
+        if (!woken) rec = await this.get(id, tenant);
       }
-      return rec;
     } finally {
       off();
+      signal?.removeEventListener("abort", onAbort);
     }
   }
 
-  async result(rec: PredictionRecord): Promise<PredictionResult | undefined> {
-    return this.bus.resultOf(rec) ?? this.store.result(rec);
-  }
-
   /** The API's view: internal fields dropped, stored images as presigned URLs that expire with retention. */
-  async view(rec: PredictionRecord, base = "", result?: PredictionResult): Promise<Prediction> {
-    const r = rec.status === "succeeded" ? (result ?? (await this.result(rec))) : undefined;
+  async view(rec: PredictionRecord, base = ""): Promise<Prediction> {
+    const r = rec.status === "succeeded" ? this.store.result(rec) : undefined;
     const output = r ? await this.images(rec, r) : null;
     const url = `${base}/v1/predictions/${rec.id}`;
     return {

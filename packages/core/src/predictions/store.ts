@@ -2,11 +2,12 @@
  * Prediction records in storage (layouts in storage/keys.ts `predictionKeys`). Storage is the only state the
  * API and the workers share, as for fine-tunes, so an API Lambda and a GPU container see the same record.
  *
- * Who writes what: the API creates the record; the worker that runs it writes progress; the end is written
- * once: whoever ends a prediction (the worker, a cancel, a deadline) first writes `<id>.done.json` with
- * If-None-Match: *, and only the winner then copies it over the record. A record that is not terminal is
- * read together with its done marker, so a late progress write can never undo an end, and a second worker
- * that ran a redelivered message cannot overwrite the first one's result.
+ * Who writes what: the API creates the record; a run that lasts writes progress; the end is written once:
+ * whoever ends a prediction (the worker, a cancel, a deadline) first writes `<id>.done.json` with
+ * If-None-Match: *, result included, and only that write counts. A record that is not terminal is read
+ * together with its end record, so a late progress write can never undo an end, and a second worker that
+ * ran a redelivered message cannot overwrite the first one's result. A quick success thus costs two writes:
+ * the record on create and the end.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { predictionKeys } from "../storage/keys.ts";
@@ -23,8 +24,8 @@ export type PredictionRecord = Omit<Prediction, "urls" | "output"> & {
   webhook?: StoredWebhook;
   webhook_events_filter?: WebhookEvent[];
   error_details?: unknown;
-  /** Which attempt's output.json holds the result (a redelivered run writes its own, never the first's). */
-  output_key?: string;
+  /** A success's images (inline, or keys of stored ones), parameters and timings; dropped by retention. */
+  result?: PredictionResult;
   /** Seconds a caller should wait before retrying, for errors that say so (429 queue_full). */
   retry_after?: number;
 };
@@ -114,7 +115,7 @@ export class PredictionStore {
 
   /**
    * Ends a prediction if nobody ended it before: true when this write won. The loser reads what the winner
-   * wrote with `load`.
+   * wrote with `load`. The record file is rewritten too, for ends that are not a worker's quick success.
    */
   async complete(rec: PredictionRecord): Promise<boolean> {
     if (!(await this.claimEnd(rec))) return false;
@@ -122,29 +123,14 @@ export class PredictionStore {
     return true;
   }
 
-  /**
-   * The first half of `complete`: the done marker, which alone decides the end (`load` reads it); the record
-   * copy may follow, so a waiter can be told as soon as this returns true.
-   */
+  /** The end record alone (result included), which decides the end: `load` reads it. */
   async claimEnd(rec: PredictionRecord): Promise<boolean> {
     this.created.delete(rec.id);
     return this.storage.putIfAbsent(predictionKeys.done(rec.tenant, rec.id), JSON.stringify(rec), { contentType: "application/json" });
   }
 
-  /** Rewrites an ended record (retention marks data_removed); the done marker keeps the original end. */
-  async updateEnded(rec: PredictionRecord): Promise<void> {
-    await this.save(rec);
-  }
-
-  async putResult(rec: PredictionRecord, attempt: number, result: PredictionResult): Promise<string> {
-    const key = predictionKeys.output(rec.tenant, rec.id, attempt);
-    await this.storage.putJson(key, result);
-    return key;
-  }
-
-  async result(rec: PredictionRecord): Promise<PredictionResult | undefined> {
-    if (!rec.output_key || rec.data_removed) return undefined;
-    return this.storage.getJson<PredictionResult>(rec.output_key);
+  result(rec: PredictionRecord): PredictionResult | undefined {
+    return rec.data_removed ? undefined : rec.result;
   }
 
   /** The id an Idempotency-Key already made for this tenant, or `id` once this call claimed the key. */
@@ -166,16 +152,32 @@ export class PredictionStore {
     return { records, next: more && objects.length ? predictionKeys.idOf(objects[objects.length - 1].key) : undefined };
   }
 
-  /** Every (tenant, id) that still has data (input, output, images): what retention looks at. */
-  async withData(): Promise<{ tenant: string; id: string }[]> {
-    const tenants = await this.storage.listPrefixes(predictionKeys.dataRoot);
+  /**
+   * Every (tenant, id) whose end record was written at or before `cutoff` (ms): what retention looks at. The
+   * listing's dates filter without reading each record; end records go once their data is removed.
+   */
+  async endedBefore(cutoff: number): Promise<{ tenant: string; id: string }[]> {
     const out: { tenant: string; id: string }[] = [];
-    for (const tenant of tenants)
-      for (const id of await this.storage.listPrefixes(`${predictionKeys.dataRoot}${tenant}/`)) out.push({ tenant, id });
+    for (const tenant of await this.storage.listPrefixes(predictionKeys.stateRoot))
+      for (const o of await this.storage.list(predictionKeys.state(tenant))) {
+        const id = predictionKeys.idOfDone(o.key);
+        if (id && (!o.lastModified || o.lastModified.getTime() <= cutoff)) out.push({ tenant, id });
+      }
     return out;
   }
 
-  async deleteData(tenant: string, id: string): Promise<void> {
-    await this.storage.deletePrefix(predictionKeys.data(tenant, id));
+  /** The end record as written (undefined while the prediction runs or after retention). */
+  async end(tenant: string, id: string): Promise<PredictionRecord | undefined> {
+    return this.storage.getJson<PredictionRecord>(predictionKeys.done(tenant, id));
+  }
+
+  /**
+   * Retention: input and images deleted, the record rewritten as ended with `data_removed` and no result,
+   * and then the end record deleted (the record file now says how it ended). Each step can be redone.
+   */
+  async removeData(end: PredictionRecord): Promise<void> {
+    await this.storage.deletePrefix(predictionKeys.data(end.tenant, end.id));
+    await this.save({ ...end, result: undefined, data_removed: true });
+    await this.storage.delete(predictionKeys.done(end.tenant, end.id));
   }
 }

@@ -207,20 +207,23 @@ export class PredictionWorker {
       const result = await handler.run(this.context(rec, requested));
       if (this.killed) return;
       const stored = await this.storeOutput(rec, attempt, requested, result);
-      const end = { ...ended(rec, "succeeded"), output_key: predictionKeys.output(rec.tenant, rec.id, attempt), progress: rec.progress };
-      // Requests waiting in this process (npm start's /v1/generate) answer now, as the direct path did; the
-      // end is recorded next, and a failure to record it reruns the prediction (the message reappears).
-      bus.publish(end, stored);
-      await store.putResult(rec, attempt, stored);
+      const end: PredictionRecord = { ...ended(rec, "succeeded"), result: stored, progress: rec.progress };
+      // Requests waiting in this process (npm start's /v1/generate) answer now, with images that are already
+      // stored or inline; the end is recorded next, and a failure to record it reruns the prediction (the
+      // message reappears; bus.fail tells whoever still waits).
+      bus.publish(end);
       clearTimeout(startTimer);
       await startWrite;
-      // The done marker alone records the end (store.load reads it); the record file is not rewritten.
-      if (await store.claimEnd(end)) {
+      // One write records the end, result included; a second completion loses here.
+      const won = await store.claimEnd(end);
+      // Storage holds the end now (this one or the winner's): readers go there.
+      bus.forget(end.id);
+      if (won) {
         this.deps.webhooks?.notify(end, "completed");
       } else {
-        // Someone ended it first (a cancel, or another attempt): that end stands; this run's files go.
+        // Someone ended it first (a cancel, or another attempt): that end stands; this run's images go.
         log.info({ prediction: rec.id, attempt }, "prediction already ended; this attempt's result is discarded");
-        await this.discard(rec, attempt, stored);
+        await this.discard(stored);
       }
       await queue.delete(m.receiptHandle);
     } catch (err) {
@@ -296,8 +299,8 @@ export class PredictionWorker {
     return { ...result, output, params };
   }
 
-  private async discard(rec: PredictionRecord, attempt: number, result: PredictionResult): Promise<void> {
-    const keys = [predictionKeys.output(rec.tenant, rec.id, attempt), ...result.output.flatMap((o) => (o.key ? [o.key] : []))];
+  private async discard(result: PredictionResult): Promise<void> {
+    const keys = result.output.flatMap((o) => (o.key ? [o.key] : []));
     await Promise.all(keys.map((k) => this.deps.storage.delete(k).catch(() => {})));
   }
 

@@ -96,13 +96,17 @@ export const predictionKeys = {
   record: (tenant: string, id: string) => `predictions/${tenant}/${id}.json`,
   /** The id of a key made by `record`. */
   idOf: (key: string) => key.slice(key.lastIndexOf("/") + 1, -".json".length),
-  /** Everything retention deletes: input, output and images. */
+  /** Everything retention deletes: input and images (the result itself sits in the end record, `done`). */
   data: (tenant: string, id: string) => `predictions-data/${tenant}/${id}/`,
   input: (tenant: string, id: string) => `predictions-data/${tenant}/${id}/input.json`,
-  /** Each attempt writes its own result, so a redelivered run never overwrites the first one's. */
-  output: (tenant: string, id: string, attempt: number) => `predictions-data/${tenant}/${id}/output-${attempt}.json`,
+  /** Each attempt writes its own images, so a redelivered run never overwrites the first one's. */
   image: (tenant: string, id: string, attempt: number, n: number, ext: string) => `predictions-data/${tenant}/${id}/${attempt}-${n}.${ext}`,
+  /** One tenant's end records (and idempotency keys, under `idempotency/`). */
+  state: (tenant: string) => `predictions-state/${tenant}/`,
+  /** The end record, result included: written once (If-None-Match), it alone decides how a prediction ended. */
   done: (tenant: string, id: string) => `predictions-state/${tenant}/${id}.done.json`,
+  /** The id of a key made by `done`, or undefined for other keys under `state`. */
+  idOfDone: (key: string) => /\/(p[a-z0-9]{21})\.done\.json$/.exec(key)?.[1],
   idempotency: (tenant: string, hash: string) => `predictions-state/${tenant}/idempotency/${hash}.json`,
 } as const;
 

@@ -101,8 +101,8 @@ export function preferredWait(c: Context<AppEnv>, settings: Services["settings"]
   return applied;
 }
 
-async function render(c: Context<AppEnv>, s: Services, rec: PredictionRecord, result?: PredictionResult) {
-  return s.predictions.service.view(rec, baseOf(c), result);
+async function render(c: Context<AppEnv>, s: Services, rec: PredictionRecord) {
+  return s.predictions.service.view(rec, baseOf(c));
 }
 
 /** 201 with the prediction when it ended, 202 with `Location` when it has not. */
@@ -127,9 +127,10 @@ export async function createAndWait(
   const tenant = tenantOf(c);
   const wait = preferredWait(c, s.settings, s.settings.GANSERVE_PREDICTION_WAIT_S);
   const { service } = s.predictions;
-  const rec = await service.wait((await service.create(params, tenant)).id, tenant, wait, c.req.raw.signal);
+  const created = await service.create(params, tenant);
+  const rec = await service.wait(created.id, tenant, wait, c.req.raw.signal, created);
   if (rec.status === "succeeded") {
-    const result = await service.result(rec);
+    const result = s.predictions.store.result(rec);
     if (!result) throw new ApiError("internal", "the prediction's result is missing");
     const output = await service.images(rec, result);
     return c.json(legacy(rec, { ...result, output: output ?? [] }) as object, 200);
@@ -156,7 +157,7 @@ export function predictionRoutes(s: Services) {
       // Predictions hand out stored images as URLs unless base64 is asked for (the direct routes' default).
       const input = { output: "url", ...body.input };
       const rec = await service.create({ ...body, input }, t, { idempotencyKey: c.req.valid("header")["idempotency-key"] });
-      return (await answer(c, s, await service.wait(rec.id, t, wait, c.req.raw.signal))) as never;
+      return (await answer(c, s, await service.wait(rec.id, t, wait, c.req.raw.signal, rec))) as never;
     })
     .openapi(get, async (c) => c.json(await render(c, s, await service.get(c.req.valid("param").id, tenantOf(c))), 200))
     .openapi(list, async (c) => {
