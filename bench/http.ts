@@ -80,7 +80,7 @@ const generate = (stack: { url: string; apiKey: string }, model: string) =>
 async function queueVsDirect() {
   const rows: { path: string; model: ModelName; concurrency: number; p50_ms: number; p99_ms: number; images_per_s: number; non200: number }[] = [];
   let cold: { server_total_s: number; client_ms: number } | undefined;
-  for (const [name, env] of [["queue", { GANSERVE_SYNC_INFERENCE: "false" }], ["direct", { GANSERVE_SYNC_INFERENCE: "true" }]] as const) {
+  for (const [name, env] of [["queue", {}], ["direct", { GANSERVE_SYNC_INFERENCE: "true" }]] as const) {
     const s = await startStack({ dataDir, env: { GANSERVE_ENGINE: engine, GANSERVE_MAX_QUEUE: "256", ...env } });
     try {
       if (name === "queue") {

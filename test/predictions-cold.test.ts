@@ -35,8 +35,6 @@ beforeAll(async () => {
       GANSERVE_API_KEYS: KEY,
       // Long enough that the first request surely comes before the worker; the test then waits for it.
       GANSERVE_WORKER_START_DELAY_MS: "20000",
-      // /v1/generate as a prediction, as deployed (locally it runs in the request by default).
-      GANSERVE_SYNC_INFERENCE: "false",
     },
   });
 }, 120_000);

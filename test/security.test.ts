@@ -10,6 +10,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { EMBEDDED_CREDENTIALS, Storage } from "@ganserve/core/storage/index";
+import { predictionKeys } from "@ganserve/core/storage/keys";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
 import { startStack, type Stack } from "./helpers/stack.ts";
 import { postUpload } from "./helpers/upload.ts";
@@ -169,7 +170,8 @@ describe("tenant isolation table (beta asks for alpha's resources)", () => {
     const res = await post("/v1/generate", () => ({ model: alpha.model, class_idx: 1, seeds: [1], output: "url" }))(KA, "");
     expect(res.status).toBe(200);
     const url = new URL((await res.json()).images[0].url);
-    expect(url.pathname).toMatch(/\/outputs\/alpha\//);
+    // /v1/generate runs as a prediction: its images are the prediction's data, kept under the tenant's prefix.
+    expect(url.pathname).toContain(`/${predictionKeys.dataRoot}alpha/`);
   });
 });
 

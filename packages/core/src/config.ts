@@ -96,8 +96,8 @@ export const SettingsSchema = z.object({
   GANSERVE_WORKER_START_DELAY_MS: z.coerce.number().int().min(0).default(0).describe("Delay before the in-process worker starts pulling (a local stand-in for a cold GPU boot)"),
   GANSERVE_HOST: z.string().min(1).optional().describe("Interface of the prediction worker's health server (default 0.0.0.0)"),
   GANSERVE_SYNC_INFERENCE: bool
-    .default(true)
-    .describe("Run /v1/generate and /v1/translate inside the request instead of as predictions. Default true locally, where the queue path cannot yet sustain load (docs/predictions.md); false when deployed, where the API has no models"),
+    .default(false)
+    .describe("Comparison switch (bench:http's direct column): run /v1/generate and /v1/translate inside the request instead of as predictions. Never when deployed, where the API has no models"),
   GANSERVE_PRODUCTION: bool.default(false).describe("Production mode: stricter webhooks, no dev key"),
   GANSERVE_SECRET_KEY: z
     .string()
@@ -160,8 +160,8 @@ function sstOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
   if (typeof queue?.url === "string") out.GANSERVE_PREDICTION_QUEUE_URL = queue.url;
   // API Gateway's integration ends a request at 30 s: waits are clamped below that when deployed.
   if (link("App") && env.GANSERVE_PREDICTION_MAX_WAIT_S === undefined) out.GANSERVE_PREDICTION_MAX_WAIT_S = "28";
-  // Deployed, the API Lambda has no models: generate and translate must go through the queue to the GPU workers.
-  if (link("App") && env.GANSERVE_SYNC_INFERENCE === undefined) out.GANSERVE_SYNC_INFERENCE = "false";
+  // Deployed, the API Lambda has no models: generate and translate always go through the queue.
+  if (link("App")) out.GANSERVE_SYNC_INFERENCE = "false";
   // Deployed (links active) means production unless the environment says otherwise explicitly.
   if (link("App") && env.GANSERVE_PRODUCTION === undefined) out.GANSERVE_PRODUCTION = "true";
   return out;
