@@ -263,6 +263,14 @@ export async function cycleGan(record: Pick<ModelJson, "config">, sd: StateDict,
 export async function spade(record: Pick<ModelJson, "config">, sd: StateDict, threads?: number, memArena = true, src: GraphSource = {}): Promise<OnnxSpadeEngine> {
   const config = parseSpadeConfig(record.config);
   const session = await graphSession(src, record.config, "generator", () => exportSpade(config, sd), threads, memArena);
+  return spadeEngine(config, session);
+}
+
+/**
+ * Outside `spade()` so that its methods do not close over the state dict: once ORT owns the weights, the JS
+ * copy (373 MB for the bench's SPADE) can be collected.
+ */
+function spadeEngine(config: ReturnType<typeof parseSpadeConfig>, session: OrtSession): OnnxSpadeEngine {
   const [height, width] = config.output_hw;
   return {
     family: "spade",

@@ -21,6 +21,12 @@ async function handle(msg) {
     const session = await ort.InferenceSession.create(msg.model.path ?? msg.model, {
       executionProviders,
       enableCpuMemArena: msg.memArena,
+      // No memory pattern: with one, ORT plans a pass's intermediates as one block per input shape, and the
+      // arena kept the first pass at a new batch size (run tensor by tensor while the pattern is recorded) beside
+      // the block of the next: SPADE 256² at batch 8 peaked at 7.6 GB against 4.5 GB without (torch 2.13: 3.1 GB),
+      // CycleGAN at 1.42 against 1.21 GB, with no pass slower (docs/performance.md, Memory). Tensors are then
+      // taken from and returned to the arena one by one, freed at their last use as in PyTorch.
+      enableMemPattern: false,
       graphOptimizationLevel: msg.model.path ? "disabled" : "all",
       // Saving at level "all" always warns that the file is hardware-specific: the cache key holds the CPU.
       ...(msg.saveOptimizedTo ? { optimizedModelFilePath: msg.saveOptimizedTo, logSeverityLevel: 3 } : {}),
