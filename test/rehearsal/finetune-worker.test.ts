@@ -41,6 +41,7 @@ let jobs: JobStore;
 let dir: string;
 let app: string;
 let jobId: string;
+let bucket: string;
 /** The container overrides SubmitJob carries, as the API's BatchLauncher builds them. */
 let overrides: Record<string, string>;
 
@@ -48,13 +49,16 @@ beforeAll(async () => {
   run = await runSstConfigUnderMocks({ stage: "rehearsal", env: { SST_SECRET_ApiKeys: "k", SST_SECRET_SecretKey: "cmVoZWFyc2FsLXNlY3JldC1rZXktMzItYnl0ZXMhISE=" } });
   job = fineTuneJob(run);
   gate = new RoleGate(job.role, rolePolicies(run).get(job.role) ?? []);
-  const bucket = String(JSON.parse(job.env.SST_RESOURCE_Storage).name);
+  bucket = String(JSON.parse(job.env.SST_RESOURCE_Storage).name);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-rehearsal-ft-"));
   store = await startEmbeddedS3({ directory: path.join(dir, "s3"), bucket, host: STORE_HOST });
   front = await startS3Front({ upstream: store.endpoint, bucket, gate });
   storage = new Storage({ bucket, region: MOCK_REGION, endpoint: store.endpoint, credentials: EMBEDDED_CREDENTIALS });
   jobs = new JobStore(storage);
+}, 180_000);
 
+/** What the deployer and the API did before Batch runs the job: a base model, a finalized dataset, the job. */
+async function seed() {
   // The base model, as a deployer seeds it (docs/deploy.md): the CLI straight to the bucket. Spawned, not
   // run synchronously: the store answers from this process.
   const cli = spawn(process.execPath, [path.join(ROOT, "packages/functions/bin/ganserve.mjs"), "import", path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "--name", "sg-base"], {
@@ -91,8 +95,7 @@ beforeAll(async () => {
   if (launched[0] !== jobId) throw new Error("the job was not launched");
   const input = submitJobInput(jobId, { jobQueue: "q", jobDefinition: "d" });
   overrides = Object.fromEntries((input.containerOverrides?.environment ?? []).map((e) => [String(e.name), String(e.value)]));
-  app = imageLayout(DOCKERFILE);
-}, 300_000);
+}
 
 afterAll(async () => {
   storage?.destroy();
@@ -128,14 +131,29 @@ function attempt(): { child: ChildProcess; exited: Promise<number | null>; logs:
 
 const checkpointKeys = async () => (await storage.list(`${jobKeys.prefix(jobId)}checkpoints/`)).map((o) => o.key).filter((k) => k.endsWith(".safetensors"));
 
+describe("fine-tune job role", () => {
+  test("defect 6: the job role may delete the checkpoint a newer one supersedes", async () => {
+    // Decided on a gate of its own, so that the grant-use check below counts only what the worker did.
+    const own = new RoleGate(job.role, rolePolicies(run).get(job.role) ?? []);
+    const resource = `arn:aws:s3:::${bucket}/${jobKeys.checkpoint("ft_rehearsal0000000000", 1)}`;
+    expect(await own.decide("DeleteObject of a superseded checkpoint", { action: "s3:DeleteObject", resource })).toBe(true);
+  });
+});
+
 describe("fine-tune worker as Batch runs it", () => {
+  beforeAll(async () => {
+    await seed();
+    app = imageLayout(DOCKERFILE);
+  }, 300_000);
+
+
   test("the job definition asks for a GPU and the job id comes from SubmitJob's overrides", () => {
     expect(job.definition.resourceRequirements).toContainEqual({ type: "GPU", value: "1" });
     expect(overrides.GANSERVE_JOB_ID).toBe(jobId);
     expect(imageCmd(DOCKERFILE).at(-1)).toBe("packages/functions/src/worker.ts");
   });
 
-  test("killed after its first checkpoint, the retry resumes, replaces checkpoints and publishes the model", async () => {
+  test("defect 6: killed after its first checkpoint, the retry resumes, replaces checkpoints and publishes the model", async () => {
     fs.mkdirSync(path.join(dir, "worker"), { recursive: true });
     const first = attempt();
     const deadline = Date.now() + 400_000;

@@ -137,6 +137,9 @@ describe("GPU prediction worker as ECS starts it", () => {
   test("defect 8: the task asks for a GPU and its env selects ONNX Runtime's CUDA provider first", () => {
     expect(task.definition.resourceRequirements).toContainEqual({ type: "GPU", value: "1" });
     expect(task.env.GANSERVE_ORT_PROVIDERS?.split(",")[0]).toBe("cuda");
+  });
+
+  test("defect 5: the GPU task runs no fine-tune launcher (GANSERVE_LAUNCHER=none), so it never re-adopts jobs", () => {
     expect(task.env.GANSERVE_LAUNCHER).toBe("none");
   });
 
@@ -175,7 +178,7 @@ describe("GPU prediction worker as ECS starts it", () => {
     }
   }, 240_000);
 
-  test("defect 3: every call the worker made was allowed by the task role", () => {
+  test("every call the worker made was allowed by the task role", () => {
     expect(gate.decisions.length).toBeGreaterThan(0);
     expect(gate.denied()).toEqual([]);
   });

@@ -49,6 +49,32 @@ let init: { init: string; ms?: number; error?: string };
 let dataDir: string;
 const output: string[] = [];
 
+/** Imports the built handler in a process of its own, as Lambda's runtime would, with `env` (plus what Lambda adds). */
+async function startHost(env: Record<string, string>): Promise<{ host: ChildProcess; init: typeof init }> {
+  const child = fork(path.join(import.meta.dirname, "lambda-host.mjs"), [pathToFileURL(built.entry).href, built.exportName], {
+    cwd: built.dir,
+    execArgv: [],
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    env: {
+      AWS_REGION: MOCK_REGION,
+      AWS_LAMBDA_FUNCTION_NAME: "ganserve-rehearsal-Api",
+      AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
+      // The function's /tmp: GANSERVE_DATA_DIR (/tmp/ganserve) must never be written, so point TMPDIR away too.
+      TMPDIR: dataDir,
+      PATH: process.env.PATH ?? "",
+      ...env,
+    },
+  });
+  child.stdout?.on("data", (c) => output.push(String(c)));
+  child.stderr?.on("data", (c) => output.push(String(c)));
+  const result = await new Promise<typeof init>((resolve) => {
+    child.once("message", (m) => resolve(m as typeof init));
+    child.once("exit", (code) => resolve({ init: "failed", error: `exited ${code}: ${output.join("")}` }));
+  });
+  return { host: child, init: result };
+}
+
 beforeAll(async () => {
   // The queue URLs must name the SQS fake before the graph hands them out: start it first, gate it later.
   const gateProxy = { decide: (...a: Parameters<RoleGate["decide"]>) => gate.decide(...a) } as unknown as RoleGate;
@@ -81,30 +107,12 @@ beforeAll(async () => {
   if ((await new Promise((r) => cli.once("close", r))) !== 0) throw new Error(`seeding a model failed: ${cliOut}`);
   batch = await startFakeBatch(gate);
   built = await buildLambda(fn);
-  host = fork(path.join(import.meta.dirname, "lambda-host.mjs"), [pathToFileURL(built.entry).href, built.exportName], {
-    cwd: built.dir,
-    execArgv: [],
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-    env: {
-      ...fn.env,
-      // What the Lambda runtime adds, and the two redirections to the stand-ins.
-      AWS_REGION: MOCK_REGION,
-      AWS_LAMBDA_FUNCTION_NAME: "ganserve-rehearsal-Api",
-      AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_S3: front.endpoint,
-      AWS_ENDPOINT_URL_BATCH: batch.endpoint,
-      // The function's /tmp: GANSERVE_DATA_DIR (/tmp/ganserve) must never be written, so point TMPDIR away too.
-      TMPDIR: dataDir,
-      PATH: process.env.PATH ?? "",
-    },
-  });
-  host.stdout?.on("data", (c) => output.push(String(c)));
-  host.stderr?.on("data", (c) => output.push(String(c)));
-  init = await new Promise((resolve) => {
-    host.once("message", (m) => resolve(m as typeof init));
-    host.once("exit", (code) => resolve({ init: "failed", error: `exited ${code}: ${output.join("")}` }));
-  });
+  ({ host, init } = await startHost({
+    ...fn.env,
+    // What the Lambda runtime adds, and the two redirections to the stand-ins.
+    AWS_ENDPOINT_URL_S3: front.endpoint,
+    AWS_ENDPOINT_URL_BATCH: batch.endpoint,
+  }));
 }, 240_000);
 
 afterAll(async () => {
@@ -124,7 +132,10 @@ interface Result {
   headers: Record<string, string>;
   body: string;
 }
-async function invoke(method: string, rawPath: string, opts: { body?: unknown; key?: boolean; headers?: Record<string, string> } = {}): Promise<Result> {
+type InvokeOptions = { body?: unknown; key?: boolean; headers?: Record<string, string> };
+const invoke = (method: string, rawPath: string, opts: InvokeOptions = {}) => invokeOn(host, init, method, rawPath, opts);
+
+async function invokeOn(host: ChildProcess, init: { init: string; error?: string }, method: string, rawPath: string, opts: InvokeOptions = {}): Promise<Result> {
   const id = `req-${++nextId}`;
   const headers: Record<string, string> = { host: "api.rehearsal.test", "x-forwarded-proto": "https", "user-agent": "rehearsal" };
   if (opts.key !== false) headers.authorization = `Bearer ${KEY}`;
@@ -181,7 +192,7 @@ describe("API Lambda as SST deploys it", () => {
     expect(fn.env.SST_KEY_FILE).toBe("resource.enc");
   });
 
-  test("init succeeds with exactly the function's environment", () => {
+  test("defect 1: the Lambda reads its links through SST's Resource (resource.enc): init succeeds with exactly its env", () => {
     expect(init.error ?? "").toBe("");
     expect(init.init).toBe("ok");
   });
@@ -196,6 +207,20 @@ describe("API Lambda as SST deploys it", () => {
     expect(gate.decisions.filter((d) => d.action === "s3:ListBucket" && d.context?.["s3:prefix"] === undefined)).toEqual([]);
     // GANSERVE_DATA_DIR is /tmp/ganserve in the function's env; an embedded store would have put s3/ there.
     expect(fs.existsSync(path.join(fn.env.GANSERVE_DATA_DIR, "s3", "_buckets", String(fn.links.Storage.name)))).toBe(false);
+  });
+
+  test("defect 2: the bundle resolves nothing at init that SST does not ship (/docs: swagger-ui-dist)", async () => {
+    // Independent of defects 1 and 3: the same folder, the links given as env vars and S3 straight to the store.
+    const links = Object.fromEntries(Object.entries(fn.links).map(([name, props]) => [`SST_RESOURCE_${name}`, JSON.stringify(props)]));
+    const alone = await startHost({ ...fn.env, ...links, AWS_ENDPOINT_URL_S3: store.endpoint });
+    try {
+      expect(alone.init.error ?? "").toBe("");
+      const res = await invokeOn(alone.host, alone.init, "GET", "/docs", { key: false });
+      expect(res.statusCode).toBe(200);
+      expect(res.body.toLowerCase()).toContain("swagger");
+    } finally {
+      alone.host.kill();
+    }
   });
 
   test("/docs is served from the shipped swagger-ui-dist", async () => {

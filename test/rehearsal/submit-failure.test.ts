@@ -1,16 +1,23 @@
-// Deploy rehearsal, control plane: a fine-tune whose submit fails (Batch denied or down) must not stay
+// Deploy rehearsal, control plane, review defect 7: SubmitJob as the API sends it (tags included) must be
+// allowed by the API Lambda's role, and a fine-tune whose submit fails anyway (Batch down) must not stay
 // `queued`, where it would hold one of the tenant's fine-tune slots forever (nothing would ever run it).
-// The real FineTuneService and JobStore on the embedded store; a launcher that fails like SubmitJob does.
+// The real BatchLauncher against the recording Batch fake, decided against the Lambda's role from the graph;
+// the real FineTuneService and JobStore on the embedded store with a launcher that fails like SubmitJob does.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { BatchClient } from "@aws-sdk/client-batch";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { DatasetService } from "@ganserve/core/datasets/service";
 import type { ModelRegistry } from "@ganserve/core/models/registry";
 import { activeFineTunes } from "@ganserve/core/jobs/quota";
+import { BatchLauncher } from "@ganserve/core/jobs/launcher";
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { apiLambda, MOCK_REGION, rolePolicies, runSstConfigUnderMocks } from "../../infra/mock-harness.ts";
+import { startFakeBatch } from "./aws-fakes.ts";
+import { RoleGate } from "./iam.ts";
 
 let dir: string;
 let store: EmbeddedS3;
@@ -27,7 +34,32 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test("a failed submit ends the job `failed` (launch_failed), frees the slot, and answers 503 with Retry-After", async () => {
+test("defect 7: SubmitJob as the API sends it (tags, the new job/*, any definition revision) is allowed by the Lambda's role", async () => {
+  const run = await runSstConfigUnderMocks({ stage: "rehearsal", env: { SST_SECRET_ApiKeys: "k", SST_SECRET_SecretKey: "cmVoZWFyc2FsLXNlY3JldC1rZXktMzItYnl0ZXMhISE=" } });
+  try {
+    const fn = apiLambda(run);
+    const gate = new RoleGate(fn.role, rolePolicies(run).get(fn.role) ?? []);
+    const batch = await startFakeBatch(gate);
+    const client = new BatchClient({ region: MOCK_REGION, endpoint: batch.endpoint, credentials: EMBEDDED_CREDENTIALS });
+    try {
+      const link = fn.links.FineTune as { jobQueue: string; jobDefinition: string };
+      let error: unknown;
+      await new BatchLauncher({ jobQueue: link.jobQueue, jobDefinition: link.jobDefinition, client }).launch("ft_rehearsal0000000000").catch((e) => {
+        error = e;
+      });
+      expect(gate.denied().map((d) => `${d.action} on ${d.resource}`)).toEqual([]);
+      expect(error).toBeUndefined();
+      expect(batch.accepted.map((c) => c.operation)).toEqual(["SubmitJob"]);
+    } finally {
+      client.destroy();
+      await batch.close();
+    }
+  } finally {
+    await run.close();
+  }
+}, 180_000);
+
+test("defect 7: a failed submit ends the job `failed` (launch_failed), frees the slot, and answers 503 with Retry-After", async () => {
   const jobs = new JobStore(storage);
   // Only what create() asks of them: a stylegan2 base and a ready stylegan2 dataset of this tenant.
   const registry = {
