@@ -21,7 +21,10 @@ COPY packages/functions/package.json packages/functions/
 COPY packages/sdk/package.json packages/sdk/
 COPY packages/web/package.json packages/web/
 ENV ONNXRUNTIME_NODE_INSTALL=skip
-RUN npm ci --omit=dev --no-audit --no-fund
+# `sst` is a runtime dependency for its SDK only (sst/resource: how config reads links); its CLI binary, the
+# optional sst-<platform> package (about 72 MB), deploys stacks and never runs in a container.
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/sst-*
 RUN npm install --no-save --omit=dev --no-audit --no-fund @tensorflow/tfjs-node-gpu@4.22.0 \
  && npm cache clean --force
 

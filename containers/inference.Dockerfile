@@ -26,7 +26,10 @@ COPY packages/core/package.json packages/core/
 COPY packages/functions/package.json packages/functions/
 COPY packages/sdk/package.json packages/sdk/
 COPY packages/web/package.json packages/web/
+# `sst` is a runtime dependency for its SDK only (sst/resource: how config reads links); its CLI binary, the
+# optional sst-<platform> package (about 72 MB), deploys stacks and never runs in a container.
 RUN npm ci --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/sst-* \
  && ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \
  && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && npm cache clean --force

@@ -97,6 +97,14 @@ describe.each(Object.entries(images))("%s.Dockerfile", (name, img) => {
     expect(kw(img.df.getInstructions(), "COPY").map(args)).toContain("package.json package-lock.json ./");
   });
 
+  test("review defect 22: the SST CLI binary is not shipped (only the sst package's runtime SDK is)", () => {
+    const runs = kw(img.df.getInstructions(), "RUN").map(args);
+    const install = runs.findIndex((r) => /\bnpm ci --omit=dev\b/.test(r));
+    expect(runs.slice(install).some((r) => /\brm -rf node_modules\/sst-\*/.test(r))).toBe(true);
+    // The shipped stage takes node_modules from the stage that removed it.
+    expect(kw(img.final, "COPY").map(args).filter((c) => c.includes("node_modules"))).toEqual(["--from=deps --chown=root:root /app/node_modules ./node_modules"]);
+  });
+
   test("runs as a non-root user", () => {
     const users = kw(img.final, "USER");
     expect(users.length).toBeGreaterThan(0);
