@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_ref import resnet_generator  # the serving bench's CycleGAN ResnetGenerator (instance norm)
+from torch_ref import resnet_generator, upfirdn2d  # the serving bench's CycleGAN ResnetGenerator, its FIR filter
 
 SQRT2 = math.sqrt(2)
 
@@ -227,11 +227,7 @@ FIR2 = torch.outer(FIR, FIR) / FIR.sum() ** 2
 
 
 def blur(x, pad=(0, 0, 0, 0), up=1, gain=1.0):
-    n, c, h, w = x.shape
-    if up > 1:
-        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
-    x = F.pad(x, list(pad))
-    return F.conv2d(x, (FIR2 * gain)[None, None].repeat(c, 1, 1, 1), groups=c)
+    return upfirdn2d(x, FIR2, up=up, pad=pad, gain=gain)  # FIR2 is symmetric: upfirdn2d's flip changes nothing
 
 
 class ModConv(nn.Module):
