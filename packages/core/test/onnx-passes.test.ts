@@ -17,6 +17,8 @@ import type { GraphBuilder } from "../src/onnx/graph.ts";
 import { Linear } from "../src/networks/common/linear.ts";
 import { SpectralConv2d } from "../src/networks/common/spectral-norm.ts";
 import { dropBiasBeforeInstanceNorm, foldAddIntoConvBias, foldBatchNorm, mergeSiblingConvs, optimize, polyphaseConvTranspose } from "../src/onnx/passes.ts";
+import { foldBiasIntoConv, foldConstants, foldScalarGains } from "../src/onnx/fold.ts";
+import { FullyConnectedLayer } from "../src/networks/stylegan2/layers.ts";
 
 /** Deterministic values in [lo, hi). */
 function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -219,6 +221,68 @@ describe("graph passes against the eager forward", () => {
     };
     const r = await compare(net, 3, () => {}, 1, 1);
     expect(r.after).toContain("Gemm");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("foldConstants turns a product of constants (noise_const · noise_strength) into one constant", async () => {
+    const net: Net = (ops) => {
+      const map = ops.param("noise_const", [6, 5], "norm.running_mean");
+      const strength = ops.param("noise_strength", [], "conv.bias");
+      return (x) => ops.plus(x, ops.mulParam(ops.paramMap(map, 1, 6, 5), strength));
+    };
+    const r = await compare(net, 3, foldConstants);
+    expect(r.before.filter((o) => o === "Mul")).toHaveLength(1);
+    expect(r.after).not.toContain("Mul");
+    expect(r.diff).toBeLessThan(1e-6);
+  });
+
+  it("foldScalarGains moves an activation gain through lrelu and the bias into the conv", async () => {
+    const net: Net = (ops) => {
+      const conv = new Conv2d(ops, "c", 3, 4, 3, { padding: 1, bias: false });
+      const bias = ops.param("b", [4], "conv.bias");
+      return (x) => ops.biasAct(conv.apply(x), bias, { act: "lrelu", gain: Math.SQRT2, clamp: 0.5 });
+    };
+    const r = await compare(net, 3, foldScalarGains);
+    expect(r.before).toContain("Mul");
+    expect(r.after).not.toContain("Mul");
+    expect(r.after).toContain("Clip");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("foldScalarGains folds into a MatMul weight through reshapes (equalized-lr FC with lrelu)", async () => {
+    const net: Net = (ops) => {
+      const fc = new FullyConnectedLayer(ops, "fc", 3, 4, { activation: "lrelu", lrMultiplier: 0.01 });
+      const out = new FullyConnectedLayer(ops, "out", 4, 2);
+      return (x) => ops.mulScalar(out.apply(fc.apply(x)), 0.5);
+    };
+    const r = await compare(net, 3, foldScalarGains, 1, 1);
+    expect(r.before.filter((o) => o === "Mul")).toHaveLength(2);
+    expect(r.after).not.toContain("Mul");
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("foldScalarGains leaves a gain whose value has another reader, and a negative gain before lrelu", async () => {
+    const net: Net = (ops) => {
+      const conv = new Conv2d(ops, "c", 3, 3, 1);
+      return (x) => {
+        const h = conv.apply(x);
+        return ops.plus(ops.mulScalar(ops.leakyRelu(ops.mulScalar(x, 2), 0.2), -1), ops.plus(h, ops.mulScalar(h, 3)));
+      };
+    };
+    const r = await compare(net, 3, foldScalarGains);
+    expect(r.after.filter((o) => o === "Mul")).toHaveLength(3);
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it("foldBiasIntoConv makes a per-channel bias added after a conv the conv's bias", async () => {
+    const net: Net = (ops) => {
+      const conv = new Conv2d(ops, "c", 3, 4, 1, { bias: false });
+      const bias = ops.param("b", [4], "conv.bias");
+      return (x) => ops.biasAct(conv.apply(x), bias, { act: "linear", gain: 1, clamp: null });
+    };
+    const r = await compare(net, 3, foldBiasIntoConv);
+    expect(r.before).toContain("Add");
+    expect(r.after).not.toContain("Add");
     expect(r.diff).toBeLessThan(1e-5);
   });
 

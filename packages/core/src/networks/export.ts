@@ -1,6 +1,6 @@
 /**
- * The ONNX export of every family, each its own network run against the graph builder (StyleGAN2 still has its
- * separate exporter in stylegan2/onnx-export.ts, see docs/design/networks.md): a family config + native state dict (official names, the layout of `weights.safetensors`
+ * The ONNX export of every family, each its own network run against the graph builder (docs/design/networks.md):
+ * a family config + native state dict (official names, the layout of `weights.safetensors`
  * for one generator) → ONNX model bytes, one graph per entry. NHWC float32 I/O with a dynamic batch dimension.
  */
 import type { StateDict } from "../checkpoints/tensor.ts";

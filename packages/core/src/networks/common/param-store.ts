@@ -8,13 +8,27 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
 import * as eager from "../ops/eager.ts";
-import type { BatchNormParams, ConvOptions, ConvTransposeOptions, Ops, ParamLayout, ParamOptions, ParamRole, SpectralParams } from "../ops/ops.ts";
+import type {
+  BatchNormParams,
+  BiasActOptions,
+  ConvOptions,
+  ConvTransposeOptions,
+  ModulatedConvOptions,
+  Ops,
+  ParamLayout,
+  ParamOptions,
+  ParamRole,
+  SpectralParams,
+} from "../ops/ops.ts";
+import { biasAct } from "./bias_act.ts";
+import { conv2dResample } from "./conv2d_resample.ts";
 import { resizeNearestLegacy, upsampleNearest2x, upsampleNearest2xBroadcast } from "./nearest-resize.ts";
+import { upsample2d } from "./upfirdn2d.ts";
 
 export type { ParamRole };
 
 /** Official layout → TF layout: conv weights become HWIO (transposed convs HW-out-in), linear weights [in, out]. */
-const PERM: Record<ParamLayout, number[] | undefined> = { OIHW: [2, 3, 1, 0], IOHW: [2, 3, 1, 0], OI: [1, 0], plain: undefined };
+const PERM: Record<ParamLayout, number[] | undefined> = { OIHW: [2, 3, 1, 0], IOHW: [2, 3, 1, 0], OI: [1, 0], CHW: [1, 2, 0], plain: undefined };
 
 /** Supplies the initial value of a slot, in the official layout and shape. */
 export type ParamSource = (name: string, officialShape: readonly number[], role: ParamRole) => tf.Tensor;
@@ -156,6 +170,58 @@ export class ParamStore implements Ops<tf.Tensor4D, tf.Variable> {
 
   dropout(x: tf.Tensor4D, rate: number, training: boolean): tf.Tensor4D {
     return training ? (tf.dropout(x, rate) as tf.Tensor4D) : x;
+  }
+
+  fullyConnected(x: tf.Tensor4D, weight: tf.Variable, bias: tf.Variable | undefined, o: { weightGain: number; biasGain: number }): tf.Tensor4D {
+    const n = x.shape[0];
+    // The "plain" weight is [out, in]: matMul with transposeB.
+    const w = o.weightGain === 1 ? weight : tf.mul(weight, o.weightGain);
+    let y = tf.matMul(tf.reshape(x, [n, -1]) as tf.Tensor2D, w as tf.Tensor2D, false, true);
+    if (bias) y = tf.add(y, o.biasGain === 1 ? bias : tf.mul(bias, o.biasGain));
+    return tf.reshape(y, [n, 1, 1, weight.shape[0] as number]);
+  }
+
+  biasAct(x: tf.Tensor4D, bias: tf.Variable | undefined, o: BiasActOptions): tf.Tensor4D {
+    return biasAct(x, bias ?? null, o);
+  }
+
+  normalize2ndMoment(x: tf.Tensor4D, eps: number): tf.Tensor4D {
+    return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 3, true), eps)));
+  }
+
+  splitChannels(x: tf.Tensor4D, parts: number): tf.Tensor4D[] {
+    return tf.split(x, parts, 3);
+  }
+
+  /** "CHW" parameters are kept HWC, [H, W] ones as they are: either way a reshape. */
+  paramMap(p: tf.Variable, c: number, h: number, w: number): tf.Tensor4D {
+    return tf.reshape(p, [1, h, w, c]);
+  }
+
+  mulParam(x: tf.Tensor4D, p: tf.Variable): tf.Tensor4D {
+    return tf.mul(x, p);
+  }
+
+  mulScalar(x: tf.Tensor4D, c: number): tf.Tensor4D {
+    return tf.mul(x, c);
+  }
+
+  noise(like: tf.Tensor4D, h: number, w: number, seed: number): tf.Tensor4D {
+    return tf.randomNormal([like.shape[0], h, w, 1], 0, 1, "float32", seed);
+  }
+
+  modulatedConv2d(x: tf.Tensor4D, weight: tf.Variable, styles: tf.Tensor4D, o: ModulatedConvOptions<tf.Variable>): tf.Tensor4D {
+    const s = tf.reshape(styles, [styles.shape[0], styles.shape[3]]) as tf.Tensor2D;
+    return eager.modulatedConv2d(x, weight as tf.Tensor4D, s, { ...o, f: o.filter as tf.Tensor2D | undefined });
+  }
+
+  resampleConv2d(x: tf.Tensor4D, weight: tf.Variable, filter: tf.Variable, o: { up: number; down: number; padding: number; weightGain: number }): tf.Tensor4D {
+    const w = tf.mul(weight, o.weightGain) as tf.Tensor4D;
+    return conv2dResample(x, w, { f: filter as tf.Tensor2D, up: o.up, down: o.down, padding: o.padding, flipWeight: o.up === 1 });
+  }
+
+  upsample2d(x: tf.Tensor4D, filter: tf.Variable): tf.Tensor4D {
+    return upsample2d(x, filter as tf.Tensor2D);
   }
 
   add(name: string, officialShape: readonly number[], role: ParamRole, opts: { perm?: number[]; trainable?: boolean } = {}): tf.Variable {

@@ -4,6 +4,7 @@
  * HW-out-in).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { conv2dResample } from "../common/conv2d_resample.ts";
 import type { BatchNormParams, ConvTransposeOptions, SpectralParams } from "./ops.ts";
 
 /**
@@ -185,4 +186,26 @@ function buildSubpixelFilter(weight: tf.Variable, s: number): tf.Tensor4D {
   for (let i = 0; i < index.length; i++) if (index[i] < 0) index[i] = zero;
   const flat = tf.concat([tf.reshape(weight, [-1]), tf.zeros([1])]);
   return tf.reshape(tf.gather(flat, tf.tensor1d(index, "int32")), subpixelShape(weight.shape as number[], s));
+}
+
+/**
+ * StyleGAN2's modulated conv as scale-inputs → shared conv → scale-outputs. That equals modulating the weight per
+ * sample (upstream's fused grouped conv) up to float rounding (~5e-6), keeps one conv for the whole batch and needs
+ * no grouped conv, which TF.js lacks. x [N, H, W, I]; weight HWIO; styles [N, I].
+ */
+export function modulatedConv2d(
+  x: tf.Tensor4D,
+  weight: tf.Tensor4D,
+  styles: tf.Tensor2D,
+  o: { demodulate: boolean; up: number; padding: number; f?: tf.Tensor2D },
+): tf.Tensor4D {
+  const [n, inC] = styles.shape;
+  const outC = weight.shape[3];
+  let y = tf.mul(x, tf.reshape(styles, [n, 1, 1, inC])) as tf.Tensor4D;
+  y = conv2dResample(y, weight, { f: o.f, up: o.up, padding: o.padding, flipWeight: o.up === 1 });
+  if (!o.demodulate) return y;
+  // sum over (i, kh, kw) of (W*s)^2 = s^2 · sum_{kh,kw} W^2, one small matmul instead of an N-fold weight.
+  const wsq = tf.sum(tf.square(weight), [0, 1]) as tf.Tensor2D; // [I, O]
+  const d = tf.rsqrt(tf.add(tf.matMul(tf.square(styles), wsq), 1e-8));
+  return tf.mul(y, tf.reshape(d, [n, 1, 1, outC]));
 }

@@ -10,15 +10,17 @@
  * Tensors are NHWC in this interface whatever the implementation keeps inside (the graph is NCHW). Shapes are
  * logical [N, H, W, C] for feature maps, [N, C] for vectors; `null` marks a size only known at run time.
  */
+import type { Activation } from "../common/bias_act.ts";
 
 /** What a value is for; random initialisation and importers pick defaults from it. */
 export type ParamRole = "conv.weight" | "conv.bias" | "norm.weight" | "norm.bias" | "norm.running_mean" | "norm.running_var";
 
 /**
  * The official layout of a parameter, which tells an implementation how to store it: "OIHW" (Conv2d weight),
- * "IOHW" (ConvTranspose2d weight), "OI" (Linear weight), "plain" (vectors, scalars, anything used as is).
+ * "IOHW" (ConvTranspose2d weight), "OI" (Linear weight), "CHW" (a learned [C, H, W] map), "plain" (vectors,
+ * scalars, anything used as is; StyleGAN2's equalized-lr weights keep their official layout this way).
  */
-export type ParamLayout = "OIHW" | "IOHW" | "OI" | "plain";
+export type ParamLayout = "OIHW" | "IOHW" | "OI" | "CHW" | "plain";
 
 export interface ParamOptions {
   layout?: ParamLayout;
@@ -43,6 +45,27 @@ export interface SpectralParams<P> {
   orig: P;
   u: P;
   v: P;
+}
+
+/** StyleGAN2's `bias_act` activations, with their variance-preserving gains (networks/common/bias_act.ts). */
+export type { Activation };
+
+export interface BiasActOptions {
+  act: Activation;
+  /** Multiplies the activation's output (StyleGAN2: the activation's own gain times a layer gain). */
+  gain: number;
+  /** Symmetric clamp after the gain; null: none. */
+  clamp: number | null;
+}
+
+/** StyleGAN2's `modulated_conv2d` (and `conv2d_resample`) options. */
+export interface ModulatedConvOptions<P> {
+  demodulate: boolean;
+  /** 1, or 2: transposed conv then the FIR `filter` (gain up²), as conv2d_resample does. */
+  up: number;
+  padding: number;
+  /** The 2-D resampling filter (a registered `resample_filter` buffer); required when up > 1. */
+  filter?: P;
 }
 
 export interface BatchNormParams<P> {
@@ -103,6 +126,35 @@ export interface Ops<T, P> {
   concat(xs: readonly T[]): T;
   /** Inverted dropout when `training`, identity otherwise. */
   dropout(x: T, rate: number, training: boolean): T;
+
+  // StyleGAN2's primitives (stylegan2-ada-pytorch's torch_utils/ops), vectors held as [N, 1, 1, C] maps.
+  /** `FullyConnectedLayer` without its activation: x @ (weight · weightGain)ᵀ + bias · biasGain; weight "plain" [out, in]. */
+  fullyConnected(x: T, weight: P, bias: P | undefined, o: { weightGain: number; biasGain: number }): T;
+  /** `bias_act`: + per-channel bias, activation, × gain, clamp. */
+  biasAct(x: T, bias: P | undefined, o: BiasActOptions): T;
+  /** `normalize_2nd_moment` of a vector: x · rsqrt(mean over channels of x² + eps). */
+  normalize2ndMoment(x: T, eps: number): T;
+  /** Channels split into `parts` equal chunks (a list of ws held as one [N, 1, 1, K·C] vector). */
+  splitChannels(x: T, parts: number): T[];
+  /** A parameter of official shape [C, H, W] ("CHW" layout), or [H, W] when c is 1, as an NHWC [1, H, W, C] map. */
+  paramMap(p: P, c: number, h: number, w: number): T;
+  /** x times a scalar parameter. */
+  mulParam(x: T, p: P): T;
+  mulScalar(x: T, c: number): T;
+  /**
+   * Unit normal noise [N, h, w, 1], N from `like`'s batch. Eager: drawn from `seed` (the same seed, the same
+   * noise). Graph: the next graph input `noise_<k>` (NCHW [N, 1, h, w]), for the caller to draw from its seed.
+   */
+  noise(like: T, h: number, w: number, seed: number): T;
+  /**
+   * `modulated_conv2d` (weight "OIHW", styles [N, 1, 1, I]) in its per-sample form: scale the input by the
+   * styles, one conv with the shared weight, scale the output by the demodulation coefficients. `filter` is a P.
+   */
+  modulatedConv2d(x: T, weight: P, styles: T, o: ModulatedConvOptions<P>): T;
+  /** `conv2d_resample` of weight · weightGain (weight "OIHW"), up or down by the FIR `filter`; no bias. */
+  resampleConv2d(x: T, weight: P, filter: P, o: { up: number; down: number; padding: number; weightGain: number }): T;
+  /** `upfirdn2d.upsample2d`: 2x FIR up-sampling (gain 4), output exactly 2H × 2W. */
+  upsample2d(x: T, filter: P): T;
 }
 
 /**

@@ -15,10 +15,20 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { ACTIVATIONS, biasAct, type Activation } from "../common/bias_act.ts";
-import { ParamModule, ParamStore, stateDictSource, type ParamSource } from "../common/param-store.ts";
+import { loadStrict, ParamModule, ParamStore, type ParamSource } from "../common/param-store.ts";
 import { setupFilter } from "../common/upfirdn2d.ts";
-import { FullyConnectedLayer, OIHW_TO_HWIO } from "./layers.ts";
+import { FullyConnectedLayer } from "./layers.ts";
 import { MappingNetwork } from "./mapping.ts";
+
+/** OIHW → HWIO. */
+const OIHW_TO_HWIO = [2, 3, 1, 0];
+type EagerFC = FullyConnectedLayer<tf.Tensor4D, tf.Variable>;
+
+/** The shared (op-interface) FC layer on [N, C] tensors. */
+function fc2d(l: EagerFC, x: tf.Tensor2D): tf.Tensor2D {
+  const n = x.shape[0];
+  return tf.reshape(l.apply(tf.reshape(x, [n, 1, 1, -1])), [n, -1]);
+}
 
 export interface DiscriminatorConfig {
   c_dim: number;
@@ -222,8 +232,8 @@ export function minibatchStd(x: tf.Tensor4D, groupSize: number | null, numChanne
 
 export class DiscriminatorEpilogue {
   readonly conv: DiscriminatorConv2dLayer;
-  readonly fc: FullyConnectedLayer;
-  readonly out: FullyConnectedLayer;
+  readonly fc: EagerFC;
+  readonly out: EagerFC;
 
   constructor(
     store: ParamStore,
@@ -251,14 +261,14 @@ export class DiscriminatorEpilogue {
       // fc's weight indexes inputs in NCHW flatten order (the official layout), so flatten channels-first.
       const n = h.shape[0];
       const flat = tf.reshape(tf.transpose(h, [0, 3, 1, 2]), [n, -1]) as tf.Tensor2D;
-      let y = this.out.apply(this.fc.apply(flat));
+      let y = fc2d(this.out, fc2d(this.fc, flat));
       if (cmap) y = tf.mul(tf.sum(tf.mul(y, cmap), 1, true), 1 / Math.sqrt(this.cmapDim)) as tf.Tensor2D;
       return y;
     });
   }
 
   variableNames(): string[] {
-    const fcNames = (l: FullyConnectedLayer) => [`${l.prefix}.weight`, ...(l.bias ? [`${l.prefix}.bias`] : [])];
+    const fcNames = (l: EagerFC) => [`${l.prefix}.weight`, ...(l.bias ? [`${l.prefix}.bias`] : [])];
     return [...this.conv.variableNames(), ...fcNames(this.fc), ...fcNames(this.out)];
   }
 }
@@ -267,7 +277,7 @@ export class StyleGAN2Discriminator extends ParamModule {
   readonly config: DiscriminatorConfig;
   /** Blocks from the top resolution down (b{img_resolution} first), excluding the b4 epilogue. */
   readonly blocks: DiscriminatorBlock[] = [];
-  readonly mapping: MappingNetwork | null;
+  readonly mapping: MappingNetwork<tf.Tensor4D, tf.Variable> | null;
   readonly epilogue: DiscriminatorEpilogue;
   readonly channels: Record<number, number>;
   readonly cmapDim: number;
@@ -295,7 +305,6 @@ export class StyleGAN2Discriminator extends ParamModule {
             z_dim: 0,
             c_dim: config.c_dim,
             w_dim: this.cmapDim,
-            num_ws: 1,
             num_layers: config.mapping_kwargs.num_layers,
             embed_features: null,
             layer_features: null,
@@ -319,16 +328,15 @@ export class StyleGAN2Discriminator extends ParamModule {
   }
 
   static fromStateDict(config: DiscriminatorConfig, sd: StateDict, file = "D"): StyleGAN2Discriminator {
-    const src = stateDictSource(sd, file);
-    const store = new ParamStore(src.source);
-    try {
-      const d = new StyleGAN2Discriminator(config, store);
-      src.finish();
-      return d;
-    } catch (e) {
-      store.dispose();
-      throw e;
-    }
+    return loadStrict(sd, file, (source) => {
+      const store = new ParamStore(source);
+      try {
+        return new StyleGAN2Discriminator(config, store);
+      } catch (e) {
+        store.dispose();
+        throw e;
+      }
+    });
   }
 
   /** img: [N, H, W, img_channels] in [-1, 1]; c: [N, c_dim] (one-hot) when conditional. Returns logits [N, 1]. */
@@ -340,7 +348,8 @@ export class StyleGAN2Discriminator extends ParamModule {
     return tf.tidy(() => {
       let x: tf.Tensor4D | null = null;
       for (const b of this.blocks) x = b.apply(x, img);
-      const cmap = this.mapping ? (tf.reshape(this.mapping.apply(null, c), [img.shape[0], this.cmapDim]) as tf.Tensor2D) : null;
+      const n = img.shape[0];
+      const cmap = this.mapping ? (tf.reshape(this.mapping.apply(null, tf.reshape(tf.cast(c!, "float32"), [n, 1, 1, -1])), [n, this.cmapDim]) as tf.Tensor2D) : null;
       return this.epilogue.apply(x ?? img, cmap);
     });
   }

@@ -1,114 +1,67 @@
 /**
  * StyleGAN2 building blocks as described in Karras et al. 2020 ("Analyzing and Improving the Image Quality of
  * StyleGAN") and its ADA follow-up: equalized-learning-rate layers, weight (de)modulation, per-pixel noise.
- * Each class owns its parameters under the official state_dict names (via ParamStore) so a PyTorch checkpoint
+ * Written once against the op interface (docs/design/networks.md): on a ParamStore they train and serve on
+ * TF.js, on a GraphOps they emit the ONNX graph. Each class registers its parameters under the official
+ * state_dict names, in upstream's order (own parameters, own buffers, then children), so a PyTorch checkpoint
  * loads by name and `stateDict()` writes back something the official code loads strictly.
  *
- * Layout: activations are NHWC; conv weights are kept HWIO (official OIHW, permuted once at load); FC weights
- * keep the official [out, in] layout (matMul with transposeB costs nothing extra).
- *
- * Equalized learning rate: weights are stored at unit scale and multiplied by their He gain at every use, so
- * optimisers see well-conditioned parameters; a trainer must keep doing the same.
+ * Vectors (z, w, styles) travel as [N, 1, 1, C] maps. Equalized learning rate: weights are stored at unit scale
+ * and multiplied by their He gain at every use, so optimisers see well-conditioned parameters; a trainer must
+ * keep doing the same. FC weights keep the official [out, in] layout ("plain"), conv weights "OIHW".
  */
-import * as tf from "@tensorflow/tfjs-core";
-import { biasAct, ACTIVATIONS, type Activation } from "../common/bias_act.ts";
-import { conv2dResample } from "../common/conv2d_resample.ts";
-import type { ParamStore } from "../common/param-store.ts";
-
-/** OIHW → HWIO. */
-export const OIHW_TO_HWIO = [2, 3, 1, 0];
-/** CHW → HWC (the b4 `const`). */
-export const CHW_TO_HWC = [1, 2, 0];
+import { ACTIVATIONS, type Activation } from "../common/bias_act.ts";
+import { assertShape, type Ops } from "../ops/ops.ts";
 
 export type NoiseMode = "const" | "random" | "none";
 
 export interface LayerRunOptions {
   noiseMode: NoiseMode;
-  /** Seed for noiseMode "random"; each layer offsets it by its own index, so a seed reproduces an image. */
+  /** Seed for noiseMode "random" (eager); each layer offsets it by its own index, so a seed reproduces an image. */
   noiseSeed: number;
 }
 
-function normalize2ndMoment(x: tf.Tensor2D, eps = 1e-8): tf.Tensor2D {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), eps)));
-}
-export { normalize2ndMoment };
-
-export class FullyConnectedLayer {
-  readonly weight: tf.Variable;
-  readonly bias: tf.Variable | null;
+export class FullyConnectedLayer<T, P> {
+  readonly weight: P;
+  readonly bias?: P;
   private readonly weightGain: number;
   private readonly biasGain: number;
 
   constructor(
-    store: ParamStore,
+    private readonly ops: Ops<T, P>,
     readonly prefix: string,
     readonly inFeatures: number,
     readonly outFeatures: number,
     readonly opts: { bias?: boolean; activation?: Activation; lrMultiplier?: number } = {},
   ) {
     const lr = opts.lrMultiplier ?? 1;
-    this.weight = store.add(`${prefix}.weight`, [outFeatures, inFeatures], "conv.weight");
-    this.bias = (opts.bias ?? true) ? store.add(`${prefix}.bias`, [outFeatures], "conv.bias") : null;
+    this.weight = ops.param(`${prefix}.weight`, [outFeatures, inFeatures], "conv.weight");
+    if (opts.bias ?? true) this.bias = ops.param(`${prefix}.bias`, [outFeatures], "conv.bias");
     this.weightGain = lr / Math.sqrt(inFeatures);
     this.biasGain = lr;
   }
 
-  apply(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => {
-      const w = this.weightGain === 1 ? this.weight : tf.mul(this.weight, this.weightGain);
-      const b = this.bias && (this.biasGain === 1 ? this.bias : tf.mul(this.bias, this.biasGain));
-      const y = tf.matMul(x, w as tf.Tensor2D, false, true) as tf.Tensor2D;
-      return biasAct(y, b, { act: this.opts.activation ?? "linear" });
-    });
+  /** [N, 1, 1, in] → [N, 1, 1, out]. */
+  apply(x: T): T {
+    assertShape(this.ops, x, [null, 1, 1, this.inFeatures], this.prefix);
+    const y = this.ops.fullyConnected(x, this.weight, this.bias, { weightGain: this.weightGain, biasGain: this.biasGain });
+    const act = this.opts.activation ?? "linear";
+    return act === "linear" ? y : this.ops.biasAct(y, undefined, { act, gain: ACTIVATIONS[act].gain, clamp: null });
   }
 }
 
-export interface ModConvOptions {
-  demodulate: boolean;
-  up?: number;
-  padding?: number;
-  f?: tf.Tensor2D | null;
-  flipWeight?: boolean;
-  /** Added after demodulation, before bias: [1|N, H, W, 1]. */
-  noise?: tf.Tensor4D | null;
-}
-
-/**
- * Modulated convolution, computed as scale-inputs → shared conv → scale-outputs. That equals modulating the
- * weight per sample (what upstream's fused grouped conv does) up to float rounding (~5e-6), keeps one conv for
- * the whole batch and needs no grouped conv, which TF.js lacks.
- *
- * x: [N,H,W,I]; weight: HWIO; styles: [N,I].
- */
-export function modulatedConv2d(x: tf.Tensor4D, weight: tf.Tensor4D, styles: tf.Tensor2D, opts: ModConvOptions): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [n, inC] = styles.shape;
-    const outC = weight.shape[3];
-    let y = tf.mul(x, tf.reshape(styles, [n, 1, 1, inC])) as tf.Tensor4D;
-    y = conv2dResample(y, weight, { f: opts.f, up: opts.up, padding: opts.padding, flipWeight: opts.flipWeight });
-    if (opts.demodulate) {
-      // sum over (i, kh, kw) of (W*s)^2 = s^2 · sum_{kh,kw} W^2, one small matmul instead of an N-fold weight.
-      const wsq = tf.sum(tf.square(weight), [0, 1]) as tf.Tensor2D; // [I, O]
-      const d = tf.rsqrt(tf.add(tf.matMul(tf.square(styles), wsq), 1e-8));
-      y = tf.mul(y, tf.reshape(d, [n, 1, 1, outC]));
-    }
-    if (opts.noise) y = tf.add(y, opts.noise);
-    return y;
-  });
-}
-
-export class SynthesisLayer {
-  readonly weight: tf.Variable;
-  readonly noiseStrength: tf.Variable | null;
-  readonly bias: tf.Variable;
-  readonly resampleFilter: tf.Variable;
-  readonly noiseConst: tf.Variable | null;
-  readonly affine: FullyConnectedLayer;
+export class SynthesisLayer<T, P> {
+  readonly weight: P;
+  readonly noiseStrength?: P;
+  readonly bias: P;
+  readonly resampleFilter: P;
+  readonly noiseConst?: P;
+  readonly affine: FullyConnectedLayer<T, P>;
   private readonly padding: number;
   private readonly activation: Activation;
 
   constructor(
-    store: ParamStore,
+    private readonly ops: Ops<T, P>,
     readonly prefix: string,
     readonly inChannels: number,
     readonly outChannels: number,
@@ -126,122 +79,101 @@ export class SynthesisLayer {
     },
   ) {
     const k = opts.kernelSize ?? 3;
+    const r = resolution;
     this.padding = Math.floor(k / 2);
     this.activation = opts.activation ?? "lrelu";
-    // Insertion order mirrors PyTorch's state_dict order (own params, own buffers, then children).
-    this.weight = store.add(`${prefix}.weight`, [outChannels, inChannels, k, k], "conv.weight", { perm: OIHW_TO_HWIO });
-    this.noiseStrength = (opts.useNoise ?? true) ? store.add(`${prefix}.noise_strength`, [], "conv.bias") : null;
-    this.bias = store.add(`${prefix}.bias`, [outChannels], "conv.bias");
-    this.resampleFilter = store.add(`${prefix}.resample_filter`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
-    this.noiseConst = (opts.useNoise ?? true)
-      ? store.add(`${prefix}.noise_const`, [resolution, resolution], "norm.running_mean", { trainable: false })
-      : null;
-    this.affine = new FullyConnectedLayer(store, `${prefix}.affine`, wDim, inChannels, { bias: true });
+    const noise = opts.useNoise ?? true;
+    this.weight = ops.param(`${prefix}.weight`, [outChannels, inChannels, k, k], "conv.weight", { layout: "OIHW" });
+    if (noise) this.noiseStrength = ops.param(`${prefix}.noise_strength`, [], "conv.bias");
+    this.bias = ops.param(`${prefix}.bias`, [outChannels], "conv.bias");
+    this.resampleFilter = ops.param(`${prefix}.resample_filter`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
+    if (noise) this.noiseConst = ops.param(`${prefix}.noise_const`, [r, r], "norm.running_mean", { trainable: false });
+    this.affine = new FullyConnectedLayer(ops, `${prefix}.affine`, wDim, inChannels);
   }
 
-  apply(x: tf.Tensor4D, w: tf.Tensor2D, run: LayerRunOptions, gain = 1): tf.Tensor4D {
-    return tf.tidy(() => {
-      const n = x.shape[0];
+  /** x [N|1, r', r', in] (r' = r / up), w [N, 1, 1, w_dim] → [N, r, r, out]. */
+  apply(x: T, w: T, run: LayerRunOptions, gain = 1): T {
+    const { ops, resolution: r } = this;
+    const up = this.opts.up ?? 1;
+    assertShape(ops, x, [null, r / up, r / up, this.inChannels], this.prefix);
+    return ops.scope(() => {
       const styles = this.affine.apply(w);
-      let noise: tf.Tensor4D | null = null;
+      let y = ops.modulatedConv2d(x, this.weight, styles, { demodulate: true, up, padding: this.padding, filter: this.resampleFilter });
       if (this.noiseStrength && this.noiseConst && run.noiseMode !== "none") {
-        const r = this.resolution;
-        const base =
-          run.noiseMode === "const"
-            ? tf.reshape(this.noiseConst, [1, r, r, 1])
-            : tf.randomNormal([n, r, r, 1], 0, 1, "float32", run.noiseSeed * 1009 + this.opts.noiseIndex);
-        noise = tf.mul(base, this.noiseStrength) as tf.Tensor4D;
+        const base = run.noiseMode === "const" ? ops.paramMap(this.noiseConst, 1, r, r) : ops.noise(w, r, r, run.noiseSeed * 1009 + this.opts.noiseIndex);
+        y = ops.plus(y, ops.mulParam(base, this.noiseStrength));
       }
-      const up = this.opts.up ?? 1;
-      const y = modulatedConv2d(x, this.weight as tf.Tensor4D, styles, {
-        demodulate: true,
-        up,
-        padding: this.padding,
-        f: this.resampleFilter as tf.Tensor2D,
-        flipWeight: up === 1,
-        noise,
-      });
       const clamp = this.opts.convClamp != null ? this.opts.convClamp * gain : null;
-      return biasAct(y, this.bias, { act: this.activation, gain: ACTIVATIONS[this.activation].gain * gain, clamp });
+      return ops.biasAct(y, this.bias, { act: this.activation, gain: ACTIVATIONS[this.activation].gain * gain, clamp });
     });
   }
 }
 
-export class ToRGBLayer {
-  readonly weight: tf.Variable;
-  readonly bias: tf.Variable;
-  readonly affine: FullyConnectedLayer;
+export class ToRGBLayer<T, P> {
+  readonly weight: P;
+  readonly bias: P;
+  readonly affine: FullyConnectedLayer<T, P>;
   private readonly weightGain: number;
 
   constructor(
-    store: ParamStore,
+    private readonly ops: Ops<T, P>,
     readonly prefix: string,
-    inChannels: number,
+    readonly inChannels: number,
     outChannels: number,
     wDim: number,
     readonly opts: { kernelSize?: number; convClamp?: number | null } = {},
   ) {
     const k = opts.kernelSize ?? 1;
-    this.weight = store.add(`${prefix}.weight`, [outChannels, inChannels, k, k], "conv.weight", { perm: OIHW_TO_HWIO });
-    this.bias = store.add(`${prefix}.bias`, [outChannels], "conv.bias");
-    this.affine = new FullyConnectedLayer(store, `${prefix}.affine`, wDim, inChannels, { bias: true });
+    this.weight = ops.param(`${prefix}.weight`, [outChannels, inChannels, k, k], "conv.weight", { layout: "OIHW" });
+    this.bias = ops.param(`${prefix}.bias`, [outChannels], "conv.bias");
+    this.affine = new FullyConnectedLayer(ops, `${prefix}.affine`, wDim, inChannels);
     // Without demodulation the He gain has to come from somewhere; upstream folds it into the style.
     this.weightGain = 1 / Math.sqrt(inChannels * k * k);
   }
 
-  apply(x: tf.Tensor4D, w: tf.Tensor2D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const styles = tf.mul(this.affine.apply(w), this.weightGain) as tf.Tensor2D;
-      const y = modulatedConv2d(x, this.weight as tf.Tensor4D, styles, { demodulate: false });
-      return biasAct(y, this.bias, { act: "linear", clamp: this.opts.convClamp ?? null });
+  apply(x: T, w: T): T {
+    const { ops } = this;
+    assertShape(ops, x, [null, null, null, this.inChannels], this.prefix);
+    return ops.scope(() => {
+      const styles = ops.mulScalar(this.affine.apply(w), this.weightGain);
+      const y = ops.modulatedConv2d(x, this.weight, styles, { demodulate: false, up: 1, padding: 0 });
+      return ops.biasAct(y, this.bias, { act: "linear", gain: 1, clamp: this.opts.convClamp ?? null });
     });
   }
 }
 
-/** Equalized-lr conv with optional FIR up/down sampling (the resnet skip path; the discriminator's layers). */
-export class Conv2dLayer {
-  readonly weight: tf.Variable;
-  readonly bias: tf.Variable | null;
-  readonly resampleFilter: tf.Variable;
+/** Equalized-lr conv with FIR up/down-sampling: the resnet architecture's skip path (up; down has no graph form). */
+export class Conv2dLayer<T, P> {
+  readonly weight: P;
+  readonly bias?: P;
+  readonly resampleFilter: P;
   private readonly weightGain: number;
   private readonly padding: number;
 
   constructor(
-    store: ParamStore,
+    private readonly ops: Ops<T, P>,
     readonly prefix: string,
-    inChannels: number,
+    readonly inChannels: number,
     outChannels: number,
     kernelSize: number,
-    readonly opts: {
-      bias?: boolean;
-      activation?: Activation;
-      up?: number;
-      down?: number;
-      resampleFilterShape: number[];
-      convClamp?: number | null;
-    },
+    readonly opts: { bias?: boolean; activation?: Activation; up?: number; down?: number; resampleFilterShape: number[]; convClamp?: number | null },
   ) {
-    this.weight = store.add(`${prefix}.weight`, [outChannels, inChannels, kernelSize, kernelSize], "conv.weight", { perm: OIHW_TO_HWIO });
-    this.bias = (opts.bias ?? true) ? store.add(`${prefix}.bias`, [outChannels], "conv.bias") : null;
-    this.resampleFilter = store.add(`${prefix}.resample_filter`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
+    this.weight = ops.param(`${prefix}.weight`, [outChannels, inChannels, kernelSize, kernelSize], "conv.weight", { layout: "OIHW" });
+    if (opts.bias ?? true) this.bias = ops.param(`${prefix}.bias`, [outChannels], "conv.bias");
+    this.resampleFilter = ops.param(`${prefix}.resample_filter`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
     this.weightGain = 1 / Math.sqrt(inChannels * kernelSize * kernelSize);
     this.padding = Math.floor(kernelSize / 2);
   }
 
-  apply(x: tf.Tensor4D, gain = 1): tf.Tensor4D {
-    return tf.tidy(() => {
+  apply(x: T, gain = 1): T {
+    const { ops } = this;
+    assertShape(ops, x, [null, null, null, this.inChannels], this.prefix);
+    return ops.scope(() => {
       const act = this.opts.activation ?? "linear";
-      const up = this.opts.up ?? 1;
-      const w = tf.mul(this.weight, this.weightGain) as tf.Tensor4D;
-      const y = conv2dResample(x, w, {
-        f: this.resampleFilter as tf.Tensor2D,
-        up,
-        down: this.opts.down ?? 1,
-        padding: this.padding,
-        flipWeight: up === 1,
-      });
+      const o = { up: this.opts.up ?? 1, down: this.opts.down ?? 1, padding: this.padding, weightGain: this.weightGain };
+      const y = ops.resampleConv2d(x, this.weight, this.resampleFilter, o);
       const clamp = this.opts.convClamp != null ? this.opts.convClamp * gain : null;
-      return biasAct(y, this.bias, { act, gain: ACTIVATIONS[act].gain * gain, clamp });
+      return ops.biasAct(y, this.bias, { act, gain: ACTIVATIONS[act].gain * gain, clamp });
     });
   }
 }
