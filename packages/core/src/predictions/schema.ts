@@ -51,12 +51,23 @@ export const CreatePredictionRequest = z
 export type CreatePredictionRequest = z.input<typeof CreatePredictionRequest>;
 export type CreatePredictionParams = z.output<typeof CreatePredictionRequest>;
 
+/**
+ * Replicate's metric (seconds, whole prediction) for each span that Timings (`api/inference.ts`, ms, one
+ * pass) also names: one table, from which the metrics schema is built, so the two name the same spans.
+ */
+export const METRIC_OF_TIMING = {
+  queue_ms: { name: "queue_time", description: "seconds from creation to start" },
+  compute_ms: { name: "predict_time", description: "seconds running" },
+  total_ms: { name: "total_time", description: "seconds from creation to the end" },
+} as const satisfies Partial<Record<keyof z.infer<typeof Timings>, { name: string; description: string }>>;
+
+type MetricName = (typeof METRIC_OF_TIMING)[keyof typeof METRIC_OF_TIMING]["name"];
+const metric = (description: string) => z.number().optional().meta({ description });
+
 export const PredictionMetrics = z
-  .object({
-    predict_time: z.number().optional().meta({ description: "seconds running" }),
-    queue_time: z.number().optional().meta({ description: "seconds from creation to start" }),
-    total_time: z.number().optional().meta({ description: "seconds from creation to the end" }),
-  })
+  .object(
+    Object.fromEntries(Object.values(METRIC_OF_TIMING).map((m) => [m.name, metric(m.description)])) as Record<MetricName, ReturnType<typeof metric>>,
+  )
   .meta({ id: "PredictionMetrics" });
 
 export const Prediction = z
