@@ -27,12 +27,21 @@ export const GPU_WORKER_ENV = {
   GANSERVE_ORT_PROVIDERS: "cuda,cpu",
 } as const;
 
+/**
+ * Largest request body the deployed API accepts. A Lambda invocation's request payload is at most 6 MB, and
+ * API Gateway hands a binary body over base64-encoded (4/3 larger) inside an event that also carries the
+ * headers: 4 MiB of body fits. Anything larger (dataset zips) goes straight to the bucket with a presigned
+ * upload form. The API Gateway HTTP API's own cap (10 MB) is then never the one a client meets.
+ */
+export const LAMBDA_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
 /** What the API Lambda is told besides its links: it submits fine-tunes to Batch and never runs a local store. */
 export const API_LAMBDA_ENV = {
   NODE_ENV: "production",
   GANSERVE_DATA_DIR: "/tmp/ganserve",
   GANSERVE_LAUNCHER: "batch",
   GANSERVE_EMBEDDED_S3: "false",
+  GANSERVE_MAX_BODY_BYTES: String(LAMBDA_MAX_BODY_BYTES),
 } as const;
 
 export interface InfraConfig {

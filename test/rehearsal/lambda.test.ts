@@ -229,6 +229,15 @@ describe("API Lambda as SST deploys it", () => {
     expect(res.body.toLowerCase()).toContain("swagger");
   });
 
+  test("defect 19: a body over the function's limit is refused with 413, and the limit fits a Lambda payload", async () => {
+    const limit = Number(fn.env.GANSERVE_MAX_BODY_BYTES);
+    // 6 MB invocation payload; a binary body arrives base64-encoded, beside the headers.
+    expect(Math.ceil(limit / 3) * 4 + 64 * 1024).toBeLessThanOrEqual(6 * 1000 * 1000);
+    const res = await invoke("POST", "/v1/datasets", { body: { name: "x".repeat(limit), layout: "stylegan2" } });
+    expect(res.statusCode, res.body).toBe(413);
+    expect(JSON.parse(res.body).error.code).toBe("payload_too_large");
+  });
+
   test("the key from the ApiKeys link authenticates; the model list comes from the bucket", async () => {
     expect((await invoke("GET", "/v1/models", { key: false })).statusCode).toBe(401);
     const res = await invoke("GET", "/v1/models");
