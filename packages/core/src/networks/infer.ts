@@ -8,9 +8,9 @@
 import type { ModelFamily } from "../families.ts";
 import type { Inference } from "../checkpoints/infer-common.ts";
 import { CheckpointError, type StateDict } from "../checkpoints/tensor.ts";
-import { inferCycleGAN } from "../checkpoints/infer-cyclegan.ts";
-import { inferSPADE } from "../checkpoints/infer-spade.ts";
-import { inferStyleGAN2 } from "../checkpoints/infer-stylegan2.ts";
+import { inferCycleGAN } from "./cyclegan/infer.ts";
+import { inferSPADE, isSpade } from "./spade/infer.ts";
+import { inferStyleGAN2, isStyleGAN2 } from "./stylegan2/infer.ts";
 import { inferDCGAN } from "./dcgan/infer.ts";
 
 export interface ConfigHints {
@@ -36,8 +36,8 @@ const INFER: Record<ModelFamily, (sd: StateDict, hints: Record<string, unknown>,
 
 export function detectFamily(sd: StateDict): ModelFamily | undefined {
   const keys = [...sd.keys()];
-  if (sd.has("mapping.fc0.weight") || keys.some((k) => k.startsWith("synthesis.b"))) return "stylegan2";
-  if (keys.some((k) => k.startsWith("head_0.") || k.startsWith("G_middle_0.")) && keys.some((k) => k.startsWith("conv_img."))) return "spade";
+  if (isStyleGAN2(sd)) return "stylegan2";
+  if (isSpade(sd)) return "spade";
   if (keys.length && keys.every((k) => k.startsWith("model."))) {
     // CycleGAN's `model.` Sequential is all convolutions; a Linear (rank-2 weight) makes it an MLP generator.
     const linear = [...sd].some(([k, t]) => /^model\.\d+\.weight$/.test(k) && t.shape.length === 2);

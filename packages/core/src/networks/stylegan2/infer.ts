@@ -2,8 +2,13 @@
  * StyleGAN2-ADA Generator kwargs from state-dict names and shapes. lr_multiplier and conv_clamp change the
  * output but leave no trace in the weights, so they come from hints (or initKwargs of a network pickle).
  */
-import type { StateDict } from "./tensor.ts";
-import { type Inference, shapeOf } from "./infer-common.ts";
+import type { StateDict } from "../../checkpoints/tensor.ts";
+import { type Inference, shapeOf } from "../../checkpoints/infer-common.ts";
+
+/** Whether a state dict holds a StyleGAN2 generator. */
+export function isStyleGAN2(sd: StateDict): boolean {
+  return sd.has("mapping.fc0.weight") || [...sd.keys()].some((k) => k.startsWith("synthesis.b"));
+}
 
 export function inferStyleGAN2(sd: StateDict, hints: Record<string, unknown>): Inference {
   const missing: string[] = [];

@@ -3,10 +3,16 @@
  * not how it splits, nor crop_size/aspect_ratio or normal-vs-more upsampling (the extra upsample has no weights),
  * so those come from hints and are reported as missing otherwise.
  */
-import type { StateDict } from "./tensor.ts";
-import { type Inference, shapeOf } from "./infer-common.ts";
+import type { StateDict } from "../../checkpoints/tensor.ts";
+import { type Inference, shapeOf } from "../../checkpoints/infer-common.ts";
 
 const NUM_UP: Record<string, number> = { normal: 5, more: 6, most: 7 };
+
+/** Whether a state dict holds a SPADE generator. */
+export function isSpade(sd: StateDict): boolean {
+  const keys = [...sd.keys()];
+  return keys.some((k) => k.startsWith("head_0.") || k.startsWith("G_middle_0.")) && keys.some((k) => k.startsWith("conv_img."));
+}
 
 export function inferSPADE(sd: StateDict, hints: Record<string, unknown>): Inference {
   const missing: string[] = [];
