@@ -67,9 +67,9 @@ describe("playground", () => {
     await expect.poll(() => page.getByTestId("dev-key-note").textContent()).toMatch(/Local mode/);
     expect(await page.locator("body").textContent()).not.toMatch(/No StyleGAN2 model yet/);
     const demos = [
-      { hash: "#/generate?model=fashion-stylegan2", select: "gen-model", model: "fashion-stylegan2", route: "/v1/generate", output: '[data-testid="gen-grid"] img', shot: "first-visit-stylegan2.png" },
-      { hash: "#/translate?model=emoji-cyclegan", select: "tr-model", model: "emoji-cyclegan", route: "/v1/translate", output: '[data-testid="tr-output"]', shot: "first-visit-cyclegan.png" },
-      { hash: "#/translate?model=scenes-spade", select: "tr-model", model: "scenes-spade", route: "/v1/translate", output: '[data-testid="spade-output"]', shot: "first-visit-spade.png", initial: true },
+      { hash: "#/generate?model=fashion-stylegan2", select: "gen-model", model: "fashion-stylegan2", status: "gen-status", output: '[data-testid="gen-grid"] img', shot: "first-visit-stylegan2.png" },
+      { hash: "#/translate?model=emoji-cyclegan", select: "tr-model", model: "emoji-cyclegan", status: "tr-status", output: '[data-testid="tr-output"]', shot: "first-visit-cyclegan.png" },
+      { hash: "#/translate?model=scenes-spade", select: "tr-model", model: "scenes-spade", status: "spade-status", output: '[data-testid="spade-output"]', shot: "first-visit-spade.png", initial: true },
     ];
     /** The output's src now, without waiting for it to exist. */
     const srcOf = (sel: string) => page.evaluate((s) => document.querySelector(s)?.getAttribute("src") ?? null, sel);
@@ -82,13 +82,16 @@ describe("playground", () => {
       // The SPADE painter synthesises its starting scene on open: the example must replace that output.
       if (demo.initial) await imagesLoaded(demo.output);
       const before = await srcOf(demo.output);
-      const answered = page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === demo.route, { timeout: 120_000 });
+      // The playground runs generate and translate as predictions: created at once (202), then followed.
+      const answered = page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/v1/predictions", { timeout: 120_000 });
       await examples.last().click();
-      expect((await answered).status()).toBe(200);
+      expect((await answered).status()).toBe(202);
       await expect.poll(() => srcOf(demo.output), { timeout: 30_000 }).not.toBe(before);
       await expect.poll(() => srcOf(demo.output)).not.toBeNull();
       await imagesLoaded(demo.output);
       expect(await hasVariedPixels(demo.output)).toBeGreaterThan(10);
+      // The page showed the prediction's statuses as they came, from the 202's `starting` to the end.
+      await expect.poll(() => page.getByTestId(demo.status).textContent()).toMatch(/^starting → (processing → )?succeeded$/);
       // Small outputs are drawn scaled up (whole factor, nearest) next to a 1:1 download.
       const shown = await page.locator(demo.output).first().evaluate((i: HTMLImageElement) => ({
         natural: i.naturalWidth,

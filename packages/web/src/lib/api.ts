@@ -3,9 +3,9 @@
  * keeps the typed key in localStorage, falls back to the local dev key when the server hands one out, and
  * hands out a client bound to the key in use.
  */
-import { Ganserve, GanserveError, imageBytes, type ImageResult, type ModelInfo } from "@ganserve/sdk";
+import { Ganserve, GanserveError, imageBytes, PredictionError, type ImageResult, type ModelInfo, type Prediction } from "@ganserve/sdk";
 
-export type { Dataset, DirectionInfo, FineTune, GenerateResponse, ImageResult, ModelInfo, TranslateResponse } from "@ganserve/sdk";
+export type { Dataset, DirectionInfo, FineTune, GenerateResponse, ImageResult, ModelInfo, Prediction, TranslateResponse } from "@ganserve/sdk";
 export { GanserveError };
 
 /** An example input of a model, as /v1/models lists it. */
@@ -40,6 +40,45 @@ export async function loadDevKey(): Promise<string | undefined> {
 
 /** A client for the current key (cheap to make; the key can change at any time in the header). */
 export const client = () => new Ganserve({ baseUrl: location.origin, apiKey: getApiKey() });
+
+const ENDED = new Set<Prediction["status"]>(["succeeded", "failed", "canceled"]);
+
+/**
+ * Runs `model` on `input` (a generate or translate body without model) as a prediction and reports where it
+ * stands as it goes: `starting → processing (3/8) → succeeded`. A slow pass (a cold worker, a big batch)
+ * thus shows its status instead of a spinner that times out. Create answers at once (202); the prediction
+ * is then followed through its event stream (the SDK polls where the stream does not deliver). Images come
+ * back inline. Throws PredictionError when it fails or is canceled.
+ */
+export async function runPrediction(model: string, input: Record<string, unknown>, onStatus: (text: string) => void): Promise<Prediction> {
+  const c = client();
+  const trail: string[] = [];
+  const note = (p: Prediction) => {
+    if (trail[trail.length - 1] !== p.status) trail.push(p.status);
+    const progress = p.status === "processing" && p.progress ? ` (${p.progress.completed}/${p.progress.total})` : "";
+    onStatus(`${trail.join(" → ")}${progress}`);
+  };
+  let p = await c.predictions.create({ model, input: { ...input, output: "base64" } }, { wait: 0 });
+  note(p);
+  if (!ENDED.has(p.status))
+    for await (const event of c.predictions.stream(p.id)) {
+      p = event.prediction;
+      note(p);
+    }
+  if (p.status !== "succeeded") throw new PredictionError(p);
+  return p;
+}
+
+/** A file's bytes in base64, as a prediction's input carries files (translate's image, label_map). */
+export async function base64Of(file: Blob): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+/** Milliseconds of a prediction metric (seconds), for captions. */
+export const metricMs = (seconds: number | undefined) => Math.round((seconds ?? 0) * 1000);
 
 /** An image result as something an <img> can show. */
 export function imageSrc(img: ImageResult): string {

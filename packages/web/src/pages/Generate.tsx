@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
 import { Examples } from "../components/Examples.tsx";
 import { ScaledImage } from "../components/ScaledImage.tsx";
-import { client, imageSrc, type GenerateResponse, type ModelExample, type ModelInfo } from "../lib/api.ts";
+import { imageSrc, metricMs, runPrediction, type ModelExample, type ModelInfo, type Prediction } from "../lib/api.ts";
 
 /** Seeds as the API takes them: "0-7" stays a range, "1, 5, 9" becomes a list. */
 function parseSeeds(text: string): number[] | string {
@@ -17,7 +17,8 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
   const [psi, setPsi] = useState(0.7);
   const [noise, setNoise] = useState<"const" | "random" | "none">("const");
   const [classIdx, setClassIdx] = useState(0);
-  const [result, setResult] = useState<GenerateResponse>();
+  const [result, setResult] = useState<Prediction>();
+  const [status, setStatus] = useState<string>();
   const [selected, setSelected] = useState<number>();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
@@ -40,7 +41,8 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
     setBusy(true);
     setError(undefined);
     try {
-      setResult(await client().generate(request(over)));
+      const { model: name, ...input } = request(over);
+      setResult(await runPrediction(name, input, setStatus));
       setSelected(undefined);
     } catch (e) {
       setError(e);
@@ -56,8 +58,9 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
     void run({ seeds: ex.seeds, class_idx: ex.class_idx });
   }
 
-  const sel = selected !== undefined ? result?.images[selected] : undefined;
-  const one = sel ? { ...request({ class_idx: result?.params.class_idx as number | undefined }), seeds: [sel.seed!] } : undefined;
+  const images = result?.output ?? [];
+  const sel = selected !== undefined ? images[selected] : undefined;
+  const one = sel ? { ...request({ class_idx: result?.input.class_idx as number | undefined }), seeds: [sel.seed!] } : undefined;
   const curl = one && `curl -s -H "Authorization: Bearer $GANSERVE_KEY" -H 'content-type: application/json' \\\n  -d '${JSON.stringify(one)}' ${location.origin}/v1/generate`;
   const sdk = one && `const { images } = await ganserve.generate(${JSON.stringify(one, null, 2)});`;
 
@@ -109,14 +112,19 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
           {busy ? "Generating…" : "Generate"}
         </button>
       </div>
+      {status && (
+        <p className="meta" data-testid="gen-status">
+          {status}
+        </p>
+      )}
       <ErrorBanner error={error} onClose={() => setError(undefined)} />
       {result && (
         <>
           <p className="meta">
-            {result.model}/{result.version} · {result.images.length} images · {result.timings.total_ms.toFixed(0)} ms (compute {result.timings.compute_ms.toFixed(0)} ms)
+            {result.model}/{result.version} · {images.length} images · {metricMs(result.metrics.total_time)} ms (running {metricMs(result.metrics.predict_time)} ms)
           </p>
           <div className="grid" data-testid="gen-grid">
-            {result.images.map((img, i) => (
+            {images.map((img, i) => (
               // biome-ignore lint/suspicious/noArrayIndexKey: each result replaces the whole grid; a position is an image (seeds may repeat).
               <figure key={i} className={selected === i ? "selected" : ""}>
                 <button type="button" onClick={() => setSelected(i)}>

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
 import { Examples } from "../components/Examples.tsx";
 import { ScaledImage } from "../components/ScaledImage.tsx";
-import { client, exampleFile, imageSrc, type ModelExample, type ModelInfo, type TranslateResponse } from "../lib/api.ts";
+import { base64Of, exampleFile, imageSrc, metricMs, runPrediction, type ModelExample, type ModelInfo, type Prediction } from "../lib/api.ts";
 import { decodeLabelImage, encodeLabelPng } from "../lib/label-png.ts";
 
 export function TranslatePage({ models, initial }: { models: ModelInfo[]; initial?: string }) {
@@ -34,18 +34,19 @@ export function TranslatePage({ models, initial }: { models: ModelInfo[]; initia
 function CycleGANPanel({ model }: { model: ModelInfo }) {
   const [input, setInput] = useState<{ file: File; url: string }>();
   const [direction, setDirection] = useState<"AtoB" | "BtoA">("AtoB");
-  const [out, setOut] = useState<TranslateResponse>();
+  const [out, setOut] = useState<Prediction>();
+  const [status, setStatus] = useState<string>();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [over, setOver] = useState(false);
   // One object URL per result, not one per render.
-  const outSrc = useMemo(() => (out ? imageSrc(out.image) : undefined), [out]);
+  const outSrc = useMemo(() => (out?.output?.[0] ? imageSrc(out.output[0]) : undefined), [out]);
 
   async function run(file: File, dir = direction) {
     setBusy(true);
     setError(undefined);
     try {
-      setOut(await client().translate({ model: model.name, image: file, direction: dir }));
+      setOut(await runPrediction(model.name, { image: await base64Of(file), direction: dir }, setStatus));
     } catch (e) {
       setError(e);
     } finally {
@@ -107,9 +108,14 @@ function CycleGANPanel({ model }: { model: ModelInfo }) {
         <figure>{input && <ScaledImage src={input.url} alt="input" target={320} name="input.png" />}<figcaption>before</figcaption></figure>
         <figure>
           {busy ? <div className="spinner" /> : outSrc && <ScaledImage testId="tr-output" src={outSrc} alt="translated" target={320} name={`${model.name}-${direction}.png`} />}
-          <figcaption>after{out ? ` · ${out.timings.total_ms.toFixed(0)} ms` : ""}</figcaption>
+          <figcaption>after{out ? ` · ${metricMs(out.metrics.total_time)} ms` : ""}</figcaption>
         </figure>
       </div>
+      {status && (
+        <p className="meta" data-testid="tr-status">
+          {status}
+        </p>
+      )}
     </div>
   );
 }
@@ -129,8 +135,9 @@ function SpadePainter({ model }: { model: ModelInfo }) {
   const [seed, setSeed] = useState(0);
   // Only a model with a latent z (use_vae) takes a seed; the others refuse one rather than ignore it.
   const takesSeed = model.input.seed === true;
-  const [out, setOut] = useState<TranslateResponse>();
-  const outSrc = useMemo(() => (out ? imageSrc(out.image) : undefined), [out]);
+  const [out, setOut] = useState<Prediction>();
+  const [status, setStatus] = useState<string>();
+  const outSrc = useMemo(() => (out?.output?.[0] ? imageSrc(out.output[0]) : undefined), [out]);
   const [error, setError] = useState<unknown>();
   const painting = useRef(false);
   const pending = useRef<number | undefined>(undefined);
@@ -150,7 +157,7 @@ function SpadePainter({ model }: { model: ModelInfo }) {
   async function synthesize() {
     try {
       const png = await encodeLabelPng(ids.current, width, height);
-      setOut(await client().translate({ model: model.name, label_map: png, ...(takesSeed ? { seed } : {}) }));
+      setOut(await runPrediction(model.name, { label_map: await base64Of(png), ...(takesSeed ? { seed } : {}) }, setStatus));
       setError(undefined);
     } catch (e) {
       setError(e);
@@ -238,9 +245,14 @@ function SpadePainter({ model }: { model: ModelInfo }) {
         </figure>
         <figure>
           {outSrc && <ScaledImage testId="spade-output" src={outSrc} alt="synthesised" target={width * scale} name={`${model.name}.png`} />}
-          <figcaption>output{out ? ` · ${out.timings.total_ms.toFixed(0)} ms` : ""}</figcaption>
+          <figcaption>output{out ? ` · ${metricMs(out.metrics.total_time)} ms` : ""}</figcaption>
         </figure>
       </div>
+      {status && (
+        <p className="meta" data-testid="spade-status">
+          {status}
+        </p>
+      )}
     </div>
   );
 }
