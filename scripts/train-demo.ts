@@ -1,5 +1,5 @@
 /**
- * `npm run train:demo -- <stylegan2|cyclegan|spade> [--steps N] [--lr X] [--option k=v] [--config k=v] [--base DIR] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`
+ * `npm run train:demo -- <stylegan2|cyclegan|spade|dcgan> [--steps N] [--lr X] [--option k=v] [--config k=v] [--base DIR] [--fashion-dir DIR] [--emoji-dir DIR] [--out DIR]`
  *
  * Trains a demo model exactly the way a user's fine-tune runs: the base model (fresh random init) is
  * published into a throwaway embedded store, the dataset zip goes through the same DatasetService upload +
@@ -29,7 +29,7 @@ import { runFineTune } from "../packages/core/src/jobs/worker.ts";
 import { createLogger } from "../packages/core/src/log.ts";
 import { ModelJson } from "../packages/core/src/models/model-json.ts";
 import { ModelRegistry, sha256 } from "../packages/core/src/models/registry.ts";
-import { seedToZ } from "../packages/core/src/random/index.ts";
+import { samplerZ, seedToZ } from "../packages/core/src/random/index.ts";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage } from "../packages/core/src/storage/index.ts";
 import { datasetKeys } from "../packages/core/src/storage/keys.ts";
 import { ensureEmojiPackages, ensureFashionMnist } from "./demo-data.ts";
@@ -94,7 +94,7 @@ async function datasets(): Promise<{ train: Uint8Array; evalZip: Uint8Array; tra
     const test = await buildEmojiDataset({ split: "test", packagesDir: dir, size: EMOJI_TRAIN_SIZE });
     return { train: train.zip, evalZip: test.zip, trainCount: train.count, evalCount: test.count };
   }
-  if (family === "stylegan2") {
+  if (family === "stylegan2" || family === "dcgan") {
     const files: FashionMnistFiles = values["fashion-dir"] ? findFashionMnist(values["fashion-dir"]) : ensureFashionMnist();
     const train = await buildFashionDataset({ split: "train", perClass: Number(values["per-class"] ?? 600), files });
     const test = await buildFashionDataset({ split: "test", perClass: 100, files });
@@ -120,6 +120,11 @@ async function outputDrift(a: Engine, b: Engine): Promise<number> {
     const s = a.trainSize;
     const x = Float32Array.from({ length: 2 * s * s * 3 }, (_, i) => Math.sin(i * 0.37));
     return diff(await a.forward("AtoB", x, 2, s, s), await b.forward("AtoB", x, 2, s, s));
+  }
+  if (a.family === "dcgan" && b.family === "dcgan") {
+    const z = new Float32Array(8 * a.zDim);
+    for (let i = 0; i < 8; i++) z.set(samplerZ(a.seedRng, i, a.zDim), i * a.zDim);
+    return diff(await a.forward(z, 8), await b.forward(z, 8));
   }
   if (a.family === "spade" && b.family === "spade") {
     const lab = Int32Array.from({ length: 2 * a.height * a.width }, (_, i) => Math.floor(i / 97) % a.labelNc);

@@ -7,11 +7,14 @@
  * - SPADE: L1 and SSIM of G(label) against the image the label was rendered with.
  * - StyleGAN2: domain FID and k-NN precision/recall on Fashion-MNIST classifier features, generated images
  *   against a real set.
+ * - DCGAN: the same, plus the classifier's confidence (mean top-class probability) on the samples and on the real
+ *   set: does the shipped classifier see clothing in them as surely as in real photos of it.
  */
 import { floatToUint8, resizeRgb, uint8ToFloat, type RgbImage } from "../images/codec.ts";
-import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "../inference/engine.ts";
-import { seedToZ } from "../random/index.ts";
-import { CLASSIFIER_INPUT, extractFeatures, FEATURE_DIM, type FashionClassifier } from "./fashion-classifier.ts";
+import * as tf from "@tensorflow/tfjs-core";
+import type { CycleGANEngine, DcganEngine, SpadeEngine, StyleGAN2Engine } from "../inference/engine.ts";
+import { samplerZ, seedToZ } from "../random/index.ts";
+import { CLASSIFIER_INPUT, extractFeatures, FEATURE_DIM, type FashionClassifier, grayBatch } from "./fashion-classifier.ts";
 import { featureStats, frechetDistance } from "./fid.ts";
 import { precisionRecall } from "./precision-recall.ts";
 import { fromUint8, l1, ssim } from "./ssim.ts";
@@ -48,7 +51,15 @@ export interface StyleGAN2Evaluation {
   seed: number;
 }
 
-export type Evaluation = CycleGANEvaluation | SpadeEvaluation | StyleGAN2Evaluation;
+export interface DcganEvaluation extends Omit<StyleGAN2Evaluation, "family"> {
+  family: "dcgan";
+  /** the classifier's mean top-class probability on the generated images */
+  confidence: number;
+  /** the same on the real images: what a generator's confidence is to be read against */
+  real_confidence: number;
+}
+
+export type Evaluation = CycleGANEvaluation | SpadeEvaluation | StyleGAN2Evaluation | DcganEvaluation;
 
 function accumulate() {
   let sl1 = 0;
@@ -67,7 +78,7 @@ function accumulate() {
 }
 
 /** Translation output → the uint8 image the API would have returned. */
-function toImages(out: Float32Array, n: number, h: number, w: number, convention: "tanh" | "stylegan2"): RgbImage[] {
+function toImages(out: Float32Array, n: number, h: number, w: number, convention: "tanh" | "stylegan2" | "torchvision"): RgbImage[] {
   const px = h * w * 3;
   return Array.from({ length: n }, (_, i) => ({ data: floatToUint8(out.subarray(i * px, (i + 1) * px), convention), width: w, height: h }));
 }
@@ -184,18 +195,79 @@ export async function evaluateStyleGAN2(
   realZip: Uint8Array,
   opts: { seed: number; n: number; classifier: FashionClassifier; k?: number; limitReal?: number },
 ): Promise<StyleGAN2Evaluation> {
-  const k = opts.k ?? 3;
-  const entries = (await readZipImages(realZip, "stylegan2")).slice(0, opts.limitReal ?? Infinity);
+  const real = await realImages(realZip, opts.limitReal, opts.k ?? 3);
+  const fake = await generateStyleGAN2(engine, { seed: opts.seed, n: opts.n });
+  return { family: "stylegan2", ...domainScores(real, fake, opts.classifier, opts.k ?? 3), seed: opts.seed };
+}
+
+/** The real images of a stylegan2-layout zip (class folders or not), at the classifier's size. */
+async function realImages(realZip: Uint8Array, limit: number | undefined, k: number): Promise<RgbImage[]> {
+  const entries = (await readZipImages(realZip, "stylegan2")).slice(0, limit ?? Infinity);
   const real: RgbImage[] = [];
   for (const e of entries) {
     const img = await decodeImage(e);
     real.push(img.width === CLASSIFIER_INPUT && img.height === CLASSIFIER_INPUT ? img : await resizeRgb(img, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
   }
   if (real.length <= k) throw new Error(`the real set has ${real.length} images; need more than ${k}`);
-  const fake = await generateStyleGAN2(engine, { seed: opts.seed, n: opts.n });
-  const fr = extractFeatures(opts.classifier, real);
-  const ff = extractFeatures(opts.classifier, fake);
+  return real;
+}
+
+/** Domain FID and precision/recall (k) of generated against real images, on the classifier's features. */
+function domainScores(real: RgbImage[], fake: RgbImage[], classifier: FashionClassifier, k: number) {
+  const fr = extractFeatures(classifier, real);
+  const ff = extractFeatures(classifier, fake);
   const fid = frechetDistance(featureStats(fr, real.length, FEATURE_DIM), featureStats(ff, fake.length, FEATURE_DIM));
   const pr = precisionRecall(fr, real.length, ff, fake.length, FEATURE_DIM, k);
-  return { family: "stylegan2", generated: fake.length, real: real.length, domain_fid: fid, precision: pr.precision, recall: pr.recall, k, seed: opts.seed };
+  return { generated: fake.length, real: real.length, domain_fid: fid, precision: pr.precision, recall: pr.recall, k };
+}
+
+/** Mean top-class softmax probability of the classifier over the images. */
+export function meanConfidence(classifier: FashionClassifier, images: readonly RgbImage[], batch = 256): number {
+  let sum = 0;
+  for (let i = 0; i < images.length; i += batch) {
+    const top = tf.tidy(() => tf.max(tf.softmax(classifier.logits(grayBatch(images.slice(i, i + batch)))), 1));
+    sum += (top.dataSync() as Float32Array).reduce((a, v) => a + v, 0);
+    top.dispose();
+  }
+  return sum / images.length;
+}
+
+/**
+ * `n` DCGAN images from seeds seed..seed+n-1 with the model's sampler (torch's for an import), quantised as
+ * `/v1/generate` does, gray shown as RGB and at the classifier's size.
+ */
+export async function generateDcgan(engine: DcganEngine, opts: { seed: number; n: number; batch?: number }): Promise<RgbImage[]> {
+  const out: RgbImage[] = [];
+  const batch = opts.batch ?? 64;
+  const r = engine.resolution;
+  for (let i = 0; i < opts.n; i += batch) {
+    const m = Math.min(batch, opts.n - i);
+    const z = new Float32Array(m * engine.zDim);
+    for (let k = 0; k < m; k++) z.set(samplerZ(engine.seedRng, opts.seed + i + k, engine.zDim), k * engine.zDim);
+    const px = floatToUint8(await engine.forward(z, m), "torchvision");
+    for (let k = 0; k < m; k++) {
+      const one = px.subarray(k * r * r * engine.channels, (k + 1) * r * r * engine.channels);
+      const rgb = engine.channels === 3 ? Uint8Array.from(one) : Uint8Array.from({ length: r * r * 3 }, (_, j) => one[Math.floor(j / 3)]);
+      const im = { data: rgb, width: r, height: r };
+      out.push(r === CLASSIFIER_INPUT ? im : await resizeRgb(im, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
+    }
+  }
+  return out;
+}
+
+/** A DCGAN's samples against a real set: domain FID, precision/recall, and the classifier's confidence on both. */
+export async function evaluateDcgan(
+  engine: DcganEngine,
+  realZip: Uint8Array,
+  opts: { seed: number; n: number; classifier: FashionClassifier; k?: number; limitReal?: number },
+): Promise<DcganEvaluation> {
+  const real = await realImages(realZip, opts.limitReal, opts.k ?? 3);
+  const fake = await generateDcgan(engine, { seed: opts.seed, n: opts.n });
+  return {
+    family: "dcgan",
+    ...domainScores(real, fake, opts.classifier, opts.k ?? 3),
+    seed: opts.seed,
+    confidence: meanConfidence(opts.classifier, fake),
+    real_confidence: meanConfidence(opts.classifier, real),
+  };
 }

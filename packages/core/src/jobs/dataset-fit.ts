@@ -39,6 +39,7 @@ function baseSize(base: ModelJson): number | undefined {
   const c = base.config;
   if (base.family === "stylegan2") return Number(c.img_resolution) || undefined;
   if (base.family === "cyclegan") return Number(c.crop_size ?? c.load_size) || undefined;
+  if (base.family === "dcgan") return Number(c.img_size) || undefined;
   return parseSpadeConfig(c).output_hw[1];
 }
 

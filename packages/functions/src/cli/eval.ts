@@ -3,7 +3,8 @@
  * or from a model folder (models/<name>/ with model.json + weights.safetensors). The family decides the
  * evaluation: CycleGAN L1/SSIM against paired targets with the identity baseline, SPADE L1/SSIM against the
  * rendered ground truth, StyleGAN2 domain FID and precision/recall on Fashion-MNIST classifier features, plus
- * Inception FID (pytorch-fid's network, comparable with published FIDs) when --inception names its weights.
+ * Inception FID (pytorch-fid's network, comparable with published FIDs) when --inception names its weights;
+ * DCGAN the same domain scores plus the classifier's confidence on its samples and on the real set.
  * Prints a table, then one JSON line (the only output with --json); progress goes to stderr.
  */
 import fs from "node:fs";
@@ -11,11 +12,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Settings } from "@ganserve/core/config";
-import { evaluateCycleGAN, evaluateSpade, evaluateStyleGAN2, type Evaluation, type StyleGAN2Evaluation } from "@ganserve/core/eval/evaluate";
+import { evaluateCycleGAN, evaluateDcgan, evaluateSpade, evaluateStyleGAN2, type Evaluation, type StyleGAN2Evaluation } from "@ganserve/core/eval/evaluate";
 import { evaluateInceptionFID, type InceptionProgress } from "@ganserve/core/eval/inception-fid";
 import { INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_SHA256_PREFIX, InceptionV3 } from "@ganserve/core/eval/inception";
 import { CLASSIFIER_RELATIVE_PATH, loadFashionClassifier, loadModelFolder, type ModelFiles } from "@ganserve/core/eval/load";
-import type { CycleGANEngine, SpadeEngine, StyleGAN2Engine } from "@ganserve/core/inference/engine";
+import type { CycleGANEngine, DcganEngine, SpadeEngine, StyleGAN2Engine } from "@ganserve/core/inference/engine";
 import { tfjsEngines } from "@ganserve/core/inference/engines/tfjs";
 import { ModelRegistry, sha256 } from "@ganserve/core/models/registry";
 import { openStorage } from "@ganserve/core/storage/index";
@@ -111,7 +112,13 @@ export function formatTable(name: string, e: EvalResult): string {
         : [
             ["metric", "value"],
             ["domain FID (Fashion-MNIST features, not Inception)", e.domain_fid.toFixed(3)],
-            ...(e.inception_fid === undefined ? [] : [["Inception FID (pytorch-fid pool3 features)", e.inception_fid.toFixed(3)]]),
+            ...(e.family === "dcgan"
+              ? [
+                  ["classifier confidence, generated (mean top-class p)", f4(e.confidence)],
+                  ["classifier confidence, real", f4(e.real_confidence)],
+                ]
+              : []),
+            ...(e.family === "stylegan2" && e.inception_fid !== undefined ? [["Inception FID (pytorch-fid pool3 features)", e.inception_fid.toFixed(3)]] : []),
             [`precision (k=${e.k})`, f4(e.precision)],
             [`recall (k=${e.k})`, f4(e.recall)],
             ["generated / real", `${e.generated} / ${e.real}`],
@@ -162,7 +169,14 @@ export async function runEval(args: string[], settings: Settings): Promise<EvalR
     if (record.family === "cyclegan")
       result = await evaluateCycleGAN(engine as CycleGANEngine, zip, { direction: values.direction as "AtoB" | "BtoA" | undefined, limit });
     else if (record.family === "spade") result = await evaluateSpade(engine as SpadeEngine, zip, { seed, limit });
-    else {
+    else if (record.family === "dcgan") {
+      const classifier = loadFashionClassifier(values.classifier ?? path.join(REPO_ROOT, CLASSIFIER_RELATIVE_PATH));
+      try {
+        result = await evaluateDcgan(engine as DcganEngine, zip, { seed, n: int("n", values.n, 1000), classifier, limitReal: limit });
+      } finally {
+        classifier.dispose();
+      }
+    } else {
       const n = int("n", values.n, 1000);
       // Loaded first, so a wrong file fails in seconds rather than after the domain FID.
       const inception = values.inception ? await loadInception(values.inception) : undefined;
