@@ -20,7 +20,7 @@ REPORT="$OLD.json"
 cleanup() {
   git -C "$ROOT" worktree remove --force "$OLD" >/dev/null 2>&1 || rm -rf "$OLD"
   git -C "$ROOT" worktree prune
-  rm -f "$REPORT"
+  rm -f "$REPORT" "$OLD.log"
 }
 trap cleanup EXIT
 
