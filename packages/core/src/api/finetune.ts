@@ -8,7 +8,7 @@ import { Family, ModelName, VersionId, VersionRef } from "../models/model-json.t
 
 /** A dataset's layout is named after the family it trains, or `auto` to detect it. */
 export const DatasetLayout = z.enum([...FAMILIES, "auto"]).meta({
-  description: "stylegan2: images/ (optionally images/<class>/); cyclegan: trainA/ + trainB/; spade: images/ + labels/",
+  description: "stylegan2: images/ (optionally images/<class>/); cyclegan: trainA/ + trainB/; spade: images/ + labels/; dcgan: images/ (class folders pooled; a stylegan2 images/ dataset trains a DCGAN too)",
 });
 
 export const CreateDatasetRequest = z
@@ -92,7 +92,7 @@ export const CreateFineTuneRequest = z
       .default({})
       .meta({
         description:
-          "Per family. Every family: loss (bce | nonsaturating | lsgan | hinge | wgan-gp; default stylegan2 nonsaturating, cyclegan lsgan, spade hinge), r1_gamma, gp_lambda (wgan-gp, 10), lr_d and lr_g (TTUR); cyclegan and spade refuse wgan-gp and r1_gamma (their discriminators are not twice differentiable here). stylegan2: ema_steps, freeze_d, augment (bool), d_lr. cyclegan: lambda_cycle (10), lambda_identity (0.5), pool_size (50), decay_start. spade: lambda_feat (10), num_D (2), d_lr.",
+          "Per family. Every family: loss (bce | nonsaturating | lsgan | hinge | wgan-gp; default stylegan2 nonsaturating, cyclegan lsgan, spade hinge, dcgan nonsaturating), r1_gamma, gp_lambda (wgan-gp, 10), lr_d and lr_g (TTUR); cyclegan, spade and dcgan refuse wgan-gp and r1_gamma (their discriminators are not twice differentiable here; a BatchNorm D would also couple WGAN-GP's per-sample penalty). stylegan2: ema_steps, freeze_d, augment (bool), d_lr. cyclegan: lambda_cycle (10), lambda_identity (0.5), pool_size (50), decay_start. spade: lambda_feat (10), num_D (2), d_lr. dcgan: ndf (64), d_norm (batch | none).",
       }),
     webhook: Webhook.optional(),
   })

@@ -90,7 +90,7 @@ export function summarise(entries: readonly AcceptedImage[], rejected: readonly 
 export function requireUsable(layout: DatasetLayout, stats: DatasetStats, rejectedCount: number): void {
   const counts = stats.countsByFolder;
   const missing =
-    layout === "stylegan2"
+    layout === "stylegan2" || layout === "dcgan"
       ? stats.acceptedCount === 0
         ? ["images"]
         : []

@@ -28,12 +28,13 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
   }, [models, model, initial]);
   const info = models.find((m) => m.name === model);
   const cDim = Number(info?.input.c_dim ?? 0);
+  // A DCGAN maps z straight to an image: truncation and noise are StyleGAN2's (the API refuses them for DCGAN).
+  const styleGan = info?.family !== "dcgan";
 
   const request = (over: { seeds?: number[] | string; class_idx?: number } = {}) => ({
     model,
     seeds: over.seeds ?? parseSeeds(seeds),
-    truncation_psi: psi,
-    noise_mode: noise,
+    ...(styleGan ? { truncation_psi: psi, noise_mode: noise } : {}),
     ...(cDim > 0 ? { class_idx: over.class_idx ?? classIdx } : {}),
   });
 
@@ -67,7 +68,7 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
   return (
     <section>
       <h2>Generate</h2>
-      {models.length === 0 && <p className="hint">No StyleGAN2 model yet: import one with `npx ganserve import` or fine-tune one.</p>}
+      {models.length === 0 && <p className="hint">No StyleGAN2 or DCGAN model yet: import one with `npx ganserve import` or fine-tune one.</p>}
       <Examples examples={info?.examples} busy={busy} onRun={runExample} />
       <div className="controls">
         <label>
@@ -84,18 +85,22 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
           Seeds
           <input data-testid="gen-seeds" value={seeds} onChange={(e) => setSeeds(e.target.value)} placeholder="0-7 or 1, 5, 42" />
         </label>
-        <label>
-          Truncation ψ {psi.toFixed(2)}
-          <input type="range" min={0} max={1.5} step={0.05} value={psi} onChange={(e) => setPsi(Number(e.target.value))} />
-        </label>
-        <label>
-          Noise
-          <select value={noise} onChange={(e) => setNoise(e.target.value as typeof noise)}>
-            <option value="const">const</option>
-            <option value="random">random</option>
-            <option value="none">none</option>
-          </select>
-        </label>
+        {styleGan && (
+          <>
+            <label>
+              Truncation ψ {psi.toFixed(2)}
+              <input type="range" min={0} max={1.5} step={0.05} value={psi} onChange={(e) => setPsi(Number(e.target.value))} />
+            </label>
+            <label>
+              Noise
+              <select value={noise} onChange={(e) => setNoise(e.target.value as typeof noise)}>
+                <option value="const">const</option>
+                <option value="random">random</option>
+                <option value="none">none</option>
+              </select>
+            </label>
+          </>
+        )}
         {cDim > 0 && (
           <label>
             Class
