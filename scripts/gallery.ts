@@ -4,7 +4,9 @@
  * engine from models/<name>/, and the README gallery snippet on stdout (the lead pastes it).
  *  - stylegan2: one row per class, 8 seeds each;
  *  - cyclegan: the first 8 held-out google emoji (--emoji-zip: the eval zip train:demo prints) and their translations;
- *  - spade: procedural label maps (seed 99) as palette images above the generated scenes.
+ *  - spade: procedural label maps (seed 99) as palette images above the generated scenes;
+ *  - dcgan: two rows of the model's seeds 0-15 (torch.manual_seed seeds for the Fashion-MNIST demo).
+ * `--only <name>` redraws one model's grid.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -21,7 +23,7 @@ import type { ModelJson } from "../packages/core/src/models/model-json.ts";
 import { samplerZ, seedToZ } from "../packages/core/src/random/index.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const { values } = parseArgs({ options: { "emoji-zip": { type: "string" }, scale: { type: "string" } } });
+const { values } = parseArgs({ options: { "emoji-zip": { type: "string" }, scale: { type: "string" }, only: { type: "string" } } });
 const SCALE = Number(values.scale ?? 2);
 
 /** Tiles equally sized images into rows × cols, nearest-upscaled by SCALE so 32 px tiles stay visible. */
@@ -98,7 +100,7 @@ const backend = await initBackend();
 const outDir = path.join(ROOT, "docs", "gallery");
 fs.mkdirSync(outDir, { recursive: true });
 const snippet: string[] = ["## Demo models", "", "| model | family | samples |", "| --- | --- | --- |"];
-for (const name of fs.readdirSync(path.join(ROOT, "models")).filter((n) => !n.startsWith("_")).sort()) {
+for (const name of fs.readdirSync(path.join(ROOT, "models")).filter((n) => !n.startsWith("_") && (!values.only || n === values.only)).sort()) {
   const dir = path.join(ROOT, "models", name);
   if (!fs.existsSync(path.join(dir, "model.json"))) continue;
   const { record, weights } = loadModelFolder(dir);
@@ -114,5 +116,5 @@ for (const name of fs.readdirSync(path.join(ROOT, "models")).filter((n) => !n.st
     engine.dispose();
   }
 }
-snippet.push("", "Rows: StyleGAN2, one class per row; CycleGAN, Google emoji (top) → Twitter style (bottom); SPADE, label map, generated, ground truth. See [docs/demo-models.md](docs/demo-models.md).");
+snippet.push("", "Rows: StyleGAN2, one class per row; CycleGAN, Google emoji (top) → Twitter style (bottom); SPADE, label map, generated, ground truth; DCGAN, seeds 0-15. See [docs/demo-models.md](docs/demo-models.md).");
 console.log(snippet.join("\n"));
