@@ -36,7 +36,13 @@ async function load(): Promise<AnyEngine> {
   const { tfjsEngines } = await import("../packages/core/src/inference/engines/tfjs.ts");
   return (await tfjsEngines("wasm").load(record, weights)) as unknown as AnyEngine;
 }
+// Which cache entries a start found and which it wrote: a "second start" that wrote entries did not start from
+// the cache (a source file edited between the two starts changes the cache key; ort-cache.ts), and run.ts says so.
+const cacheDir = process.env.GANSERVE_BENCH_ORT_CACHE;
+const entries = () => (cacheDir && fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).filter((e) => e.endsWith(".onnx")) : []);
+const before = new Set(entries());
 const engine = await load();
+const cacheWrites = entries().filter((e) => !before.has(e)).length;
 
 // One call = one batch of images through the engine's public API, inputs sliced from the shared batch.
 async function call(n: number): Promise<Float32Array> {
@@ -74,4 +80,4 @@ if (b8Arg === "1") {
 }
 engine.dispose();
 lat.sort((a, b) => a - b);
-console.log(JSON.stringify({ engine: label, cold_ms: coldMs, process_ms: processMs, latency_ms: lat[0], latency_median_ms: lat[Math.floor(lat.length / 2)], latency_runs: lat, batch8_ms: b8, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ engine: label, cold_ms: coldMs, process_ms: processMs, latency_ms: lat[0], latency_median_ms: lat[Math.floor(lat.length / 2)], latency_runs: lat, batch8_ms: b8, peak_rss_mb: process.resourceUsage().maxRSS / 1024, ...(cacheDir ? { ort_cache_writes: cacheWrites } : {}) }));
