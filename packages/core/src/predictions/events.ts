@@ -35,12 +35,15 @@ export class PredictionBus {
     this.emitter.setMaxListeners(0);
   }
 
-  publish(record: PredictionRecord): void {
-    // The first end published here stands, as in storage (only a won claim, or a run's own end ahead of
-    // its claim, is published): nothing after it, progress or a second end, is shown or sent.
+  /**
+   * Tells subscribers; `stored`: storage already holds this record (an end whose claim won), so readers
+   * need no copy here. The first end published stands, as in storage (only a won claim, or a run's own end
+   * ahead of its claim, is published): nothing after it, progress or a second end, is shown or sent.
+   */
+  publish(record: PredictionRecord, stored = false): void {
     if (isTerminal(this.latest.get(record.id)?.status ?? "starting")) return;
     this.latest.delete(record.id);
-    this.latest.set(record.id, record);
+    if (!stored) this.latest.set(record.id, record);
     if (this.latest.size > LATEST_MAX) this.latest.delete(this.latest.keys().next().value!);
     this.emitter.emit(record.id, { record });
   }

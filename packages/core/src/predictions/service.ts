@@ -130,7 +130,7 @@ export class PredictionService {
     if (isTerminal(rec.status) || Date.parse(rec.deadline_at) > Date.now() || rec.started_at) return rec;
     const end = deadlineEnd(rec);
     if (await this.store.complete(end)) {
-      this.bus.publish(end);
+      this.bus.publish(end, true);
       return end;
     }
     return (await this.store.load(rec.tenant, rec.id)) ?? end;
@@ -147,7 +147,7 @@ export class PredictionService {
     if (isTerminal(rec.status)) throw new ApiError("conflict", `prediction '${id}' already ${rec.status}`, { status: rec.status });
     const end = ended(rec, "canceled");
     if (await this.store.complete(end)) {
-      this.bus.publish(end);
+      this.bus.publish(end, true);
       return end;
     }
     const now = await this.get(id, tenant);

@@ -308,7 +308,7 @@ export class PredictionWorker {
   private async finish(m: QueueMessage, end: PredictionRecord): Promise<void> {
     const { store, bus, queue } = this.deps;
     if (await store.complete(end)) {
-      bus.publish(end);
+      bus.publish(end, true);
       this.deps.webhooks?.notify(end, "completed");
     }
     await queue.delete(m.receiptHandle);
