@@ -28,6 +28,8 @@ import { startS3Front, type S3Front } from "./s3-proxy.ts";
 const DOCKERFILE = "containers/finetune.Dockerfile";
 const STORE_HOST = "127.0.0.2";
 const TENANT = "rehearsal";
+/** Grants of the job role whose calls come from jobs this file does not run, each with the job that needs it. */
+const NOT_DRIVEN: [RegExp, string][] = [];
 /** Checkpoints at steps 1, 2 and 3 (none at the last step: the model version is published instead). */
 const STEPS = 4;
 
@@ -192,7 +194,9 @@ describe("fine-tune worker as Batch runs it", () => {
     expect(gate.decisions.some((d) => d.action === "s3:DeleteObject" && d.resource.includes("/checkpoints/"))).toBe(true);
   });
 
-  test("every grant of the job role was used", async () => {
-    expect(await gate.unused()).toEqual([]);
+  test("every grant of the job role was used, except those of jobs this rehearsal does not run", async () => {
+    const unused = await gate.unused();
+    expect(unused.filter((g) => !NOT_DRIVEN.some(([p]) => p.test(g)))).toEqual([]);
+    for (const [pattern, why] of NOT_DRIVEN) expect(unused.some((g) => pattern.test(g)), `${pattern} (${why}) is used now: drop it`).toBe(true);
   });
 });
