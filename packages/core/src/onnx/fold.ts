@@ -83,8 +83,8 @@ function plan(g: GraphBuilder, value: string, c: number): Action[] | undefined {
 /**
  * `y · c` with a scalar constant c is folded into the constants that produce y: through shape-only ops and
  * (for c > 0) Relu/LeakyRelu, into both terms of a sum, into one factor of a product, into a constant or a
- * conv/MatMul weight. StyleGAN2's activation gains (sqrt 2 after lrelu, the ToRGB and skip gains) end up in its
- * conv weights, biases and noise constants instead of costing a pass over every activation.
+ * conv/MatMul weight. Activation gains (sqrt 2 after lrelu, a layer's output gain) end up in conv weights,
+ * biases and other constants instead of costing a pass over every activation.
  */
 export function foldScalarGains(g: GraphBuilder): void {
   for (const m of [...g.nodes]) {

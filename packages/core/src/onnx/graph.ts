@@ -225,7 +225,7 @@ export function batchNormAffine(mean: Float32Array, variance: Float32Array, weig
  *
  * `K[o][i]` is the composite kernel of "zero-insert by up, then correlate": Y[y, x] = sum_{i,j} X[i, j]
  * K[y + Py - up*i, x + Px - up*j] for an output of exactly up*H x up*W. A transposed conv is such a K (its own
- * weight, P = padding); StyleGAN2's conv-then-FIR is K = w (*) filter. Output phase (y mod up) only sees every
+ * weight, P = padding); a conv followed by a FIR filter is K = w (*) filter. Output phase (y mod up) only sees every
  * up-th tap of K, so the phases become up² groups of output channels of one stride-1 conv, which ONNX Runtime
  * runs on its fast (prepacked, blocked) conv path rather than the gemm + col2im of ConvTranspose.
  * Returns the conv kernel [up²·O, I, sy, sx] (channel (py·up+px)·O + o, as DepthToSpace DCR reads it) and pads.
