@@ -71,6 +71,34 @@ describe("datasets", () => {
   });
 });
 
+/** GETs the dataset until its finalize job has ended (bounded: a job that never ends fails the test). */
+async function settledDataset(id: string) {
+  for (let i = 0; i < 600; i++) {
+    const ds = await (await fetch(`${stack.url}/v1/datasets/${id}`, { headers: auth(stack) })).json();
+    if (ds.status !== "processing") return ds;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`dataset ${id} still processing after a minute`);
+}
+
+describe("dataset finalize as a job", () => {
+  it("Prefer: wait=0 answers 202 processing at once; the job then records ready", async () => {
+    const r = await uploadDataset(stack, await squaresZip(6), "stylegan2", { prefer: "wait=0" });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ id: r.id, status: "processing" });
+    expect(await settledDataset(r.id)).toMatchObject({ status: "ready", stats: { images: 6 } });
+    // Once ready, finalize answers 200 at once with the same record.
+    const again = await fetch(`${stack.url}/v1/datasets/${r.id}/finalize`, { method: "POST", headers: { ...auth(stack), prefer: "wait=0" } });
+    expect(again.status).toBe(200);
+  });
+
+  it("a refused archive finalized without waiting: 202, then failed with its reason on the record", async () => {
+    const r = await uploadDataset(stack, new Uint8Array([1, 2, 3, 4]), "stylegan2", { prefer: "wait=0" });
+    expect(r.status).toBe(202);
+    expect(await settledDataset(r.id)).toMatchObject({ status: "failed", error: { code: "not_a_zip" } });
+  });
+});
+
 describe("fine-tune", () => {
   it("trains, streams progress to succeeded, publishes a new version that serves, and signs the webhook", async () => {
     const job = await startFineTune(stack, {

@@ -57,7 +57,7 @@ export async function scenesZip(n: number, size: number, classes: number): Promi
 }
 
 /** create → POST to the presigned upload form with plain fetch → finalize. */
-export async function uploadDataset(stack: Stack, zip: Uint8Array, layout: string) {
+export async function uploadDataset(stack: Stack, zip: Uint8Array, layout: string, finalizeHeaders: Record<string, string> = {}) {
   const created = await (
     await fetch(`${stack.url}/v1/datasets`, {
       method: "POST",
@@ -67,7 +67,7 @@ export async function uploadDataset(stack: Stack, zip: Uint8Array, layout: strin
   ).json();
   const put = await postUpload(created.upload, zip);
   if (!put.ok) throw new Error(`upload failed: ${put.status}`);
-  const res = await fetch(`${stack.url}/v1/datasets/${created.id}/finalize`, { method: "POST", headers: auth(stack) });
+  const res = await fetch(`${stack.url}/v1/datasets/${created.id}/finalize`, { method: "POST", headers: { ...auth(stack), ...finalizeHeaders } });
   return { status: res.status, body: await res.json(), id: created.id as string };
 }
 

@@ -12,6 +12,7 @@ import { StoredKeyRing } from "@ganserve/core/auth/store";
 import { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
 import { FineTuneSlots } from "@ganserve/core/jobs/quota";
 import { DatasetQuota } from "@ganserve/core/datasets/quota";
+import { DatasetFinalizer } from "@ganserve/core/datasets/finalizer";
 import { BatchLauncher, LocalLauncher, type Launcher } from "@ganserve/core/jobs/launcher";
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobReconciler } from "@ganserve/core/jobs/reconcile";
@@ -55,6 +56,10 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   // Jobs that run where this process cannot watch them (Batch) are reconciled with Batch's state when read.
   const reconciler = launcher.states ? new JobReconciler(jobs, launcher.states, { onError: (err) => log.warn({ err }, "could not ask AWS Batch for fine-tune states") }) : undefined;
   const fineTunes = new FineTuneService(jobs, datasets, registry, opened.storage, launcher, settings.GANSERVE_PRODUCTION, secrets, reconciler);
+  const datasetQuota = new DatasetQuota({ storage: opened.storage, datasets }, settings.GANSERVE_TENANT_DATASET_BYTES);
+  // Finalize jobs go where fine-tunes go when that is AWS Batch (a `ds_` id: the worker finalizes it); locally
+  // they run in this process.
+  const datasetFinalizer = new DatasetFinalizer(datasets, datasetQuota, launcher instanceof BatchLauncher ? (id) => launcher.launch(id) : undefined);
   const predictions = createPredictions({ settings, storage: opened.storage, registry, inference, log, secrets });
   const services: Services = {
     settings,
@@ -70,7 +75,8 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
     launcher,
     limiter: new TokenBucketLimiter({ rpm: settings.GANSERVE_RATE_LIMIT_RPM }),
     fineTuneSlots: new FineTuneSlots(jobs, settings.GANSERVE_MAX_CONCURRENT_FINE_TUNES, reconciler),
-    datasetQuota: new DatasetQuota({ storage: opened.storage, datasets }, settings.GANSERVE_TENANT_DATASET_BYTES),
+    datasetQuota,
+    datasetFinalizer,
     predictions,
     readiness: new Map(),
     startedAt: Date.now(),
@@ -83,6 +89,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
       keys.stop();
       await predictions.worker.stop();
       await launcher.close();
+      await datasetFinalizer.close();
       inference.cache.clear();
       await opened.close();
     },

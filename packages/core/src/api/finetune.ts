@@ -33,7 +33,9 @@ export const Dataset = z
     id: DatasetId,
     name: z.string().optional(),
     layout: DatasetLayout,
-    status: z.enum(["awaiting_upload", "ready", "failed"]),
+    status: z.enum(["awaiting_upload", "processing", "ready", "failed"]).meta({
+      description: "processing: finalize accepted the upload and is validating and indexing it (GET until ready or failed)",
+    }),
     created_at: z.string(),
     upload: z
       .object({

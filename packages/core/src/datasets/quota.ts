@@ -31,7 +31,8 @@ export function heldByForm(ds: DatasetRecord, now = Date.now()): number {
  */
 async function heldBytes(storage: Storage, ds: DatasetRecord, now: number): Promise<number> {
   const objects = await storage.list(datasetKeys.prefix(ds.id));
-  const stray = ds.status !== "awaiting_upload" && objects.some((o) => o.key === datasetKeys.upload(ds.id));
+  // A processing dataset's zip is being read: it is counted, never deleted.
+  const stray = (ds.status === "ready" || ds.status === "failed") && objects.some((o) => o.key === datasetKeys.upload(ds.id));
   if (stray) await storage.delete(datasetKeys.upload(ds.id));
   const stored = objects.reduce((sum, o) => sum + (stray && o.key === datasetKeys.upload(ds.id) ? 0 : o.size), 0);
   return Math.max(stored, heldByForm(ds, now));

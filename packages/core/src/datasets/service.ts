@@ -14,8 +14,8 @@ import { inspectArchive, type AcceptedImage, type DatasetLayout } from "./inspec
 
 export const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString("base64url").replace(/[-_]/g, "x")}`;
 
-/** Stored record: the API shape plus the owner. */
-export type DatasetRecord = Dataset & { tenant: string };
+/** Stored record: the API shape plus the owner, and when the running finalize started (datasets/finalizer.ts). */
+export type DatasetRecord = Dataset & { tenant: string; processing_since?: string };
 
 export interface DatasetIndex {
   layout: DatasetLayout;
@@ -50,6 +50,34 @@ export class DatasetService {
     const record = /^ds_[A-Za-z0-9]+$/.test(id) ? await this.storage.getJson<DatasetRecord>(datasetKeys.record(id)) : undefined;
     if (!record || record.tenant !== tenant) throw new ApiError("not_found", `dataset '${id}' does not exist`);
     return record;
+  }
+
+  /** The record whoever owns it: for a finalize job, which is given only the id. */
+  async load(id: string): Promise<DatasetRecord | undefined> {
+    return /^ds_[A-Za-z0-9]+$/.test(id) ? this.storage.getJson<DatasetRecord>(datasetKeys.record(id)) : undefined;
+  }
+
+  /**
+   * Finalize's synchronous part: 404 for a dataset that is not the tenant's, 409 when nothing was uploaded;
+   * otherwise the dataset is `processing` until the finalize job records `ready` or `failed`. A ready dataset
+   * comes back as it is; `started` is false for one whose finalize is already running (since `staleAfterMs` at
+   * most: a job that died leaves it `processing`, and finalize may then start again).
+   */
+  async markProcessing(id: string, tenant: string, staleAfterMs: number): Promise<{ record: DatasetRecord; started: boolean }> {
+    const record = await this.get(id, tenant);
+    if (record.status === "ready") return { record, started: false };
+    if (record.status === "processing" && Date.now() - Date.parse(record.processing_since ?? "") < staleAfterMs) return { record, started: false };
+    if (!(await this.storage.head(datasetKeys.upload(id))))
+      throw new ApiError("conflict", `nothing was uploaded for dataset '${id}': POST the zip with its upload form first`);
+    const processing: DatasetRecord = { ...record, status: "processing", error: undefined, processing_since: new Date().toISOString() };
+    await this.save(processing);
+    return { record: processing, started: true };
+  }
+
+  /** Records an error finalize did not expect (storage unreachable, …): the zip stays, finalize may be called again. */
+  async failUnexpectedly(id: string, message: string): Promise<void> {
+    const record = await this.load(id);
+    if (record?.status === "processing") await this.save({ ...record, status: "failed", processing_since: undefined, error: { code: "finalize_error", message } });
   }
 
   get maxUploadBytes(): number {
@@ -126,6 +154,7 @@ export class DatasetService {
       const s = report.stats;
       const ready: DatasetRecord = {
         ...record,
+        processing_since: undefined,
         layout: report.layout,
         status: "ready",
         upload: undefined,
@@ -157,7 +186,7 @@ export class DatasetService {
    */
   private async fail(record: DatasetRecord, code: "invalid_archive" | "payload_too_large", message: string, reason?: string, details: Record<string, unknown> = {}): Promise<never> {
     await this.storage.delete(datasetKeys.upload(record.id));
-    await this.save({ ...record, status: "failed", upload: undefined, error: { code: reason ?? code, message } });
+    await this.save({ ...record, status: "failed", upload: undefined, processing_since: undefined, error: { code: reason ?? code, message } });
     throw new ApiError(code, message, { ...details, dataset: record.id, reason: reason ?? code });
   }
 
@@ -178,4 +207,4 @@ export class DatasetService {
 }
 
 /** The API view of a record (the owner stays internal). */
-export const publicDataset = ({ tenant: _tenant, ...rest }: DatasetRecord): Dataset => rest;
+export const publicDataset = ({ tenant: _tenant, processing_since: _since, ...rest }: DatasetRecord): Dataset => rest;

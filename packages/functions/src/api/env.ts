@@ -13,6 +13,7 @@ import type { JobStore } from "@ganserve/core/jobs/store";
 import type { TokenBucketLimiter } from "@ganserve/core/limits/rate-limiter";
 import type { FineTuneSlots } from "@ganserve/core/jobs/quota";
 import type { DatasetQuota } from "@ganserve/core/datasets/quota";
+import type { DatasetFinalizer } from "@ganserve/core/datasets/finalizer";
 import type { Predictions } from "@ganserve/core/predictions/index";
 
 /** Everything a router needs, built once per process by `createServices` and passed down explicitly. */
@@ -32,6 +33,8 @@ export interface Services {
   fineTuneSlots: FineTuneSlots;
   /** Dataset finalize under the tenant's dataset-bytes quota, serialised per tenant. */
   datasetQuota: DatasetQuota;
+  /** Finalize as a job: in this process locally, on AWS Batch when deployed (datasets/finalizer.ts). */
+  datasetFinalizer: DatasetFinalizer;
   /** Predictions: the service routes use, the queue, and the worker (in-process only with the memory queue). */
   predictions: Predictions;
   /** Extra readiness probes that later parts (model cache, queues) register. */

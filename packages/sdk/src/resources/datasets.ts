@@ -1,10 +1,14 @@
 import { DatasetFailedError, GanserveError } from "../errors.ts";
 import { toNamedBlob, type FileResolver, type NamedBlob } from "../files.ts";
-import type { HttpClient, RequestOptions } from "../http.ts";
+import { sleep, type HttpClient, type RequestOptions } from "../http.ts";
 import type { CreateDatasetRequest, Dataset, DatasetList } from "../types.ts";
 
 /** Uploads are one large body; the client-wide timeout is sized for API calls, not for this. */
 export const UPLOAD_TIMEOUT_MS = 10 * 60_000;
+/** A finalize job that runs on a cold AWS Batch instance takes minutes: poll it at most this often. */
+const FINALIZE_POLL_MAX_MS = 5_000;
+/** Past this a finalize job is taken for lost (the server starts it again on the next finalize after 2 h). */
+const FINALIZE_MAX_WAIT_MS = 60 * 60_000;
 
 export class Datasets<F> {
   constructor(
@@ -45,9 +49,20 @@ export class Datasets<F> {
     );
   }
 
-  /** Validates and indexes the uploaded zip; idempotent on the server once the dataset is ready. */
-  finalize(id: string, opts?: RequestOptions): Promise<Dataset> {
-    return this.http.json({ method: "POST", path: `/v1/datasets/${encodeURIComponent(id)}/finalize`, idempotent: true }, opts);
+  /**
+   * Validates and indexes the uploaded zip, and resolves with the dataset once that ended (`ready`, or
+   * `failed` with its error). The server runs it as a job: it may answer 202 `processing` (always when
+   * deployed), and then the dataset is polled until it is not. Idempotent on the server once ready.
+   */
+  async finalize(id: string, opts: RequestOptions = {}): Promise<Dataset> {
+    let dataset: Dataset = await this.http.json({ method: "POST", path: `/v1/datasets/${encodeURIComponent(id)}/finalize`, idempotent: true }, opts);
+    const until = Date.now() + FINALIZE_MAX_WAIT_MS;
+    for (let delay = 500; dataset.status === "processing"; delay = Math.min(FINALIZE_POLL_MAX_MS, delay * 2)) {
+      if (Date.now() > until) throw new GanserveError({ code: "wait_timeout", message: `dataset ${id} is still processing after ${FINALIZE_MAX_WAIT_MS / 60_000} minutes` });
+      await sleep(delay, opts.signal);
+      dataset = await this.get(id, { signal: opts.signal });
+    }
+    return dataset;
   }
 
   get(id: string, opts?: RequestOptions): Promise<Dataset> {
@@ -69,7 +84,7 @@ export class Datasets<F> {
     await this.post(created, named, opts);
     let dataset: Dataset;
     try {
-      // Finalize reads the whole archive server-side, so it gets the upload's patience too.
+      // Finalize reads the whole archive server-side (a job the SDK follows), so it gets the upload's patience too.
       dataset = await this.finalize(created.id, { ...rest, timeoutMs: timeoutMs ?? UPLOAD_TIMEOUT_MS });
     } catch (e) {
       // A refused archive comes back as a 4xx, and its record says why.
