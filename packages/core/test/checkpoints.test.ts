@@ -90,7 +90,7 @@ describe("checkpoint fixtures", () => {
 
       it("inferModelConfig reproduces the manifest config", () => {
         const sd = reference(m);
-        // Options the weights cannot carry (see infer-spade.ts) come in as hints, as a CLI would pass them.
+        // Options the weights cannot carry (see networks/spade/infer.ts) come in as hints, as a CLI would pass them.
         const hints =
           man.family === "spade"
             ? { label_nc: 6, contain_dontcare_label: true, no_instance: false, crop_size: 64, aspect_ratio: 1.0, num_upsampling_layers: "normal" }
