@@ -28,6 +28,16 @@ export const GPU_WORKER_ENV = {
 } as const;
 
 /**
+ * What the fine-tune job is told besides its links: train on tfjs-node-gpu, which the image installs. Named,
+ * not "auto": a job whose native GPU backend does not load (no GPU, a CUDA mismatch) fails with that reason
+ * instead of quietly training on the CPU of a GPU instance.
+ */
+export const FINETUNE_JOB_ENV = {
+  NODE_ENV: "production",
+  GANSERVE_BACKEND: "tensorflow-gpu",
+} as const;
+
+/**
  * Largest request body the deployed API accepts. A Lambda invocation's request payload is at most 6 MB, and
  * API Gateway hands a binary body over base64-encoded (4/3 larger) inside an event that also carries the
  * headers: 4 MiB of body fits. Anything larger (dataset zips) goes straight to the bucket with a presigned

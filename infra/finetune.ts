@@ -1,5 +1,5 @@
 import { datasetKeys, jobKeys, modelKeys } from "../packages/core/src/storage/keys";
-import { BATCH_GPU_IMAGE_TYPE, type InfraConfig } from "./config";
+import { BATCH_GPU_IMAGE_TYPE, FINETUNE_JOB_ENV, type InfraConfig } from "./config";
 import { containerImage } from "./images";
 import { ecsInstanceProfile, executionRole, secretParameter, serviceRole } from "./iam";
 
@@ -91,7 +91,7 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage, secretKey }
       environment: linkEnv.apply((env) =>
         [
           ...Object.entries(env).map(([name, value]) => ({ name, value })),
-          { name: "NODE_ENV", value: "production" },
+          ...Object.entries(FINETUNE_JOB_ENV).map(([name, value]) => ({ name, value })),
           { name: "AWS_REGION", value: cfg.region },
           { name: "GANSERVE_S3_REGION", value: cfg.region },
         ].sort((a, b) =>

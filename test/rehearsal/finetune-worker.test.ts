@@ -3,6 +3,8 @@
 // S3 calls decided against the job role by the IAM-deciding front of the embedded store. The job writes a
 // checkpoint every step; the first attempt is SIGKILLed after its first checkpoint (a lost Spot host), the
 // retry resumes from it, replaces the older checkpoints (s3:DeleteObject) and publishes the model version.
+// The job env names the GPU backend (tfjs-node-gpu), which this machine lacks: with exactly that env a job
+// must fail at once with that reason; the training runs change only GANSERVE_BACKEND to what is here.
 // What the deployer and the API did before the job runs (a base model, a finalized dataset, the job record)
 // goes straight to the store.
 import { type ChildProcess, spawn } from "node:child_process";
@@ -28,6 +30,10 @@ import { startS3Front, type S3Front } from "./s3-proxy.ts";
 const DOCKERFILE = "containers/finetune.Dockerfile";
 const STORE_HOST = "127.0.0.2";
 const TENANT = "rehearsal";
+/** tfjs-node-gpu, which the image installs and the job env names, is not installed here (it needs CUDA). */
+const GPU_BACKEND_HERE = fs.existsSync(path.join(ROOT, "node_modules/@tensorflow/tfjs-node-gpu"));
+/** The one change for the training runs: the best TF.js backend this machine has instead of the GPU one. */
+const ON_THIS_MACHINE = { GANSERVE_BACKEND: "auto" };
 /** Grants of the job role whose calls come from jobs this file does not run, each with the job that needs it. */
 const NOT_DRIVEN: [RegExp, string][] = [];
 /** Checkpoints at steps 1, 2 and 3 (none at the last step: the model version is published instead). */
@@ -43,6 +49,8 @@ let jobs: JobStore;
 let dir: string;
 let app: string;
 let jobId: string;
+/** A second job, run once with exactly the job env: on this machine (no tfjs-node-gpu) it must fail at once. */
+let gpuJobId: string;
 let bucket: string;
 /** The container overrides SubmitJob carries, as the API's BatchLauncher builds them. */
 let overrides: Record<string, string>;
@@ -95,6 +103,7 @@ async function seed() {
   const created = await service.create(params, TENANT);
   jobId = created.id;
   if (launched[0] !== jobId) throw new Error("the job was not launched");
+  gpuJobId = (await service.create({ ...params, name: "sg-tuned-gpu" }, TENANT)).id;
   const input = submitJobInput(jobId, { jobQueue: "q", jobDefinition: "d" });
   overrides = Object.fromEntries((input.containerOverrides?.environment ?? []).map((e) => [String(e.name), String(e.value)]));
 }
@@ -107,8 +116,8 @@ afterAll(async () => {
   for (const d of [dir, app]) if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
-/** One attempt of the job, as Batch starts the container. Changed: only the S3 endpoint (to the front). */
-function attempt(): { child: ChildProcess; exited: Promise<number | null>; logs: string[] } {
+/** One attempt of a job, as Batch starts the container. Changed: the S3 endpoint (to the front) and `changes`. */
+function attempt(id: string, changes: Record<string, string> = {}): { child: ChildProcess; exited: Promise<number | null>; logs: string[] } {
   const cmd = imageCmd(DOCKERFILE);
   const logs: string[] = [];
   const child = spawn(process.execPath, cmd.slice(1), {
@@ -117,6 +126,7 @@ function attempt(): { child: ChildProcess; exited: Promise<number | null>; logs:
     env: {
       ...job.env,
       ...overrides,
+      GANSERVE_JOB_ID: id,
       // What the container gets from the job role and the image, and the one redirection to the front.
       AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
@@ -124,6 +134,7 @@ function attempt(): { child: ChildProcess; exited: Promise<number | null>; logs:
       GANSERVE_DATA_DIR: path.join(dir, "worker"),
       TMPDIR: path.join(dir, "worker"),
       PATH: process.env.PATH ?? "",
+      ...changes,
     },
   });
   child.stdout?.on("data", (c) => logs.push(String(c)));
@@ -152,12 +163,25 @@ describe("fine-tune worker as Batch runs it", () => {
   test("the job definition asks for a GPU and the job id comes from SubmitJob's overrides", () => {
     expect(job.definition.resourceRequirements).toContainEqual({ type: "GPU", value: "1" });
     expect(overrides.GANSERVE_JOB_ID).toBe(jobId);
+    // Trains on tfjs-node-gpu (the image installs it), named so that a missing GPU backend fails the job.
+    expect(job.env.GANSERVE_BACKEND).toBe("tensorflow-gpu");
     expect(imageCmd(DOCKERFILE).at(-1)).toBe("packages/functions/src/worker.ts");
   });
 
+  test.runIf(!GPU_BACKEND_HERE)("with exactly the job env and no GPU backend, the job fails with that reason instead of training on the CPU", async () => {
+    const only = attempt(gpuJobId);
+    const code = await only.exited;
+    const record = await jobs.get(gpuJobId, TENANT);
+    expect(record.status, only.logs.join("")).toBe("failed");
+    expect(record.error?.message).toMatch(/GANSERVE_BACKEND=tensorflow-gpu is not available/);
+    expect(record.step).toBe(0);
+    // A failed job is not retried: Batch sees the worker's ordinary end.
+    expect(code).toBe(0);
+  }, 300_000);
+
   test("defect 6: killed after its first checkpoint, the retry resumes, replaces checkpoints and publishes the model", async () => {
     fs.mkdirSync(path.join(dir, "worker"), { recursive: true });
-    const first = attempt();
+    const first = attempt(jobId, ON_THIS_MACHINE);
     const deadline = Date.now() + 400_000;
     while ((await checkpointKeys()).length === 0) {
       if (first.child.exitCode !== null) throw new Error(`the first attempt ended before a checkpoint: ${first.logs.join("")}`);
@@ -170,7 +194,7 @@ describe("fine-tune worker as Batch runs it", () => {
     expect(killedAt.status).toBe("running");
     expect(killedAt.step).toBeLessThan(STEPS);
 
-    const second = attempt();
+    const second = attempt(jobId, ON_THIS_MACHINE);
     const code = await second.exited;
     const logs = second.logs.join("");
     const record = await jobs.get(jobId, TENANT);
