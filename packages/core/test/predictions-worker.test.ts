@@ -3,7 +3,8 @@
  * through the task table (the extension point other kinds of work use): a worker that dies mid-run leaves
  * its message to reappear and the prediction runs once more (attempts 2); a worker that lost contact and
  * finishes late does not overwrite the first completion; cancel stops a run at its next boundary; a passed
- * deadline fails a prediction that never started; retention removes data and keeps the record.
+ * deadline fails a prediction that never started; retention removes data and keeps the record; a waiter
+ * whose first read is overtaken by the end is told by the in-process notification.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -17,7 +18,9 @@ import { MemoryQueue } from "../src/predictions/memory-queue.ts";
 import type { PredictionQueue } from "../src/predictions/queue.ts";
 import { sweepPredictionData } from "../src/predictions/retention.ts";
 import { newPredictionId, newPredictionRecord, PredictionStore, type PredictionRecord } from "../src/predictions/store.ts";
+import { PredictionService } from "../src/predictions/service.ts";
 import { PredictionWorker } from "../src/predictions/worker.ts";
+import { ModelRegistry } from "../src/models/registry.ts";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "../src/storage/embedded.ts";
 import { predictionKeys } from "../src/storage/keys.ts";
 import { Storage } from "../src/storage/storage.ts";
@@ -177,6 +180,47 @@ describe("prediction worker", () => {
     await f.stop();
     expect(await store.load("t1", late.id)).toMatchObject({ status: "failed", error_code: "deadline_exceeded", attempts: 0 });
     expect(started).not.toContain("F");
+  });
+
+  it("a waiter whose first read is overtaken by the run's end answers with that end, not at its next poll", async () => {
+    const queue = new MemoryQueue();
+    const bus = new PredictionBus();
+    const rec = await newPrediction(queue);
+    // The waiter's first read sees the record as created, and hands it back only after the worker ended
+    // the run: the end is published while that read is under way.
+    let releaseRead = () => {};
+    const readHeld = new Promise<void>((r) => (releaseRead = r));
+    const slowStore = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === "load")
+          return async (tenant: string, id: string) => {
+            const r = await target.load(tenant, id);
+            await readHeld;
+            return r;
+          };
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    // Storage is polled once an hour here: only the notification can end the wait within the test's time.
+    const service = new PredictionService(slowStore, queue, new ModelRegistry(storage), bus, storage, {
+      deadlineSeconds: 60,
+      retentionSeconds: 3600,
+      production: false,
+      pollMs: 3_600_000,
+    });
+    const waiting = service.wait(rec.id, "t1", 3600);
+    const w = new PredictionWorker(
+      { queue, store: storeFor("W"), storage, inference: {} as InferenceService, bus, log },
+      { concurrency: 4, visibilitySeconds: 1, maxBatch: 8, waitSeconds: 1 },
+    );
+    w.start();
+    await until(async () => (await store.load("t1", rec.id))?.status === "succeeded");
+    releaseRead();
+    const end = await waiting;
+    await w.stop();
+    expect(end.status).toBe("succeeded");
+    expect(Buffer.from(store.result(end)!.output[0].data!, "base64").toString()).toBe("W");
   });
 
   it("retention deletes input and output after the retention time and keeps the record, data_removed", async () => {
