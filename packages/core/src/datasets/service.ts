@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import type { Dataset } from "../api/finetune.ts";
 import { ApiError } from "../errors.ts";
+import { mapLimited } from "../limits/map-limited.ts";
 import { datasetKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import { isDatasetError } from "./errors.ts";
@@ -31,6 +32,9 @@ export interface DatasetServiceOptions {
 }
 
 export const DEFAULT_UPLOAD_EXPIRY_SECONDS = 15 * 60;
+
+/** Records read at once when listing (each is a GET). */
+const READ_CONCURRENCY = 8;
 
 /** Codes of archive-level failures that mean "too big" rather than "malformed". */
 const TOO_LARGE = new Set(["archive_too_large", "too_many_entries", "zip_bomb"]);
@@ -110,18 +114,18 @@ export class DatasetService {
       },
       tenant,
     };
+    // The tenant's index marker first, so no record is ever missing from its tenant's list.
+    await this.storage.put(datasetKeys.tenantEntry(tenant, id), "");
     await this.save(record);
     return record;
   }
 
+  /** The tenant's datasets, newest first: its index lists them, so only its own records are read. */
   async list(tenant: string): Promise<DatasetRecord[]> {
-    const ids = await this.storage.listPrefixes(datasetKeys.root);
-    const out: DatasetRecord[] = [];
-    for (const id of ids) {
-      const r = await this.storage.getJson<DatasetRecord>(datasetKeys.record(id));
-      if (r?.tenant === tenant) out.push(r);
-    }
-    return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const index = datasetKeys.tenantIndex(tenant);
+    const ids = (await this.storage.list(index)).map((o) => o.key.slice(index.length));
+    const records = await mapLimited(ids, READ_CONCURRENCY, (id) => this.load(id));
+    return records.filter((r): r is DatasetRecord => r?.tenant === tenant).sort((a, b) => b.created_at.localeCompare(a.created_at));
   }
 
   /**

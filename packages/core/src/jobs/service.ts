@@ -37,7 +37,7 @@ export class FineTuneService {
     // check, so a request refused for another reason does not take the name; the worker checks it again.
     await this.registry.claim(params.name, tenant);
     const job = newJobRecord({ id: newId("ft"), tenant, family: base.family, baseVersion: base.version, params, secrets: this.secrets });
-    await this.jobs.save(job);
+    await this.jobs.create(job);
     await this.jobs.putEvent(job.id, { seq: 1, type: "status", status: "queued", time: job.created_at, step: 0, ...(notes.length ? { message: notes.join(" ") } : {}) });
     let batchJobId: string | undefined;
     try {

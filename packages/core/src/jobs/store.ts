@@ -10,6 +10,7 @@
  */
 import type { FineTune, FineTuneEvent, FineTuneParams } from "../api/finetune.ts";
 import { ApiError } from "../errors.ts";
+import { mapLimited } from "../limits/map-limited.ts";
 import { jobKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { SealedSecret, SecretBox } from "./secrets.ts";
@@ -33,6 +34,9 @@ export type JobRecord = FineTune & {
 };
 
 export const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+
+/** Records read at once when listing (each is a GET). */
+const READ_CONCURRENCY = 8;
 
 export interface CheckpointPointer {
   step: number;
@@ -58,17 +62,26 @@ export class JobStore {
     await this.storage.putJson(jobKeys.record(job.id), job);
   }
 
-  async ids(): Promise<string[]> {
-    return this.storage.listPrefixes(jobKeys.root);
+  /** A new job: its tenant's index marker first, so no record is ever missing from its tenant's list. */
+  async create(job: JobRecord): Promise<void> {
+    await this.storage.put(jobKeys.tenantEntry(job.tenant, job.id), "");
+    await this.save(job);
   }
 
+  /** Every job's id, all tenants (the local launcher re-adopting unfinished jobs at start). */
+  async ids(): Promise<string[]> {
+    return (await this.storage.listPrefixes(jobKeys.root)).filter((id) => id.startsWith("ft_"));
+  }
+
+  /**
+   * A tenant's jobs, newest first: its index lists them, so only its own records are read (slot counts and
+   * lists stay as fast with many tenants as with one). Without a tenant: every job.
+   */
   async list(tenant?: string): Promise<JobRecord[]> {
-    const out: JobRecord[] = [];
-    for (const id of await this.ids()) {
-      const job = await this.load(id);
-      if (job && (tenant === undefined || job.tenant === tenant)) out.push(job);
-    }
-    return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const ids =
+      tenant === undefined ? await this.ids() : (await this.storage.list(jobKeys.tenantIndex(tenant))).map((o) => o.key.slice(jobKeys.tenantIndex(tenant).length));
+    const jobs = await mapLimited(ids, READ_CONCURRENCY, (id) => this.load(id));
+    return jobs.filter((j): j is JobRecord => j !== undefined && (tenant === undefined || j.tenant === tenant)).sort((a, b) => b.created_at.localeCompare(a.created_at));
   }
 
   async requestCancel(id: string): Promise<void> {

@@ -10,8 +10,11 @@
  *   datasets/<id>/             dataset.json (the record), upload.zip (what the client PUT to the presigned
  *                              URL, deleted by a successful finalize), files/<key> (every accepted image,
  *                              written by finalize), index.json
+ *   datasets/_tenants/<tenant>/<id>   an empty marker per dataset, written before its record: listing a
+ *                              tenant's datasets lists this folder and reads only that tenant's records
  *   jobs/<id>/                 job.json, cancel, events/<seq>.json, checkpoints/step-<n>.safetensors +
  *                              checkpoints/latest.json, samples/step-<n>.png
+ *   jobs/_tenants/<tenant>/<id>   the same per-tenant index for fine-tunes (slot counts, lists)
  *   outputs/<tenant>/<day>/    generated images handed out as presigned URLs (expire after a few days)
  *   auth/keys/<id>.json        API key records (hashes only)
  *   predictions/<tenant>/<id>.json   prediction records, nothing else, so a listing is one page of records
@@ -64,6 +67,9 @@ export const datasetKeys = {
   files: (id: string) => `${datasetKeys.prefix(id)}files/`,
   /** `key` is already safe (datasets/inspect's safeKeyFor): nothing a client names becomes a key otherwise. */
   file: (id: string, key: string) => `${datasetKeys.files(id)}${key}`,
+  /** One tenant's markers (tenant ids are key-safe: auth's TENANT_PATTERN). Not an id: ids start with `ds_`. */
+  tenantIndex: (tenant: string) => `datasets/_tenants/${tenant}/`,
+  tenantEntry: (tenant: string, id: string) => `datasets/_tenants/${tenant}/${id}`,
 } as const;
 
 export const jobKeys = {
@@ -79,6 +85,9 @@ export const jobKeys = {
   latestCheckpoint: (id: string) => `${jobKeys.prefix(id)}checkpoints/latest.json`,
   samples: (id: string) => `${jobKeys.prefix(id)}samples/`,
   sample: (id: string, step: number) => `${jobKeys.samples(id)}step-${pad8(step)}.png`,
+  /** One tenant's markers, as datasetKeys.tenantIndex. Not an id: ids start with `ft_`. */
+  tenantIndex: (tenant: string) => `jobs/_tenants/${tenant}/`,
+  tenantEntry: (tenant: string, id: string) => `jobs/_tenants/${tenant}/${id}`,
 } as const;
 
 export const outputKeys = {
