@@ -78,3 +78,9 @@ writeExamples(
   [],
   FASHION.map(([c, name]) => ({ caption: `${name}, seeds 0–7`, class_idx: c, seeds: [0, 1, 2, 3, 4, 5, 6, 7] })),
 );
+
+// The DCGAN demo is unconditional: its examples are seed ranges, torch.manual_seed seeds as the API draws them.
+writeExamples("fashion-dcgan", [], [
+  { caption: "torch seeds 0–7", seeds: [0, 1, 2, 3, 4, 5, 6, 7] },
+  { caption: "torch seeds 42–49", seeds: [42, 43, 44, 45, 46, 47, 48, 49] },
+]);

@@ -13,7 +13,7 @@ import { seedToZ } from "@ganserve/core/random/randomstate";
 import { torchSeedToZ } from "@ganserve/core/random/torch-randn";
 import { auth, repoRoot, startStack, type Stack } from "./helpers/stack.ts";
 
-const DEMOS = { "fashion-stylegan2": "stylegan2", "emoji-cyclegan": "cyclegan", "scenes-spade": "spade" } as const;
+const DEMOS = { "fashion-stylegan2": "stylegan2", "emoji-cyclegan": "cyclegan", "scenes-spade": "spade", "fashion-dcgan": "dcgan" } as const;
 
 function stats(a: Float32Array) {
   let min = Infinity;
@@ -105,7 +105,7 @@ describe("a fresh stack", () => {
     await stack?.stop();
   });
 
-  it("registers the three demo models, with samples, and serves each", async () => {
+  it("registers the demo models, with samples, and serves each", async () => {
     const { models } = await (await fetch(`${stack.url}/v1/models`, { headers: auth(stack) })).json();
     expect(models.map((m: { name: string }) => m.name).sort()).toEqual(Object.keys(DEMOS).sort());
     const post = (route: string, body: unknown) =>
@@ -119,5 +119,10 @@ describe("a fresh stack", () => {
     const { encodeLabelPng } = await import("@ganserve/core/images/label-png");
     const label = Buffer.from(await encodeLabelPng({ width: w, height: h, data: new Uint8Array(w * h).map((_, i) => (i < (w * h) / 2 ? 0 : 1)) })).toString("base64");
     expect((await post("/v1/translate", { model: "scenes-spade", label_map: label })).status).toBe(200);
+    const dcgan = await post("/v1/generate", { model: "fashion-dcgan", seeds: [0, 1] });
+    expect(dcgan.status).toBe(200);
+    const gray = Buffer.from((await dcgan.json()).images[0].data, "base64");
+    const { default: sharp } = await import("sharp");
+    expect((await sharp(gray).metadata()).channels).toBe(1);
   });
 });

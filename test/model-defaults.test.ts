@@ -51,6 +51,7 @@ describe("defaults listed by /v1/models are applied", () => {
       "fashion-stylegan2": ["/v1/generate", { seeds: [1] }],
       "emoji-cyclegan": ["/v1/translate", { image: emoji }],
       "scenes-spade": ["/v1/translate", { label_map: png }],
+      "fashion-dcgan": ["/v1/generate", { seeds: [1] }],
     };
     for (const [name, [route, body]] of Object.entries(minimal)) {
       const { defaults } = await model(name);
