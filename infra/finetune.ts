@@ -58,10 +58,12 @@ export async function fineTune({ cfg, vpc, bucket, objects, storage, secretKey }
   const jobRole = serviceRole("FineTuneJobRole", "ecs-tasks.amazonaws.com", [
     // jobs/ is read back to resume from the last checkpoint after a crash or a Spot interruption.
     { Action: ["s3:GetObject"], Resource: objects(datasetKeys.root, modelKeys.root, jobKeys.root) },
-    // jobs/: progress, samples, checkpoints; models/: the published model version.
-    { Action: ["s3:PutObject"], Resource: objects(jobKeys.root, modelKeys.root) },
-    // Each checkpoint replaces the previous one (the worker deletes it); nothing else is ever deleted.
-    { Action: ["s3:DeleteObject"], Resource: [$interpolate`${bucket.arn}/${jobKeys.prefix("*")}checkpoints/*`] },
+    // jobs/: progress, samples, checkpoints; models/: the published model version; datasets/: a dataset
+    // finalize job (a `ds_` job id) writes the accepted files, the index and the record.
+    { Action: ["s3:PutObject"], Resource: objects(jobKeys.root, modelKeys.root, datasetKeys.root) },
+    // Each checkpoint replaces the previous one (the worker deletes it). A finalize job deletes the dataset's
+    // zip once indexed (or refused) and the files of an earlier failed attempt.
+    { Action: ["s3:DeleteObject"], Resource: [$interpolate`${bucket.arn}/${jobKeys.prefix("*")}checkpoints/*`, ...objects(datasetKeys.root)] },
     {
       Action: ["s3:ListBucket"],
       Resource: [bucket.arn],

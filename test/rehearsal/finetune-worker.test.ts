@@ -212,6 +212,23 @@ describe("fine-tune worker as Batch runs it", () => {
     expect(model.family).toBe("stylegan2");
   }, 900_000);
 
+  test("defect 12: a dataset finalize job (a ds_ id on the same queue and definition) indexes the upload through the job role", async () => {
+    // What POST /v1/datasets/{id}/finalize did before submitting: an uploaded zip, the dataset `processing`.
+    const datasets = new DatasetService(storage, { maxUploadBytes: 1 << 24 });
+    const ds = await datasets.create({ layout: "stylegan2" }, TENANT);
+    await storage.put(datasetKeys.upload(ds.id), await squaresZip(4, 32));
+    expect((await datasets.markProcessing(ds.id, TENANT, 0)).started).toBe(true);
+    // Exactly the job env: finalizing needs no GPU backend.
+    const only = attempt(ds.id);
+    const code = await only.exited;
+    const record = await datasets.get(ds.id, TENANT);
+    expect(record.status, only.logs.join("")).toBe("ready");
+    expect(record.stats?.images).toBe(4);
+    expect(code).toBe(0);
+    // The zip is deleted once indexed (s3:DeleteObject on datasets/*).
+    expect(await storage.exists(datasetKeys.upload(ds.id))).toBe(false);
+  }, 300_000);
+
   test("every call the worker made was allowed by the job role", () => {
     expect(gate.decisions.length).toBeGreaterThan(0);
     expect(gate.denied()).toEqual([]);
