@@ -1,18 +1,22 @@
 /**
- * The `ganserve` command line: `import` a checkpoint, `eval` a model, manage `keys`, run `parity`.
+ * The `ganserve` command line: `import` a checkpoint, `seed` the demo models, `eval` a model, manage `keys`,
+ * run `parity`.
  * Settings come from the same environment variables as the server (GANSERVE_DATA_DIR etc.).
  */
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadSettings, SettingsError } from "@ganserve/core/config";
 import { FAMILIES } from "@ganserve/core/families";
 import { importModel } from "./import.ts";
 import { keysCommand, KEYS_USAGE, KeysUsageError } from "./keys.ts";
 import { EVAL_USAGE, EvalUsageError } from "./eval.ts";
+import { SEED_USAGE, SeedUsageError } from "./seed.ts";
 
 const USAGE = `usage:
   ganserve import <checkpoint> --name <name> [--family ${FAMILIES.join("|")}] [--b-file <G_B checkpoint>]
                   [--version vN] [--description text] [--float16] [--set option=value ...] [--yes]
   ganserve parity [<fixtures dir>] [--engine tfjs|onnx]
+${SEED_USAGE}
 ${KEYS_USAGE}
 ${EVAL_USAGE}`;
 
@@ -66,6 +70,13 @@ async function main(argv: string[]) {
     case "keys":
       await keysCommand(rest, loadSettings());
       return;
+    case "seed": {
+      if (rest.length > 1) throw new SeedUsageError("seed takes at most one models folder");
+      const { seedModels } = await import("./seed.ts");
+      const { published, present } = await seedModels(loadSettings(), rest[0] ? path.resolve(rest[0]) : undefined);
+      console.log(`published: ${published.join(", ") || "none"}; already in the bucket: ${present.join(", ") || "none"}`);
+      return;
+    }
     case "help":
     case "--help":
     case "-h":
@@ -79,7 +90,7 @@ async function main(argv: string[]) {
 class UsageError extends Error {}
 
 main(process.argv.slice(2)).catch((e) => {
-  if (e instanceof UsageError || e instanceof KeysUsageError || e instanceof EvalUsageError) console.error(`ganserve: ${e.message}\n${USAGE}`);
+  if (e instanceof UsageError || e instanceof KeysUsageError || e instanceof EvalUsageError || e instanceof SeedUsageError) console.error(`ganserve: ${e.message}\n${USAGE}`);
   else if (e instanceof SettingsError) console.error(`ganserve: configuration error: ${e.message}`);
   else console.error(`ganserve: ${(e as Error).message}`);
   process.exitCode = 2;
