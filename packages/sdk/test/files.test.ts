@@ -172,6 +172,23 @@ describe("datasets.upload", () => {
     expect(err).toMatchObject({ reason: "no_images", rejected: failed.rejected });
   });
 
+  it("follows a finalize job (202 processing, as when deployed) by polling the dataset until it ends", async () => {
+    const processing: Dataset = { ...awaiting, status: "processing" };
+    const failed: Dataset = { ...processing, status: "failed", upload: undefined, error: { code: "zip_bomb", message: "ratio too high" } };
+    const { sdk, calls } = client([() => json(processing, 202), () => json(processing), () => json(ready)]);
+    expect(await sdk.datasets.finalize(ID)).toEqual(ready);
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual([
+      `POST http://api.test/v1/datasets/${ID}/finalize`,
+      `GET http://api.test/v1/datasets/${ID}`,
+      `GET http://api.test/v1/datasets/${ID}`,
+    ]);
+    // upload() turns a job that ended failed into DatasetFailedError with the record's reason.
+    const up = client([() => json(awaiting, 201), () => new Response(null, { status: 204 }), () => json(processing, 202), () => json(failed)]);
+    const err = await up.sdk.datasets.upload(ZIP).catch((e) => e);
+    expect(err).toBeInstanceOf(DatasetFailedError);
+    expect(err).toMatchObject({ reason: "zip_bomb", dataset: { id: ID, status: "failed" } });
+  });
+
   it("passes other finalize errors through unchanged", async () => {
     const { sdk } = client([() => json(awaiting, 201), () => new Response(null, { status: 204 }), () => apiError(409, "conflict"), () => json(awaiting)]);
     const err = await sdk.datasets.upload(ZIP).catch((e) => e);
