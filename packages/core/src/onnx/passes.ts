@@ -46,7 +46,7 @@ export function foldBatchNorm(g: GraphBuilder): void {
     const cout = transposed ? w.dims[1] : w.dims[0];
     const inner = w.dims[2] * w.dims[3];
     // Row by row (one kernel of `inner` values shares a scale): an index division per value took seconds on
-    // SPADE's 373 MB of weights.
+    // a graph with 373 MB of weights.
     const folded = new Float32Array(wd.length);
     const rows = wd.length / inner;
     const perOut = rows / cout;
@@ -89,7 +89,7 @@ export function polyphaseConvTranspose(g: GraphBuilder): void {
   }
 }
 
-/** `conv(x) + c` with a scalar constant c becomes the conv with c added to its bias (SPADE's `1 + gamma`). */
+/** `conv(x) + c` with a scalar constant c becomes the conv with c added to its bias (a modulation written `x * (1 + gamma)`). */
 export function foldAddIntoConvBias(g: GraphBuilder): void {
   for (const add of [...g.nodes]) {
     if (add.opType !== "Add") continue;

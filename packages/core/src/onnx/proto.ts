@@ -11,7 +11,7 @@ export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 /**
  * Accumulates one message as a list of byte parts. A nested message is appended by reference (its parts, after
  * its length prefix), so the bytes of a weight are copied once, into the model's buffer by the outermost
- * `finish()`: copying at every level (tensor, graph, model) cost SPADE's 373 MB graph three extra copies,
+ * `finish()`: copying at every level (tensor, graph, model) cost a 373 MB graph three extra copies,
  * seconds of export time and that much transient memory.
  */
 class Writer {
