@@ -61,18 +61,26 @@ describe("DCGAN demo fine-tunes", () => {
     expect((await res.json()).images).toHaveLength(2);
   }, 1_500_000);
 
-  it("refused combinations fail with their reason", async () => {
+  it("refused combinations are answered 422 with their reason, and no job is queued", async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ loss: "wgan-gp" }, /loss wgan-gp is not available for dcgan/],
       [{ r1_gamma: 1 }, /r1_gamma is not available for dcgan/],
       [{ loss: "hinge", gp_lambda: 5 }, /gp_lambda only applies to loss wgan-gp/],
     ];
+    const listed = async () => (await (await fetch(`${stack.url}/v1/fine-tunes`, { headers: auth(stack) })).json()).fine_tunes.length;
+    const before = await listed();
     for (const [options, reason] of cases) {
-      const { id } = await startFineTune(stack, { base_model: "dcgan-demo", dataset: datasetId, name: "dcgan-refused", steps: 2, batch_size: 2, options });
-      await followEvents(stack, id);
-      const done = await job(id);
-      expect(done.status).toBe("failed");
-      expect(done.error.message).toMatch(reason);
+      const res = await fetch(`${stack.url}/v1/fine-tunes`, {
+        method: "POST",
+        headers: { ...auth(stack), "content-type": "application/json" },
+        body: JSON.stringify({ base_model: "dcgan-demo", dataset: datasetId, name: "dcgan-refused", steps: 2, batch_size: 2, options }),
+      });
+      expect(res.status).toBe(422);
+      const { error } = await res.json();
+      expect(error.code).toBe("unprocessable");
+      expect(error.details.reason).toBe("loss_option_refused");
+      expect(error.message).toMatch(reason);
     }
+    expect(await listed()).toBe(before);
   }, 300_000);
 });

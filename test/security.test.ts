@@ -6,18 +6,24 @@
  * tenant) stay readable by everyone. Missing and bad keys are 401 everywhere.
  */
 import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { EMBEDDED_CREDENTIALS, Storage } from "@ganserve/core/storage/index";
 import { predictionKeys } from "@ganserve/core/storage/keys";
 import { buildDatasetZip } from "@ganserve/core/datasets/index";
-import { startStack, type Stack } from "./helpers/stack.ts";
+import { repoRoot, startStack, type Stack } from "./helpers/stack.ts";
 import { postUpload } from "./helpers/upload.ts";
 
 // The shipped demo models are the shared (tenant-less) ones; BASE is class-conditional, so generate names a class.
 const BASE = "fashion-stylegan2";
-const DEMOS = ["emoji-cyclegan", "fashion-stylegan2", "scenes-spade"];
+// Every bundled model folder (models/<name>/model.json) is a shared model the stack registers.
+const DEMOS = fs
+  .readdirSync(path.join(repoRoot, "models"))
+  .filter((d) => fs.existsSync(path.join(repoRoot, "models", d, "model.json")))
+  .sort();
 const KA = `gs_alpha_${randomBytes(18).toString("base64url")}`;
 const KB = `gs_beta_${randomBytes(18).toString("base64url")}`;
 const GHOST = { model: "zz-no-such-model", dataset: "ds_zzzzzzzzzzzzzzzzzzzz", job: "ft_zzzzzzzzzzzzzzzzzzzz" };

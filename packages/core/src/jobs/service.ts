@@ -8,6 +8,8 @@ import type { Storage } from "../storage/storage.ts";
 import type { Launcher } from "./launcher.ts";
 import type { JobReconciler } from "./reconcile.ts";
 import { checkDatasetFit } from "./dataset-fit.ts";
+import { parseLossOptions } from "../training/losses.ts";
+import { TrainerOptionError } from "../training/common/options.ts";
 import { newJobRecord, TERMINAL, type JobRecord, type JobStore } from "./store.ts";
 import type { SecretBox } from "./secrets.ts";
 import { checkWebhookTarget } from "./webhook.ts";
@@ -32,6 +34,7 @@ export class FineTuneService {
     if (dataset.status !== "ready") throw new ApiError("conflict", `dataset '${dataset.id}' is ${dataset.status}; finalize it first`);
     // 422 with details.reason when the dataset cannot train this base; notes say what the trainer adapts.
     const notes = checkDatasetFit(base, dataset);
+    checkLossOptions(base.family, params.options);
     if (params.webhook) await checkWebhookTarget(params.webhook.url, this.production);
     // The result is published under `name`: it must be new or this tenant's already. The claim is the last
     // check, so a request refused for another reason does not take the name; the worker checks it again.
@@ -91,5 +94,19 @@ export class FineTuneService {
   private async view(job: JobRecord): Promise<FineTune> {
     const samples = await Promise.all(job.samples.map(async (s) => ({ ...s, url: await this.storage.presignGet(s.key, 3600) })));
     return FineTuneSchema.parse({ ...job, samples });
+  }
+}
+
+/**
+ * The loss options a family refuses whatever its discriminator (a loss, R1, a stray gp_lambda) answer 422 here,
+ * before a job is queued. What depends on the base's D (Sigmoid, BatchNorm) is only known when the trainer
+ * builds it, and fails the job with the same message then.
+ */
+function checkLossOptions(family: JobRecord["family"], options: Record<string, unknown>): void {
+  try {
+    parseLossOptions(family, options);
+  } catch (e) {
+    if (e instanceof TrainerOptionError) throw new ApiError("unprocessable", e.message, { field: "options", reason: "loss_option_refused" });
+    throw e;
   }
 }
