@@ -20,7 +20,7 @@ import path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { EMBEDDED_CREDENTIALS, playgroundOrigins, startEmbeddedS3 } from "../src/storage/embedded.ts";
 import { startFsS3Server, type FsS3Server } from "../src/storage/fs-s3/server.ts";
 import { ApiError } from "../src/errors.ts";
@@ -386,6 +386,25 @@ describe("listing", () => {
     expect(await storage.deletePrefix(many())).toBe(N + 1);
     expect(await storage.list(many())).toEqual([]);
   }, 300_000);
+
+  it("deletePrefix fails when DeleteObjects answers 200 with per-key Errors (a denied delete is not silent)", async () => {
+    const key = `${P}undeletable/a.bin`;
+    await storage.put(key, Buffer.from("x"));
+    // S3 reports a key it would not delete (e.g. AccessDenied to a role without s3:DeleteObject) only in the
+    // 200 response's Errors: answer that, once, for the real request.
+    const s3 = (storage as unknown as { client: S3Client }).client;
+    const send = s3.send.bind(s3);
+    const spy = vi.spyOn(s3, "send").mockImplementation(((cmd: { constructor: { name: string } }) =>
+      cmd.constructor.name === "DeleteObjectsCommand"
+        ? Promise.resolve({ Deleted: [], Errors: [{ Key: key, Code: "AccessDenied", Message: "Access Denied" }] })
+        : send(cmd as never)) as never);
+    try {
+      await expect(storage.deletePrefix(`${P}undeletable/`)).rejects.toThrow(/could not delete 1 of 1 objects .*AccessDenied/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await storage.deletePrefix(`${P}undeletable/`)).toBe(1);
+  });
 });
 
 describe("conditional writes and ETags", () => {

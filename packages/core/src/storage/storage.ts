@@ -236,11 +236,18 @@ export class Storage {
     const objects = await this.list(prefix);
     for (let i = 0; i < objects.length; i += 1000) {
       const chunk = objects.slice(i, i + 1000);
-      await this.call(() =>
+      const out = await this.call(() =>
         this.client.send(
           new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: chunk.map((o) => ({ Key: o.key })) } }),
         ),
       );
+      // DeleteObjects answers 200 even when it deleted nothing: a key it could not delete (AccessDenied, ...) is
+      // only in `Errors`. Ignoring them left files behind silently (cloud review, defect 17).
+      const failed = out.Errors ?? [];
+      if (failed.length > 0) {
+        const first = failed[0];
+        throw new Error(`could not delete ${failed.length} of ${chunk.length} objects under ${prefix}: ${first?.Key}: ${first?.Code} ${first?.Message ?? ""}`.trim());
+      }
     }
     return objects.length;
   }
