@@ -10,6 +10,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { JobStore, newJobRecord } from "@ganserve/core/jobs/store";
+import { newPredictionId, newPredictionRecord, PredictionStore } from "@ganserve/core/predictions/store";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
 
 const KEY = "gk_lambda_events_0123456789";
@@ -96,5 +97,26 @@ test("fine-tune events of a running job answer at once with the events so far an
   await jobs.putEvent(id, { seq: 3, type: "done", status: "succeeded", time: record.created_at, step: 10 });
   const next = await invoke(`/v1/fine-tunes/${id}/events`, { "last-event-id": "2" });
   expect(next.body.match(/^id: (\d+)$/gm)).toEqual(["id: 3"]);
+  expect(next.body).not.toMatch(/^retry:/m);
+});
+
+test("prediction events answer at once with the prediction as it stands, then done once it ended", async () => {
+  const predictions = new PredictionStore(storage);
+  const id = newPredictionId();
+  const record = newPredictionRecord({ id, tenant: "t1", family: "stylegan2", model: "m", version: "v1", task: "generate", input: { seeds: [1] } } as never, Date.now(), 60_000);
+  await predictions.save({ ...record, status: "processing" });
+
+  const first = await invoke(`/v1/predictions/${id}/events`);
+  expect(first.statusCode, first.body).toBe(200);
+  expect(first.headers["content-type"]).toContain("text/event-stream");
+  expect(first.headers["ganserve-events"]).toBe("snapshot");
+  expect(first.body).toMatch(/^event: status$/m);
+  expect(first.body).toContain('"status":"processing"');
+  expect(first.body).toMatch(/^retry: \d+$/m);
+
+  await predictions.save({ ...record, status: "canceled", completed_at: new Date().toISOString() });
+  const next = await invoke(`/v1/predictions/${id}/events`);
+  expect(next.body).toMatch(/^event: done$/m);
+  expect(next.body).toContain('"status":"canceled"');
   expect(next.body).not.toMatch(/^retry:/m);
 });

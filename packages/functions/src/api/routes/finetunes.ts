@@ -5,7 +5,7 @@ import { CreateFineTuneRequest, FineTune, FineTuneEvent, FineTuneId, FineTuneLis
 import { newRouter } from "../app.ts";
 import type { Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";
-import { jsonError, jsonOk, tenantOf } from "./shared.ts";
+import { jsonError, jsonOk, SNAPSHOT_RETRY_MS, tenantOf } from "./shared.ts";
 
 const IdParam = z.object({ id: FineTuneId });
 
@@ -70,8 +70,6 @@ const events = createRoute({
 
 /** How often the stream looks for new events in storage. */
 const POLL_MS = 250;
-/** When events are answered as snapshots: how long a client should wait before asking again. */
-export const SNAPSHOT_RETRY_MS = 2_000;
 
 export function fineTuneRoutes({ fineTunes, jobs, fineTuneSlots, eventDelivery = "stream" }: Services) {
   return newRouter()

@@ -11,7 +11,7 @@ import type { PredictionRecord } from "@ganserve/core/predictions/store";
 import { newRouter } from "../app.ts";
 import type { AppEnv, Services } from "../env.ts";
 import { requireJson } from "../middleware/content-type.ts";
-import { jsonError, jsonOk, PreferHeader, tenantOf } from "./shared.ts";
+import { jsonError, jsonOk, PreferHeader, SNAPSHOT_RETRY_MS, tenantOf } from "./shared.ts";
 
 const IdParam = z.object({ id: PredictionId });
 const PreferHeaders = PreferHeader.extend({
@@ -75,7 +75,9 @@ const events = createRoute({
   summary: "Server-sent events: status, output (progress), logs, and done at the end",
   request: { params: IdParam },
   responses: {
-    200: { description: "text/event-stream of PredictionEvent objects; ends after `done`", content: { "text/event-stream": { schema: PredictionEvent } } },
+    200: {
+      description:
+        "text/event-stream of PredictionEvent objects; ends after `done`. Where responses are buffered (the AWS deployment) it answers at once with the prediction as it stands (`status`, or `done` when ended), the header `Ganserve-Events: snapshot` and a `retry:` delay: ask again then, or poll GET /v1/predictions/{id}", content: { "text/event-stream": { schema: PredictionEvent } } },
     404: jsonError("No such prediction"),
   },
 });
@@ -172,6 +174,16 @@ export function predictionRoutes(s: Services) {
       const { id } = c.req.valid("param");
       const tenant = tenantOf(c);
       let rec = await service.get(id, tenant); // 404 before the stream starts
+      if (s.eventDelivery === "snapshot") {
+        // Buffered responses (the Lambda): the prediction as it stands, at once, with a retry delay; `done`
+        // when it has ended. Holding the stream would deliver nothing until the function timed out.
+        c.header("Ganserve-Events", "snapshot");
+        return streamSSE(c, async (stream) => {
+          const type = isTerminal(rec.status) ? "done" : "status";
+          await stream.writeSSE({ id: "1", event: type, data: JSON.stringify({ type, prediction: await render(c, s, rec) }) });
+          if (type !== "done") await stream.write(`retry: ${SNAPSHOT_RETRY_MS}\n\n`);
+        }) as never;
+      }
       return streamSSE(c, async (stream) => {
         let closed = false;
         let wake: () => void = () => {};

@@ -33,3 +33,6 @@ export const predictionAccepted = {
 export const PreferHeader = z.object({
   prefer: z.string().max(200).optional().meta({ description: "`wait=N`: answer 202 with the prediction after N seconds (default and cap: server settings)" }),
 });
+
+/** When event routes answer as snapshots (buffered responses): how long a client should wait before asking again. */
+export const SNAPSHOT_RETRY_MS = 2_000;
