@@ -56,7 +56,15 @@ export function inferenceOptions(settings: Settings): InferenceOptions {
 /** /metrics is public: tenant-owned model names stay out of its labels. */
 const metricLabel = (r: ModelJson) => (r.tenant ? "tenant-model" : r.name);
 
-const ms = (t0: number) => Math.round((performance.now() - t0) * 100) / 100;
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const ms = (t0: number) => round2(performance.now() - t0);
+/** A response's timings: batcher queue and compute as measured, encoding since `tEnc`, all since `t0`. */
+const timings = (queueMs: number, computeMs: number, tEnc: number, t0: number) => ({
+  queue_ms: round2(queueMs),
+  compute_ms: round2(computeMs),
+  encode_ms: ms(tEnc),
+  total_ms: ms(t0),
+});
 
 export class InferenceService {
   readonly cache: ModelCache<Engine>;
@@ -219,7 +227,7 @@ export class InferenceService {
       version: record.version,
       params,
       images,
-      timings: { queue_ms: Math.round(queueMs * 100) / 100, compute_ms: Math.round(computeMs * 100) / 100, encode_ms: ms(tEnc), total_ms: ms(t0) },
+      timings: timings(queueMs, computeMs, tEnc, t0),
     };
   }
 
@@ -253,7 +261,7 @@ export class InferenceService {
       version: record.version,
       params,
       images,
-      timings: { queue_ms: Math.round(queueMs * 100) / 100, compute_ms: Math.round(computeMs * 100) / 100, encode_ms: ms(tEnc), total_ms: ms(t0) },
+      timings: timings(queueMs, computeMs, tEnc, t0),
     };
   }
 
@@ -273,7 +281,7 @@ export class InferenceService {
       version: record.version,
       params: { ...p, version: record.version },
       images,
-      timings: { queue_ms: Math.round(queueMs * 100) / 100, compute_ms: Math.round(computeMs * 100) / 100, encode_ms: ms(tEnc), total_ms: ms(t0) },
+      timings: timings(queueMs, computeMs, tEnc, t0),
     };
   }
 
@@ -290,7 +298,7 @@ export class InferenceService {
       version: record.version,
       params: { ...params, version: record.version },
       image,
-      timings: { queue_ms: Math.round(queueMs * 100) / 100, compute_ms: Math.round(computeMs * 100) / 100, encode_ms: ms(tEnc), total_ms: ms(t0) },
+      timings: timings(queueMs, computeMs, tEnc, t0),
     };
   }
 
