@@ -20,3 +20,23 @@ export function readInt(sd: StateDict, key: string): number {
   if (t?.data.length !== 1) throw new Error(`trainer state is missing ${key}`);
   return Number(t.data[0]);
 }
+
+/**
+ * The trainer state of a plain G/D pair (DCGAN, SPADE): both networks under `G.` and `D.` (official names), both
+ * Adams' moments under `opt_G.` and `opt_D.`, and the step.
+ */
+export function ganPairState(
+  G: { stateDict(): StateDict },
+  D: { stateDict(): StateDict },
+  optG: { saveState(prefix: string, out: StateDict): StateDict },
+  optD: { saveState(prefix: string, out: StateDict): StateDict },
+  step: number,
+): StateDict {
+  const out: StateDict = new Map();
+  withPrefix("G.", G.stateDict(), out);
+  withPrefix("D.", D.stateDict(), out);
+  optG.saveState("opt_G.", out);
+  optD.saveState("opt_D.", out);
+  out.set("step", i64Scalar(step));
+  return out;
+}

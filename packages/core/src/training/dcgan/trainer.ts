@@ -22,7 +22,7 @@ import { imageTensor } from "../common/images.ts";
 import { normals } from "../common/normal.ts";
 import { tensorImages, tileRows } from "../common/images.ts";
 import { updateRunningStats } from "../common/running-stats.ts";
-import { i64Scalar, readInt, underPrefix, withPrefix } from "../common/state.ts";
+import { ganPairState, readInt, underPrefix } from "../common/state.ts";
 import { torchSeedToZ } from "../../random/torch-randn.ts";
 import { numberOption, stringOption, TrainerOptionError } from "../common/options.ts";
 import { stepRng, stepSeed } from "../common/step-rng.ts";
@@ -122,13 +122,7 @@ export class DcganTrainer implements Trainer {
 
   /** G, D (official names under G. and D.), both Adams' moments and the step. */
   saveState(): StateDict {
-    const out: StateDict = new Map();
-    withPrefix("G.", this.G.stateDict(), out);
-    withPrefix("D.", this.D.stateDict(), out);
-    this.optG.saveState("opt_G.", out);
-    this.optD.saveState("opt_D.", out);
-    out.set("step", i64Scalar(this._step));
-    return out;
+    return ganPairState(this.G, this.D, this.optG, this.optD, this._step);
   }
 
   loadState(state: StateDict): void {

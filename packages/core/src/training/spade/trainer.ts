@@ -36,7 +36,7 @@ import { featureMatchingLoss } from "../common/losses.ts";
 import { linearDecayFactor } from "../common/lr.ts";
 import { booleanOption, numberOption, stringOption, TrainerOptionError } from "../common/options.ts";
 import { updateRunningStats } from "../common/running-stats.ts";
-import { i64Scalar, readInt, underPrefix, withPrefix } from "../common/state.ts";
+import { ganPairState, readInt, underPrefix } from "../common/state.ts";
 import { stepRng, stepSeed } from "../common/step-rng.ts";
 import { averaged, discriminatorLoss, generatorLoss, type GanLoss, parseLossOptions } from "../losses.ts";
 import type { StepResult, Trainer, TrainerInit, TrainImage } from "../types.ts";
@@ -182,13 +182,7 @@ export class SpadeTrainer implements Trainer {
   }
 
   saveState(): StateDict {
-    const out: StateDict = new Map();
-    withPrefix("G.", this.G.stateDict(), out);
-    withPrefix("D.", this.D.stateDict(), out);
-    this.optG.saveState("opt_G.", out);
-    this.optD.saveState("opt_D.", out);
-    out.set("step", i64Scalar(this._step));
-    return out;
+    return ganPairState(this.G, this.D, this.optG, this.optD, this._step);
   }
 
   loadState(state: StateDict): void {
