@@ -8,10 +8,14 @@ import path from "node:path";
 import { writeSafetensors } from "../packages/core/src/checkpoints/safetensors.ts";
 import type { StateDict } from "../packages/core/src/checkpoints/tensor.ts";
 import type { ModelFamily } from "../packages/core/src/families.ts";
+import { mainLayoutConfig } from "../packages/core/src/networks/dcgan/config.ts";
 import { RandomState } from "../packages/core/src/random/index.ts";
 
-/** The benched families: DCGAN has no bench config and PyTorch anchor yet (issue #26 leaves it for later). */
-export type Family = Exclude<ModelFamily, "dcgan">;
+/** The benched families: every family. */
+export type Family = ModelFamily;
+
+/** The DCGAN the bench serves: pytorch/examples' defaults (and its tutorial's), not the 256² of the others. */
+export const DCGAN = { nz: 100, ngf: 64, size: 64 } as const;
 
 /** One config per family (the Record type makes it every family); the table runs them in this order. */
 export const CONFIGS: Record<Family, Record<string, unknown>> = {
@@ -28,6 +32,8 @@ export const CONFIGS: Record<Family, Record<string, unknown>> = {
   },
   // Cityscapes-like: 35 labels + the instance-edge channel, ngf 64, 256x256.
   spade: { label_nc: 35, contain_dontcare_label: false, no_instance: false, ngf: 64, crop_size: 256, aspect_ratio: 1, norm_G: "spectralspadesyncbatch3x3", num_upsampling_layers: "normal" },
+  // pytorch/examples' dcgan netG (`main` layout) at the size its tutorial trains: 64x64 RGB, nz 100, ngf 64.
+  dcgan: mainLayoutConfig(DCGAN.nz, DCGAN.ngf, 3, DCGAN.size),
 };
 
 export const FAMILIES = Object.keys(CONFIGS) as Family[];
@@ -38,6 +44,13 @@ export const BATCH = 8;
 /** 2·MACs of every conv / transposed conv / 1x1 conv in the reference architecture (not our rewrites). */
 export function convFlops(family: Family): number {
   const conv = (cin: number, cout: number, k: number, h: number, w = h) => 2 * cin * cout * k * k * h * w;
+  if (family === "dcgan") {
+    // Transposed convs, MACs per input pixel: nz → 8·ngf at 1x1, then 4x4 → 8x8 → 16x16 → 32x32 → 64x64.
+    const { nz, ngf } = DCGAN;
+    let f = conv(nz, 8 * ngf, 4, 1);
+    for (let c = 8 * ngf, r = 4; c > ngf; c /= 2, r *= 2) f += conv(c, c / 2, 4, r);
+    return f + conv(ngf, 3, 4, DCGAN.size / 2);
+  }
   if (family === "cyclegan") {
     const ngf = 64;
     const s = SIZE;
@@ -81,11 +94,13 @@ export interface Inputs {
   cyclegan: Float32Array; // x NHWC [8, 256, 256, 3]
   stylegan2: Float32Array; // z [8, 512]
   spade: Int32Array; // label [8, 256, 256], also used as the instance map
+  dcgan: Float32Array; // z [8, 100]
 }
 
 export function makeInputs(family: Family, seed = 1234): StateDict {
   const rs = new RandomState(seed);
   if (family === "stylegan2") return new Map([["z", { dtype: "F32", shape: [BATCH, 512], data: Float32Array.from(rs.randn(BATCH * 512)) }]]);
+  if (family === "dcgan") return new Map([["z", { dtype: "F32", shape: [BATCH, DCGAN.nz], data: Float32Array.from(rs.randn(BATCH * DCGAN.nz)) }]]);
   if (family === "cyclegan") {
     const n = BATCH * SIZE * SIZE * 3;
     const noise = rs.randn(n);
@@ -126,6 +141,21 @@ export async function makeWeights(family: Family, seed = 1): Promise<StateDict> 
     g.dispose();
     // Upstream init leaves noise_strength at 0; a trained model's is not, and the bench should pay for the noise.
     for (const [k, t] of sd) if (k.endsWith("noise_strength")) (t.data as Float32Array)[0] = 0.1;
+    return sd;
+  }
+  if (family === "dcgan") {
+    const { DcganGenerator } = await import("../packages/core/src/networks/dcgan/generator.ts");
+    const g = DcganGenerator.randomInit(CONFIGS.dcgan, seed);
+    const sd = g.stateDict();
+    g.dispose();
+    // weights_init leaves running_mean 0 and running_var 1, where eval-mode BatchNorm is nearly the identity; a
+    // trained model's are not, and the diff against torch should show the statistics are applied.
+    const rs = new RandomState(seed + 1);
+    for (const [k, t] of sd) {
+      const d = t.data as Float32Array;
+      if (k.endsWith("running_mean")) d.set(rs.randn(d.length).map((v) => 0.1 * v));
+      if (k.endsWith("running_var")) for (let i = 0; i < d.length; i++) d[i] = 0.5 + rs.randomSample();
+    }
     return sd;
   }
   const { SpadeGenerator } = await import("../packages/core/src/networks/spade/index.ts");

@@ -1,5 +1,6 @@
 """PyTorch reference for `bench/run.ts`: rebuilds each benchmarked generator from the architecture descriptions
-(not from upstream source), loads the bench's random weights from safetensors (strict), and times it on CPU.
+(not from upstream source; DCGAN's pytorch/examples netG is imported from scripts/dcgan-fixture.py, its one
+definition), loads the bench's random weights from safetensors (strict), and times it on CPU in eval mode.
 
 usage: python3 torch_ref.py <family> <config.json> <weights.safetensors> <inputs.safetensors> <out.f32> <threads>
 Prints one JSON line: cold_ms, latency_ms (batch 1, median), batch8_ms, peak_rss_mb. Writes the batch-1 output
@@ -278,6 +279,18 @@ class SPADEGen(nn.Module):
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
 
 
+# ---------------- DCGAN: pytorch/examples netG, the one definition in scripts/dcgan-fixture.py ----------------
+def dcgan_main(cfg):
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "dcgan-fixture.py")
+    spec = importlib.util.spec_from_file_location("dcgan_fixture", path)
+    fixture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixture)
+    convs = [l for l in cfg["layers"] if l["op"] == "conv_transpose2d"]
+    nz, ngf, nc = convs[0]["in"], convs[-1]["in"], cfg["nc"]
+    return fixture.Main(nz, ngf, nc, len(convs) - 1)
+
+
 def main():
     family, cfg_path, wpath, ipath, out_path, threads = sys.argv[1:7]
     torch.set_num_threads(int(threads))
@@ -286,7 +299,7 @@ def main():
     inputs = read_safetensors(ipath)
     t_cold = time.perf_counter()
     sd = read_safetensors(wpath)
-    model = {"cyclegan": resnet_generator, "stylegan2": StyleGAN2, "spade": SPADEGen}[family](cfg)
+    model = {"cyclegan": resnet_generator, "stylegan2": StyleGAN2, "spade": SPADEGen, "dcgan": dcgan_main}[family](cfg)
     model.load_state_dict(sd, strict=True)
     model.eval()
 
@@ -295,6 +308,9 @@ def main():
         call = lambda n: model(x[:n])
     elif family == "stylegan2":
         call = lambda n: model(inputs["z"][:n])
+    elif family == "dcgan":
+        z = inputs["z"].reshape(inputs["z"].shape[0], -1, 1, 1)
+        call = lambda n: model(z[:n])
     else:
         call = lambda n: model(inputs["label"][:n], inputs["label"][:n])
 

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import { readSafetensors } from "../packages/core/src/checkpoints/safetensors.ts";
 import { toFloat32 } from "../packages/core/src/checkpoints/tensor.ts";
 import type { ModelJson } from "../packages/core/src/models/model-json.ts";
-import { BATCH, files, SIZE, type Family } from "./families.ts";
+import { BATCH, DCGAN, files, SIZE, type Family } from "./families.ts";
 
 const [engineName, family, dir, threadsArg, runsArg, b8Arg, labelArg] = process.argv.slice(2) as [string, Family, string, string, string, string, string?];
 const label = labelArg ?? engineName;
@@ -55,6 +55,10 @@ async function call(n: number): Promise<Float32Array> {
     const mapping = engine.mapping as (z: Float32Array, c: null, n: number, o: object) => Float32Array | Promise<Float32Array>;
     const synthesis = engine.synthesis as (ws: Float32Array, n: number, o: object) => Float32Array | Promise<Float32Array>;
     return synthesis(await mapping(z, null, n, { truncation_psi: 1 }), n, { noise_mode: "const" });
+  }
+  if (family === "dcgan") {
+    const z = toFloat32(inputs.get("z")!).subarray(0, n * DCGAN.nz);
+    return (engine.forward as (z: Float32Array, n: number) => Float32Array | Promise<Float32Array>)(z, n);
   }
   const label = (inputs.get("label")!.data as Int32Array).subarray(0, n * SIZE * SIZE);
   return (engine.forward as (l: Int32Array, i: Int32Array, n: number, o: object) => Float32Array | Promise<Float32Array>)(label, label, n, { seed: 0 });
