@@ -220,7 +220,7 @@ describe("quotas", () => {
     let n = 0;
     const create = (tenant: string) => () => {
       const job = newJobRecord({ id: `ft_slot${tenant.replace(/-/g, "")}${n++}`, tenant, family: "stylegan2", baseVersion: "v1", params: { base_model: "m", dataset: "ds_x", name: "out", steps: 10 } as never });
-      return jobs.save(job).then(() => job.id);
+      return jobs.create(job).then(() => job.id);
     };
     const results = await Promise.allSettled(Array.from({ length: 5 }, () => slots.run("slot-a", create("slot-a"))));
     const ok = results.filter((r) => r.status === "fulfilled");
