@@ -1,13 +1,13 @@
 // `ganserve seed` (docs/deploy.md "Seed models"): the CLI, as a deployer runs it, publishes the bundled demo
 // models into a bucket it reaches with its own credentials (here the embedded store, as an external S3), and a
 // second run changes nothing.
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { ModelRegistry, sha256 } from "@ganserve/core/models/registry";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { runCli } from "./helpers/cli.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 let dir: string;
@@ -25,26 +25,8 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The CLI in a process of its own (the store answers from this one), with a deployer's settings only. */
-async function seed(): Promise<{ code: number | null; out: string }> {
-  const cli = spawn(process.execPath, [path.join(ROOT, "packages/functions/bin/ganserve.mjs"), "seed"], {
-    cwd: dir,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      PATH: process.env.PATH ?? "",
-      GANSERVE_DATA_DIR: path.join(dir, "cli"),
-      GANSERVE_S3_ENDPOINT: store.endpoint,
-      GANSERVE_S3_BUCKET: "stage-bucket",
-      GANSERVE_EMBEDDED_S3: "false",
-      AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
-    },
-  });
-  let out = "";
-  cli.stdout?.on("data", (c) => (out += c));
-  cli.stderr?.on("data", (c) => (out += c));
-  return { code: await new Promise((r) => cli.once("close", r)), out };
-}
+/** `ganserve seed` with a deployer's settings only, started outside the repo. */
+const seed = () => runCli(["seed"], { endpoint: store.endpoint, bucket: "stage-bucket", dataDir: path.join(dir, "cli"), cwd: dir });
 
 const bundled = fs
   .readdirSync(path.join(ROOT, "models"))

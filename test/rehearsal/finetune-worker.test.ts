@@ -22,6 +22,7 @@ import { datasetKeys, jobKeys } from "@ganserve/core/storage/keys";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
 import { fineTuneJob, MOCK_REGION, ROOT, rolePolicies, runSstConfigUnderMocks, type ContainerRuntime, type MockRun } from "../../infra/mock-harness.ts";
 import { official } from "../fixtures/index.ts";
+import { runCli } from "../helpers/cli.ts";
 import { squaresZip } from "../helpers/finetune.ts";
 import { RoleGate } from "./iam.ts";
 import { imageCmd, imageLayout } from "./image.ts";
@@ -69,25 +70,13 @@ beforeAll(async () => {
 
 /** What the deployer and the API did before Batch runs the job: a base model, a finalized dataset, the job. */
 async function seed() {
-  // The base model, as a deployer seeds it (docs/deploy.md): the CLI straight to the bucket. Spawned, not
-  // run synchronously: the store answers from this process.
-  const cli = spawn(process.execPath, [path.join(ROOT, "packages/functions/bin/ganserve.mjs"), "import", path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "--name", "sg-base"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      PATH: process.env.PATH ?? "",
-      GANSERVE_DATA_DIR: path.join(dir, "cli"),
-      GANSERVE_S3_ENDPOINT: store.endpoint,
-      GANSERVE_S3_BUCKET: bucket,
-      GANSERVE_EMBEDDED_S3: "false",
-      AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
-    },
+  // The base model, as a deployer seeds it (docs/deploy.md): the CLI straight to the bucket.
+  const cli = await runCli(["import", path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "--name", "sg-base"], {
+    endpoint: store.endpoint,
+    bucket,
+    dataDir: path.join(dir, "cli"),
   });
-  let cliOut = "";
-  cli.stdout?.on("data", (c) => (cliOut += c));
-  cli.stderr?.on("data", (c) => (cliOut += c));
-  if ((await new Promise((r) => cli.once("close", r))) !== 0) throw new Error(`seeding the base model failed: ${cliOut}`);
+  if (cli.code !== 0) throw new Error(`seeding the base model failed: ${cli.out}`);
 
   // The API's part: a finalized dataset and a created job, whose launch is the SubmitJob input.
   const datasets = new DatasetService(storage, { maxUploadBytes: 1 << 24 });

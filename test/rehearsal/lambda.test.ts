@@ -3,15 +3,16 @@
 // decided against its role by an IAM-enforcing front of the embedded store and its Batch calls by a
 // recording fake. The only additions to the environment are what Lambda itself provides (region, function
 // name, the role's session credentials) and the endpoints that send S3 and Batch to those stand-ins.
-import { type ChildProcess, fork, spawn } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "@ganserve/core/storage/index";
-import { apiLambda, MOCK_REGION, ROOT, rolePolicies, runSstConfigUnderMocks, type LambdaRuntime, type MockRun } from "../../infra/mock-harness.ts";
+import { apiLambda, MOCK_REGION, rolePolicies, runSstConfigUnderMocks, type LambdaRuntime, type MockRun } from "../../infra/mock-harness.ts";
 import { official } from "../fixtures/index.ts";
+import { runCli } from "../helpers/cli.ts";
 import { startFakeBatch, startFakeSqs, type FakeService } from "./aws-fakes.ts";
 import { RoleGate } from "./iam.ts";
 import { buildLambda, type BuiltLambda } from "./lambda-bundle.ts";
@@ -88,23 +89,12 @@ beforeAll(async () => {
   store = await startEmbeddedS3({ directory: path.join(dataDir, "s3"), bucket, host: STORE_HOST });
   front = await startS3Front({ upstream: store.endpoint, bucket, gate });
   // A model, published as a deployer would (docs/deploy.md "Seed models"): the CLI straight to the store.
-  const cli = spawn(process.execPath, [path.join(ROOT, "packages/functions/bin/ganserve.mjs"), "import", path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "--name", "sg-base"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      PATH: process.env.PATH ?? "",
-      GANSERVE_DATA_DIR: path.join(dataDir, "cli"),
-      GANSERVE_S3_ENDPOINT: store.endpoint,
-      GANSERVE_S3_BUCKET: bucket,
-      GANSERVE_EMBEDDED_S3: "false",
-      AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
-    },
+  const cli = await runCli(["import", path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "--name", "sg-base"], {
+    endpoint: store.endpoint,
+    bucket,
+    dataDir: path.join(dataDir, "cli"),
   });
-  let cliOut = "";
-  cli.stdout?.on("data", (c) => (cliOut += c));
-  cli.stderr?.on("data", (c) => (cliOut += c));
-  if ((await new Promise((r) => cli.once("close", r))) !== 0) throw new Error(`seeding a model failed: ${cliOut}`);
+  if (cli.code !== 0) throw new Error(`seeding a model failed: ${cli.out}`);
   batch = await startFakeBatch(gate);
   built = await buildLambda(fn);
   ({ host, init } = await startHost({
