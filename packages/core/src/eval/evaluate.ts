@@ -159,6 +159,32 @@ export async function evaluateSpade(engine: SpadeEngine, zip: Uint8Array, opts: 
 }
 
 /**
+ * `n` images from seeds seed..seed+n-1 in batches of `batch`: each batch's z rows come from `zOf(seed)`,
+ * `render` turns them into uint8 RGB (it gets the index of the batch's first sample), and the result is brought
+ * to the classifier's size unless `native`. The one sampling loop of the families scored against a real set.
+ */
+async function sampleSeeds(
+  opts: { seed: number; n: number; batch: number; native?: boolean },
+  zDim: number,
+  zOf: (seed: number) => Float32Array,
+  render: (z: Float32Array, m: number, first: number) => Promise<RgbImage[]>,
+): Promise<RgbImage[]> {
+  const out: RgbImage[] = [];
+  for (let i = 0; i < opts.n; i += opts.batch) {
+    const m = Math.min(opts.batch, opts.n - i);
+    const z = new Float32Array(m * zDim);
+    for (let k = 0; k < m; k++) z.set(zOf(opts.seed + i + k), k * zDim);
+    for (const im of await render(z, m, i)) out.push(opts.native ? im : await classifierSize(im));
+  }
+  return out;
+}
+
+/** An image at the classifier's input size (as it is when it already has it). */
+async function classifierSize(img: RgbImage): Promise<RgbImage> {
+  return img.width === CLASSIFIER_INPUT && img.height === CLASSIFIER_INPUT ? img : resizeRgb(img, CLASSIFIER_INPUT, CLASSIFIER_INPUT);
+}
+
+/**
  * `n` images from seeds seed..seed+n-1 (classes round-robin for a conditional model), as uint8 at 32×32, or at
  * the generator's own resolution with `native` (Inception FID resizes them itself).
  */
@@ -166,52 +192,53 @@ export async function generateStyleGAN2(
   engine: StyleGAN2Engine,
   opts: { seed: number; n: number; batch?: number; truncation_psi?: number; native?: boolean },
 ): Promise<RgbImage[]> {
-  const out: RgbImage[] = [];
-  const batch = opts.batch ?? 16;
-  for (let i = 0; i < opts.n; i += batch) {
-    const m = Math.min(batch, opts.n - i);
-    const z = new Float32Array(m * engine.zDim);
-    for (let k = 0; k < m; k++) z.set(seedToZ(opts.seed + i + k, engine.zDim), k * engine.zDim);
+  const render = async (z: Float32Array, m: number, first: number) => {
     let c: Float32Array | null = null;
     if (engine.cDim > 0) {
       c = new Float32Array(m * engine.cDim);
-      for (let k = 0; k < m; k++) c[k * engine.cDim + ((i + k) % engine.cDim)] = 1;
+      for (let k = 0; k < m; k++) c[k * engine.cDim + ((first + k) % engine.cDim)] = 1;
     }
     const ws = await engine.mapping(z, c, m, { truncation_psi: opts.truncation_psi ?? 1 });
-    const img = await engine.synthesis(ws, m, { noise_mode: "const" });
     const r = engine.resolution;
-    for (const im of toImages(img, m, r, r, "stylegan2"))
-      out.push(r === CLASSIFIER_INPUT || opts.native ? im : await resizeRgb(im, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
-  }
-  return out;
+    return toImages(await engine.synthesis(ws, m, { noise_mode: "const" }), m, r, r, "stylegan2");
+  };
+  return sampleSeeds({ seed: opts.seed, n: opts.n, batch: opts.batch ?? 16, native: opts.native }, engine.zDim, (s) => seedToZ(s, engine.zDim), render);
+}
+
+/** What StyleGAN2 and DCGAN evaluations take: a seed range to sample, the classifier, k, and a cap on the real set. */
+interface SampleScoring {
+  seed: number;
+  n: number;
+  classifier: FashionClassifier;
+  k?: number;
+  limitReal?: number;
 }
 
 /**
- * Domain FID and precision/recall (k = 3) of `n` generated images against the real images of a
- * stylegan2-layout zip (e.g. the Fashion-MNIST test split), on the classifier's penultimate features.
+ * Domain FID and precision/recall (k = 3) of the `sample`d images against the real images of a stylegan2-layout
+ * zip (e.g. the Fashion-MNIST test split), on the classifier's penultimate features; the two image sets come
+ * back too, for family-specific numbers on them.
  */
-export async function evaluateStyleGAN2(
-  engine: StyleGAN2Engine,
-  realZip: Uint8Array,
-  opts: { seed: number; n: number; classifier: FashionClassifier; k?: number; limitReal?: number },
-): Promise<StyleGAN2Evaluation> {
+async function scoreSamples(realZip: Uint8Array, sample: (seed: number, n: number) => Promise<RgbImage[]>, opts: SampleScoring) {
   const real = await realImages(realZip, opts.limitReal, opts.k ?? 3);
-  const fake = await generateStyleGAN2(engine, { seed: opts.seed, n: opts.n });
-  return { family: "stylegan2", ...domainScores(real, fake, opts.classifier, opts.k ?? 3), seed: opts.seed };
+  const fake = await sample(opts.seed, opts.n);
+  return { real, fake, scores: { ...domainScores(real, fake, opts.classifier, opts.k ?? 3), seed: opts.seed } };
+}
+
+/** A StyleGAN2's samples against a real set: domain FID and precision/recall. */
+export async function evaluateStyleGAN2(engine: StyleGAN2Engine, realZip: Uint8Array, opts: SampleScoring): Promise<StyleGAN2Evaluation> {
+  const { scores } = await scoreSamples(realZip, (seed, n) => generateStyleGAN2(engine, { seed, n }), opts);
+  return { family: "stylegan2", ...scores };
 }
 
 /** The real images of a stylegan2-layout zip (class folders or not), at the classifier's size. */
 async function realImages(realZip: Uint8Array, limit: number | undefined, k: number): Promise<RgbImage[]> {
   const entries = (await readZipImages(realZip, "stylegan2")).slice(0, limit ?? Infinity);
   const real: RgbImage[] = [];
-  for (const e of entries) {
-    const img = await decodeImage(e);
-    real.push(img.width === CLASSIFIER_INPUT && img.height === CLASSIFIER_INPUT ? img : await resizeRgb(img, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
-  }
+  for (const e of entries) real.push(await classifierSize(await decodeImage(e)));
   if (real.length <= k) throw new Error(`the real set has ${real.length} images; need more than ${k}`);
   return real;
 }
-
 /** Domain FID and precision/recall (k) of generated against real images, on the classifier's features. */
 function domainScores(real: RgbImage[], fake: RgbImage[], classifier: FashionClassifier, k: number) {
   const fr = extractFeatures(classifier, real);
@@ -237,36 +264,24 @@ export function meanConfidence(classifier: FashionClassifier, images: readonly R
  * `/v1/generate` does, gray shown as RGB and at the classifier's size.
  */
 export async function generateDcgan(engine: DcganEngine, opts: { seed: number; n: number; batch?: number }): Promise<RgbImage[]> {
-  const out: RgbImage[] = [];
-  const batch = opts.batch ?? 64;
-  const r = engine.resolution;
-  for (let i = 0; i < opts.n; i += batch) {
-    const m = Math.min(batch, opts.n - i);
-    const z = new Float32Array(m * engine.zDim);
-    for (let k = 0; k < m; k++) z.set(samplerZ(engine.seedRng, opts.seed + i + k, engine.zDim), k * engine.zDim);
+  const { resolution: r, channels } = engine;
+  const render = async (z: Float32Array, m: number) => {
     const px = floatToUint8(await engine.forward(z, m), "torchvision");
-    for (let k = 0; k < m; k++) {
-      const one = px.subarray(k * r * r * engine.channels, (k + 1) * r * r * engine.channels);
-      const rgb = engine.channels === 3 ? Uint8Array.from(one) : Uint8Array.from({ length: r * r * 3 }, (_, j) => one[Math.floor(j / 3)]);
-      const im = { data: rgb, width: r, height: r };
-      out.push(r === CLASSIFIER_INPUT ? im : await resizeRgb(im, CLASSIFIER_INPUT, CLASSIFIER_INPUT));
-    }
-  }
-  return out;
+    return Array.from({ length: m }, (_, k) => {
+      const one = px.subarray(k * r * r * channels, (k + 1) * r * r * channels);
+      const rgb = channels === 3 ? Uint8Array.from(one) : Uint8Array.from({ length: r * r * 3 }, (_, j) => one[Math.floor(j / 3)]);
+      return { data: rgb, width: r, height: r };
+    });
+  };
+  return sampleSeeds({ seed: opts.seed, n: opts.n, batch: opts.batch ?? 64 }, engine.zDim, (s) => samplerZ(engine.seedRng, s, engine.zDim), render);
 }
 
 /** A DCGAN's samples against a real set: domain FID, precision/recall, and the classifier's confidence on both. */
-export async function evaluateDcgan(
-  engine: DcganEngine,
-  realZip: Uint8Array,
-  opts: { seed: number; n: number; classifier: FashionClassifier; k?: number; limitReal?: number },
-): Promise<DcganEvaluation> {
-  const real = await realImages(realZip, opts.limitReal, opts.k ?? 3);
-  const fake = await generateDcgan(engine, { seed: opts.seed, n: opts.n });
+export async function evaluateDcgan(engine: DcganEngine, realZip: Uint8Array, opts: SampleScoring): Promise<DcganEvaluation> {
+  const { real, fake, scores } = await scoreSamples(realZip, (seed, n) => generateDcgan(engine, { seed, n }), opts);
   return {
     family: "dcgan",
-    ...domainScores(real, fake, opts.classifier, opts.k ?? 3),
-    seed: opts.seed,
+    ...scores,
     confidence: meanConfidence(opts.classifier, fake),
     real_confidence: meanConfidence(opts.classifier, real),
   };
