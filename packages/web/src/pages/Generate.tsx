@@ -1,15 +1,10 @@
 import { useEffect, useState } from "react";
+import { ClassSelect } from "../components/ClassSelect.tsx";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
 import { Examples } from "../components/Examples.tsx";
 import { ScaledImage } from "../components/ScaledImage.tsx";
 import { imageSrc, metricMs, runPrediction, type ModelExample, type ModelInfo, type Prediction } from "../lib/api.ts";
-
-/** Seeds as the API takes them: "0-7" stays a range, "1, 5, 9" becomes a list. */
-function parseSeeds(text: string): number[] | string {
-  const t = text.trim();
-  if (/^\d+-\d+$/.test(t)) return t;
-  return t.split(/[\s,]+/).filter(Boolean).map(Number);
-}
+import { parseSeeds } from "../lib/seeds.ts";
 
 export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial?: string }) {
   const [model, setModel] = useState(initial ?? "");
@@ -101,18 +96,7 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
             </label>
           </>
         )}
-        {cDim > 0 && (
-          <label>
-            Class
-            <select value={classIdx} onChange={(e) => setClassIdx(Number(e.target.value))}>
-              {Array.from({ length: cDim }, (_, c) => c).map((c) => (
-                <option key={c} value={c}>
-                  {info?.class_names?.[c] ?? `class ${c}`}
-                </option>
-              ))}
-            </select>
-          </label>
-        )}
+        <ClassSelect count={cDim} names={info?.class_names} value={classIdx} onChange={setClassIdx} />
         <button type="button" data-testid="gen-run" disabled={!model || busy} onClick={() => run()}>
           {busy ? "Generating…" : "Generate"}
         </button>

@@ -1,7 +1,9 @@
 import { useEffect, useState } from "react";
+import { ClassSelect } from "../components/ClassSelect.tsx";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
 import { ScaledImage } from "../components/ScaledImage.tsx";
 import { client, imageSrc, type DirectionInfo, type GenerateResponse, type ImageResult, type ModelInfo } from "../lib/api.ts";
+import { parseSeeds } from "../lib/seeds.ts";
 
 /** How many SeFa directions get a slider; SeFa lists them largest eigenvalue first. */
 const SLIDERS = 5;
@@ -56,10 +58,9 @@ export function LatentsPage({ models }: { models: ModelInfo[] }) {
     }
   }
 
-  const seedList = () => (/^\d+-\d+$/.test(seeds.trim()) ? seeds.trim() : seeds.split(/[\s,]+/).filter(Boolean).map(Number));
   const runGrid = () =>
     step("grid", async () => {
-      setGrid(await client().generate({ model, seeds: seedList(), truncation_psi: psi, return_latents: true, ...(cDim > 0 ? { class_idx: classIdx } : {}) }));
+      setGrid(await client().generate({ model, seeds: parseSeeds(seeds), truncation_psi: psi, return_latents: true, ...(cDim > 0 ? { class_idx: classIdx } : {}) }));
     });
 
   const keep = (img: ImageResult, label: string) => {
@@ -113,18 +114,7 @@ export function LatentsPage({ models }: { models: ModelInfo[] }) {
           Truncation ψ {psi.toFixed(2)}
           <input type="range" min={0} max={1.5} step={0.05} value={psi} onChange={(e) => setPsi(Number(e.target.value))} />
         </label>
-        {cDim > 0 && (
-          <label>
-            Class
-            <select value={classIdx} onChange={(e) => setClassIdx(Number(e.target.value))}>
-              {Array.from({ length: cDim }, (_, c) => c).map((c) => (
-                <option key={c} value={c}>
-                  {info?.class_names?.[c] ?? `class ${c}`}
-                </option>
-              ))}
-            </select>
-          </label>
-        )}
+        <ClassSelect count={cDim} names={info?.class_names} value={classIdx} onChange={setClassIdx} />
         <button type="button" data-testid="lat-run" disabled={!model || !!busy} onClick={runGrid}>
           {busy === "grid" ? "Generating…" : "Seed grid"}
         </button>
