@@ -204,9 +204,11 @@ class StyleGAN2(nn.Module):
 
 # ---------------- SPADE generator (use_vae False, spectral syncbatch 3x3) ----------------
 class SPADENorm(nn.Module):
-    def __init__(self, c, snc, nh=128):
+    """`norm` is the parameter-free norm: sync BatchNorm here (served in eval mode), InstanceNorm in train_torch.py."""
+
+    def __init__(self, c, snc, nh=128, norm=nn.BatchNorm2d):
         super().__init__()
-        self.param_free_norm = nn.BatchNorm2d(c, affine=False)
+        self.param_free_norm = norm(c, affine=False)
         self.mlp_shared = nn.Sequential(nn.Conv2d(snc, nh, 3, padding=1), nn.ReLU())
         self.mlp_gamma = nn.Conv2d(nh, c, 3, padding=1)
         self.mlp_beta = nn.Conv2d(nh, c, 3, padding=1)
@@ -218,19 +220,20 @@ class SPADENorm(nn.Module):
 
 
 class SPADEBlock(nn.Module):
-    def __init__(self, fin, fout, snc):
+    def __init__(self, fin, fout, snc, nh=128, norm=nn.BatchNorm2d):
         super().__init__()
         sn = nn.utils.spectral_norm
         fm = min(fin, fout)
         self.learned = fin != fout
+        # Created in this order so that train_torch.py, which starts from torch.manual_seed(0) and does not load
+        # weights, draws the same initial values it drew with its own copy of the block.
         self.conv_0 = sn(nn.Conv2d(fin, fm, 3, padding=1))
         self.conv_1 = sn(nn.Conv2d(fm, fout, 3, padding=1))
+        self.norm_0 = SPADENorm(fin, snc, nh, norm)
+        self.norm_1 = SPADENorm(fm, snc, nh, norm)
         if self.learned:
             self.conv_s = sn(nn.Conv2d(fin, fout, 1, bias=False))
-        self.norm_0 = SPADENorm(fin, snc)
-        self.norm_1 = SPADENorm(fm, snc)
-        if self.learned:
-            self.norm_s = SPADENorm(fin, snc)
+            self.norm_s = SPADENorm(fin, snc, nh, norm)
 
     def forward(self, x, seg):
         xs = self.conv_s(self.norm_s(x, seg)) if self.learned else x

@@ -23,7 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_ref import resnet_generator, upfirdn2d  # the serving bench's CycleGAN ResnetGenerator, its FIR filter
+# The serving bench's CycleGAN ResnetGenerator, its FIR filter, and its SPADE residual block (with instance norm here).
+from torch_ref import SPADEBlock, resnet_generator, upfirdn2d
 
 SQRT2 = math.sqrt(2)
 
@@ -77,35 +78,6 @@ def cyclegan(spec):
 
 
 # ---------------- SPADE ----------------
-class SPADENorm(nn.Module):
-    def __init__(self, c, snc, nh):
-        super().__init__()
-        self.norm = nn.InstanceNorm2d(c, affine=False)
-        self.shared = nn.Sequential(nn.Conv2d(snc, nh, 3, padding=1), nn.ReLU())
-        self.gamma = nn.Conv2d(nh, c, 3, padding=1)
-        self.beta = nn.Conv2d(nh, c, 3, padding=1)
-
-    def forward(self, x, seg):
-        a = self.shared(F.interpolate(seg, size=x.shape[2:], mode="nearest"))
-        return self.norm(x) * (1 + self.gamma(a)) + self.beta(a)
-
-
-class SPADEBlock(nn.Module):
-    def __init__(self, fin, fout, snc, nh):
-        super().__init__()
-        sn, fm = nn.utils.spectral_norm, min(fin, fout)
-        self.learned = fin != fout
-        self.conv_0, self.conv_1 = sn(nn.Conv2d(fin, fm, 3, padding=1)), sn(nn.Conv2d(fm, fout, 3, padding=1))
-        self.norm_0, self.norm_1 = SPADENorm(fin, snc, nh), SPADENorm(fm, snc, nh)
-        if self.learned:
-            self.conv_s, self.norm_s = sn(nn.Conv2d(fin, fout, 1, bias=False)), SPADENorm(fin, snc, nh)
-
-    def forward(self, x, seg):
-        xs = self.conv_s(self.norm_s(x, seg)) if self.learned else x
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))
-        return xs + self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))
-
-
 class SPADEGen(nn.Module):
     def __init__(self, cfg, snc):
         super().__init__()
@@ -113,7 +85,7 @@ class SPADEGen(nn.Module):
         self.sw = cfg["crop_size"] // 32
         self.fc = nn.Conv2d(snc, 16 * nf, 3, padding=1)
         chans = [(16, 16), (16, 16), (16, 16), (16, 8), (8, 4), (4, 2), (2, 1)]
-        self.blocks = nn.ModuleList(SPADEBlock(a * nf, b * nf, snc, nh) for a, b in chans)
+        self.blocks = nn.ModuleList(SPADEBlock(a * nf, b * nf, snc, nh, nn.InstanceNorm2d) for a, b in chans)
         self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
 
     def forward(self, seg):
