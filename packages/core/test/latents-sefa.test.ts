@@ -7,6 +7,7 @@ import { sha256 } from "../src/models/registry.ts";
 import { symmetricEigen } from "../src/eval/linalg.ts";
 import { symmetricEigenQL } from "../src/latents/eigen.ts";
 import { sefa } from "../src/latents/sefa.ts";
+import { synthesisKeys } from "../src/networks/stylegan2/synthesis.ts";
 import { RandomState } from "../src/random/index.ts";
 
 const repo = path.resolve(import.meta.dirname, "../../..");
@@ -17,7 +18,8 @@ describe("SeFa directions match numpy on the same weights (scripts/sefa_fixture.
       const ref = JSON.parse(fs.readFileSync(path.join(latentsDir, `sefa-${name}.json`), "utf8"));
       const bytes = new Uint8Array(fs.readFileSync(path.join(repo, ref.weights)));
       expect(sha256(bytes)).toBe(ref.sha256);
-      const ours = sefa(readSafetensors(bytes).tensors);
+      const { tensors } = readSafetensors(bytes);
+      const ours = sefa(tensors, synthesisKeys.styleAffineWeights(tensors.keys()));
       expect(ours.layers).toEqual(ref.layers);
       expect(ours.wDim).toBe(ref.w_dim);
       for (let k = 0; k < 5; k++) {

@@ -17,6 +17,7 @@ import { directionKeys } from "../storage/keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import { toBase64, wsFromW, type LatentShape } from "../latents/codec.ts";
 import { sefa } from "../latents/sefa.ts";
+import { synthesisKeys } from "../networks/stylegan2/synthesis.ts";
 
 /** How many SeFa directions a version keeps (largest eigenvalues); all eigenvalues are kept. */
 export const SEFA_KEPT = 32;
@@ -94,7 +95,7 @@ export class Directions {
     const stored = StoredSefa.safeParse(await this.storage.getJson(key));
     if (stored.success) return stored.data;
     const { tensors } = readSafetensors(await this.registry.weights(record), `${id(record)}/weights.safetensors`);
-    const r = sefa(tensors);
+    const r = sefa(tensors, synthesisKeys.styleAffineWeights(tensors.keys()));
     const kept = Math.min(SEFA_KEPT, r.wDim);
     const doc: StoredSefa = {
       schema_version: 1,

@@ -11,8 +11,6 @@
 import { toFloat32, type StateDict } from "../checkpoints/tensor.ts";
 import { symmetricEigenQL } from "./eigen.ts";
 
-const AFFINE = /^synthesis\.b(\d+)\.(conv0|conv1|torgb)\.affine\.weight$/;
-
 export interface SefaResult {
   /** the affine weights used, in block (resolution) order */
   layers: string[];
@@ -23,20 +21,13 @@ export interface SefaResult {
   wDim: number;
 }
 
-const ORDER = { conv0: 0, conv1: 1, torgb: 2 } as const;
-
-export function sefaLayers(sd: StateDict): string[] {
-  const keys = [...sd.keys()].filter((k) => AFFINE.test(k));
-  const rank = (k: string) => {
-    const m = AFFINE.exec(k)!;
-    return Number(m[1]) * 4 + ORDER[m[2] as keyof typeof ORDER];
-  };
-  return keys.sort((a, b) => rank(a) - rank(b));
-}
-
-export function sefa(sd: StateDict): SefaResult {
-  const layers = sefaLayers(sd);
-  if (layers.length === 0) throw new Error("no synthesis affine weights (synthesis.b<res>.<layer>.affine.weight) in this state dict");
+/**
+ * `layers`: the keys of the style affine weights in `sd`, in forward order. The network defines which they are
+ * (networks/stylegan2 `synthesisKeys.styleAffineWeights`); this module only does the algebra.
+ */
+export function sefa(sd: StateDict, layers: readonly string[]): SefaResult {
+  if (layers.length === 0) throw new Error("no style affine weights in this state dict");
+  for (const key of layers) if (!sd.has(key)) throw new Error(`${key}: not in this state dict`);
   const wDim = sd.get(layers[0])!.shape[1];
   // A normalised row by row and stored transposed (one contiguous column of A per w dimension), so each entry
   // of AᵀA is one contiguous dot product; computed for the upper triangle and mirrored.
@@ -79,5 +70,5 @@ export function sefa(sd: StateDict): SefaResult {
     const sign = big < 0 ? -1 : 1;
     for (let j = 0; j < wDim; j++) vectors[k * wDim + j] = sign * cols[j * wDim + src];
   }
-  return { layers, values, vectors, wDim };
+  return { layers: [...layers], values, vectors, wDim };
 }

@@ -17,8 +17,8 @@ import type { StateDict } from "../../checkpoints/tensor.ts";
 import { ACTIVATIONS, biasAct, type Activation } from "../common/bias_act.ts";
 import { loadStrict, ParamModule, ParamStore, type ParamSource } from "../common/param-store.ts";
 import { setupFilter } from "../common/upfirdn2d.ts";
-import { FullyConnectedLayer } from "./layers.ts";
-import { MappingNetwork } from "./mapping.ts";
+import { FullyConnectedLayer, RESAMPLE_FILTER } from "./layers.ts";
+import { MAPPING, mappingKeys, MappingNetwork } from "./mapping.ts";
 
 /** OIHW → HWIO. */
 const OIHW_TO_HWIO = [2, 3, 1, 0];
@@ -130,7 +130,7 @@ export class DiscriminatorConv2dLayer {
     const k = kernelSize;
     this.weight = store.add(`${prefix}.weight`, [outChannels, inChannels, k, k], "conv.weight", { perm: OIHW_TO_HWIO });
     this.bias = (opts.bias ?? true) ? store.add(`${prefix}.bias`, [outChannels], "conv.bias") : null;
-    this.resampleFilter = store.add(`${prefix}.resample_filter`, [opts.taps.length, opts.taps.length], "norm.running_mean", { trainable: false });
+    this.resampleFilter = store.add(`${prefix}.${RESAMPLE_FILTER}`, [opts.taps.length, opts.taps.length], "norm.running_mean", { trainable: false });
     this.weightGain = 1 / Math.sqrt(inChannels * k * k);
     this.activation = opts.activation ?? "linear";
   }
@@ -185,7 +185,7 @@ export class DiscriminatorBlock {
   ) {
     const taps = cfg.resample_filter;
     const common = { taps, convClamp: cfg.conv_clamp };
-    this.resampleFilter = store.add(`${prefix}.resample_filter`, [taps.length, taps.length], "norm.running_mean", { trainable: false });
+    this.resampleFilter = store.add(`${prefix}.${RESAMPLE_FILTER}`, [taps.length, taps.length], "norm.running_mean", { trainable: false });
     this.fromrgb = inChannels === 0 ? new DiscriminatorConv2dLayer(store, `${prefix}.fromrgb`, imgChannels, tmpChannels, 1, { ...common, activation: "lrelu" }) : null;
     this.conv0 = new DiscriminatorConv2dLayer(store, `${prefix}.conv0`, tmpChannels, tmpChannels, 3, { ...common, activation: "lrelu" });
     this.conv1 = new DiscriminatorConv2dLayer(store, `${prefix}.conv1`, tmpChannels, outChannels, 3, { ...common, activation: "lrelu", down: 2 });
@@ -301,7 +301,7 @@ export class StyleGAN2Discriminator extends ParamModule {
     }
     this.mapping =
       config.c_dim > 0
-        ? new MappingNetwork(store, "mapping", {
+        ? new MappingNetwork(store, MAPPING, {
             z_dim: 0,
             c_dim: config.c_dim,
             w_dim: this.cmapDim,
@@ -361,8 +361,8 @@ function randomSource(cfg: DiscriminatorConfig, seed: number): ParamSource {
   return (name, shape) => {
     const s = [...shape];
     const slotSeed = seed * 1_000_003 + 7919 * k++;
-    if (name.endsWith("resample_filter")) return setupFilter(cfg.resample_filter);
-    if (/^mapping\.fc\d+\.weight$/.test(name)) return tf.randomNormal(s, 0, 1 / lr, "float32", slotSeed);
+    if (name.endsWith(`.${RESAMPLE_FILTER}`)) return setupFilter(cfg.resample_filter);
+    if (mappingKeys.fcIndex(name) !== undefined) return tf.randomNormal(s, 0, 1 / lr, "float32", slotSeed);
     if (name.endsWith(".bias")) return tf.zeros(s);
     return tf.randomNormal(s, 0, 1, "float32", slotSeed);
   };

@@ -20,9 +20,9 @@ import { setupFilter } from "../common/upfirdn2d.ts";
 import { GraphOps } from "../ops/graph.ts";
 import type { Ops } from "../ops/ops.ts";
 import { derive, parseConfig, type Derived, type StyleGAN2Config, type StyleGAN2ConfigInput } from "./config.ts";
-import type { NoiseMode } from "./layers.ts";
-import { type MappingOptions, MappingNetwork, type TruncationOptions } from "./mapping.ts";
-import { type SynthesisOptions, SynthesisNetwork } from "./synthesis.ts";
+import { AFFINE, NOISE_STRENGTH, RESAMPLE_FILTER, type NoiseMode } from "./layers.ts";
+import { MAPPING, mappingKeys, type MappingOptions, MappingNetwork, type TruncationOptions } from "./mapping.ts";
+import { SYNTHESIS, synthesisKeys, type SynthesisOptions, SynthesisNetwork } from "./synthesis.ts";
 
 export interface SynthesisRunOptions {
   /** Default "const" (what generate.py uses), so an image is a pure function of (z, c, psi). */
@@ -58,8 +58,8 @@ function mappingOptions(config: StyleGAN2Config): MappingOptions {
 
 /** Both networks on one backend, registered in upstream's state_dict order: synthesis first, then mapping. */
 function build<T, P>(ops: Ops<T, P>, config: StyleGAN2Config) {
-  const synthesis = new SynthesisNetwork(ops, "synthesis", synthesisOptions(config, derive(config)));
-  const mapping = new MappingNetwork(ops, "mapping", mappingOptions(config));
+  const synthesis = new SynthesisNetwork(ops, SYNTHESIS, synthesisOptions(config, derive(config)));
+  const mapping = new MappingNetwork(ops, MAPPING, mappingOptions(config));
   return { synthesis, mapping };
 }
 
@@ -171,10 +171,10 @@ function randomSource(cfg: StyleGAN2Config, seed: number): ParamSource {
     const s = [...shape];
     // Per-slot seeds keep values independent of backend and of how many tensors were allocated before.
     const slotSeed = seed * 1_000_003 + 7919 * k++;
-    if (name.endsWith("resample_filter")) return setupFilter(cfg.synthesis_kwargs.resample_filter);
-    if (name.endsWith("affine.bias")) return tf.ones(s);
-    if (/^mapping\.fc\d+\.weight$/.test(name)) return tf.randomNormal(s, 0, 1 / lr, "float32", slotSeed);
-    if (name.endsWith(".bias") || name.endsWith("noise_strength") || name.endsWith("w_avg")) return tf.zeros(s);
+    if (name.endsWith(`.${RESAMPLE_FILTER}`)) return setupFilter(cfg.synthesis_kwargs.resample_filter);
+    if (name.endsWith(`.${AFFINE}.bias`)) return tf.ones(s);
+    if (mappingKeys.fcIndex(name) !== undefined) return tf.randomNormal(s, 0, 1 / lr, "float32", slotSeed);
+    if (name.endsWith(".bias") || name.endsWith(`.${NOISE_STRENGTH}`) || mappingKeys.isWAvg(name)) return tf.zeros(s);
     return tf.randomNormal(s, 0, 1, "float32", slotSeed);
   };
 }
@@ -193,10 +193,7 @@ export function synthesisLayout(config: unknown) {
   const derived = derive(cfg);
   const noiseLayers: NoiseLayer[] = [];
   if (cfg.synthesis_kwargs.use_noise)
-    for (const res of derived.blockResolutions) {
-      if (res > 4) noiseLayers.push({ name: `synthesis.b${res}.conv0`, resolution: res });
-      noiseLayers.push({ name: `synthesis.b${res}.conv1`, resolution: res });
-    }
+    for (const res of derived.blockResolutions) for (const name of synthesisKeys.noiseLayers(res)) noiseLayers.push({ name, resolution: res });
   return { cfg, derived, noiseLayers };
 }
 
@@ -204,12 +201,12 @@ export function synthesisLayout(config: unknown) {
 export function exportStyleGAN2Mapping(config: unknown, sd: StateDict, file?: string): Uint8Array {
   const cfg = parseConfig(config);
   const ops = new GraphOps("stylegan2_mapping", sd, file);
-  const mapping = new MappingNetwork(ops, "mapping", mappingOptions(cfg));
+  const mapping = new MappingNetwork(ops, MAPPING, mappingOptions(cfg));
   const z = cfg.z_dim > 0 ? ops.inputVector("z", [cfg.z_dim]) : null;
   const c = cfg.c_dim > 0 ? ops.inputVector("c", [cfg.c_dim]) : null;
   const w = mapping.apply(z, c);
   const doc = JSON.stringify({ family: "stylegan2", graph: "mapping" });
-  return ops.finish({ w }, doc, { ignore: (k) => k.startsWith("synthesis."), vectors: ["w"] });
+  return ops.finish({ w }, doc, { ignore: synthesisKeys.owns, vectors: ["w"] });
 }
 
 /**
@@ -220,7 +217,7 @@ export function exportStyleGAN2Mapping(config: unknown, sd: StateDict, file?: st
 export function exportStyleGAN2Synthesis(config: unknown, sd: StateDict, noise: SynthesisNoise, file?: string): Uint8Array {
   const cfg = parseConfig(config);
   const ops = new GraphOps(`stylegan2_synthesis_${noise}`, sd, file);
-  const net = new SynthesisNetwork(ops, "synthesis", synthesisOptions(cfg, derive(cfg)));
+  const net = new SynthesisNetwork(ops, SYNTHESIS, synthesisOptions(cfg, derive(cfg)));
   const img = net.apply(ops.inputVector("ws", [net.numWs, cfg.w_dim]), { noiseMode: noise, noiseSeed: 0 });
-  return ops.finish({ img }, JSON.stringify({ family: "stylegan2", graph: "synthesis", noise }), { ignore: (k) => k.startsWith("mapping.") });
+  return ops.finish({ img }, JSON.stringify({ family: "stylegan2", graph: "synthesis", noise }), { ignore: mappingKeys.owns });
 }

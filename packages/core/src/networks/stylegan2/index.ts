@@ -8,6 +8,6 @@ export {
   type SynthesisNoise,
   type SynthesisRunOptions,
 } from "./generator.ts";
-export { MappingNetwork, type TruncationOptions } from "./mapping.ts";
-export { SynthesisNetwork, SynthesisBlock, type Architecture } from "./synthesis.ts";
-export { FullyConnectedLayer, SynthesisLayer, ToRGBLayer, Conv2dLayer, type NoiseMode } from "./layers.ts";
+export { MappingNetwork, mappingKeys, type TruncationOptions } from "./mapping.ts";
+export { SynthesisNetwork, SynthesisBlock, synthesisKeys, type Architecture } from "./synthesis.ts";
+export { FullyConnectedLayer, SynthesisLayer, ToRGBLayer, Conv2dLayer, isNoiseConstKey, type NoiseMode } from "./layers.ts";

@@ -4,10 +4,13 @@
  */
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { type Inference, shapeOf } from "../../checkpoints/infer-common.ts";
+import { NOISE_STRENGTH } from "./layers.ts";
+import { mappingKeys } from "./mapping.ts";
+import { synthesisKeys } from "./synthesis.ts";
 
 /** Whether a state dict holds a StyleGAN2 generator. */
 export function isStyleGAN2(sd: StateDict): boolean {
-  return sd.has("mapping.fc0.weight") || [...sd.keys()].some((k) => k.startsWith("synthesis.b"));
+  return sd.has(mappingKeys.fcWeight(0)) || [...sd.keys()].some((k) => synthesisKeys.blockResolution(k) !== undefined);
 }
 
 export function inferStyleGAN2(sd: StateDict, hints: Record<string, unknown>): Inference {
@@ -16,28 +19,28 @@ export function inferStyleGAN2(sd: StateDict, hints: Record<string, unknown>): I
   const mapping = (hints.mapping_kwargs ?? {}) as Record<string, unknown>;
   const synthesis = (hints.synthesis_kwargs ?? {}) as Record<string, unknown>;
 
-  const fcs = [...sd.keys()].map((k) => /^mapping\.fc(\d+)\.weight$/.exec(k)).filter((m) => m).map((m) => Number(m![1]));
+  const fcs = [...sd.keys()].map(mappingKeys.fcIndex).filter((i) => i !== undefined);
   const numLayers = fcs.length ? Math.max(...fcs) + 1 : 0;
-  const wDim = shapeOf(sd, "mapping.w_avg")?.[0] ?? shapeOf(sd, `mapping.fc${numLayers - 1}.weight`)?.[0];
-  const embed = shapeOf(sd, "mapping.embed.weight");
+  const wDim = shapeOf(sd, mappingKeys.wAvg)?.[0] ?? shapeOf(sd, mappingKeys.fcWeight(numLayers - 1))?.[0];
+  const embed = shapeOf(sd, mappingKeys.embedWeight);
   const cDim = embed ? embed[1] : 0;
   const embedFeatures = embed ? embed[0] : 0;
-  const fc0 = shapeOf(sd, "mapping.fc0.weight");
+  const fc0 = shapeOf(sd, mappingKeys.fcWeight(0));
   const zDim = fc0 ? fc0[1] - embedFeatures : undefined;
   const layerFeatures = fc0 && numLayers > 1 ? fc0[0] : undefined;
 
-  const resolutions = [...new Set([...sd.keys()].map((k) => /^synthesis\.b(\d+)\./.exec(k)?.[1]).filter((r) => r).map(Number))].sort((a, b) => a - b);
+  const resolutions = [...new Set([...sd.keys()].map(synthesisKeys.blockResolution).filter((r) => r !== undefined))].sort((a, b) => a - b);
   const imgResolution = resolutions[resolutions.length - 1];
   const channelsDict: Record<string, number> = {};
   for (const r of resolutions) {
-    const w = shapeOf(sd, `synthesis.b${r}.conv1.weight`);
+    const w = shapeOf(sd, synthesisKeys.conv1Weight(r));
     if (w) channelsDict[String(r)] = w[0];
   }
-  const imgChannels = shapeOf(sd, `synthesis.b${imgResolution}.torgb.weight`)?.[0];
-  const has = (re: RegExp) => [...sd.keys()].some((k) => re.test(k));
-  const architecture = has(/^synthesis\.b\d+\.skip\./)
+  const imgChannels = shapeOf(sd, synthesisKeys.torgbWeight(imgResolution))?.[0];
+  const has = (test: (key: string) => boolean) => [...sd.keys()].some(test);
+  const architecture = has(synthesisKeys.isSkip)
     ? "resnet"
-    : resolutions.slice(0, -1).some((r) => sd.has(`synthesis.b${r}.torgb.weight`))
+    : resolutions.slice(0, -1).some((r) => sd.has(synthesisKeys.torgbWeight(r)))
       ? "skip"
       : "orig";
   const { channelBase, channelMax } = channelParams(channelsDict);
@@ -45,7 +48,7 @@ export function inferStyleGAN2(sd: StateDict, hints: Record<string, unknown>): I
   // num_ws counts every conv plus the last block's torgb (upstream SynthesisNetwork).
   const numWs = resolutions.reduce((n, r) => n + (r === 4 ? 1 : 2), 0) + 1;
 
-  const filter = sd.get(`synthesis.b${resolutions[0]}.resample_filter`);
+  const filter = sd.get(synthesisKeys.resampleFilter(resolutions[0]));
   if (filter && !isDefaultFilter(filter.data as Float32Array)) notes.push("resample_filter differs from [1,3,3,1]; the stored buffer is what runs");
 
   const pick = <T>(obj: Record<string, unknown>, key: string, fallback: T, name: string, uncertain: boolean): T => {
@@ -74,7 +77,7 @@ export function inferStyleGAN2(sd: StateDict, hints: Record<string, unknown>): I
       num_fp16_res: pick(synthesis, "num_fp16_res", 0, "synthesis_kwargs.num_fp16_res", false),
       conv_clamp: pick(synthesis, "conv_clamp", null, "synthesis_kwargs.conv_clamp", true),
       resample_filter: synthesis.resample_filter ?? [1, 3, 3, 1],
-      use_noise: synthesis.use_noise ?? has(/\.noise_strength$/),
+      use_noise: synthesis.use_noise ?? has((k) => k.endsWith(`.${NOISE_STRENGTH}`)),
     },
     num_ws: numWs,
     channels_dict: channelsDict,

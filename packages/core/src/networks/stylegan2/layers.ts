@@ -15,6 +15,18 @@ import { assertShape, type Ops } from "../ops/ops.ts";
 
 export type NoiseMode = "const" | "random" | "none";
 
+/**
+ * Official leaf names these layers register, spelled only here: config inference, the random init, SeFa and
+ * projection find parameters through them (docs/design/networks.md, "where official names live").
+ */
+export const AFFINE = "affine";
+export const NOISE_STRENGTH = "noise_strength";
+export const NOISE_CONST = "noise_const";
+export const RESAMPLE_FILTER = "resample_filter";
+
+/** Whether a state-dict key is a synthesis layer's stored noise map (projection optimises these). */
+export const isNoiseConstKey = (key: string): boolean => key.endsWith(`.${NOISE_CONST}`);
+
 export interface LayerRunOptions {
   noiseMode: NoiseMode;
   /** Seed for noiseMode "random" (eager); each layer offsets it by its own index, so a seed reproduces an image. */
@@ -84,11 +96,11 @@ export class SynthesisLayer<T, P> {
     this.activation = opts.activation ?? "lrelu";
     const noise = opts.useNoise ?? true;
     this.weight = ops.param(`${prefix}.weight`, [outChannels, inChannels, k, k], "conv.weight", { layout: "OIHW" });
-    if (noise) this.noiseStrength = ops.param(`${prefix}.noise_strength`, [], "conv.bias");
+    if (noise) this.noiseStrength = ops.param(`${prefix}.${NOISE_STRENGTH}`, [], "conv.bias");
     this.bias = ops.param(`${prefix}.bias`, [outChannels], "conv.bias");
-    this.resampleFilter = ops.param(`${prefix}.resample_filter`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
-    if (noise) this.noiseConst = ops.param(`${prefix}.noise_const`, [r, r], "norm.running_mean", { trainable: false });
-    this.affine = new FullyConnectedLayer(ops, `${prefix}.affine`, wDim, inChannels);
+    this.resampleFilter = ops.param(`${prefix}.${RESAMPLE_FILTER}`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
+    if (noise) this.noiseConst = ops.param(`${prefix}.${NOISE_CONST}`, [r, r], "norm.running_mean", { trainable: false });
+    this.affine = new FullyConnectedLayer(ops, `${prefix}.${AFFINE}`, wDim, inChannels);
   }
 
   /** x [N|1, r', r', in] (r' = r / up), w [N, 1, 1, w_dim] → [N, r, r, out]. */
@@ -126,7 +138,7 @@ export class ToRGBLayer<T, P> {
     const k = opts.kernelSize ?? 1;
     this.weight = ops.param(`${prefix}.weight`, [outChannels, inChannels, k, k], "conv.weight", { layout: "OIHW" });
     this.bias = ops.param(`${prefix}.bias`, [outChannels], "conv.bias");
-    this.affine = new FullyConnectedLayer(ops, `${prefix}.affine`, wDim, inChannels);
+    this.affine = new FullyConnectedLayer(ops, `${prefix}.${AFFINE}`, wDim, inChannels);
     // Without demodulation the He gain has to come from somewhere; upstream folds it into the style.
     this.weightGain = 1 / Math.sqrt(inChannels * k * k);
   }
@@ -160,7 +172,7 @@ export class Conv2dLayer<T, P> {
   ) {
     this.weight = ops.param(`${prefix}.weight`, [outChannels, inChannels, kernelSize, kernelSize], "conv.weight", { layout: "OIHW" });
     if (opts.bias ?? true) this.bias = ops.param(`${prefix}.bias`, [outChannels], "conv.bias");
-    this.resampleFilter = ops.param(`${prefix}.resample_filter`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
+    this.resampleFilter = ops.param(`${prefix}.${RESAMPLE_FILTER}`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
     this.weightGain = 1 / Math.sqrt(inChannels * kernelSize * kernelSize);
     this.padding = Math.floor(kernelSize / 2);
   }

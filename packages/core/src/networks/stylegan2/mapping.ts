@@ -7,6 +7,31 @@ import type { Activation } from "../common/bias_act.ts";
 import { assertShape, type Ops } from "../ops/ops.ts";
 import { FullyConnectedLayer } from "./layers.ts";
 
+/** The mapping network's official prefix and parameter names, spelled only here. */
+export const MAPPING = "mapping";
+const W_AVG = "w_avg";
+const EMBED = "embed";
+const FC = "fc";
+const fcName = (i: number) => `${FC}${i}`;
+const FC_WEIGHT = new RegExp(`^${MAPPING}\\.${FC}(\\d+)\\.weight$`);
+
+/** State-dict keys of the generator's mapping network, for callers that read or update them directly. */
+export const mappingKeys = {
+  /** The tracked average w: truncation's centre, updated by EMA in training. */
+  wAvg: `${MAPPING}.${W_AVG}`,
+  embedWeight: `${MAPPING}.${EMBED}.weight`,
+  fcWeight: (i: number) => `${MAPPING}.${fcName(i)}.weight`,
+  /** i of a `mapping.fc{i}.weight` key, or undefined for any other key. */
+  fcIndex(key: string): number | undefined {
+    const m = FC_WEIGHT.exec(key);
+    return m ? Number(m[1]) : undefined;
+  },
+  /** Whether a key belongs to the mapping network. */
+  owns: (key: string): boolean => key.startsWith(`${MAPPING}.`),
+  /** Whether a parameter is the w_avg buffer of any mapping network (the generator's or the discriminator's). */
+  isWAvg: (key: string): boolean => key === W_AVG || key.endsWith(`.${W_AVG}`),
+};
+
 export interface MappingOptions {
   z_dim: number;
   c_dim: number;
@@ -40,11 +65,11 @@ export class MappingNetwork<T, P> {
     const embedFeatures = opts.c_dim === 0 ? 0 : (opts.embed_features ?? opts.w_dim);
     const layerFeatures = opts.layer_features ?? opts.w_dim;
     const features = [opts.z_dim + embedFeatures, ...Array<number>(opts.num_layers - 1).fill(layerFeatures), opts.w_dim];
-    if (opts.w_avg_beta != null) this.wAvg = ops.param(`${prefix}.w_avg`, [opts.w_dim], "norm.running_mean", { trainable: false });
-    if (opts.c_dim > 0) this.embed = new FullyConnectedLayer(ops, `${prefix}.embed`, opts.c_dim, embedFeatures);
+    if (opts.w_avg_beta != null) this.wAvg = ops.param(`${prefix}.${W_AVG}`, [opts.w_dim], "norm.running_mean", { trainable: false });
+    if (opts.c_dim > 0) this.embed = new FullyConnectedLayer(ops, `${prefix}.${EMBED}`, opts.c_dim, embedFeatures);
     for (let i = 0; i < opts.num_layers; i++)
       this.fcs.push(
-        new FullyConnectedLayer(ops, `${prefix}.fc${i}`, features[i], features[i + 1], { activation: opts.activation, lrMultiplier: opts.lr_multiplier }),
+        new FullyConnectedLayer(ops, `${prefix}.${fcName(i)}`, features[i], features[i + 1], { activation: opts.activation, lrMultiplier: opts.lr_multiplier }),
       );
   }
 

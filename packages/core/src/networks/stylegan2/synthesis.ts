@@ -6,9 +6,56 @@
  */
 import type { Activation } from "../common/bias_act.ts";
 import type { Ops } from "../ops/ops.ts";
-import { Conv2dLayer, type LayerRunOptions, SynthesisLayer, ToRGBLayer } from "./layers.ts";
+import { AFFINE, Conv2dLayer, type LayerRunOptions, RESAMPLE_FILTER, SynthesisLayer, ToRGBLayer } from "./layers.ts";
 
 export type Architecture = "orig" | "skip" | "resnet";
+
+/** The synthesis network's official prefix and child names, spelled only here. */
+export const SYNTHESIS = "synthesis";
+const CONST = "const";
+/** A block's modulated layers in forward order: each has a style affine (what SeFa factorises). */
+const MODULATED = ["conv0", "conv1", "torgb"] as const;
+const [CONV0, CONV1, TORGB] = MODULATED;
+const SKIP = "skip";
+const BLOCK = "b";
+const blockName = (res: number) => `${BLOCK}${res}`;
+/** `synthesis.b{res}.` and, when the key is under one, the block's child (conv0, torgb, skip, ...). */
+const BLOCK_KEY = new RegExp(`^${SYNTHESIS}\\.${BLOCK}(\\d+)\\.(?:(\\w+)\\.)?`);
+
+/** State-dict keys of the synthesis network, for config inference and for callers that read weights directly. */
+export const synthesisKeys = {
+  block: (res: number) => `${SYNTHESIS}.${blockName(res)}`,
+  /** The block's last conv weight [out, in, k, k]: its out channels are the block's channels_dict entry. */
+  conv1Weight: (res: number) => `${SYNTHESIS}.${blockName(res)}.${CONV1}.weight`,
+  /** The block's ToRGB weight [img_channels, in, 1, 1]; only the last block has one unless architecture is "skip". */
+  torgbWeight: (res: number) => `${SYNTHESIS}.${blockName(res)}.${TORGB}.weight`,
+  /** The block's own FIR filter buffer. */
+  resampleFilter: (res: number) => `${SYNTHESIS}.${blockName(res)}.${RESAMPLE_FILTER}`,
+  /** The resolution of the block a key belongs to, or undefined for keys outside the synthesis blocks. */
+  blockResolution(key: string): number | undefined {
+    const m = BLOCK_KEY.exec(key);
+    return m ? Number(m[1]) : undefined;
+  },
+  /** Whether a key belongs to a resnet skip branch (only architecture "resnet" has them). */
+  isSkip: (key: string): boolean => BLOCK_KEY.exec(key)?.[2] === SKIP,
+  /** Whether a key belongs to the synthesis network. */
+  owns: (key: string): boolean => key.startsWith(`${SYNTHESIS}.`),
+  /** The layers that take noise at a block, in forward order (conv0 exists from 8x8 up). */
+  noiseLayers: (res: number): string[] => (res > 4 ? [CONV0, CONV1] : [CONV1]).map((c) => `${SYNTHESIS}.${blockName(res)}.${c}`),
+  /**
+   * Every style affine weight among `keys` (`synthesis.b{res}.{conv0|conv1|torgb}.affine.weight`), in forward
+   * order: by block resolution, then conv0, conv1, torgb.
+   */
+  styleAffineWeights(keys: Iterable<string>): string[] {
+    const rank = new Map<string, number>();
+    for (const k of keys) {
+      const m = BLOCK_KEY.exec(k);
+      const child = MODULATED.indexOf(m?.[2] as (typeof MODULATED)[number]);
+      if (m && child >= 0 && k === `${m[0]}${AFFINE}.weight`) rank.set(k, Number(m[1]) * MODULATED.length + child);
+    }
+    return [...rank.keys()].sort((a, b) => rank.get(a)! - rank.get(b)!);
+  },
+};
 
 export interface SynthesisOptions {
   w_dim: number;
@@ -51,24 +98,24 @@ export class SynthesisBlock<T, P> {
       resampleFilterShape: opts.resampleFilterShape,
       convClamp: opts.conv_clamp,
     };
-    if (inChannels === 0) this.const = ops.param(`${prefix}.const`, [outChannels, res, res], "conv.weight", { layout: "CHW" });
-    this.resampleFilter = ops.param(`${prefix}.resample_filter`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
+    if (inChannels === 0) this.const = ops.param(`${prefix}.${CONST}`, [outChannels, res, res], "conv.weight", { layout: "CHW" });
+    this.resampleFilter = ops.param(`${prefix}.${RESAMPLE_FILTER}`, opts.resampleFilterShape, "norm.running_mean", { trainable: false });
     let numConv = 0;
     if (inChannels !== 0) {
-      this.conv0 = new SynthesisLayer(ops, `${prefix}.conv0`, inChannels, outChannels, opts.w_dim, res, { ...layer, up: 2, noiseIndex: noiseIndex + numConv });
+      this.conv0 = new SynthesisLayer(ops, `${prefix}.${CONV0}`, inChannels, outChannels, opts.w_dim, res, { ...layer, up: 2, noiseIndex: noiseIndex + numConv });
       numConv++;
     }
-    this.conv1 = new SynthesisLayer(ops, `${prefix}.conv1`, outChannels, outChannels, opts.w_dim, res, { ...layer, noiseIndex: noiseIndex + numConv });
+    this.conv1 = new SynthesisLayer(ops, `${prefix}.${CONV1}`, outChannels, outChannels, opts.w_dim, res, { ...layer, noiseIndex: noiseIndex + numConv });
     numConv++;
     this.numConv = numConv;
     let numToRGB = 0;
     if (isLast || opts.architecture === "skip") {
-      this.torgb = new ToRGBLayer(ops, `${prefix}.torgb`, outChannels, opts.img_channels, opts.w_dim, { convClamp: opts.conv_clamp });
+      this.torgb = new ToRGBLayer(ops, `${prefix}.${TORGB}`, outChannels, opts.img_channels, opts.w_dim, { convClamp: opts.conv_clamp });
       numToRGB++;
     }
     this.numToRGB = numToRGB;
     if (inChannels !== 0 && opts.architecture === "resnet")
-      this.skip = new Conv2dLayer(ops, `${prefix}.skip`, inChannels, outChannels, 1, { bias: false, up: 2, resampleFilterShape: opts.resampleFilterShape });
+      this.skip = new Conv2dLayer(ops, `${prefix}.${SKIP}`, inChannels, outChannels, 1, { bias: false, up: 2, resampleFilterShape: opts.resampleFilterShape });
   }
 
   /** ws: this block's numConv + numToRGB ws, each [N, 1, 1, w_dim]. x, img: NHWC, or null in the first block. */
@@ -113,7 +160,7 @@ export class SynthesisNetwork<T, P> {
     for (let l = 2; l <= log2; l++) {
       const res = 2 ** l;
       const inC = res > 4 ? opts.channels[res / 2] : 0;
-      const block = new SynthesisBlock(ops, `${prefix}.b${res}`, inC, opts.channels[res], res, res === opts.img_resolution, opts, noiseIndex);
+      const block = new SynthesisBlock(ops, `${prefix}.${blockName(res)}`, inC, opts.channels[res], res, res === opts.img_resolution, opts, noiseIndex);
       noiseIndex += block.numConv;
       numWs += block.numConv;
       if (block.isLast) numWs += block.numToRGB;

@@ -29,7 +29,7 @@ import { ApiError } from "../../errors.ts";
 import { decodeRgb, floatToUint8, resizeRgb } from "../../images/codec.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import type { ModelRegistry } from "../../models/registry.ts";
-import { StyleGAN2Generator } from "../../networks/stylegan2/index.ts";
+import { isNoiseConstKey, StyleGAN2Generator } from "../../networks/stylegan2/index.ts";
 import { RandomState } from "../../random/index.ts";
 import { latentOutput } from "../../latents/codec.ts";
 import { encodeAnimation } from "./video.ts";
@@ -223,7 +223,7 @@ export async function projectWs(
   const wStd = Math.sqrt(sq / samples);
 
   const rs = new RandomState(p.seed);
-  const noiseVars = p.optimize_noise ? [...g.stateDict().keys()].filter((k) => k.endsWith(".noise_const")).map((k) => g.variable(k)) : [];
+  const noiseVars = p.optimize_noise ? [...g.stateDict().keys()].filter(isNoiseConstKey).map((k) => g.variable(k)) : [];
   for (const v of noiseVars) {
     v.assign(tf.tensor(Float32Array.from(rs.randn(v.size)), v.shape));
     v.trainable = true;

@@ -18,6 +18,7 @@ import { enableTraining } from "../../engine/gradients.ts";
 import { parseConfig, type StyleGAN2Config } from "../../networks/stylegan2/config.ts";
 import { DEFAULT_DISCRIMINATOR_CONFIG, StyleGAN2Discriminator, type DiscriminatorConfig } from "../../networks/stylegan2/discriminator.ts";
 import { StyleGAN2Generator } from "../../networks/stylegan2/generator.ts";
+import { mappingKeys } from "../../networks/stylegan2/mapping.ts";
 import { seedToZ } from "../../random/randomstate.ts";
 import { Adam } from "../common/adam.ts";
 import { applyDiffAugment, sampleDiffAugment } from "../common/diffaugment.ts";
@@ -233,7 +234,7 @@ class StyleGAN2Trainer implements Trainer {
   private updateWAvg(wMean: tf.Tensor1D): void {
     const beta = this.config.mapping_kwargs.w_avg_beta;
     if (beta == null) return;
-    const wAvg = this.G.variable("mapping.w_avg");
+    const wAvg = this.G.variable(mappingKeys.wAvg);
     tf.tidy(() => wAvg.assign(tf.add(wMean, tf.mul(tf.sub(wAvg, wMean), beta))));
   }
 
@@ -312,7 +313,7 @@ class StyleGAN2Trainer implements Trainer {
         [...this.G_ema.trainableVariables()].map(([name, v]) => [v, this.G.variable(name)] as [tf.Variable, tf.Variable]),
         beta,
       );
-      if (this.config.mapping_kwargs.w_avg_beta != null) copyInto([[this.G_ema.variable("mapping.w_avg"), this.G.variable("mapping.w_avg")]]);
+      if (this.config.mapping_kwargs.w_avg_beta != null) copyInto([[this.G_ema.variable(mappingKeys.wAvg), this.G.variable(mappingKeys.wAvg)]]);
     } finally {
       tf.dispose(pending);
     }
