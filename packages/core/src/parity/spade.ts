@@ -10,26 +10,15 @@
  * spectral convs, so it must be overlaid on the full dict first (`overlayResolvedWeights`).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { RawTensor, StateDict } from "../checkpoints/tensor.ts";
+import type { RawTensor } from "../checkpoints/tensor.ts";
 import { toFloat32 } from "../checkpoints/tensor.ts";
 import { parseSpadeConfig, type SpadeConfig } from "../networks/spade/config.ts";
-import { generatorSpectralLayers, SpadeGenerator } from "../networks/spade/generator.ts";
+import { holdsOnlyResolvedSpectral, SpadeGenerator } from "../networks/spade/generator.ts";
 import { buildSemantics, type IdMap } from "../networks/spade/preprocess.ts";
 import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
 
-/**
- * `base` with every spectral conv that `resolved` covers replaced by its resolved `.weight`/`.sigma` (the
- * weight_orig/u/v entries are dropped, so the loader must use the resolved values).
- */
-export function overlayResolvedWeights(base: StateDict, resolved: StateDict): StateDict {
-  const out: StateDict = new Map(base);
-  for (const [k, t] of resolved) {
-    const m = /^(.*)\.(weight|sigma)$/.exec(k);
-    if (m && base.has(`${m[1]}.weight_orig`)) for (const leaf of ["weight_orig", "weight_u", "weight_v"]) out.delete(`${m[1]}.${leaf}`);
-    out.set(k, t);
-  }
-  return out;
-}
+/** The fixtures' resolved spectral convs overlaid on the full state dict (defined with spectral norm). */
+export { overlayResolved as overlayResolvedWeights } from "../networks/common/spectral-norm.ts";
 
 const nchwToNhwc = (raw: RawTensor) =>
   tf.transpose(tf.tensor4d(toFloat32(raw), raw.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
@@ -78,8 +67,7 @@ export const spadeAdapter: FamilyAdapter = {
   family: "spade",
   async load(config, weights): Promise<CaseRunner> {
     const cfg = parseSpadeConfig(config);
-    const spectral = generatorSpectralLayers(cfg);
-    if (!weights.has("conv_img.weight") && spectral.some((p) => weights.has(`${p}.sigma`)))
+    if (holdsOnlyResolvedSpectral(cfg, weights))
       throw new Error("spade: these weights hold only the resolved spectral convs; overlay them on the full state dict (overlayResolvedWeights)");
     let g: SpadeGenerator | undefined;
     const generator = () => (g ??= SpadeGenerator.fromStateDict(cfg, weights));

@@ -9,6 +9,7 @@ import { join } from "./conv.ts";
 
 /** Keys a BatchNorm-style layer owns besides weight/bias; checkpoints from older code also put them on InstanceNorm. */
 export const RUNNING_STAT_LEAVES = ["running_mean", "running_var", "num_batches_tracked"] as const;
+export const [RUNNING_MEAN, RUNNING_VAR, NUM_BATCHES_TRACKED] = RUNNING_STAT_LEAVES;
 
 export interface NormLayer<T = tf.Tensor4D> {
   readonly name: string;
@@ -66,9 +67,9 @@ export class BatchNorm2d<T = tf.Tensor4D, P = tf.Variable> implements NormLayer<
       this.weight = ops.param(join(name, "weight"), [channels], "norm.weight");
       this.bias = ops.param(join(name, "bias"), [channels], "norm.bias");
     }
-    this.runningMean = ops.param(join(name, "running_mean"), [channels], "norm.running_mean", { trainable: false });
-    this.runningVar = ops.param(join(name, "running_var"), [channels], "norm.running_var", { trainable: false });
-    ops.counter(join(name, "num_batches_tracked"));
+    this.runningMean = ops.param(join(name, RUNNING_MEAN), [channels], "norm.running_mean", { trainable: false });
+    this.runningVar = ops.param(join(name, RUNNING_VAR), [channels], "norm.running_var", { trainable: false });
+    ops.counter(join(name, NUM_BATCHES_TRACKED));
   }
 
   apply(x: T, training: boolean): T {

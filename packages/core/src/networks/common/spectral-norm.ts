@@ -24,6 +24,25 @@ import * as eager from "../ops/eager.ts";
 import { join } from "./conv.ts";
 import { assertShape, type Ops, type SpectralParams } from "../ops/ops.ts";
 
+/**
+ * The leaf names torch's spectral_norm gives a layer's parameter `weight` (plus `sigma`, the resolved layout's),
+ * spelled only here: loaders, init and the parity overlay find spectral state through them.
+ */
+const ORIG = "weight_orig";
+const U = "weight_u";
+const V = "weight_v";
+const SIGMA = "sigma";
+const WEIGHT = "weight";
+
+/** Whether a key is a spectral layer's stored power-iteration vector (u or v): a buffer, initialised normalised. */
+export const isSpectralVectorKey = (key: string): boolean => key.endsWith(`.${U}`) || key.endsWith(`.${V}`);
+
+/** Whether a state dict holds any spectral-normed weight in the official (weight_orig) layout. */
+export const hasSpectralOrig = (sd: StateDict): boolean => [...sd.keys()].some((k) => k.endsWith(`.${ORIG}`));
+
+/** The official (weight_orig) key of a spectral layer's weight, and the key of its plain or resolved weight. */
+export const spectralWeightKeys = (layer: string): { orig: string; plain: string } => ({ orig: join(layer, ORIG), plain: join(layer, WEIGHT) });
+
 /** PyTorch's F.normalize eps in spectral_norm. */
 const NORMALIZE_EPS = 1e-12;
 
@@ -86,10 +105,10 @@ const f32 = (shape: number[], data: ArrayLike<number>): RawTensor => ({ dtype: "
 
 /** Reads the spectral-norm state of `prefix` (e.g. `up_0.conv_0`, param `weight`) from any accepted layout. */
 export function readSpectralState(sd: StateDict, prefix: string, file = "state_dict"): SpectralState | undefined {
-  const orig = sd.get(join(prefix, "weight_orig"));
-  const u = sd.get(join(prefix, "weight_u"));
-  const v = sd.get(join(prefix, "weight_v"));
-  const plain = sd.get(join(prefix, "weight"));
+  const orig = sd.get(join(prefix, ORIG));
+  const u = sd.get(join(prefix, U));
+  const v = sd.get(join(prefix, V));
+  const plain = sd.get(join(prefix, WEIGHT));
   const fail = (problem: string): never => {
     throw new CheckpointError(file, `${prefix}: ${problem}`);
   };
@@ -122,7 +141,7 @@ export function readSpectralState(sd: StateDict, prefix: string, file = "state_d
     return { weightOrig: orig, u: f32([rows], uNew), v: f32([cols], vNew), origin: "legacy-power-iteration" };
   }
   if (!plain) return undefined;
-  const sigmaT = sd.get(join(prefix, "sigma"));
+  const sigmaT = sd.get(join(prefix, SIGMA));
   const sigma = sigmaT ? Number(toFloat32(sigmaT)[0]) : 1;
   const rows = plain.shape[0];
   const cols = numel(plain.shape) / rows;
@@ -146,7 +165,7 @@ function rescaledV(w: Float32Array, rows: number, cols: number, u: ArrayLike<num
 
 /** Prefixes (`<layer>`) of every spectral-normed weight in an official state dict. */
 export function spectralLayerNames(sd: StateDict): string[] {
-  return [...sd.keys()].filter((k) => k.endsWith(".weight_orig")).map((k) => k.slice(0, -".weight_orig".length));
+  return [...sd.keys()].filter((k) => k.endsWith(`.${ORIG}`)).map((k) => k.slice(0, -`.${ORIG}`.length));
 }
 
 /**
@@ -167,12 +186,12 @@ export function resolveSpectralNorm(sd: StateDict, layers: string[] = spectralLa
       weight: { dtype: "F32", shape: [...st.weightOrig.shape], data: w.map((a) => a / sigma) },
       sigma: { dtype: "F32", shape: [], data: Float32Array.of(sigma) },
     });
-    for (const leaf of ["weight_orig", "weight_u", "weight_v", "weight", "sigma"]) drop.add(join(p, leaf));
+    for (const leaf of [ORIG, U, V, WEIGHT, SIGMA]) drop.add(join(p, leaf));
   }
   for (const [k, t] of sd) if (!drop.has(k)) out.set(k, t);
   for (const [p, r] of resolved) {
-    out.set(join(p, "weight"), r.weight);
-    out.set(join(p, "sigma"), r.sigma);
+    out.set(join(p, WEIGHT), r.weight);
+    out.set(join(p, SIGMA), r.sigma);
   }
   return out;
 }
@@ -187,13 +206,32 @@ export function canonicalizeSpectral(sd: StateDict, layers: string[], file = "st
   for (const p of layers) {
     const st = readSpectralState(sd, p, file);
     if (!st) continue;
-    for (const leaf of ["weight", "sigma"]) out.delete(join(p, leaf));
-    out.set(join(p, "weight_orig"), st.weightOrig);
-    out.set(join(p, "weight_u"), st.u);
-    out.set(join(p, "weight_v"), st.v);
+    for (const leaf of [WEIGHT, SIGMA]) out.delete(join(p, leaf));
+    out.set(join(p, ORIG), st.weightOrig);
+    out.set(join(p, U), st.u);
+    out.set(join(p, V), st.v);
   }
   return out;
 }
+
+/**
+ * `base` with every spectral layer that `resolved` covers replaced by its resolved `.weight`/`.sigma` (its
+ * weight_orig/u/v entries are dropped, so a loader must use the resolved values); other entries of `resolved`
+ * are set as they are.
+ */
+export function overlayResolved(base: StateDict, resolved: StateDict): StateDict {
+  const out: StateDict = new Map(base);
+  const leaf = new RegExp(`^(.*)\\.(?:${WEIGHT}|${SIGMA})$`);
+  for (const [k, t] of resolved) {
+    const m = leaf.exec(k);
+    if (m && base.has(join(m[1], ORIG))) for (const l of [ORIG, U, V]) out.delete(join(m[1], l));
+    out.set(k, t);
+  }
+  return out;
+}
+
+/** Whether `sd` holds `layer` only in the resolved layout (`.sigma` beside the weight, no weight_orig). */
+export const isResolvedOnly = (sd: StateDict, layer: string): boolean => sd.has(join(layer, SIGMA)) && !sd.has(join(layer, ORIG));
 
 // ---- the layer -------------------------------------------------------------------------------------------
 
@@ -229,10 +267,10 @@ export class SpectralConv2d<T = tf.Tensor4D, P = tf.Variable> {
     this.stride = opts.stride ?? 1;
     this.padding = opts.padding ?? 0;
     const k = kernelSize;
-    this.weightOrig = ops.param(join(name, "weight_orig"), [outChannels, inChannels, k, k], "conv.weight", { layout: "OIHW" });
+    this.weightOrig = ops.param(join(name, ORIG), [outChannels, inChannels, k, k], "conv.weight", { layout: "OIHW" });
     // ParamRole has no spectral-norm roles; the vectors belong to the conv weight and are never trained by an optimiser.
-    this.u = ops.param(join(name, "weight_u"), [outChannels], "conv.weight", { trainable: false });
-    this.v = ops.param(join(name, "weight_v"), [inChannels * k * k], "conv.weight", { trainable: false });
+    this.u = ops.param(join(name, U), [outChannels], "conv.weight", { trainable: false });
+    this.v = ops.param(join(name, V), [inChannels * k * k], "conv.weight", { trainable: false });
     if (opts.bias ?? true) this.bias = ops.param(join(name, "bias"), [outChannels], "conv.bias");
   }
 

@@ -12,7 +12,7 @@ import { Conv2d } from "../common/conv.ts";
 import type { NormLayer } from "../common/norm.ts";
 import { normalInitSource, ParamModule, ParamStore, loadStrict, type ParamSource } from "../common/param-store.ts";
 import type { CycleGANConfig } from "./config.ts";
-import { makeNorm, staleInstanceNormKey } from "./layers.ts";
+import { MODEL, makeNorm, staleInstanceNormKey } from "./layers.ts";
 
 export interface PatchGANOptions {
   inputNc: number;
@@ -53,7 +53,7 @@ export class NLayerDiscriminator extends ParamModule {
     const bias = this.norm === "instance";
     const k4 = (stride: number) => ({ stride, padding: 1 });
     let i = 0;
-    const next = () => `model.${i++}`;
+    const next = () => `${MODEL}.${i++}`;
     this.stages.push({ conv: new Conv2d(this.store, next(), this.inputNc, this.ndf, 4, { ...k4(2), bias: true }), act: true });
     i++; // LeakyReLU
     let mult = 1;

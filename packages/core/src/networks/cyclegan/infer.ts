@@ -6,42 +6,54 @@
 import type { Inference } from "../../checkpoints/infer-common.ts";
 import { CheckpointError, type StateDict } from "../../checkpoints/tensor.ts";
 import type { CycleGANConfig, NetG } from "./config.ts";
+import { RUNNING_MEAN } from "../common/norm.ts";
+import { resnetKeys } from "./resnet.ts";
+import { unetKeys } from "./unet.ts";
+
+const weight = (layer: string) => `${layer}.weight`;
+const bias = (layer: string) => `${layer}.bias`;
+/** The U-Net's outermost down-conv and up-conv (Sequential indices 0 and 3), and the next level's Sequential. */
+const UNET_DOWN = unetKeys.layer(unetKeys.root, 0);
+const UNET_UP = unetKeys.layer(unetKeys.root, 3);
+const UNET_SECOND = unetKeys.child(unetKeys.root, true);
 
 export type InferredCycleGANConfig = Omit<CycleGANConfig, "init_gain">;
 
 export function inferCycleGANConfig(sd: StateDict): InferredCycleGANConfig {
   const shape = (k: string) => sd.get(k)?.shape;
-  if (shape("model.model.0.weight")) return inferUnet(sd);
-  if (shape("model.1.weight")) return inferResnet(sd);
-  throw new Error("not a pix2pix/CycleGAN generator state_dict (no model.1.weight or model.model.0.weight)");
+  if (shape(weight(UNET_DOWN))) return inferUnet(sd);
+  if (shape(weight(resnetKeys.stemConv))) return inferResnet(sd);
+  throw new Error(`not a pix2pix/CycleGAN generator state_dict (no ${weight(resnetKeys.stemConv)} or ${weight(UNET_DOWN)})`);
 }
 
 function inferResnet(sd: StateDict): InferredCycleGANConfig {
-  const stem = sd.get("model.1.weight")!.shape;
+  const stem = sd.get(weight(resnetKeys.stemConv))!.shape;
   const blocks = new Set<number>();
   for (const k of sd.keys()) {
-    const m = /^model\.(\d+)\.conv_block\./.exec(k);
-    if (m) blocks.add(Number(m[1]));
+    const i = resnetKeys.blockIndex(k);
+    if (i !== undefined) blocks.add(i);
   }
   const nBlocks = blocks.size;
   const netG: NetG | undefined = nBlocks === 6 ? "resnet_6blocks" : nBlocks === 9 ? "resnet_9blocks" : undefined;
   if (!netG) throw new Error(`ResnetGenerator with ${nBlocks} blocks: only 6 and 9 (define_G's resnet_6blocks/resnet_9blocks) are supported`);
   // Layout after the blocks: up, norm, relu, up, norm, relu, pad, conv.
-  const head = sd.get(`model.${10 + nBlocks + 7}.weight`)?.shape;
-  if (!head) throw new Error(`ResnetGenerator: missing final conv model.${10 + nBlocks + 7}.weight`);
-  const dropoutConv = sd.get("model.10.conv_block.6.weight")?.shape.length === 4;
-  return { input_nc: stem[1], output_nc: head[0], ngf: stem[0], netG, norm: normOf(sd, "model.1.bias", "model.2.weight"), use_dropout: dropoutConv };
+  const headKey = weight(resnetKeys.headConv(nBlocks));
+  const head = sd.get(headKey)?.shape;
+  if (!head) throw new Error(`ResnetGenerator: missing final conv ${headKey}`);
+  const dropoutConv = sd.get(weight(resnetKeys.blockLayer(resnetKeys.firstBlock, 6)))?.shape.length === 4;
+  const norm = normOf(sd, bias(resnetKeys.stemConv), weight(resnetKeys.stemNorm));
+  return { input_nc: stem[1], output_nc: head[0], ngf: stem[0], netG, norm, use_dropout: dropoutConv };
 }
 
 function inferUnet(sd: StateDict): InferredCycleGANConfig {
-  const first = sd.get("model.model.0.weight")!.shape;
-  const last = sd.get("model.model.3.weight")?.shape;
-  if (!last) throw new Error("UnetGenerator: missing outermost up-conv model.model.3.weight");
+  const first = sd.get(weight(UNET_DOWN))!.shape;
+  const last = sd.get(weight(UNET_UP))?.shape;
+  if (!last) throw new Error(`UnetGenerator: missing outermost up-conv ${weight(UNET_UP)}`);
   let depth = 1;
-  let seq = "model.model.1.model";
-  while ([...sd.keys()].some((k) => k.startsWith(`${seq}.3.model.`))) {
+  let seq = UNET_SECOND;
+  for (let next = unetKeys.child(seq, false); [...sd.keys()].some((k) => k.startsWith(`${next}.`)); next = unetKeys.child(seq, false)) {
     depth++;
-    seq += ".3.model";
+    seq = next;
   }
   const numDowns = depth + 1; // the innermost block has no child
   const netG: NetG | undefined = numDowns === 7 ? "unet_128" : numDowns === 8 ? "unet_256" : undefined;
@@ -51,7 +63,7 @@ function inferUnet(sd: StateDict): InferredCycleGANConfig {
     output_nc: last[1],
     ngf: first[0],
     netG,
-    norm: normOf(sd, "model.model.0.bias", "model.model.1.model.2.weight"),
+    norm: normOf(sd, bias(UNET_DOWN), weight(unetKeys.layer(UNET_SECOND, 2))),
     use_dropout: false,
   };
 }
@@ -80,7 +92,7 @@ export function inferCycleGAN(sd: StateDict, hints: Record<string, unknown>, fil
   }
   const c: Record<string, unknown> = { ...inferred, ...hints };
   const notes: string[] = [];
-  if (c.norm === "instance" && [...sd.keys()].some((k) => k.endsWith(".running_mean")))
+  if (c.norm === "instance" && [...sd.keys()].some((k) => k.endsWith(`.${RUNNING_MEAN}`)))
     notes.push("InstanceNorm running stats present (2018 checkpoint); ignore them and normalise per instance");
   const useDropout = (c.use_dropout as boolean | undefined) ?? false;
   const config = {

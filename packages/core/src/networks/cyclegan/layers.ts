@@ -5,6 +5,12 @@ import type { Ops } from "../ops/ops.ts";
 import type { CycleGANConfig } from "./config.ts";
 
 /**
+ * Every pix2pix/CycleGAN network keeps its layers in an nn.Sequential attribute `model` (the U-Net nests one per
+ * level), so each official parameter name is a path of `model` and Sequential indices.
+ */
+export const MODEL = "model";
+
+/**
  * The norm upstream's `get_norm_layer` builds: BatchNorm2d(affine) with running stats, or InstanceNorm2d without
  * affine and without running stats, or Identity.
  */

@@ -7,7 +7,32 @@ import { Conv2d, ConvTranspose2d } from "../common/conv.ts";
 import type { NormLayer } from "../common/norm.ts";
 import type { Ops } from "../ops/ops.ts";
 import { convUsesBias, type CycleGANConfig } from "./config.ts";
-import { makeNorm } from "./layers.ts";
+import { MODEL, makeNorm } from "./layers.ts";
+
+const CONV_BLOCK = "conv_block";
+/** Upstream's n_downsampling. */
+const N_DOWN = 2;
+/** `model` index of the first resnet block: pad, conv, norm, relu, then (conv, norm, relu) per downsampling. */
+const FIRST_BLOCK = 4 + 3 * N_DOWN;
+const layer = (i: number) => `${MODEL}.${i}`;
+const BLOCK_KEY = new RegExp(`^${MODEL}\\.(\\d+)\\.${CONV_BLOCK}\\.`);
+
+/** Official names of ResnetGenerator's layers, for config inference. */
+export const resnetKeys = {
+  /** The 7x7 stem conv (after ReflectionPad2d(3)) and its norm. */
+  stemConv: layer(1),
+  stemNorm: layer(2),
+  firstBlock: layer(FIRST_BLOCK),
+  /** The final 7x7 conv: after the blocks come (up-conv, norm, relu) per upsampling, then pad. */
+  headConv: (nBlocks: number) => layer(FIRST_BLOCK + nBlocks + 3 * N_DOWN + 1),
+  /** The `model` index of the resnet block a key belongs to, or undefined. */
+  blockIndex: (key: string): number | undefined => {
+    const m = BLOCK_KEY.exec(key);
+    return m ? Number(m[1]) : undefined;
+  },
+  /** Layer j of a block's conv_block Sequential (index 6 is a conv only when dropout shifts the second half). */
+  blockLayer: (block: string, j: number) => `${block}.${CONV_BLOCK}.${j}`,
+};
 
 /** Sequential layout: [pad, conv, norm, relu, (dropout), pad, conv, norm]; dropout shifts the second half by one. */
 class ResnetBlock<T, P> {
@@ -24,7 +49,7 @@ class ResnetBlock<T, P> {
     instanceNorms: string[],
   ) {
     const bias = convUsesBias(cfg);
-    const at = (j: number) => `${name}.conv_block.${j}`;
+    const at = (j: number) => resnetKeys.blockLayer(name, j);
     const second = cfg.use_dropout ? 5 : 4;
     this.conv1 = new Conv2d(ops, at(1), dim, dim, 3, { bias });
     this.norm1 = makeNorm(ops, at(2), dim, cfg.norm, instanceNorms);
@@ -60,9 +85,9 @@ export class ResnetGenerator<T, P> {
   ) {
     const { ngf, norm } = cfg;
     const bias = convUsesBias(cfg);
-    const nDown = 2;
+    const nDown = N_DOWN;
     let i = 0;
-    const next = () => `model.${i++}`;
+    const next = () => layer(i++);
     i++; // ReflectionPad2d(3)
     this.stem = new Conv2d(ops, next(), inputNc, ngf, 7, { bias });
     this.stemNorm = makeNorm(ops, next(), ngf, norm, instanceNorms);

@@ -7,7 +7,16 @@ import { Conv2d, ConvTranspose2d } from "../common/conv.ts";
 import type { NormLayer } from "../common/norm.ts";
 import type { Ops } from "../ops/ops.ts";
 import { convUsesBias, type CycleGANConfig } from "./config.ts";
-import { makeNorm } from "./layers.ts";
+import { MODEL, makeNorm } from "./layers.ts";
+
+/** Official names of UnetGenerator's layers: each level's Sequential nests the next one's under `model`. */
+export const unetKeys = {
+  root: `${MODEL}.${MODEL}`,
+  /** Layer j of the Sequential `seq`. */
+  layer: (seq: string, j: number) => `${seq}.${j}`,
+  /** The child level's Sequential: the outermost block holds it at index 1, the others at 3. */
+  child: (seq: string, outermost: boolean) => `${seq}.${outermost ? 1 : 3}.${MODEL}`,
+};
 
 type BlockKind = "outermost" | "middle" | "innermost";
 
@@ -32,7 +41,7 @@ class UnetSkipBlock<T, P> {
     makeChild?: () => UnetSkipBlock<T, P>,
   ) {
     const bias = convUsesBias(cfg);
-    const at = (j: number) => `${seq}.${j}`;
+    const at = (j: number) => unetKeys.layer(seq, j);
     const k4 = { stride: 2, padding: 1 };
     switch (kind) {
       case "outermost":
@@ -96,11 +105,11 @@ export class UnetGenerator<T, P> {
       const outer = level === 0 ? outputNc : widths[level - 1];
       const inner = level === numDowns - 1 ? ngf * 8 : widths[level];
       const input = level === 0 ? inputNc : outer;
-      const childSeq = `${seq}.${kind === "outermost" ? 1 : 3}.model`;
+      const childSeq = unetKeys.child(seq, kind === "outermost");
       const makeChild = kind === "innermost" ? undefined : () => build(level + 1, childSeq);
       return new UnetSkipBlock(ops, seq, kind, outer, inner, input, cfg, instanceNorms, makeChild);
     };
-    this.root = build(0, "model.model");
+    this.root = build(0, unetKeys.root);
   }
 
   apply(x: T, training: boolean): T {

@@ -11,6 +11,12 @@
 import { z } from "zod";
 
 export const DCGAN_LAYOUTS = ["fc_deconv", "main", "mlp"] as const;
+
+/**
+ * The tutorials' nn.Sequential attribute names, spelled only here: `main` (pytorch/examples, and PyTorch-GAN's
+ * MLPs), `model` (other MLPs), and the `fc` + `deconv` pair. Every parameter name is `<sequential>.<index>.<leaf>`.
+ */
+export const DCGAN_SEQUENTIALS = { main: "main", model: "model", fc: "fc", deconv: "deconv" } as const;
 export type DcganLayout = (typeof DCGAN_LAYOUTS)[number];
 
 /** Which generator turns a seed into z: PyTorch's `torch.manual_seed(s); torch.randn(...)` or numpy's RandomState. */
@@ -115,12 +121,12 @@ export function mainLayoutConfig(nz: number, ngf: number, nc: 1 | 3, size: numbe
   const layers: unknown[] = [];
   let ch = ngf * 2 ** (ups - 1);
   let at = 0;
-  layers.push({ op: "conv_transpose2d", key: `main.${at}`, in: nz, out: ch, kernel: 4, stride: 1, padding: 0, bias: false });
+  layers.push({ op: "conv_transpose2d", key: `${DCGAN_SEQUENTIALS.main}.${at}`, in: nz, out: ch, kernel: 4, stride: 1, padding: 0, bias: false });
   for (let i = 0; i < ups; i++) {
-    layers.push({ op: "batch_norm", key: `main.${at + 1}`, features: ch }, { op: "relu" });
+    layers.push({ op: "batch_norm", key: `${DCGAN_SEQUENTIALS.main}.${at + 1}`, features: ch }, { op: "relu" });
     at += 3;
     const out = i === ups - 1 ? nc : ch / 2;
-    layers.push({ op: "conv_transpose2d", key: `main.${at}`, in: ch, out, kernel: 4, stride: 2, padding: 1, bias: false });
+    layers.push({ op: "conv_transpose2d", key: `${DCGAN_SEQUENTIALS.main}.${at}`, in: ch, out, kernel: 4, stride: 2, padding: 1, bias: false });
     ch = out;
   }
   layers.push({ op: "tanh" });

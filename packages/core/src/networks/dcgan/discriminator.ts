@@ -11,6 +11,7 @@ import { Conv2d } from "../common/conv.ts";
 import { BatchNorm2d } from "../common/norm.ts";
 import { normalInitSource, type ParamSource, ParamModule, ParamStore, loadStrict } from "../common/param-store.ts";
 import type { Ops } from "../ops/ops.ts";
+import { DCGAN_SEQUENTIALS } from "./config.ts";
 
 export interface DcganDiscriminatorOptions {
   nc: number;
@@ -45,13 +46,13 @@ class DcganDNet<T, P> {
     let ch = o.nc;
     for (let i = 0; i < stages; i++) {
       const out = o.ndf * 2 ** i;
-      this.convs.push(new Conv2d(ops, `main.${index++}`, ch, out, 4, { stride: 2, padding: 1, bias: false }));
+      this.convs.push(new Conv2d(ops, `${DCGAN_SEQUENTIALS.main}.${index++}`, ch, out, 4, { stride: 2, padding: 1, bias: false }));
       // The first stage has no BatchNorm (DCGAN paper, pytorch/examples).
-      this.norms.push(i > 0 && o.norm === "batch" ? new BatchNorm2d(ops, `main.${index++}`, out) : null);
+      this.norms.push(i > 0 && o.norm === "batch" ? new BatchNorm2d(ops, `${DCGAN_SEQUENTIALS.main}.${index++}`, out) : null);
       index++; // LeakyReLU
       ch = out;
     }
-    this.out = new Conv2d(ops, `main.${index}`, ch, 1, lastKernel, { stride: 1, padding: 0, bias: false });
+    this.out = new Conv2d(ops, `${DCGAN_SEQUENTIALS.main}.${index}`, ch, 1, lastKernel, { stride: 1, padding: 0, bias: false });
   }
 
   /** NHWC images in [-1, 1] → [N, 1, 1, 1] logits. */

@@ -5,15 +5,17 @@
  * come from; `hints` (`--config`/`--set`) override it, and whatever is a guess is reported in `missing`.
  */
 import { z } from "zod";
-import { DCGAN_LAYOUTS, type DcganConfig, type DcganLayer, DcganLayerSchema, type DcganLayout, parseDcganConfig, walkShapes } from "./config.ts";
+import { NUM_BATCHES_TRACKED, RUNNING_MEAN, RUNNING_STAT_LEAVES, RUNNING_VAR } from "../common/norm.ts";
+import { DCGAN_LAYOUTS, DCGAN_SEQUENTIALS, type DcganConfig, type DcganLayer, DcganLayerSchema, type DcganLayout, parseDcganConfig, walkShapes } from "./config.ts";
 import type { Inference } from "../../checkpoints/infer-common.ts";
 import { CheckpointError, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
 
 /** How each layout names its tensors, for error messages. */
+const { main: MAIN, model: MODEL, fc: FC, deconv: DECONV } = DCGAN_SEQUENTIALS;
 export const DCGAN_LAYOUT_NAMES: Record<DcganLayout, string> = {
-  fc_deconv: "fc_deconv (fc.N.* Linear/BatchNorm1d, then deconv.N.* ConvTranspose2d/BatchNorm2d)",
-  main: "main (main.N.* ConvTranspose2d/BatchNorm2d from z of nz×1×1)",
-  mlp: "mlp (main.N.* or model.N.* Linear/BatchNorm1d)",
+  fc_deconv: `fc_deconv (${FC}.N.* Linear/BatchNorm1d, then ${DECONV}.N.* ConvTranspose2d/BatchNorm2d)`,
+  main: `main (${MAIN}.N.* ConvTranspose2d/BatchNorm2d from z of nz×1×1)`,
+  mlp: `mlp (${MAIN}.N.* or ${MODEL}.N.* Linear/BatchNorm1d)`,
 };
 
 /** A state_dict that no layout explains: names the first tensor that does not fit and the layouts tried. */
@@ -39,7 +41,7 @@ interface Sequence {
   modules: Module[];
 }
 
-const BN_PARAMS = new Set(["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]);
+const BN_PARAMS = new Set<string>(["weight", "bias", ...RUNNING_STAT_LEAVES]);
 
 export function inferDCGAN(sd: StateDict, hints: Record<string, unknown>, file = "checkpoint"): Inference {
   const notes: string[] = [];
@@ -56,13 +58,13 @@ export function inferDCGAN(sd: StateDict, hints: Record<string, unknown>, file =
 
   if (Array.isArray(hints.layers)) return fromHintedLayers(sd, hints, file, notes);
 
-  const hasFc = keys.some((k) => k.startsWith(`${root}fc.`)) && keys.some((k) => k.startsWith(`${root}deconv.`));
+  const hasFc = keys.some((k) => k.startsWith(`${root}${FC}.`)) && keys.some((k) => k.startsWith(`${root}${DECONV}.`));
   const seqPrefix = hasFc ? undefined : sequentialPrefix(keys, root);
   const tried: DcganLayout[] = hintedLayout ? [hintedLayout] : [...DCGAN_LAYOUTS];
   const fail = (key: string, reason: string): never => {
     throw new DcganLayoutError(file, key, reason, tried);
   };
-  const prefixes = hasFc ? [`${root}fc.`, `${root}deconv.`] : seqPrefix !== undefined ? [seqPrefix] : [];
+  const prefixes = hasFc ? [`${root}${FC}.`, `${root}${DECONV}.`] : seqPrefix !== undefined ? [seqPrefix] : [];
   if (!prefixes.length) fail(keys[0], "no DCGAN layout names it");
   const seqs = prefixes.map((p) => parseSequence(sd, p, file, fail));
   const stray = keys.find((k) => !prefixes.some((p) => k.startsWith(p)));
@@ -112,7 +114,7 @@ export function inferDCGAN(sd: StateDict, hints: Record<string, unknown>, file =
       width = c;
     }
     for (const [mi, m] of seq.modules.entries()) {
-      const tensor = `${m.key}.${m.kind === "batch_norm" ? "running_mean" : "weight"}`;
+      const tensor = `${m.key}.${m.kind === "batch_norm" ? RUNNING_MEAN : "weight"}`;
       if (m.kind === "batch_norm") {
         if (width !== m.features) fail(tensor, `normalises ${m.features} features, the layer before gives ${width}`);
         layers.push({ op: "batch_norm", key: m.key, features: m.features, eps: bnEps, affine: m.affine });
@@ -182,7 +184,7 @@ export function inferDCGAN(sd: StateDict, hints: Record<string, unknown>, file =
 
 /** The Sequential's prefix ("main.", "model." or "" for a bare nn.Sequential), from the first name. */
 function sequentialPrefix(keys: string[], root: string): string | undefined {
-  const m = new RegExp(`^(${root.replace(".", "\\.")}(?:main\\.|model\\.)?)\\d+\\.[a-z_]+$`).exec(keys[0]);
+  const m = new RegExp(`^(${root.replace(".", "\\.")}(?:${MAIN}\\.|${MODEL}\\.)?)\\d+\\.[a-z_]+$`).exec(keys[0]);
   return m?.[1];
 }
 
@@ -190,7 +192,7 @@ function sequentialPrefix(keys: string[], root: string): string | undefined {
 const missingStats = (file: string, key: string) =>
   new CheckpointError(
     file,
-    `BatchNorm ${key} has no running statistics (running_mean, running_var): it was built with track_running_stats=False, and ganserve runs BatchNorm in eval mode on the stored statistics; re-save it from a model that tracks them`,
+    `BatchNorm ${key} has no running statistics (${RUNNING_MEAN}, ${RUNNING_VAR}): it was built with track_running_stats=False, and ganserve runs BatchNorm in eval mode on the stored statistics; re-save it from a model that tracks them`,
   );
 
 function parseSequence(sd: StateDict, prefix: string, file: string, fail: (key: string, reason: string) => never): Sequence {
@@ -221,16 +223,16 @@ function parseSequence(sd: StateDict, prefix: string, file: string, fail: (key: 
       }
       continue;
     }
-    const bnLike = [...p.keys()].every((n) => BN_PARAMS.has(n)) && [...p].every(([n, t]) => t.shape.length === (n === "num_batches_tracked" ? 0 : 1));
+    const bnLike = [...p.keys()].every((n) => BN_PARAMS.has(n)) && [...p].every(([n, t]) => t.shape.length === (n === NUM_BATCHES_TRACKED ? 0 : 1));
     if (!bnLike) {
       const name = other ?? "weight";
       const t = p.get(name)!;
       fail(`${key}.${name}`, `a [${t.shape}] tensor that is not a Linear, ConvTranspose2d or BatchNorm parameter`);
     }
-    const mean = p.get("running_mean");
-    if (!mean || !p.has("running_var")) throw missingStats(file, key);
+    const mean = p.get(RUNNING_MEAN);
+    if (!mean || !p.has(RUNNING_VAR)) throw missingStats(file, key);
     const features = mean.shape[0];
-    for (const [n, t] of p) if (t.shape.length === 1 && t.shape[0] !== features) fail(`${key}.${n}`, `${t.shape[0]} values, running_mean has ${features}`);
+    for (const [n, t] of p) if (t.shape.length === 1 && t.shape[0] !== features) fail(`${key}.${n}`, `${t.shape[0]} values, ${RUNNING_MEAN} has ${features}`);
     modules.push({ kind: "batch_norm", key, index, features, affine: p.has("weight") });
   }
   return { prefix, modules };
@@ -293,9 +295,9 @@ export function dcganTensors(layers: readonly DcganLayer[]): Map<string, { shape
         out.set(`${l.key}.weight`, { shape: [l.features] });
         out.set(`${l.key}.bias`, { shape: [l.features] });
       }
-      out.set(`${l.key}.running_mean`, { shape: [l.features] });
-      out.set(`${l.key}.running_var`, { shape: [l.features] });
-      out.set(`${l.key}.num_batches_tracked`, { shape: [], optional: true });
+      out.set(`${l.key}.${RUNNING_MEAN}`, { shape: [l.features] });
+      out.set(`${l.key}.${RUNNING_VAR}`, { shape: [l.features] });
+      out.set(`${l.key}.${NUM_BATCHES_TRACKED}`, { shape: [], optional: true });
     }
   }
   return out;
@@ -312,7 +314,7 @@ function checkTensors(sd: StateDict, layers: readonly DcganLayer[], file: string
   }
   for (const [k, w] of want) {
     if (w.optional || sd.has(k)) continue;
-    if (k.endsWith(".running_mean") || k.endsWith(".running_var")) throw missingStats(file, k.slice(0, k.lastIndexOf(".")));
+    if (k.endsWith(`.${RUNNING_MEAN}`) || k.endsWith(`.${RUNNING_VAR}`)) throw missingStats(file, k.slice(0, k.lastIndexOf(".")));
     throw new CheckpointError(file, `missing tensor ${k} [${w.shape}]`);
   }
 }

@@ -17,12 +17,37 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { Conv2d } from "../common/conv.ts";
 import { ParamModule, ParamStore, loadStrict } from "../common/param-store.ts";
-import { canonicalizeSpectral, type SpectralConv2d } from "../common/spectral-norm.ts";
+import { canonicalizeSpectral, isResolvedOnly, type SpectralConv2d } from "../common/spectral-norm.ts";
 import { GraphOps } from "../ops/graph.ts";
 import type { Ops } from "../ops/ops.ts";
 import { parseSpadeConfig, type SpadeConfig } from "./config.ts";
 import { spadeInitSource } from "./init.ts";
-import { Linear, SegContext, SpadeResnetBlock, type BatchNormHook } from "./layers.ts";
+import { Linear, resnetBlockKeys, SegContext, SpadeResnetBlock, type BatchNormHook } from "./layers.ts";
+
+/**
+ * Official names of the generator's own layers and blocks, spelled only here (config inference and the parity
+ * adapter read a checkpoint through `generatorKeys`).
+ */
+const FC = "fc";
+const CONV_IMG = "conv_img";
+const HEAD = "head_0";
+const MIDDLE = ["G_middle_0", "G_middle_1"] as const;
+const upName = (i: number) => `up_${i}`;
+/** The fifth up block, which only num_upsampling_layers "most" builds. */
+const EXTRA_UP = upName(4);
+
+export const generatorKeys = {
+  /** conv3x3 [16nf, semantic_nc, 3, 3], or with use_vae a Linear [16nf·sh·sw, z_dim]. */
+  fcWeight: `${FC}.weight`,
+  convImgWeight: `${CONV_IMG}.weight`,
+  /** The first SPADEResnetBlock, whose convs and norms fix ngf, the SPADE kernel and the norm type. */
+  head: HEAD,
+  /** Whether a key belongs to a block only upsampling "most" builds. */
+  isExtraUp: (key: string): boolean => key.startsWith(`${EXTRA_UP}.`),
+  /** Whether a state dict's keys look like a SPADE generator's (a head or middle block, and conv_img). */
+  matches: (keys: readonly string[]): boolean =>
+    keys.some((k) => k.startsWith(`${HEAD}.`) || k.startsWith(`${MIDDLE[0]}.`)) && keys.some((k) => k.startsWith(`${CONV_IMG}.`)),
+};
 
 export interface BlockSpec {
   name: string;
@@ -34,22 +59,30 @@ export interface BlockSpec {
 export function generatorBlocks(config: SpadeConfig): BlockSpec[] {
   const nf = config.ngf;
   const blocks: BlockSpec[] = [
-    { name: "head_0", fin: 16 * nf, fout: 16 * nf },
-    { name: "G_middle_0", fin: 16 * nf, fout: 16 * nf },
-    { name: "G_middle_1", fin: 16 * nf, fout: 16 * nf },
-    { name: "up_0", fin: 16 * nf, fout: 8 * nf },
-    { name: "up_1", fin: 8 * nf, fout: 4 * nf },
-    { name: "up_2", fin: 4 * nf, fout: 2 * nf },
-    { name: "up_3", fin: 2 * nf, fout: nf },
+    { name: HEAD, fin: 16 * nf, fout: 16 * nf },
+    { name: MIDDLE[0], fin: 16 * nf, fout: 16 * nf },
+    { name: MIDDLE[1], fin: 16 * nf, fout: 16 * nf },
+    { name: upName(0), fin: 16 * nf, fout: 8 * nf },
+    { name: upName(1), fin: 8 * nf, fout: 4 * nf },
+    { name: upName(2), fin: 4 * nf, fout: 2 * nf },
+    { name: upName(3), fin: 2 * nf, fout: nf },
   ];
-  if (config.num_upsampling_layers === "most") blocks.push({ name: "up_4", fin: nf, fout: Math.floor(nf / 2) });
+  if (config.num_upsampling_layers === "most") blocks.push({ name: EXTRA_UP, fin: nf, fout: Math.floor(nf / 2) });
   return blocks;
 }
 
 /** Names (`<block>.conv_k`) of the convs that carry spectral norm under this config. */
 export function generatorSpectralLayers(config: SpadeConfig): string[] {
   if (!config.spade.spectral) return [];
-  return generatorBlocks(config).flatMap((b) => [`${b.name}.conv_0`, `${b.name}.conv_1`, ...(b.fin !== b.fout ? [`${b.name}.conv_s`] : [])]);
+  return generatorBlocks(config).flatMap((b) => resnetBlockKeys.convs(b.name, b.fin, b.fout));
+}
+
+/**
+ * Whether `sd` holds only the resolved spectral convs (a `weights_resolved` file) rather than a whole generator;
+ * such a file has to be overlaid on the full state dict first (`overlayResolved`).
+ */
+export function holdsOnlyResolvedSpectral(config: SpadeConfig, sd: StateDict): boolean {
+  return !sd.has(generatorKeys.convImgWeight) && generatorSpectralLayers(config).some((p) => isResolvedOnly(sd, p));
 }
 
 export interface SpadeForwardOptions {
@@ -86,11 +119,11 @@ class SpadeNet<T, P> {
     const nf = c.ngf;
     if (c.use_vae && ops.mode !== "eager") throw new Error("SPADE with use_vae (a style encoder and a latent input) has no graph form; serve it with the TF.js engine");
     this.fc = c.use_vae
-      ? new Linear(ops as unknown as ParamStore, "fc", c.z_dim, 16 * nf * c.sh * c.sw)
-      : new Conv2d(ops, "fc", c.semantic_nc, 16 * nf, 3, { padding: 1 });
+      ? new Linear(ops as unknown as ParamStore, FC, c.z_dim, 16 * nf * c.sh * c.sw)
+      : new Conv2d(ops, FC, c.semantic_nc, 16 * nf, 3, { padding: 1 });
     this.blocks = generatorBlocks(c).map((b) => new SpadeResnetBlock(ops, b.name, b.fin, b.fout, c));
     const finalNc = this.blocks[this.blocks.length - 1].conv_1.outChannels;
-    this.conv_img = new Conv2d(ops, "conv_img", finalNc, 3, 3, { padding: 1 });
+    this.conv_img = new Conv2d(ops, CONV_IMG, finalNc, 3, 3, { padding: 1 });
   }
 
   /** The fc conv on the segmap at (sh, sw) (not use_vae). */

@@ -5,31 +5,35 @@
  */
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { type Inference, shapeOf } from "../../checkpoints/infer-common.ts";
+import { hasSpectralOrig, spectralWeightKeys } from "../common/spectral-norm.ts";
+import { generatorKeys } from "./generator.ts";
+import { resnetBlockKeys, spadeNormKeys } from "./layers.ts";
 
 const NUM_UP: Record<string, number> = { normal: 5, more: 6, most: 7 };
 
 /** Whether a state dict holds a SPADE generator. */
 export function isSpade(sd: StateDict): boolean {
-  const keys = [...sd.keys()];
-  return keys.some((k) => k.startsWith("head_0.") || k.startsWith("G_middle_0.")) && keys.some((k) => k.startsWith("conv_img."));
+  return generatorKeys.matches([...sd.keys()]);
 }
 
 export function inferSPADE(sd: StateDict, hints: Record<string, unknown>): Inference {
   const missing: string[] = [];
   const notes: string[] = [];
   const keys = [...sd.keys()];
-  const fc = shapeOf(sd, "fc.weight");
+  const fc = shapeOf(sd, generatorKeys.fcWeight);
+  const headNorm = resnetBlockKeys.norm0(generatorKeys.head);
+  const headConv = spectralWeightKeys(resnetBlockKeys.conv0(generatorKeys.head));
   const useVae = fc?.length === 2;
-  const shared = shapeOf(sd, "head_0.norm_0.mlp_shared.0.weight");
+  const shared = shapeOf(sd, spadeNormKeys.sharedConvWeight(headNorm));
   const semanticNc = useVae ? shared?.[1] : fc?.[1];
-  const head = shapeOf(sd, "head_0.conv_0.weight_orig") ?? shapeOf(sd, "head_0.conv_0.weight");
+  const head = shapeOf(sd, headConv.orig) ?? shapeOf(sd, headConv.plain);
   const ngf = head ? head[0] / 16 : undefined;
-  const spectral = keys.some((k) => k.endsWith(".weight_orig"));
-  const paramFree = sd.has("head_0.norm_0.param_free_norm.running_mean") ? "syncbatch" : "instance";
+  const spectral = hasSpectralOrig(sd);
+  const paramFree = sd.has(spadeNormKeys.paramFreeRunningMean(headNorm)) ? "syncbatch" : "instance";
   const kernel = shared?.[3] ?? 3;
 
   const split = splitSemantic(semanticNc ?? 0, hints, missing);
-  const numUpsampling = (hints.num_upsampling_layers as string | undefined) ?? (sd.has("up_4.conv_0.bias") || keys.some((k) => k.startsWith("up_4.")) ? "most" : "normal");
+  const numUpsampling = (hints.num_upsampling_layers as string | undefined) ?? (keys.some(generatorKeys.isExtraUp) ? "most" : "normal");
   if (!("num_upsampling_layers" in hints) && numUpsampling !== "most") missing.push("num_upsampling_layers");
   const cropSize = (hints.crop_size as number | undefined) ?? 256;
   if (!("crop_size" in hints)) missing.push("crop_size");

@@ -7,6 +7,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { ParamSource } from "../common/param-store.ts";
+import { RUNNING_VAR } from "../common/norm.ts";
+import { isSpectralVectorKey } from "../common/spectral-norm.ts";
 
 export function spadeInitSource(seed: number, initType: string, gain: number): ParamSource {
   if (initType !== "xavier" && initType !== "normal")
@@ -15,12 +17,12 @@ export function spadeInitSource(seed: number, initType: string, gain: number): P
   return (name, shape, role) => {
     const s = [...shape];
     const slotSeed = (seed >>> 0) * 7919 + 104_729 * ++k;
-    if (name.endsWith(".weight_u") || name.endsWith(".weight_v")) {
+    if (isSpectralVectorKey(name)) {
       const r = tf.randomNormal(s, 0, 1, "float32", slotSeed);
       // sqrt(sum(x^2)) rather than tf.norm, whose implementation relies on chained tensor methods.
       return tf.div(r, tf.maximum(tf.sqrt(tf.sum(tf.square(r))), 1e-12));
     }
-    if (name.endsWith(".running_var")) return tf.ones(s);
+    if (name.endsWith(`.${RUNNING_VAR}`)) return tf.ones(s);
     if (role !== "conv.weight") return tf.zeros(s);
     if (initType === "normal") return tf.randomNormal(s, 0, gain, "float32", slotSeed);
     const receptive = s.slice(2).reduce((a, b) => a * b, 1);

@@ -4,11 +4,36 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Conv2d } from "../common/conv.ts";
-import { BatchNorm2d, InstanceNorm2d, type NormLayer } from "../common/norm.ts";
+import { BatchNorm2d, InstanceNorm2d, type NormLayer, RUNNING_MEAN } from "../common/norm.ts";
 import type { ParamStore } from "../common/param-store.ts";
 import { SpectralConv2d } from "../common/spectral-norm.ts";
 import { assertShape, type Ops } from "../ops/ops.ts";
 import type { SpadeConfig } from "./config.ts";
+
+/**
+ * Official child names of SPADE's norm and resnet block, spelled only here: the layers register under them and
+ * config inference reads a checkpoint through `spadeNormKeys` / `resnetBlockKeys`.
+ */
+const PARAM_FREE_NORM = "param_free_norm";
+const MLP_SHARED = "mlp_shared";
+const MLP_GAMMA = "mlp_gamma";
+const MLP_BETA = "mlp_beta";
+const CONV = { c0: "conv_0", c1: "conv_1", s: "conv_s" } as const;
+const NORM = { n0: "norm_0", n1: "norm_1", s: "norm_s" } as const;
+
+export const spadeNormKeys = {
+  /** mlp_shared is nn.Sequential(conv, ReLU): its conv is element 0, [nhidden, semantic_nc, k, k]. */
+  sharedConvWeight: (norm: string) => `${norm}.${MLP_SHARED}.0.weight`,
+  /** Present only when the param-free norm is a BatchNorm (norm_G "...syncbatch..."). */
+  paramFreeRunningMean: (norm: string) => `${norm}.${PARAM_FREE_NORM}.${RUNNING_MEAN}`,
+};
+
+export const resnetBlockKeys = {
+  conv0: (block: string) => `${block}.${CONV.c0}`,
+  norm0: (block: string) => `${block}.${NORM.n0}`,
+  /** The block's convs in registration order: conv_0, conv_1, and conv_s when fin != fout (learned shortcut). */
+  convs: (block: string, fin: number, fout: number) => [CONV.c0, CONV.c1, ...(fin !== fout ? [CONV.s] : [])].map((c) => `${block}.${c}`),
+};
 
 /** Receives a param-free BatchNorm and its input batch during a training forward. */
 export type BatchNormHook = (norm: BatchNorm2d, x: tf.Tensor4D) => void;
@@ -80,12 +105,12 @@ export class SpadeNorm<T = tf.Tensor4D, P = tf.Variable> {
     const pad = Math.floor(kernel / 2);
     this.param_free_norm =
       paramFree === "instance"
-        ? new InstanceNorm2d(ops, `${name}.param_free_norm`, channels, { affine: false })
-        : new BatchNorm2d(ops, `${name}.param_free_norm`, channels, { affine: false });
+        ? new InstanceNorm2d(ops, `${name}.${PARAM_FREE_NORM}`, channels, { affine: false })
+        : new BatchNorm2d(ops, `${name}.${PARAM_FREE_NORM}`, channels, { affine: false });
     // mlp_shared is nn.Sequential(conv, ReLU): the conv is its element 0.
-    this.mlp_shared = new Conv2d(ops, `${name}.mlp_shared.0`, config.semantic_nc, config.spade_nhidden, kernel, { padding: pad });
-    this.mlp_gamma = new Conv2d(ops, `${name}.mlp_gamma`, config.spade_nhidden, channels, kernel, { padding: pad });
-    this.mlp_beta = new Conv2d(ops, `${name}.mlp_beta`, config.spade_nhidden, channels, kernel, { padding: pad });
+    this.mlp_shared = new Conv2d(ops, `${name}.${MLP_SHARED}.0`, config.semantic_nc, config.spade_nhidden, kernel, { padding: pad });
+    this.mlp_gamma = new Conv2d(ops, `${name}.${MLP_GAMMA}`, config.spade_nhidden, channels, kernel, { padding: pad });
+    this.mlp_beta = new Conv2d(ops, `${name}.${MLP_BETA}`, config.spade_nhidden, channels, kernel, { padding: pad });
   }
 
   apply(x: T, seg: SegContext<T>): T {
@@ -130,12 +155,12 @@ export class SpadeResnetBlock<T = tf.Tensor4D, P = tf.Variable> {
         ? new SpectralConv2d(ops, `${name}.${leaf}`, cin, cout, k, { padding: Math.floor(k / 2), bias })
         : new Conv2d(ops, `${name}.${leaf}`, cin, cout, k, { padding: Math.floor(k / 2), bias });
     // Upstream builds the convs before the norms; keeping that order keeps stateDict() in state_dict order.
-    this.conv_0 = conv("conv_0", fin, fmiddle, 3, true);
-    this.conv_1 = conv("conv_1", fmiddle, fout, 3, true);
-    if (this.learnedShortcut) this.conv_s = conv("conv_s", fin, fout, 1, false);
-    this.norm_0 = new SpadeNorm(ops, `${name}.norm_0`, fin, config);
-    this.norm_1 = new SpadeNorm(ops, `${name}.norm_1`, fmiddle, config);
-    if (this.learnedShortcut) this.norm_s = new SpadeNorm(ops, `${name}.norm_s`, fin, config);
+    this.conv_0 = conv(CONV.c0, fin, fmiddle, 3, true);
+    this.conv_1 = conv(CONV.c1, fmiddle, fout, 3, true);
+    if (this.learnedShortcut) this.conv_s = conv(CONV.s, fin, fout, 1, false);
+    this.norm_0 = new SpadeNorm(ops, `${name}.${NORM.n0}`, fin, config);
+    this.norm_1 = new SpadeNorm(ops, `${name}.${NORM.n1}`, fmiddle, config);
+    if (this.learnedShortcut) this.norm_s = new SpadeNorm(ops, `${name}.${NORM.s}`, fin, config);
   }
 
   spectralConvs(): SpectralConv2d<T, P>[] {
