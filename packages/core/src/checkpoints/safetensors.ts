@@ -15,6 +15,98 @@ export interface SafetensorsFile {
 }
 
 export function readSafetensors(buf: Uint8Array, file = "weights.safetensors"): SafetensorsFile {
+  const { entries, metadata, data } = parseHeader(buf, file);
+  const tensors: StateDict = new Map();
+  for (const e of entries) tensors.set(e.name, decode(e.dtype, e.shape, data.subarray(e.begin, e.end)));
+  return { tensors, metadata };
+}
+
+/**
+ * The same file with its tensors decoded when they are read, not when it is opened: a serving engine that starts
+ * from its optimised-model cache (inference/engines/ort-cache.ts) needs none or one of them (StyleGAN2's
+ * `mapping.w_avg`), and decoding a whole StyleGAN2 state dict took seconds of a cached start. Every read decodes
+ * a fresh copy (nothing is kept but `buf`), so the dict costs the file's bytes however often it is read, and a
+ * caller that changes a tensor changes only its copy. The header is checked in full here, as readSafetensors
+ * does. `buf` must not change while the dict is in use.
+ */
+export function openSafetensors(buf: Uint8Array, file = "weights.safetensors"): SafetensorsFile {
+  const { entries, metadata, data } = parseHeader(buf, file);
+  return { tensors: new LazyStateDict(entries.map((e) => [e.name, () => decode(e.dtype, [...e.shape], data.subarray(e.begin, e.end))])), metadata };
+}
+
+/**
+ * A StateDict whose values are made by a function on every read. Keys, `has` and `size` never decode; `get`
+ * decodes one tensor, iteration decodes each as it is reached. A tensor `set` into it is kept as given.
+ */
+class LazyStateDict extends Map<string, RawTensor> {
+  readonly #decoders = new Map<string, () => RawTensor>();
+
+  constructor(decoders: [string, () => RawTensor][]) {
+    super();
+    for (const [name, decoder] of decoders) {
+      this.#decoders.set(name, decoder);
+      super.set(name, PENDING);
+    }
+  }
+
+  override get(key: string): RawTensor | undefined {
+    const decoder = this.#decoders.get(key);
+    return decoder ? decoder() : super.get(key);
+  }
+
+  override set(key: string, value: RawTensor): this {
+    this.#decoders.delete(key);
+    return super.set(key, value);
+  }
+
+  override delete(key: string): boolean {
+    this.#decoders.delete(key);
+    return super.delete(key);
+  }
+
+  override clear(): void {
+    this.#decoders.clear();
+    super.clear();
+  }
+
+  override entries(): MapIterator<[string, RawTensor]> {
+    const keys = super.keys();
+    const get = (k: string) => this.get(k) as RawTensor;
+    return (function* () {
+      for (const k of keys) yield [k, get(k)] as [string, RawTensor];
+    })() as unknown as MapIterator<[string, RawTensor]>;
+  }
+
+  override values(): MapIterator<RawTensor> {
+    const entries = this.entries();
+    return (function* () {
+      for (const [, v] of entries) yield v;
+    })() as unknown as MapIterator<RawTensor>;
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, RawTensor]> {
+    return this.entries();
+  }
+
+  override forEach(callback: (value: RawTensor, key: string, map: Map<string, RawTensor>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) callback.call(thisArg, v, k, this);
+  }
+}
+
+/** Stands in Map's own storage for a tensor not decoded yet; never returned (get and iteration go to the decoder). */
+const PENDING: RawTensor = { dtype: "U8", shape: [0], data: new Uint8Array(0) };
+
+interface HeaderEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** byte range in the data section */
+  begin: number;
+  end: number;
+}
+
+/** Validates the header against the buffer; `data` is the data section, which the entries' offsets index. */
+function parseHeader(buf: Uint8Array, file: string): { entries: HeaderEntry[]; metadata: Record<string, string>; data: Uint8Array } {
   const fail = (problem: string): never => {
     throw new CheckpointError(file, problem);
   };
@@ -31,9 +123,8 @@ export function readSafetensors(buf: Uint8Array, file = "weights.safetensors"): 
     fail("header is not valid UTF-8 JSON (not a safetensors file?)");
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) fail("header is not a JSON object");
-  const dataStart = 8 + n;
-  const dataLen = buf.byteLength - dataStart;
-  const tensors: StateDict = new Map();
+  const data = buf.subarray(8 + n);
+  const entries: HeaderEntry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
@@ -55,10 +146,10 @@ export function readSafetensors(buf: Uint8Array, file = "weights.safetensors"): 
     const count = numel(shape as number[]);
     if (end < begin || end - begin !== count * BYTES[dtype])
       fail(`tensor ${name}: data_offsets [${begin}, ${end}] do not match ${dtype}${JSON.stringify(shape)}`);
-    if (end > dataLen) fail(`tensor ${name}: data ends at byte ${end} but the data section has ${dataLen} (truncated file)`);
-    tensors.set(name, decode(dtype, shape as number[], buf.subarray(dataStart + begin, dataStart + end)));
+    if (end > data.byteLength) fail(`tensor ${name}: data ends at byte ${end} but the data section has ${data.byteLength} (truncated file)`);
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
-  return { tensors, metadata };
+  return { entries, metadata, data };
 }
 
 function decode(dtype: DType, shape: number[], bytes: Uint8Array): RawTensor {

@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
-import { readSafetensors } from "../../checkpoints/safetensors.ts";
+import { openSafetensors } from "../../checkpoints/safetensors.ts";
 import { toFloat32, type StateDict } from "../../checkpoints/tensor.ts";
 import { ApiError } from "../../errors.ts";
 import type { ModelJson } from "../../models/model-json.ts";
@@ -26,7 +26,7 @@ import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type
 import { RandomState } from "../../random/index.ts";
 import type { CycleGANEngine, DcganEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
 import { OrtModelCache } from "./ort-cache.ts";
-import { createOrtSession, type Feed, type OrtSession } from "./ort-thread.ts";
+import { createOrtSession, startOrtThread, type Feed, type OrtSession } from "./ort-thread.ts";
 
 export interface OnnxEngineOptions {
   /** intra-op threads per session; default: the cores available to this process. */
@@ -321,7 +321,10 @@ export function onnxEngines(opts: OnnxEngineOptions = {}): OnnxEngineFactory {
   return {
     name: "onnx",
     async load(record, weights) {
-      const { tensors } = readSafetensors(weights, `${record.name}/${record.version}/weights.safetensors`);
+      // The runtime thread loads onnxruntime-node's binding while this thread reads the header and the key.
+      startOrtThread();
+      // Decoded on first read: a start from the cache reads no tensor or one (openSafetensors).
+      const { tensors } = openSafetensors(weights, `${record.name}/${record.version}/weights.safetensors`);
       // The record's sha256 was checked against these bytes when they were read; a bare record is hashed here.
       const weightsSha256 = cache ? (record.weights?.sha256 ?? createHash("sha256").update(weights).digest("hex")) : undefined;
       const src: GraphSource = { cache, weightsSha256, profile: opts.profile };

@@ -73,6 +73,11 @@ class OrtThread {
     this.pending.clear();
   }
 
+  /** Starts the thread (its first act is loading onnxruntime-node) unless it runs already. */
+  warm(): void {
+    this.worker ??= this.start();
+  }
+
   call<T>(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
     this.worker ??= this.start();
     const w = this.worker;
@@ -86,6 +91,14 @@ class OrtThread {
 }
 
 const thread = new OrtThread();
+
+/**
+ * Starts the runtime thread ahead of its first session, so that loading the native binding (a few hundred ms)
+ * overlaps the caller's own work. An idle thread does not keep the process alive.
+ */
+export function startOrtThread(): void {
+  thread.warm();
+}
 
 /**
  * The bytes are moved to the ORT thread, not copied (a structured clone of a 250 MB graph doubled the peak
