@@ -98,7 +98,11 @@ describe("DCGAN imports served by /v1/generate", () => {
     const z0 = Array.from(toFloat32(io(f).get("z_0")!));
     const [bySeed, byZ] = await Promise.all([post(stack, "/v1/generate", { model: nameOf(f), seeds: [0] }), post(stack, "/v1/generate", { model: nameOf(f), z: [z0] })]);
     expect(byZ.status).toBe(200);
-    expect((await byZ.json()).images[0].data).toBe((await bySeed.json()).images[0].data);
+    const zBody = await byZ.json();
+    expect(zBody.images[0].data).toBe((await bySeed.json()).images[0].data);
+    // The echo leaves the z given out (the caller has it) but keeps the rest of the request.
+    expect(zBody.params).not.toHaveProperty("z");
+    expect(zBody.params).toMatchObject({ model: nameOf(f), version: zBody.version });
     const bad = await post(stack, "/v1/generate", { model: nameOf(f), z: [z0.slice(0, 99)] });
     expect(bad.status).toBe(422);
     expect((await bad.json()).error).toMatchObject({ code: "unprocessable", details: { field: "z[0]", expected_shape: [100, 1, 1], shape: [99] } });

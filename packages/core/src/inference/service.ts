@@ -66,6 +66,27 @@ const timings = (queueMs: number, computeMs: number, tEnc: number, t0: number) =
   total_ms: ms(t0),
 });
 
+/**
+ * A response of images from a generator. The params echo names the seeds drawn and leaves out the latents given
+ * (`latents`): they can be megabytes, and the caller has them.
+ */
+function generatedResponse(
+  record: ModelJson,
+  p: object,
+  echo: { seeds?: number[]; latents?: readonly (keyof GenerateParams)[] },
+  images: GenerateResponse["images"],
+  run: { queueMs: number; computeMs: number; tEnc: number; t0: number },
+): GenerateResponse {
+  const omitted = Object.fromEntries((echo.latents ?? []).map((k) => [k, undefined]));
+  return {
+    model: record.name,
+    version: record.version,
+    params: { ...p, ...(echo.seeds ? { seeds: echo.seeds } : {}), ...omitted, version: record.version },
+    images,
+    timings: timings(run.queueMs, run.computeMs, run.tEnc, run.t0),
+  };
+}
+
 export class InferenceService {
   readonly cache: ModelCache<Engine>;
   /** latent directions stored with StyleGAN2 versions (SeFa and uploaded), used by generate's edits */
@@ -220,15 +241,7 @@ export class InferenceService {
       ...(seeds ? { seed: seeds[i] } : { frame: i }),
       ...(ws ? latentOutput(ws, i, shape, want, p.latent_format) : {}),
     }));
-    // The echo leaves out the latents given: they can be megabytes, and the caller has them.
-    const params = { ...p, ...(seeds ? { seeds } : {}), w: undefined, ws: undefined, projected_w: undefined, version: record.version };
-    return {
-      model: record.name,
-      version: record.version,
-      params,
-      images,
-      timings: timings(queueMs, computeMs, tEnc, t0),
-    };
+    return generatedResponse(record, p, { seeds, latents: ["w", "ws", "projected_w"] }, images, { queueMs, computeMs, tEnc, t0 });
   }
 
   /** z → image through the model's batcher (one pass for every item of a batch); grayscale models give grayscale images. */
@@ -255,14 +268,7 @@ export class InferenceService {
     const tEnc = performance.now();
     const label = (i: number) => (seeds ? { seed: seeds[i] } : { frame: i });
     const images = await this.outputs.encodeMany(output, n, engine.resolution, engine.resolution, "torchvision", p, tenant, label, engine.channels);
-    const params = { ...p, ...(seeds ? { seeds } : {}), z: undefined, version: record.version };
-    return {
-      model: record.name,
-      version: record.version,
-      params,
-      images,
-      timings: timings(queueMs, computeMs, tEnc, t0),
-    };
+    return generatedResponse(record, p, { seeds, latents: ["z"] }, images, { queueMs, computeMs, tEnc, t0 });
   }
 
   async interpolate(p: InterpolateParams, tenant?: string): Promise<GenerateResponse> {
@@ -276,13 +282,7 @@ export class InferenceService {
     const { output, queueMs, computeMs } = await this.synthesize(record, engine, { n: p.frames, ws }, p.noise_mode, p.seed_a);
     const tEnc = performance.now();
     const images = await this.outputs.encodeMany(output, p.frames, engine.resolution, engine.resolution, "stylegan2", p, tenant, (i) => ({ frame: i }));
-    return {
-      model: record.name,
-      version: record.version,
-      params: { ...p, version: record.version },
-      images,
-      timings: timings(queueMs, computeMs, tEnc, t0),
-    };
+    return generatedResponse(record, p, {}, images, { queueMs, computeMs, tEnc, t0 });
   }
 
   async translate(p: TranslateParams, inputs: TranslateInputs, tenant?: string): Promise<TranslateResponse> {
