@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
+import { ModelSelect } from "../components/ModelSelect.tsx";
 import { client, type Dataset, type FineTune, type ModelInfo } from "../lib/api.ts";
 import { DATASET_FOLDERS, pageFor, type ModelPage } from "../lib/pages.ts";
 
@@ -107,16 +108,7 @@ export function FineTunePage({ models, onPublished, open }: { models: ModelInfo[
     <section>
       <h2>Fine-tune</h2>
       <div className="controls">
-        <label>
-          Base model
-          <select value={base} onChange={(e) => setBase(e.target.value)}>
-            {models.map((m) => (
-              <option key={m.name} value={m.name}>
-                {m.name} ({m.family})
-              </option>
-            ))}
-          </select>
-        </label>
+        <ModelSelect label="Base model" models={models} value={base} onChange={setBase} withFamily />
         <label>
           Dataset zip ({baseInfo ? DATASET_FOLDERS[baseInfo.family] : ""})
           <input data-testid="ft-file" type="file" accept=".zip,application/zip" onChange={(e) => setFile(e.target.files?.[0])} />

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { ClassSelect } from "../components/ClassSelect.tsx";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
+import { ModelSelect } from "../components/ModelSelect.tsx";
 import { Examples } from "../components/Examples.tsx";
 import { ScaledImage } from "../components/ScaledImage.tsx";
 import { imageSrc, metricMs, runPrediction, type ModelExample, type ModelInfo, type Prediction } from "../lib/api.ts";
@@ -66,16 +67,7 @@ export function GeneratePage({ models, initial }: { models: ModelInfo[]; initial
       {models.length === 0 && <p className="hint">No StyleGAN2 or DCGAN model yet: import one with `npx ganserve import` or fine-tune one.</p>}
       <Examples examples={info?.examples} busy={busy} onRun={runExample} />
       <div className="controls">
-        <label>
-          Model
-          <select data-testid="gen-model" value={model} onChange={(e) => setModel(e.target.value)}>
-            {models.map((m) => (
-              <option key={m.name} value={m.name}>
-                {m.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <ModelSelect testId="gen-model" models={models} value={model} onChange={setModel} />
         <label>
           Seeds
           <input data-testid="gen-seeds" value={seeds} onChange={(e) => setSeeds(e.target.value)} placeholder="0-7 or 1, 5, 42" />

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { ClassSelect } from "../components/ClassSelect.tsx";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
+import { ModelSelect } from "../components/ModelSelect.tsx";
 import { ScaledImage } from "../components/ScaledImage.tsx";
 import { client, imageSrc, type DirectionInfo, type GenerateResponse, type ImageResult, type ModelInfo } from "../lib/api.ts";
 import { parseSeeds } from "../lib/seeds.ts";
@@ -96,16 +97,7 @@ export function LatentsPage({ models }: { models: ModelInfo[] }) {
       <h2>Latent space</h2>
       {models.length === 0 && <p className="hint">No StyleGAN2 model yet: import one with `npx ganserve import` or fine-tune one.</p>}
       <div className="controls">
-        <label>
-          Model
-          <select data-testid="lat-model" value={model} onChange={(e) => setModel(e.target.value)}>
-            {models.map((m) => (
-              <option key={m.name} value={m.name}>
-                {m.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <ModelSelect testId="lat-model" models={models} value={model} onChange={setModel} />
         <label>
           Seeds
           <input data-testid="lat-seeds" value={seeds} onChange={(e) => setSeeds(e.target.value)} />

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { ErrorBanner } from "../components/ErrorBanner.tsx";
 import { Examples } from "../components/Examples.tsx";
+import { ModelSelect } from "../components/ModelSelect.tsx";
 import { ScaledImage } from "../components/ScaledImage.tsx";
 import { base64Of, exampleFile, imageSrc, metricMs, runPrediction, type ModelExample, type ModelInfo, type Prediction } from "../lib/api.ts";
 import { decodeLabelImage, encodeLabelPng } from "../lib/label-png.ts";
@@ -15,16 +16,7 @@ export function TranslatePage({ models, initial }: { models: ModelInfo[]; initia
     <section>
       <h2>Translate</h2>
       {models.length === 0 && <p className="hint">No CycleGAN or SPADE model yet.</p>}
-      <label>
-        Model
-        <select data-testid="tr-model" value={model} onChange={(e) => setModel(e.target.value)}>
-          {models.map((m) => (
-            <option key={m.name} value={m.name}>
-              {m.name} ({m.family})
-            </option>
-          ))}
-        </select>
-      </label>
+      <ModelSelect testId="tr-model" models={models} value={model} onChange={setModel} withFamily />
       {info?.family === "cyclegan" && <CycleGANPanel key={info.name} model={info} />}
       {info?.family === "spade" && <SpadePainter key={info.name} model={info} />}
     </section>
