@@ -8,10 +8,10 @@
 import type { ModelFamily } from "../families.ts";
 import type { Inference } from "../checkpoints/infer-common.ts";
 import { CheckpointError, type StateDict } from "../checkpoints/tensor.ts";
-import { inferCycleGAN } from "./cyclegan/infer.ts";
+import { cycleganNamespace, inferCycleGAN } from "./cyclegan/infer.ts";
 import { inferSPADE, isSpade } from "./spade/infer.ts";
 import { inferStyleGAN2, isStyleGAN2 } from "./stylegan2/infer.ts";
-import { inferDCGAN } from "./dcgan/infer.ts";
+import { hasDcganNames, inferDCGAN } from "./dcgan/infer.ts";
 
 export interface ConfigHints {
   family?: ModelFamily;
@@ -35,18 +35,14 @@ const INFER: Record<ModelFamily, (sd: StateDict, hints: Record<string, unknown>,
 };
 
 export function detectFamily(sd: StateDict): ModelFamily | undefined {
-  const keys = [...sd.keys()];
   if (isStyleGAN2(sd)) return "stylegan2";
   if (isSpade(sd)) return "spade";
-  if (keys.length && keys.every((k) => k.startsWith("model."))) {
-    // CycleGAN's `model.` Sequential is all convolutions; a Linear (rank-2 weight) makes it an MLP generator.
-    const linear = [...sd].some(([k, t]) => /^model\.\d+\.weight$/.test(k) && t.shape.length === 2);
-    return linear ? "dcgan" : "cyclegan";
-  }
-  // DCGAN (under nn.DataParallel's `module.` or not): the articles' fc + deconv pair, pytorch/examples' `main`
-  // Sequential, the MLP's `model` Sequential, or a bare Sequential saved whole.
-  const bare = keys.map((k) => k.replace(/^module\./, ""));
-  if (bare.length && bare.every((k) => /^((fc|deconv|main|model)\.)?\d+\.[a-z_]+$/.test(k))) return "dcgan";
+  // CycleGAN's `model` Sequential is all convolutions; a Linear in it makes it a DCGAN MLP generator.
+  const cyclegan = cycleganNamespace(sd);
+  if (cyclegan) return cyclegan === "conv" ? "cyclegan" : "dcgan";
+  // DCGAN: the articles' fc + deconv pair, pytorch/examples' `main` Sequential, an MLP's `model` Sequential, or a
+  // bare Sequential saved whole.
+  if (hasDcganNames([...sd.keys()])) return "dcgan";
   return undefined;
 }
 

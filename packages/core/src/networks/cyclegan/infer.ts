@@ -7,6 +7,7 @@ import type { Inference } from "../../checkpoints/infer-common.ts";
 import { CheckpointError, type StateDict } from "../../checkpoints/tensor.ts";
 import type { CycleGANConfig, NetG } from "./config.ts";
 import { RUNNING_MEAN } from "../common/norm.ts";
+import { MODEL } from "./layers.ts";
 import { resnetKeys } from "./resnet.ts";
 import { unetKeys } from "./unet.ts";
 
@@ -16,6 +17,18 @@ const bias = (layer: string) => `${layer}.bias`;
 const UNET_DOWN = unetKeys.layer(unetKeys.root, 0);
 const UNET_UP = unetKeys.layer(unetKeys.root, 3);
 const UNET_SECOND = unetKeys.child(unetKeys.root, true);
+
+const LINEAR_WEIGHT = new RegExp(`^${MODEL}\\.\\d+\\.weight$`);
+
+/**
+ * Whether every key lies under the generators' `model` Sequential, and if so whether it holds a Linear (a rank-2
+ * `model.<i>.weight`): CycleGAN generators are all convolutions, so that makes it some other `model` Sequential.
+ */
+export function cycleganNamespace(sd: StateDict): "conv" | "linear" | undefined {
+  const keys = [...sd.keys()];
+  if (!keys.length || !keys.every((k) => k.startsWith(`${MODEL}.`))) return undefined;
+  return [...sd].some(([k, t]) => LINEAR_WEIGHT.test(k) && t.shape.length === 2) ? "linear" : "conv";
+}
 
 export type InferredCycleGANConfig = Omit<CycleGANConfig, "init_gain">;
 

@@ -43,6 +43,16 @@ interface Sequence {
 
 const BN_PARAMS = new Set<string>(["weight", "bias", ...RUNNING_STAT_LEAVES]);
 
+/**
+ * Whether every name (under nn.DataParallel's `module.` or not) is `<index>.<leaf>` under one of the tutorials'
+ * Sequentials, or of a bare Sequential saved whole.
+ */
+export function hasDcganNames(keys: readonly string[]): boolean {
+  const names = new RegExp(`^((${Object.values(DCGAN_SEQUENTIALS).join("|")})\\.)?\\d+\\.[a-z_]+$`);
+  const bare = keys.map((k) => k.replace(/^module\./, ""));
+  return bare.length > 0 && bare.every((k) => names.test(k));
+}
+
 export function inferDCGAN(sd: StateDict, hints: Record<string, unknown>, file = "checkpoint"): Inference {
   const notes: string[] = [];
   const missing: string[] = [];

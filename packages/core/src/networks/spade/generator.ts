@@ -122,7 +122,7 @@ class SpadeNet<T, P> {
       ? new Linear(ops as unknown as ParamStore, FC, c.z_dim, 16 * nf * c.sh * c.sw)
       : new Conv2d(ops, FC, c.semantic_nc, 16 * nf, 3, { padding: 1 });
     this.blocks = generatorBlocks(c).map((b) => new SpadeResnetBlock(ops, b.name, b.fin, b.fout, c));
-    const finalNc = this.blocks[this.blocks.length - 1].conv_1.outChannels;
+    const finalNc = this.blocks[this.blocks.length - 1].outChannels;
     this.conv_img = new Conv2d(ops, CONV_IMG, finalNc, 3, 3, { padding: 1 });
   }
 

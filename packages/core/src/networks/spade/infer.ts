@@ -21,8 +21,8 @@ export function inferSPADE(sd: StateDict, hints: Record<string, unknown>): Infer
   const notes: string[] = [];
   const keys = [...sd.keys()];
   const fc = shapeOf(sd, generatorKeys.fcWeight);
-  const headNorm = resnetBlockKeys.norm0(generatorKeys.head);
-  const headConv = spectralWeightKeys(resnetBlockKeys.conv0(generatorKeys.head));
+  const headNorm = resnetBlockKeys.firstNorm(generatorKeys.head);
+  const headConv = spectralWeightKeys(resnetBlockKeys.firstConv(generatorKeys.head));
   const useVae = fc?.length === 2;
   const shared = shapeOf(sd, spadeNormKeys.sharedConvWeight(headNorm));
   const semanticNc = useVae ? shared?.[1] : fc?.[1];

@@ -29,8 +29,9 @@ export const spadeNormKeys = {
 };
 
 export const resnetBlockKeys = {
-  conv0: (block: string) => `${block}.${CONV.c0}`,
-  norm0: (block: string) => `${block}.${NORM.n0}`,
+  /** The block's first conv (fin → min(fin, fout)) and the SPADE norm before it. */
+  firstConv: (block: string) => `${block}.${CONV.c0}`,
+  firstNorm: (block: string) => `${block}.${NORM.n0}`,
   /** The block's convs in registration order: conv_0, conv_1, and conv_s when fin != fout (learned shortcut). */
   convs: (block: string, fin: number, fout: number) => [CONV.c0, CONV.c1, ...(fin !== fout ? [CONV.s] : [])].map((c) => `${block}.${c}`),
 };
@@ -134,6 +135,7 @@ export class SpadeNorm<T = tf.Tensor4D, P = tf.Variable> {
  */
 export class SpadeResnetBlock<T = tf.Tensor4D, P = tf.Variable> {
   readonly learnedShortcut: boolean;
+  readonly outChannels: number;
   readonly conv_0: AnyConv<T, P>;
   readonly conv_1: AnyConv<T, P>;
   readonly conv_s?: AnyConv<T, P>;
@@ -148,6 +150,7 @@ export class SpadeResnetBlock<T = tf.Tensor4D, P = tf.Variable> {
     fout: number,
     config: SpadeConfig,
   ) {
+    this.outChannels = fout;
     this.learnedShortcut = fin !== fout;
     const fmiddle = Math.min(fin, fout);
     const conv = (leaf: string, cin: number, cout: number, k: number, bias: boolean): AnyConv<T, P> =>

@@ -22,12 +22,12 @@ export function inferStyleGAN2(sd: StateDict, hints: Record<string, unknown>): I
   const fcs = [...sd.keys()].map(mappingKeys.fcIndex).filter((i) => i !== undefined);
   const numLayers = fcs.length ? Math.max(...fcs) + 1 : 0;
   const wDim = shapeOf(sd, mappingKeys.wAvg)?.[0] ?? shapeOf(sd, mappingKeys.fcWeight(numLayers - 1))?.[0];
-  const embed = shapeOf(sd, mappingKeys.embedWeight);
-  const cDim = embed ? embed[1] : 0;
-  const embedFeatures = embed ? embed[0] : 0;
-  const fc0 = shapeOf(sd, mappingKeys.fcWeight(0));
-  const zDim = fc0 ? fc0[1] - embedFeatures : undefined;
-  const layerFeatures = fc0 && numLayers > 1 ? fc0[0] : undefined;
+  const embedShape = shapeOf(sd, mappingKeys.embedWeight);
+  const cDim = embedShape ? embedShape[1] : 0;
+  const embedFeatures = embedShape ? embedShape[0] : 0;
+  const firstFc = shapeOf(sd, mappingKeys.fcWeight(0));
+  const zDim = firstFc ? firstFc[1] - embedFeatures : undefined;
+  const layerFeatures = firstFc && numLayers > 1 ? firstFc[0] : undefined;
 
   const resolutions = [...new Set([...sd.keys()].map(synthesisKeys.blockResolution).filter((r) => r !== undefined))].sort((a, b) => a - b);
   const imgResolution = resolutions[resolutions.length - 1];
@@ -66,7 +66,7 @@ export function inferStyleGAN2(sd: StateDict, hints: Record<string, unknown>): I
       num_layers: mapping.num_layers ?? numLayers,
       lr_multiplier: pick(mapping, "lr_multiplier", 0.01, "mapping_kwargs.lr_multiplier", true),
       w_avg_beta: pick(mapping, "w_avg_beta", 0.995, "mapping_kwargs.w_avg_beta", false),
-      embed_features: mapping.embed_features ?? (embed && embedFeatures !== wDim ? embedFeatures : null),
+      embed_features: mapping.embed_features ?? (embedShape && embedFeatures !== wDim ? embedFeatures : null),
       layer_features: mapping.layer_features ?? (layerFeatures !== undefined && layerFeatures !== wDim ? layerFeatures : null),
       activation: pick(mapping, "activation", "lrelu", "mapping_kwargs.activation", false),
     },
