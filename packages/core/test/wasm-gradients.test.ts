@@ -59,7 +59,7 @@ afterAll(() => {
 describe("registerWasmGradientKernels", () => {
   test("registers what wasm lacks, wraps its slow Conv2DBackpropInput, and only once", () => {
     expect(firstRegistration.kernels.sort()).toEqual(
-      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "UnsortedSegmentSum"].sort(),
+      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "GanserveMirrorPadGrad", "UnsortedSegmentSum"].sort(),
     );
     expect(firstRegistration.gradients).toContain("MirrorPad");
     expect(firstRegistration.gradients).toContain("DepthToSpace");
@@ -146,6 +146,14 @@ describe("registerWasmGradientKernels", () => {
   test("gradients tfjs lacks or gets wrong: MirrorPad, DepthToSpace, GatherNd, comparisons", async () => {
     await expectMatches([
       { name: "mirrorPad reflect asym", diff: [f32(2, 6, 5, 3)], fn: ([x]) => tf.mirrorPad(x, [[0, 0], [3, 3], [3, 3], [0, 0]], "reflect"), reference: ([x]) => reflectPadReference(x as T4, 3) },
+      {
+        // Second order: wasm's one-kernel MirrorPad gradient differentiated again (its gradient is the pad).
+        name: "mirrorPad gradient of gradient",
+        diff: [f32(1, 8, 7, 2)],
+        fixed: [f32(1, 4, 3, 2)],
+        fn: ([w], [x]) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mirrorPad(v, [[0, 0], [2, 2], [2, 2], [0, 0]], "reflect"), w)))(x),
+        reference: ([w], [x]) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(reflectPadReference(v as T4, 2), w)))(x),
+      },
       { name: "depthToSpace b2 NHWC", diff: [f32(2, 3, 5, 12)], fn: ([x]) => tf.depthToSpace(x as T4, 2) },
       { name: "gatherND", diff: [f32(4, 5, 3)], fixed: [{ shape: [7, 2], dtype: "int32", maxInt: 4 }], fn: ([x], [i]) => tf.gatherND(x, i) },
       { name: "where(greater)", diff: [f32(4, 5), f32(4, 5)], fn: ([a, b]) => tf.where(tf.greater(a, b), tf.mul(a, 3), tf.mul(tf.cast(tf.less(a, 0), "float32"), b)) },

@@ -9,6 +9,7 @@
  * which both backends are then also checked against.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { instanceNormalize } from "./instance-norm.ts";
 
 export interface TensorSpec {
   shape: number[];
@@ -243,6 +244,16 @@ export const GAN_GRADIENT_CASES: GradCase[] = [
   { name: "pad", diff: [f32(2, 4, 4, 3)], fn: ([x]) => tf.pad(x, [[0, 0], [1, 2], [2, 1], [0, 0]]) },
   { name: "slice/concat/stack", diff: [f32(2, 6, 6, 3), f32(2, 6, 6, 3)], fn: ([a, b]) => tf.stack([tf.concat([tf.slice(a, [0, 1, 1, 0], [2, 4, 4, 3]), tf.slice(b, [0, 0, 0, 0], [2, 4, 4, 3])], 3), tf.slice(tf.concat([a, b], 3), [0, 2, 2, 0], [2, 4, 4, 6])]) },
   { name: "mean/variance/moments", diff: [f32(2, 5, 5, 4)], fn: ([x]) => { const { mean, variance } = tf.moments(x, [1, 2], true); return tf.add(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), tf.mean(x)); } },
+  {
+    // engine/instance-norm.ts: one tape node with a hand-written gradient, against the composed kernels' own.
+    name: "instanceNormalize (fused gradient)",
+    diff: [f32(2, 5, 6, 4)],
+    fn: ([x]) => instanceNormalize(x as T4, 1e-5),
+    reference: ([x]) => {
+      const { mean, variance } = tf.moments(x, [1, 2], true);
+      return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+    },
+  },
   { name: "leakyRelu/relu/tanh/sigmoid/softplus", diff: [f32(3, 7)], fn: ([x]) => tf.addN([tf.leakyRelu(x, 0.2), tf.relu(x), tf.tanh(x), tf.sigmoid(x), tf.softplus(x)]) },
   { name: "sqrt/rsqrt/square", diff: [pos(3, 7)], fn: ([x]) => tf.addN([tf.sqrt(x), tf.rsqrt(x), tf.square(x)]) },
   { name: "gather axis0", diff: [f32(6, 4)], fixed: [{ shape: [9], dtype: "int32", maxInt: 6 }], fn: ([x], [i]) => tf.gather(x, i) },

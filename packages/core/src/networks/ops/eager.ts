@@ -4,6 +4,7 @@
  * HW-out-in).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { instanceNormalize } from "../../engine/instance-norm.ts";
 import { conv2dResample } from "../common/conv2d_resample.ts";
 import type { BatchNormParams, ConvTransposeOptions, SpectralParams } from "./ops.ts";
 
@@ -42,8 +43,7 @@ export function reflectionPad2d(x: tf.Tensor4D, p: number): tf.Tensor4D {
 }
 
 export function instanceNorm(x: tf.Tensor4D, eps: number, weight?: tf.Tensor, bias?: tf.Tensor): tf.Tensor4D {
-  const { mean, variance } = tf.moments(x, [1, 2], true);
-  let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))) as tf.Tensor4D;
+  let y = instanceNormalize(x, eps);
   if (weight && bias) y = tf.add(tf.mul(y, weight), bias);
   return y;
 }
