@@ -16,6 +16,7 @@ import { readIdx } from "../packages/core/src/demo/idx.ts";
 import { findFashionMnist } from "../packages/core/src/demo/sources.ts";
 import { initBackend } from "../packages/core/src/engine/backend.ts";
 import { encodeLabelPng } from "../packages/core/src/images/label-png.ts";
+import { mainLayoutConfig } from "../packages/core/src/networks/dcgan/config.ts";
 import { torchSeedToZ } from "../packages/core/src/random/torch-randn.ts";
 import { DcganTrainer } from "../packages/core/src/training/dcgan/trainer.ts";
 import { FAMILY_LOSS_RULES, GAN_LOSSES, type GanLoss } from "../packages/core/src/training/losses.ts";
@@ -37,26 +38,8 @@ const NZ = 100;
 const allowed = GAN_LOSSES.filter((l) => !FAMILY_LOSS_RULES.dcgan.refuse[l]);
 const losses = (args.losses ? args.losses.split(",") : allowed) as GanLoss[];
 
-/** pytorch/examples' netG for 32×32: 1×1 → 4 → 8 → 16 → 32. */
-const config = {
-  layout: "main",
-  z_shape: [NZ, 1, 1],
-  nc: 1,
-  img_size: 32,
-  layers: [
-    { op: "conv_transpose2d", key: "main.0", in: NZ, out: ngf * 4, kernel: 4, stride: 1, padding: 0, bias: false },
-    { op: "batch_norm", key: "main.1", features: ngf * 4 },
-    { op: "relu" },
-    { op: "conv_transpose2d", key: "main.3", in: ngf * 4, out: ngf * 2, kernel: 4, stride: 2, padding: 1, bias: false },
-    { op: "batch_norm", key: "main.4", features: ngf * 2 },
-    { op: "relu" },
-    { op: "conv_transpose2d", key: "main.6", in: ngf * 2, out: ngf, kernel: 4, stride: 2, padding: 1, bias: false },
-    { op: "batch_norm", key: "main.7", features: ngf },
-    { op: "relu" },
-    { op: "conv_transpose2d", key: "main.9", in: ngf, out: 1, kernel: 4, stride: 2, padding: 1, bias: false },
-    { op: "tanh" },
-  ],
-};
+/** pytorch/examples' netG for 32×32: 1×1 → 4 → 8 → 16 → 32 (the `main` layout, built where its names live). */
+const config = mainLayoutConfig(NZ, ngf, 1, 32);
 
 /** The first n Fashion-MNIST training images, 28×28 padded to 32×32 (black border), as RGB. */
 function fashion(n: number): TrainImage[] {
