@@ -59,7 +59,7 @@ afterAll(() => {
 describe("registerWasmGradientKernels", () => {
   test("registers what wasm lacks, wraps its slow Conv2DBackpropInput, and only once", () => {
     expect(firstRegistration.kernels.sort()).toEqual(
-      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "GanserveMirrorPadGrad", "UnsortedSegmentSum"].sort(),
+      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "GanserveFlipFilter", "GanserveMirrorPadGrad", "UnsortedSegmentSum"].sort(),
     );
     expect(firstRegistration.gradients).toContain("MirrorPad");
     expect(firstRegistration.gradients).toContain("DepthToSpace");

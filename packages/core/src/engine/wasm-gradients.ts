@@ -170,6 +170,36 @@ function unsortedSegmentSum({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; 
   });
 }
 
+/** The parts of tfjs-backend-wasm's BackendWasm the kernel uses (its type is not exported from the package root). */
+type WasmMemoryBackend = {
+  readSync(dataId: tf.DataId): unknown;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+};
+
+/**
+ * A conv filter [kh, kw, in, out] rotated 180° with its channels swapped, [kh, kw, out, in], in one pass in JS
+ * over the heap: as reverse + transpose it was two kernels, and wasm's Reverse alone cost more than the
+ * convolution it feeds at CycleGAN's filter sizes (`npm run bench:train -- --profile`).
+ */
+const FLIP_FILTER = "GanserveFlipFilter";
+
+function flipFilterKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const b = backend as WasmMemoryBackend;
+  const f = inputs.filter as tf.TensorInfo;
+  const [kh, kw, ci, co] = f.shape;
+  const src = b.readSync(f.dataId) as Float32Array;
+  const info = b.makeOutput([kh, kw, co, ci], "float32");
+  const out = b.typedArrayFromHeap(info);
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) {
+      const from = ((kh - 1 - i) * kw + (kw - 1 - j)) * ci * co;
+      const to = (i * kw + j) * co * ci;
+      for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) out[to + o * ci + c] = src[from + c * co + o];
+    }
+  return info;
+}
+
 /**
  * wasm's own Conv2DBackpropInput (the input gradient of conv2d, and conv2dTranspose's forward) is a plain
  * loop, several times slower at stride 1 than the same product as an XNNPACK conv: a "full" conv2d of dy
@@ -191,7 +221,7 @@ function conv2DBackpropInputVia(native: tf.KernelFunc): tf.KernelFunc {
       // Pad dy so that a VALID conv with a kh × kw filter gives back the input's height and width.
       let up = padOrCrop(dy, 1, kh - 1 - top, info.inHeight + top - dy.shape[1]);
       up = padOrCrop(up, 2, kw - 1 - left, info.inWidth + left - dy.shape[2]);
-      return tf.conv2d(up, tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D, 1, "valid");
+      return tf.conv2d(up, tf.engine().runKernel(FLIP_FILTER, { filter }) as tf.Tensor4D, 1, "valid");
     });
   };
 }
@@ -266,12 +296,6 @@ interface MirrorPadGradAttrs {
   xShape: number[];
 }
 
-/** The parts of tfjs-backend-wasm's BackendWasm the kernel uses (its type is not exported from the package root). */
-type WasmMemoryBackend = {
-  readSync(dataId: tf.DataId): unknown;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-};
 
 function mirrorPadGradKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs }): tf.TensorInfo {
   const { paddings, mode, xShape } = attrs as unknown as MirrorPadGradAttrs;
@@ -401,6 +425,10 @@ export function registerWasmGradientKernels(): WasmGradientRegistration {
     if (tf.getGradient(config.kernelName)) continue;
     tf.registerGradient(config);
     done.gradients.push(config.kernelName);
+  }
+  if (!tf.getKernel(FLIP_FILTER, "wasm")) {
+    tf.registerKernel({ kernelName: FLIP_FILTER, backendName: "wasm", kernelFunc: flipFilterKernel as tf.KernelFunc });
+    done.kernels.push(FLIP_FILTER);
   }
   if (!tf.getKernel(MIRROR_PAD_GRAD, "wasm")) {
     tf.registerKernel({ kernelName: MIRROR_PAD_GRAD, backendName: "wasm", kernelFunc: mirrorPadGradKernel as tf.KernelFunc });
