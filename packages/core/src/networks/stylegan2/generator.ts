@@ -123,7 +123,7 @@ export class StyleGAN2Generator extends ParamModule {
       const psi = trunc.truncation_psi ?? 1;
       if (psi === 1) return ws;
       const wAvg = this.net.mapping.wAvg;
-      if (!wAvg) throw new Error("mapping: truncation needs w_avg, but this network has none (w_avg_beta = null)");
+      if (!wAvg) throw new Error(`mapping: truncation needs ${mappingKeys.wAvg}, but this network has none (w_avg_beta = null)`);
       const cutoff = Math.max(0, Math.min(trunc.truncation_cutoff ?? num_ws, num_ws));
       const avg = tf.reshape(wAvg, [1, 1, w_dim]);
       const lerp = (v: tf.Tensor3D) =>
