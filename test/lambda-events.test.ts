@@ -4,33 +4,30 @@
 // (test/rehearsal/lambda-host.mjs, Lambda's runtime stand-in) with local settings; the SST-bundled function
 // with the deployment's env is rehearsed in test/rehearsal/lambda.test.ts.
 import { type ChildProcess, fork } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { JobStore, newJobRecord } from "@ganserve/core/jobs/store";
 import { newPredictionId, newPredictionRecord, PredictionStore } from "@ganserve/core/predictions/store";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { EMBEDDED_CREDENTIALS, type Storage } from "@ganserve/core/storage/index";
+import { startEmbeddedStore, type EmbeddedStore } from "../packages/core/test/helpers/embedded-store.ts";
 
 const KEY = "gk_lambda_events_0123456789";
 const ROOT = path.resolve(import.meta.dirname, "..");
-let dir: string;
-let store: EmbeddedS3;
+let store: EmbeddedStore;
 let storage: Storage;
 let host: ChildProcess;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-lambda-events-"));
-  store = await startEmbeddedS3({ directory: path.join(dir, "s3"), bucket: "events" });
-  storage = new Storage({ bucket: "events", region: "us-east-1", endpoint: store.endpoint, credentials: EMBEDDED_CREDENTIALS });
+  store = await startEmbeddedStore({ name: "lambda-events", bucket: "events", subdir: "s3" });
+  storage = store.storage;
   host = fork(path.join(ROOT, "test/rehearsal/lambda-host.mjs"), [pathToFileURL(path.join(ROOT, "packages/functions/src/lambda.ts")).href, "handler"], {
     cwd: ROOT,
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "pipe", "pipe", "ipc"],
     env: {
       PATH: process.env.PATH ?? "",
-      GANSERVE_DATA_DIR: path.join(dir, "data"),
+      GANSERVE_DATA_DIR: path.join(store.dir, "data"),
       GANSERVE_API_KEYS: `t1:${KEY}`,
       GANSERVE_S3_ENDPOINT: store.endpoint,
       GANSERVE_S3_BUCKET: "events",
@@ -51,9 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   host?.kill();
-  storage?.destroy();
   await store?.close();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function invoke(rawPath: string, headers: Record<string, string> = {}) {

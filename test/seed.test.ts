@@ -2,31 +2,25 @@
 // models into a bucket it reaches with its own credentials (here the embedded store, as an external S3), and a
 // second run changes nothing.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { ModelRegistry, sha256 } from "@ganserve/core/models/registry";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import type { Storage } from "@ganserve/core/storage/index";
+import { startEmbeddedStore, type EmbeddedStore } from "../packages/core/test/helpers/embedded-store.ts";
 import { runCli } from "./helpers/cli.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
-let dir: string;
-let store: EmbeddedS3;
+let store: EmbeddedStore;
 let storage: Storage;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-seed-"));
-  store = await startEmbeddedS3({ directory: path.join(dir, "s3"), bucket: "stage-bucket" });
-  storage = new Storage({ bucket: "stage-bucket", region: "us-east-1", endpoint: store.endpoint, credentials: EMBEDDED_CREDENTIALS });
+  store = await startEmbeddedStore({ name: "seed", bucket: "stage-bucket", subdir: "s3" });
+  storage = store.storage;
 });
-afterAll(async () => {
-  storage?.destroy();
-  await store?.close();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => store?.close());
 
 /** `ganserve seed` with a deployer's settings only, started outside the repo. */
-const seed = () => runCli(["seed"], { endpoint: store.endpoint, bucket: "stage-bucket", dataDir: path.join(dir, "cli"), cwd: dir });
+const seed = () => runCli(["seed"], { endpoint: store.endpoint, bucket: "stage-bucket", dataDir: path.join(store.dir, "cli"), cwd: store.dir });
 
 const bundled = fs
   .readdirSync(path.join(ROOT, "models"))

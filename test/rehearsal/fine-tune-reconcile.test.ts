@@ -3,9 +3,6 @@
 // decided against the API Lambda's role from the mocked graph. A job whose worker died without writing its
 // end (killed for memory) ends `failed` with Batch's reason and frees its slot; a cancel of a waiting job
 // terminates it in Batch. Storage is the embedded store (the Lambda's S3 calls are rehearsed in lambda.test.ts).
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { BatchClient } from "@aws-sdk/client-batch";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { DatasetService } from "@ganserve/core/datasets/service";
@@ -15,7 +12,8 @@ import { activeFineTunes } from "@ganserve/core/jobs/quota";
 import { JobReconciler } from "@ganserve/core/jobs/reconcile";
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { EMBEDDED_CREDENTIALS, type Storage } from "@ganserve/core/storage/index";
+import { startEmbeddedStore, type EmbeddedStore } from "../../packages/core/test/helpers/embedded-store.ts";
 import { apiLambda, MOCK_REGION, rolePolicies, runSstConfigUnderMocks, type MockRun } from "../../infra/mock-harness.ts";
 import { startFakeBatch } from "./aws-fakes.ts";
 import { RoleGate } from "./iam.ts";
@@ -23,8 +21,7 @@ import { RoleGate } from "./iam.ts";
 let run: MockRun;
 let gate: RoleGate;
 let batch: Awaited<ReturnType<typeof startFakeBatch>>;
-let dir: string;
-let store: EmbeddedS3;
+let store: EmbeddedStore;
 let storage: Storage;
 let jobs: JobStore;
 let service: FineTuneService;
@@ -37,9 +34,8 @@ beforeAll(async () => {
   gate = new RoleGate(fn.role, rolePolicies(run).get(fn.role) ?? []);
   link = fn.links.FineTune as typeof link;
   batch = await startFakeBatch(gate);
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-reconcile-"));
-  store = await startEmbeddedS3({ directory: dir, bucket: "rehearsal" });
-  storage = new Storage({ bucket: "rehearsal", region: MOCK_REGION, endpoint: store.endpoint, credentials: EMBEDDED_CREDENTIALS });
+  store = await startEmbeddedStore({ name: "reconcile", bucket: "rehearsal", region: MOCK_REGION });
+  storage = store.storage;
   jobs = new JobStore(storage);
   const client = new BatchClient({ region: MOCK_REGION, endpoint: batch.endpoint, credentials: EMBEDDED_CREDENTIALS, maxAttempts: 1 });
   const launcher = new BatchLauncher({ jobQueue: link.jobQueue, jobDefinition: link.jobDefinition, client });
@@ -51,11 +47,9 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  storage?.destroy();
   await store?.close();
   await batch?.close();
   await run?.close();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const create = (name: string) => service.create({ base_model: "base", dataset: "ds_rehearsal0000000000", name, steps: 10 } as never, "t1");

@@ -3,9 +3,6 @@
 // `queued`, where it would hold one of the tenant's fine-tune slots forever (nothing would ever run it).
 // The real BatchLauncher against the recording Batch fake, decided against the Lambda's role from the graph;
 // the real FineTuneService and JobStore on the embedded store with a launcher that fails like SubmitJob does.
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { BatchClient } from "@aws-sdk/client-batch";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { DatasetService } from "@ganserve/core/datasets/service";
@@ -14,25 +11,20 @@ import { activeFineTunes } from "@ganserve/core/jobs/quota";
 import { BatchLauncher } from "@ganserve/core/jobs/launcher";
 import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { EMBEDDED_CREDENTIALS, type Storage } from "@ganserve/core/storage/index";
+import { startEmbeddedStore, type EmbeddedStore } from "../../packages/core/test/helpers/embedded-store.ts";
 import { apiLambda, MOCK_REGION, rolePolicies, runSstConfigUnderMocks } from "../../infra/mock-harness.ts";
 import { startFakeBatch } from "./aws-fakes.ts";
 import { RoleGate } from "./iam.ts";
 
-let dir: string;
-let store: EmbeddedS3;
+let store: EmbeddedStore;
 let storage: Storage;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-submit-"));
-  store = await startEmbeddedS3({ directory: dir, bucket: "rehearsal" });
-  storage = new Storage({ bucket: "rehearsal", region: "us-east-1", endpoint: store.endpoint, credentials: EMBEDDED_CREDENTIALS });
+  store = await startEmbeddedStore({ name: "submit", bucket: "rehearsal" });
+  storage = store.storage;
 });
-afterAll(async () => {
-  storage?.destroy();
-  await store?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => store?.close());
 
 test("defect 7: SubmitJob as the API sends it (tags, the new job/*, any definition revision) is allowed by the Lambda's role", async () => {
   const run = await runSstConfigUnderMocks({ stage: "rehearsal", env: { SST_SECRET_ApiKeys: "k", SST_SECRET_SecretKey: "cmVoZWFyc2FsLXNlY3JldC1rZXktMzItYnl0ZXMhISE=" } });

@@ -1,9 +1,6 @@
 // Dataset finalize as a job (datasets/finalizer.ts) on the embedded store: the request part marks the dataset
 // `processing`; the job records `ready` or `failed` with the reason; a job submitted elsewhere (AWS Batch) is
 // only submitted; a submit that fails leaves nothing `processing`.
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDatasetZip } from "../src/datasets/index.ts";
@@ -12,30 +9,24 @@ import { DatasetQuota } from "../src/datasets/quota.ts";
 import { DatasetService } from "../src/datasets/service.ts";
 import { ApiError } from "../src/errors.ts";
 import { datasetKeys } from "../src/storage/keys.ts";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "../src/storage/embedded.ts";
-import { Storage } from "../src/storage/storage.ts";
+import type { Storage } from "../src/storage/storage.ts";
+import { startEmbeddedStore, type EmbeddedStore } from "./helpers/embedded-store.ts";
 
-let dir: string;
-let s3: EmbeddedS3;
+let embedded: EmbeddedStore;
 let storage: Storage;
 let datasets: DatasetService;
 let quota: DatasetQuota;
 let zip: Uint8Array;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-finalize-"));
-  s3 = await startEmbeddedS3({ directory: dir, bucket: "ganserve" });
-  storage = new Storage({ bucket: "ganserve", region: "us-east-1", endpoint: s3.endpoint, credentials: EMBEDDED_CREDENTIALS, maxAttempts: 1 });
+  embedded = await startEmbeddedStore({ name: "finalize", bucket: "ganserve", maxAttempts: 1 });
+  storage = embedded.storage;
   datasets = new DatasetService(storage, { maxUploadBytes: 1 << 20 });
   quota = new DatasetQuota({ storage, datasets }, 10 << 20);
   const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 9, g: 90, b: 200 } } }).png().toBuffer();
   zip = buildDatasetZip([0, 1, 2].map((i) => ({ path: `images/${i}.png`, bytes: new Uint8Array(png) })));
 });
-afterAll(async () => {
-  storage?.destroy();
-  await s3?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => embedded?.close());
 
 /** A dataset with its zip uploaded (the presigned form's key, written directly). */
 async function uploaded(bytes: Uint8Array, tenant = "t1") {

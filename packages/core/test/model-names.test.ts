@@ -5,34 +5,25 @@
  * (tenant null: demos, `ganserve import`) are not a tenant's to take, nor a tenant's the operator's.
  * Runs against the embedded store on a temporary folder.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PerKeySerial } from "../src/limits/per-key-serial.ts";
 import { ModelRegistry, type PublishInput } from "../src/models/registry.ts";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "../src/storage/embedded.ts";
 import { modelKeys } from "../src/storage/keys.ts";
-import { Storage } from "../src/storage/storage.ts";
+import type { Storage } from "../src/storage/storage.ts";
+import { startEmbeddedStore, type EmbeddedStore } from "./helpers/embedded-store.ts";
 
-let dir: string;
-let s3: EmbeddedS3;
+let embedded: EmbeddedStore;
 let storage: Storage;
 let registry: ModelRegistry;
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-names-"));
-  s3 = await startEmbeddedS3({ directory: dir, bucket: "names", logger: quiet });
-  storage = new Storage({ bucket: "names", region: "us-east-1", endpoint: s3.endpoint, credentials: EMBEDDED_CREDENTIALS, maxAttempts: 1 });
+  embedded = await startEmbeddedStore({ name: "names", bucket: "names", logger: quiet, maxAttempts: 1 });
+  storage = embedded.storage;
   registry = new ModelRegistry(storage, 0);
 });
-afterAll(async () => {
-  storage?.destroy();
-  await s3?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => embedded?.close());
 
 const input = (name: string, tenant?: string): PublishInput => ({
   name,

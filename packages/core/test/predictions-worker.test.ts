@@ -6,9 +6,6 @@
  * deadline fails a prediction that never started; retention removes data and keeps the record; a waiter
  * whose first read is overtaken by the end is told by the in-process notification.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InferenceService } from "../src/inference/service.ts";
 import { createLogger } from "../src/log.ts";
@@ -21,12 +18,11 @@ import { newPredictionId, newPredictionRecord, PredictionStore, type PredictionR
 import { PredictionService } from "../src/predictions/service.ts";
 import { PredictionWorker } from "../src/predictions/worker.ts";
 import { ModelRegistry } from "../src/models/registry.ts";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "../src/storage/embedded.ts";
 import { predictionKeys } from "../src/storage/keys.ts";
-import { Storage } from "../src/storage/storage.ts";
+import type { Storage } from "../src/storage/storage.ts";
+import { startEmbeddedStore, type EmbeddedStore } from "./helpers/embedded-store.ts";
 
-let dir: string;
-let s3: EmbeddedS3;
+let embedded: EmbeddedStore;
 let storage: Storage;
 let store: PredictionStore;
 const log = createLogger("silent");
@@ -63,17 +59,12 @@ registerPredictionHandler({
 });
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-predictions-"));
-  s3 = await startEmbeddedS3({ directory: dir, bucket: "ganserve" });
-  storage = new Storage({ bucket: "ganserve", region: "us-east-1", endpoint: s3.endpoint, credentials: EMBEDDED_CREDENTIALS, maxAttempts: 1 });
+  embedded = await startEmbeddedStore({ name: "predictions", bucket: "ganserve", maxAttempts: 1 });
+  storage = embedded.storage;
   await storage.ensureBucket();
   store = new PredictionStore(storage);
 });
-afterAll(async () => {
-  storage?.destroy();
-  await s3?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => embedded?.close());
 
 /** The worker's tag travels in the input, so each worker's run can be told apart. */
 async function newPrediction(queue: PredictionQueue, deadlineMs = 60_000): Promise<PredictionRecord> {

@@ -1,31 +1,22 @@
 // Fine-tune reconciliation (jobs/reconcile.ts) on the embedded store, with Batch's answers scripted: which
 // Batch states end a record, which leave it, and that a worker's own end always wins.
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BatchJobState, JobStates } from "../src/jobs/launcher.ts";
 import { JobReconciler } from "../src/jobs/reconcile.ts";
 import { JobStore, newJobRecord, type JobRecord } from "../src/jobs/store.ts";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "../src/storage/embedded.ts";
-import { Storage } from "../src/storage/storage.ts";
+import type { Storage } from "../src/storage/storage.ts";
+import { startEmbeddedStore, type EmbeddedStore } from "./helpers/embedded-store.ts";
 
-let dir: string;
-let s3: EmbeddedS3;
+let embedded: EmbeddedStore;
 let storage: Storage;
 let jobs: JobStore;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-reconcile-"));
-  s3 = await startEmbeddedS3({ directory: dir, bucket: "ganserve" });
-  storage = new Storage({ bucket: "ganserve", region: "us-east-1", endpoint: s3.endpoint, credentials: EMBEDDED_CREDENTIALS, maxAttempts: 1 });
+  embedded = await startEmbeddedStore({ name: "reconcile", bucket: "ganserve", maxAttempts: 1 });
+  storage = embedded.storage;
   jobs = new JobStore(storage);
 });
-afterAll(async () => {
-  storage?.destroy();
-  await s3?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => embedded?.close());
 
 /** Batch as a table the test writes; counts DescribeJobs calls. */
 function scripted(table: Record<string, BatchJobState>) {

@@ -1,20 +1,16 @@
 // Per-tenant indexes (storage/keys.ts `tenantIndex`): counting a tenant's fine-tune slots, listing its jobs and
 // datasets, and its dataset-bytes quota read only that tenant's objects, however many other tenants have.
 // Every read goes through a spy on the real Storage (embedded store).
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenantDatasetBytes } from "../src/datasets/quota.ts";
 import { DatasetService } from "../src/datasets/service.ts";
 import { activeFineTunes } from "../src/jobs/quota.ts";
 import { JobStore, newJobRecord } from "../src/jobs/store.ts";
 import { datasetKeys, jobKeys } from "../src/storage/keys.ts";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "../src/storage/embedded.ts";
-import { Storage } from "../src/storage/storage.ts";
+import type { Storage } from "../src/storage/storage.ts";
+import { startEmbeddedStore, type EmbeddedStore } from "./helpers/embedded-store.ts";
 
-let dir: string;
-let s3: EmbeddedS3;
+let embedded: EmbeddedStore;
 let storage: Storage;
 /** Keys read (GET, HEAD; getJson reads through get, so a key may appear more than once) and prefixes listed. */
 const reads: string[] = [];
@@ -22,9 +18,8 @@ const listed: string[] = [];
 const mine = { jobs: [] as string[], datasets: [] as string[] };
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-tenant-index-"));
-  s3 = await startEmbeddedS3({ directory: dir, bucket: "ganserve" });
-  storage = new Storage({ bucket: "ganserve", region: "us-east-1", endpoint: s3.endpoint, credentials: EMBEDDED_CREDENTIALS, maxAttempts: 1 });
+  embedded = await startEmbeddedStore({ name: "tenant-index", bucket: "ganserve", maxAttempts: 1 });
+  storage = embedded.storage;
   const jobs = new JobStore(storage);
   const datasets = new DatasetService(storage, { maxUploadBytes: 1 << 20 });
   // Tenant "me" has 2 jobs (one finished) and 2 datasets; 3 other tenants have 5 jobs and 3 datasets each.
@@ -56,11 +51,7 @@ beforeAll(async () => {
     };
   }
 });
-afterAll(async () => {
-  storage?.destroy();
-  await s3?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => embedded?.close());
 
 const reset = () => {
   reads.length = 0;
