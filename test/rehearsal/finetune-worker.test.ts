@@ -9,7 +9,6 @@
 // goes straight to the store.
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CreateFineTuneRequest } from "@ganserve/core/api/finetune";
@@ -19,7 +18,8 @@ import { FineTuneService } from "@ganserve/core/jobs/service";
 import { JobStore } from "@ganserve/core/jobs/store";
 import { ModelRegistry } from "@ganserve/core/models/registry";
 import { datasetKeys, jobKeys } from "@ganserve/core/storage/keys";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, Storage, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { EMBEDDED_CREDENTIALS, type Storage } from "@ganserve/core/storage/index";
+import { startEmbeddedStore, type EmbeddedStore } from "../../packages/core/test/helpers/embedded-store.ts";
 import { fineTuneJob, MOCK_REGION, ROOT, rolePolicies, runSstConfigUnderMocks, type ContainerRuntime, type MockRun } from "../../infra/mock-harness.ts";
 import { official } from "../fixtures/index.ts";
 import { runCli } from "../helpers/cli.ts";
@@ -43,11 +43,10 @@ const STEPS = 4;
 let run: MockRun;
 let job: ContainerRuntime;
 let gate: RoleGate;
-let store: EmbeddedS3;
+let store: EmbeddedStore;
 let front: S3Front;
 let storage: Storage;
 let jobs: JobStore;
-let dir: string;
 let app: string;
 let jobId: string;
 /** A second job, run once with exactly the job env: on this machine (no tfjs-node-gpu) it must fail at once. */
@@ -61,10 +60,9 @@ beforeAll(async () => {
   job = fineTuneJob(run);
   gate = new RoleGate(job.role, rolePolicies(run).get(job.role) ?? []);
   bucket = String(JSON.parse(job.env.SST_RESOURCE_Storage).name);
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-rehearsal-ft-"));
-  store = await startEmbeddedS3({ directory: path.join(dir, "s3"), bucket, host: STORE_HOST });
+  store = await startEmbeddedStore({ name: "rehearsal-ft", bucket, subdir: "s3", host: STORE_HOST, region: MOCK_REGION });
   front = await startS3Front({ upstream: store.endpoint, bucket, gate });
-  storage = new Storage({ bucket, region: MOCK_REGION, endpoint: store.endpoint, credentials: EMBEDDED_CREDENTIALS });
+  storage = store.storage;
   jobs = new JobStore(storage);
 }, 180_000);
 
@@ -74,7 +72,7 @@ async function seed() {
   const cli = await runCli(["import", path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "--name", "sg-base"], {
     endpoint: store.endpoint,
     bucket,
-    dataDir: path.join(dir, "cli"),
+    dataDir: path.join(store.dir, "cli"),
   });
   if (cli.code !== 0) throw new Error(`seeding the base model failed: ${cli.out}`);
 
@@ -98,11 +96,10 @@ async function seed() {
 }
 
 afterAll(async () => {
-  storage?.destroy();
   await front?.close();
   await store?.close();
   await run?.close();
-  for (const d of [dir, app]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  if (app) fs.rmSync(app, { recursive: true, force: true });
 });
 
 /** One attempt of a job, as Batch starts the container. Changed: the S3 endpoint (to the front) and `changes`. */
@@ -120,8 +117,8 @@ function attempt(id: string, changes: Record<string, string> = {}): { child: Chi
       AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
       AWS_ENDPOINT_URL_S3: front.endpoint,
-      GANSERVE_DATA_DIR: path.join(dir, "worker"),
-      TMPDIR: path.join(dir, "worker"),
+      GANSERVE_DATA_DIR: path.join(store.dir, "worker"),
+      TMPDIR: path.join(store.dir, "worker"),
       PATH: process.env.PATH ?? "",
       ...changes,
     },
@@ -169,7 +166,7 @@ describe("fine-tune worker as Batch runs it", () => {
   }, 300_000);
 
   test("defect 6: killed after its first checkpoint, the retry resumes, replaces checkpoints and publishes the model", async () => {
-    fs.mkdirSync(path.join(dir, "worker"), { recursive: true });
+    fs.mkdirSync(path.join(store.dir, "worker"), { recursive: true });
     const first = attempt(jobId, ON_THIS_MACHINE);
     const deadline = Date.now() + 400_000;
     while ((await checkpointKeys()).length === 0) {
