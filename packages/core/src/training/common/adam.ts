@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
+import { splitInto } from "../../engine/split-flat.ts";
 
 export interface AdamOptions {
   beta1: number;
@@ -73,8 +74,8 @@ export class Adam {
       }
       this.m.assign(m1);
       this.v.assign(v1);
-      const parts = params.length === 1 ? [p1] : tf.split(p1, params.map((p) => p.size));
-      for (const [i, p] of params.entries()) p.assign(tf.reshape(parts[i], p.shape));
+      const parts = splitInto(p1 as tf.Tensor1D, params.map((p) => p.shape));
+      for (const [i, p] of params.entries()) p.assign(parts[i]);
     });
   }
 
