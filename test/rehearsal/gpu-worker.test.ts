@@ -8,10 +8,10 @@
 // nothing from the queue; with the GPU requirement off (GANSERVE_ORT_PROVIDERS=cpu) the same task is ready.
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { EMBEDDED_CREDENTIALS } from "@ganserve/core/storage/index";
+import { startEmbeddedStore, type EmbeddedStore } from "../../packages/core/test/helpers/embedded-store.ts";
 import { gpuTask, MOCK_REGION, ROOT, rolePolicies, runSstConfigUnderMocks, type ContainerRuntime, type MockRun } from "../../infra/mock-harness.ts";
 import { startFakeSqs } from "./aws-fakes.ts";
 import { RoleGate } from "./iam.ts";
@@ -30,11 +30,10 @@ const NOT_DRIVEN: [RegExp, string][] = [
 let run: MockRun;
 let task: ContainerRuntime;
 let gate: RoleGate;
-let store: EmbeddedS3;
+let store: EmbeddedStore;
 let front: S3Front;
 let sqs: Awaited<ReturnType<typeof startFakeSqs>>;
 let app: string;
-let dataDir: string;
 
 const DOCKERFILE = "containers/inference.Dockerfile";
 /** Without onnxruntime-node's CUDA add-on (npm install skips it) a configured cuda provider cannot load here. */
@@ -60,7 +59,7 @@ async function boot(changes: Record<string, string> = {}): Promise<Booted> {
       AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
       AWS_ENDPOINT_URL_S3: front.endpoint,
-      GANSERVE_DATA_DIR: path.join(dataDir, "data"),
+      GANSERVE_DATA_DIR: path.join(store.dir, "data"),
       PATH: process.env.PATH ?? "",
       ...changes,
     },
@@ -119,8 +118,7 @@ beforeAll(async () => {
   task = gpuTask(run);
   gate = new RoleGate(task.role, rolePolicies(run).get(task.role) ?? []);
   const bucket = String(JSON.parse(task.env.SST_RESOURCE_Storage).name);
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-rehearsal-"));
-  store = await startEmbeddedS3({ directory: path.join(dataDir, "s3"), bucket, host: STORE_HOST });
+  store = await startEmbeddedStore({ name: "rehearsal", bucket, subdir: "s3", host: STORE_HOST });
   front = await startS3Front({ upstream: store.endpoint, bucket, gate });
   app = imageLayout(DOCKERFILE);
 }, 240_000);
@@ -130,7 +128,7 @@ afterAll(async () => {
   await front?.close();
   await store?.close();
   await run?.close();
-  for (const d of [app, dataDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  if (app) fs.rmSync(app, { recursive: true, force: true });
 });
 
 describe("GPU prediction worker as ECS starts it", () => {

@@ -5,11 +5,11 @@
 // name, the role's session credentials) and the endpoints that send S3 and Batch to those stand-ins.
 import { type ChildProcess, fork } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { EMBEDDED_CREDENTIALS } from "@ganserve/core/storage/index";
+import { startEmbeddedStore, type EmbeddedStore } from "../../packages/core/test/helpers/embedded-store.ts";
 import { apiLambda, MOCK_REGION, rolePolicies, runSstConfigUnderMocks, type LambdaRuntime, type MockRun } from "../../infra/mock-harness.ts";
 import { official } from "../fixtures/index.ts";
 import { runCli } from "../helpers/cli.ts";
@@ -40,14 +40,13 @@ const NOT_DRIVEN: [RegExp, string][] = [
 let run: MockRun;
 let fn: LambdaRuntime;
 let gate: RoleGate;
-let store: EmbeddedS3;
+let store: EmbeddedStore;
 let front: S3Front;
 let batch: FakeService;
 let sqs: Awaited<ReturnType<typeof startFakeSqs>>;
 let built: BuiltLambda;
 let host: ChildProcess;
 let init: { init: string; ms?: number; error?: string };
-let dataDir: string;
 const output: string[] = [];
 
 /** Imports the built handler in a process of its own, as Lambda's runtime would, with `env` (plus what Lambda adds). */
@@ -62,7 +61,7 @@ async function startHost(env: Record<string, string>): Promise<{ host: ChildProc
       AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
       // The function's /tmp: GANSERVE_DATA_DIR (/tmp/ganserve) must never be written, so point TMPDIR away too.
-      TMPDIR: dataDir,
+      TMPDIR: store.dir,
       PATH: process.env.PATH ?? "",
       ...env,
     },
@@ -85,14 +84,13 @@ beforeAll(async () => {
   const statements = rolePolicies(run).get(fn.role) ?? [];
   gate = new RoleGate(fn.role, statements);
   const bucket = String(fn.links.Storage.name);
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-rehearsal-"));
-  store = await startEmbeddedS3({ directory: path.join(dataDir, "s3"), bucket, host: STORE_HOST });
+  store = await startEmbeddedStore({ name: "rehearsal", bucket, subdir: "s3", host: STORE_HOST });
   front = await startS3Front({ upstream: store.endpoint, bucket, gate });
   // A model, published as a deployer would (docs/deploy.md "Seed models"): the CLI straight to the store.
   const cli = await runCli(["import", path.join(official("stylegan2/z32_w32_res32_skip"), "network-snapshot.pkl"), "--name", "sg-base"], {
     endpoint: store.endpoint,
     bucket,
-    dataDir: path.join(dataDir, "cli"),
+    dataDir: path.join(store.dir, "cli"),
   });
   if (cli.code !== 0) throw new Error(`seeding a model failed: ${cli.out}`);
   batch = await startFakeBatch(gate);
@@ -113,7 +111,6 @@ afterAll(async () => {
   await store?.close();
   built?.close();
   await run?.close();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 let nextId = 0;

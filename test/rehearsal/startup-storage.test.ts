@@ -4,27 +4,24 @@
 // start and its /ready stays 503. The settings and storage code are the repository's, opened in this process
 // from each runtime's env (the Lambda's links given as env here: how it reads resource.enc is defect 1's
 // check, in lambda.test.ts), with S3 sent to the IAM-deciding front.
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadSettings } from "@ganserve/core/config";
-import { EMBEDDED_CREDENTIALS, openStorage, startEmbeddedS3, type EmbeddedS3 } from "@ganserve/core/storage/index";
+import { EMBEDDED_CREDENTIALS, openStorage } from "@ganserve/core/storage/index";
+import { startEmbeddedStore, type EmbeddedStore } from "../../packages/core/test/helpers/embedded-store.ts";
 import { apiLambda, fineTuneJob, gpuTask, MOCK_REGION, rolePolicies, runSstConfigUnderMocks, type MockRun } from "../../infra/mock-harness.ts";
 import { RoleGate } from "./iam.ts";
 import { startS3Front } from "./s3-proxy.ts";
 
 const STORE_HOST = "127.0.0.2";
 let run: MockRun;
-let dir: string;
-let store: EmbeddedS3;
+let store: EmbeddedStore;
 let bucket: string;
 
 beforeAll(async () => {
   run = await runSstConfigUnderMocks({ stage: "rehearsal", env: { SST_SECRET_ApiKeys: "rehearsal:gk_rehearsal_0123456789abcdef", SST_SECRET_SecretKey: "cmVoZWFyc2FsLXNlY3JldC1rZXktMzItYnl0ZXMhISE=" } });
   bucket = String(JSON.parse(gpuTask(run).env.SST_RESOURCE_Storage).name);
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-rehearsal-start-"));
-  store = await startEmbeddedS3({ directory: path.join(dir, "s3"), bucket, host: STORE_HOST });
+  store = await startEmbeddedStore({ name: "rehearsal-start", bucket, subdir: "s3", host: STORE_HOST });
   // The role's session credentials, as every runtime gets them from AWS.
   Object.assign(process.env, { AWS_REGION: MOCK_REGION, AWS_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey });
 }, 180_000);
@@ -32,7 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await store?.close();
   await run?.close();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** Opens storage as the runtime does at start, then probes it as /ready does, through the role's front. */
@@ -41,7 +37,7 @@ async function startAndProbe(role: string, env: Record<string, string>) {
   const front = await startS3Front({ upstream: store.endpoint, bucket, gate });
   process.env.AWS_ENDPOINT_URL_S3 = front.endpoint;
   try {
-    const settings = loadSettings({ ...env, GANSERVE_DATA_DIR: path.join(dir, role) });
+    const settings = loadSettings({ ...env, GANSERVE_DATA_DIR: path.join(store.dir, role) });
     // A start that dies (a denied HeadBucket is a bare 403: the SDK's "UnknownError") is reported with the
     // decisions that explain it.
     const opened = await openStorage(settings).catch((e: Error) => e);

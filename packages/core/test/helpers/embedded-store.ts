@@ -1,7 +1,8 @@
 /**
  * A fresh temp dir with the embedded S3 store (the real one local runs start) serving one bucket in it, and a
  * Storage on that bucket: the setup the store-backed tests in packages/core/test and test/ share. One home for
- * the teardown order too: the client is destroyed before its server closes, and the dir goes last.
+ * the teardown order too: the client is destroyed before its server closes, and the dir goes last. A test that
+ * only hands the endpoint to other processes leaves `storage` unused: the client connects on its first request.
  */
 import fs from "node:fs";
 import os from "node:os";
