@@ -50,10 +50,12 @@ class OrtThread {
 
   private start(): Worker {
     const w = new Worker(new URL("./ort-worker.mjs", import.meta.url));
-    w.unref();
     w.on("message", (r: Reply) => this.settle(r));
     w.on("error", (e) => this.fail(w, e));
     w.on("exit", (code) => this.fail(w, new Error(`the ONNX Runtime thread exited (code ${code})`)));
+    // After the listeners: attaching a "message" listener refs the worker again, and a thread started ahead of
+    // its first call (startOrtThread) then kept the process alive for good.
+    w.unref();
     return w;
   }
 

@@ -1,0 +1,32 @@
+/**
+ * A runtime thread started ahead of any session (startOrtThread, as the ONNX engine does before it reads the
+ * weights) must not keep the process alive: a load that fails before its first session, or a CLI that never
+ * gets that far, still exits.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const thread = fileURLToPath(new URL("../src/inference/engines/ort-thread.ts", import.meta.url));
+
+describe("ONNX Runtime thread, started early", () => {
+  it("lets the process exit when no session was ever made", () => {
+    // A module file, not `node -e`: under -e the thread's start differs, and the process exited even when a
+    // started thread kept plain scripts alive.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-ort-exit-"));
+    const script = path.join(dir, "start.mts");
+    fs.writeFileSync(script, `const { startOrtThread } = await import(${JSON.stringify(thread)});\nstartOrtThread();\nawait new Promise((r) => setTimeout(r, 300));\nconsole.log("done");\n`);
+    let r: ReturnType<typeof spawnSync<string>>;
+    try {
+      r = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8", timeout: 30_000 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(r.stdout.trim()).toBe("done");
+    // killed by the timeout: signal SIGTERM and status null
+    expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
+  });
+});
