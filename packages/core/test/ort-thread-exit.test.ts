@@ -3,7 +3,7 @@
  * weights) must not keep the process alive: a load that fails before its first session, or a CLI that never
  * gets that far, still exits.
  */
-import { spawnSync } from "node:child_process";
+import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,14 +19,14 @@ describe("ONNX Runtime thread, started early", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-ort-exit-"));
     const script = path.join(dir, "start.mts");
     fs.writeFileSync(script, `const { startOrtThread } = await import(${JSON.stringify(thread)});\nstartOrtThread();\nawait new Promise((r) => setTimeout(r, 300));\nconsole.log("done");\n`);
-    let r: ReturnType<typeof spawnSync<string>>;
+    let r: SpawnSyncReturns<string>;
     try {
       r = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8", timeout: 30_000 });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    expect(r.stdout.trim()).toBe("done");
+    expect(r.stdout.trim(), r.stderr).toBe("done");
     // killed by the timeout: signal SIGTERM and status null
-    expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
+    expect({ status: r.status, signal: r.signal }, r.stderr).toEqual({ status: 0, signal: null });
   });
 });
