@@ -4,6 +4,7 @@
  * HW-out-in).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { biasAdd } from "../../engine/bias-add.ts";
 import { instanceNormalize } from "../../engine/instance-norm.ts";
 import { conv2dResample } from "../common/conv2d_resample.ts";
 import type { BatchNormParams, ConvTransposeOptions, SpectralParams } from "./ops.ts";
@@ -16,7 +17,7 @@ export function conv2dSymmetric(x: tf.Tensor4D, weight: tf.Tensor4D, stride: num
   const p = padding;
   const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
   const y = tf.conv2d(x, weight, stride, p === 0 ? "valid" : pad);
-  return bias ? tf.add(y, bias) : y;
+  return bias ? biasAdd(y, bias) : y;
 }
 
 /** W.reshape(out, -1) of an HWIO weight, in PyTorch's element order (in, kh, kw). */
@@ -101,7 +102,7 @@ export function convTranspose2d(x: tf.Tensor4D, weight: tf.Variable, bias: tf.Te
   const extraW = Math.max(0, p + outW - y.shape[2]);
   if (extraH || extraW) y = tf.pad(y, [[0, 0], [0, extraH], [0, extraW], [0, 0]]);
   if (p || outH !== y.shape[1] || outW !== y.shape[2]) y = tf.slice(y, [0, p, p, 0], [n, outH, outW, co]);
-  return bias ? tf.add(y, bias) : y;
+  return bias ? biasAdd(y, bias) : y;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
-import { splitInto } from "../../engine/split-flat.ts";
+import { concatFlat, splitInto } from "../../engine/split-flat.ts";
 
 export interface AdamOptions {
   beta1: number;
@@ -56,9 +56,8 @@ export class Adam {
     const missing = [...this.params].filter(([, p]) => !grads[p.name]);
     if (missing.length === params.length) return;
     tf.tidy(() => {
-      const flat = (ts: tf.Tensor[]) => (ts.length === 1 ? tf.reshape(ts[0], [-1]) : tf.concat(ts.map((x) => tf.reshape(x, [-1]))));
-      const g = flat(params.map((p) => grads[p.name] ?? tf.zeros([p.size])));
-      const p0 = flat(params);
+      const g = concatFlat(params.map((p) => grads[p.name] ?? tf.zeros([p.size])));
+      const p0 = concatFlat(params);
       let m1 = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
       let v1 = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
       const denom = tf.add(tf.div(tf.sqrt(v1), sqrtBc2), this.eps);
