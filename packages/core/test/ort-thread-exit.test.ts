@@ -1,7 +1,7 @@
 /**
  * A runtime thread started ahead of any session (startOrtThread, as the ONNX engine does before it reads the
- * weights) must not keep the process alive: a load that fails before its first session, or a CLI that never
- * gets that far, still exits.
+ * weights) must not keep the process alive, nor crash it: a load that fails before its first session, or a CLI
+ * that never gets that far, still exits cleanly, whether the thread has finished loading ONNX Runtime or not.
  */
 import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -13,12 +13,12 @@ import { describe, expect, it } from "vitest";
 const thread = fileURLToPath(new URL("../src/inference/engines/ort-thread.ts", import.meta.url));
 
 describe("ONNX Runtime thread, started early", () => {
-  it("lets the process exit when no session was ever made", () => {
+  for (const waitMs of [0, 1000]) it(`lets the process exit when no session was ever made (exit after ${waitMs} ms)`, () => {
     // A module file, not `node -e`: under -e the thread's start differs, and the process exited even when a
     // started thread kept plain scripts alive.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-ort-exit-"));
     const script = path.join(dir, "start.mts");
-    fs.writeFileSync(script, `const { startOrtThread } = await import(${JSON.stringify(thread)});\nstartOrtThread();\nawait new Promise((r) => setTimeout(r, 300));\nconsole.log("done");\n`);
+    fs.writeFileSync(script, `const { startOrtThread } = await import(${JSON.stringify(thread)});\nstartOrtThread();\nawait new Promise((r) => setTimeout(r, ${waitMs}));\nconsole.log("done");\n`);
     let r: SpawnSyncReturns<string>;
     try {
       r = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8", timeout: 30_000 });

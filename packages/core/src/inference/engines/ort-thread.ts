@@ -47,15 +47,25 @@ class OrtThread {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextId = 1;
+  /** whether the thread has loaded onnxruntime-node (its "ready" message) */
+  private loaded = false;
 
+  /**
+   * The thread holds the process until it has loaded the native binding: a process that exited while the
+   * thread was loading it was seen to abort once ("terminate called after throwing an instance of
+   * 'Napi::Error'"), which a thread started ahead of its first call (startOrtThread) makes possible. Once the
+   * binding is loaded, only calls in flight hold the process.
+   */
   private start(): Worker {
     const w = new Worker(new URL("./ort-worker.mjs", import.meta.url));
-    w.on("message", (r: Reply) => this.settle(r));
+    this.loaded = false;
+    w.on("message", (r: Reply | "ready") => {
+      if (r !== "ready") return this.settle(r);
+      this.loaded = true;
+      if (this.pending.size === 0) w.unref();
+    });
     w.on("error", (e) => this.fail(w, e));
     w.on("exit", (code) => this.fail(w, new Error(`the ONNX Runtime thread exited (code ${code})`)));
-    // After the listeners: attaching a "message" listener refs the worker again, and a thread started ahead of
-    // its first call (startOrtThread) then kept the process alive for good.
-    w.unref();
     return w;
   }
 
@@ -63,7 +73,7 @@ class OrtThread {
     const p = this.pending.get(r.id);
     if (!p) return;
     this.pending.delete(r.id);
-    if (this.pending.size === 0) this.worker?.unref();
+    if (this.pending.size === 0 && this.loaded) this.worker?.unref();
     if (r.ok) p.resolve(r.value);
     else p.reject(new Error(r.error));
   }

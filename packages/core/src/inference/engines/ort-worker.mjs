@@ -64,6 +64,9 @@ async function handle(msg) {
   throw new Error(`unknown op ${msg.op}`);
 }
 
+// The binding is loaded (the static import above): the caller may let the process exit from now on (ort-thread.ts).
+parentPort.postMessage("ready");
+
 parentPort.on("message", (msg) => {
   handle(msg).then(
     ({ value, transfer }) => parentPort.postMessage({ id: msg.id, ok: true, value }, transfer ?? []),
