@@ -5,7 +5,9 @@
  * count given to both (default: the threads ganserve's backend runs on; a shared machine's oversubscribed
  * cores make multi-threaded PyTorch spin, so a quiet machine is needed for --threads 2). Prints, per family, ganserve's split of a step into phases and, last, one JSON line:
  *   {"ratios": {"cyclegan": …, "spade": …, "stylegan2": …}, "ganserve": {…}, "torch": {…}, "threads": …}
- * (ratio = ganserve seconds per step / PyTorch's; lower is better).
+ * (ratio = ganserve seconds per step / PyTorch's; lower is better), and `cpu_ratios`: the same with each side's
+ * process CPU time per step (all its threads), which moves less than wall time when other jobs share the cores;
+ * on a quiet machine with one thread each the two agree.
  *
  * Phases (ganserve): forward = inside tf.variableGrads' function (the recorded forward pass and the losses),
  * backward = the rest of tf.variableGrads (the tape's gradients), optimizer = Adam.apply, data = everything
@@ -103,6 +105,7 @@ function instrument() {
 
 interface GanserveResult {
   seconds_per_step: number;
+  cpu_seconds_per_step: number;
   phases: { forward: number; backward: number; optimizer: number; data: number };
   steps: number;
 }
@@ -116,13 +119,16 @@ async function benchGanserve(family: ModelFamily): Promise<GanserveResult> {
   Object.assign(phases, { forward: 0, backward: 0, optimizer: 0 });
   // StyleGAN2's lazy R1 runs at steps divisible by r1_interval (16): any 16 consecutive steps hold one, as PyTorch's do.
   const n = stepsOf(family);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < n; i++) await trainer.trainStep();
   const total = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
   const per = (ms: number) => ms / 1000 / n;
   const spent = phases.forward + phases.backward + phases.optimizer;
   const result = {
     seconds_per_step: total / n,
+    cpu_seconds_per_step: (cpu.user + cpu.system) / 1e6 / n,
     phases: { forward: per(phases.forward), backward: per(phases.backward), optimizer: per(phases.optimizer), data: Math.max(0, total / n - per(spent)) },
     steps: n,
   };
@@ -160,7 +166,14 @@ function torchPython(): string | null {
   return ok(py) ? py : null;
 }
 
-function benchTorch(python: string, family: ModelFamily, dir: string): { seconds_per_step: number; version: string; threads: number } {
+interface TorchResult {
+  seconds_per_step: number;
+  cpu_seconds_per_step: number;
+  version: string;
+  threads: number;
+}
+
+function benchTorch(python: string, family: ModelFamily, dir: string): TorchResult {
   const recipe = DEMO_RECIPES[family];
   const spec = path.join(dir, `${family}.train.json`);
   fs.writeFileSync(spec, JSON.stringify({ config: recipe.config, batch_size: recipe.train.batch_size ?? 4, learning_rate: recipe.train.learning_rate ?? 0.002, options: recipe.train.options ?? {}, warmup: Math.max(1, warmup), steps: stepsOf(family) }));
@@ -182,24 +195,27 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-bench-train-"));
   log(`cpu: ${os.cpus()[0]?.model} × ${os.cpus().length}, load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}; ganserve: tfjs ${backend}, ${ganserveThreads} thread(s); PyTorch: ${threads} thread(s)`);
   const ours: Record<string, GanserveResult> = {};
-  const theirs: Record<string, { seconds_per_step: number; version: string; threads: number }> = {};
+  const theirs: Record<string, TorchResult> = {};
   const ratios: Record<string, number> = {};
+  const cpuRatios: Record<string, number> = {};
   for (const family of families) {
     ours[family] = await benchGanserve(family);
     if (python) theirs[family] = benchTorch(python, family, dir);
     const g = ours[family];
     const t = theirs[family];
     if (t) ratios[family] = g.seconds_per_step / t.seconds_per_step;
+    if (t) cpuRatios[family] = g.cpu_seconds_per_step / t.cpu_seconds_per_step;
     const pct = (s: number) => `${((100 * s) / g.seconds_per_step).toFixed(0)}%`;
     log(
       `${family.padEnd(9)} batch ${DEMO_RECIPES[family].train.batch_size}: ganserve ${g.seconds_per_step.toFixed(3)} s/step` +
         (t ? `, PyTorch ${t.seconds_per_step.toFixed(3)} s/step, ratio ${ratios[family].toFixed(1)}×` : "") +
+        (t ? ` (CPU time: ${g.cpu_seconds_per_step.toFixed(3)} vs ${t.cpu_seconds_per_step.toFixed(3)} s/step, ${cpuRatios[family].toFixed(1)}×)` : "") +
         `\n           ganserve phases: forward ${g.phases.forward.toFixed(3)} s (${pct(g.phases.forward)}), backward ${g.phases.backward.toFixed(3)} s (${pct(g.phases.backward)}), optimizer ${g.phases.optimizer.toFixed(3)} s (${pct(g.phases.optimizer)}), data ${g.phases.data.toFixed(3)} s (${pct(g.phases.data)})`,
     );
   }
   fs.rmSync(dir, { recursive: true, force: true });
   const torchVersion = Object.values(theirs)[0]?.version;
-  console.log(JSON.stringify({ ratios, ganserve: ours, torch: theirs, threads: { ganserve: ganserveThreads, torch: threads }, backend, torch_version: torchVersion }));
+  console.log(JSON.stringify({ ratios, cpu_ratios: cpuRatios, ganserve: ours, torch: theirs, threads: { ganserve: ganserveThreads, torch: threads }, backend, torch_version: torchVersion }));
 }
 
 await main();
