@@ -6,14 +6,19 @@
  * CycleGAN demo step runs ~110 norms; `npm run bench:train -- --profile`). The hand-written gradient is the
  * textbook one, seven kernels:
  *   dx = r · (dy − mean(dy) − y · mean(dy · y)),  y = (x − mean) · r,  r = 1 / sqrt(var + eps).
- * The forward is the same kernels in the same order either way, so outputs are bit-identical to the plain form.
+ * The forward runs the same arithmetic either way, so outputs are bit-identical to the moments-based form.
  */
 import * as tf from "@tensorflow/tfjs-core";
 
+/**
+ * tf.moments' kernels (mean, x − mean, its square, their mean) without its cast and reshape, and with x − mean
+ * computed once rather than again for the output: the same operations on the same values, so the same bits.
+ */
 function normalize(x: tf.Tensor4D, eps: number): { y: tf.Tensor4D; r: tf.Tensor4D } {
-  const { mean, variance } = tf.moments(x, [1, 2], true);
+  const centred = tf.sub(x, tf.mean(x, [1, 2], true));
+  const variance = tf.mean(tf.square(centred), [1, 2], true);
   const r = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor4D;
-  return { y: tf.mul(tf.sub(x, mean), r) as tf.Tensor4D, r };
+  return { y: tf.mul(centred, r) as tf.Tensor4D, r };
 }
 
 const fused = new Map<number, (x: tf.Tensor4D) => tf.Tensor4D>();
