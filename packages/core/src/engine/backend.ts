@@ -1,10 +1,12 @@
 /**
  * Picks the TF.js backend once per process, best first: native CUDA (tfjs-node-gpu), native CPU (tfjs-node),
- * wasm (installs from the registry alone: the embedded default), plain JS cpu. The native packages are not
+ * wasm (installs from the registry alone: the embedded default; `GANSERVE_WASM_THREADS=N` for its threaded build,
+ * engine/wasm-threads.ts), plain JS cpu. The native packages are not
  * workspace dependencies (their install downloads libtensorflow from outside the registry), so they are
  * imported only if present, as in the GPU container images.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { initThreadedWasm, wasmThreadsFromEnv } from "./wasm-threads.ts";
 
 export const BACKENDS = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKENDS)[number] | "auto";
@@ -21,6 +23,9 @@ async function tryNative(pkg: string): Promise<boolean> {
 }
 
 async function tryWasm(): Promise<boolean> {
+  // Asked for explicitly, so a failure to start threads is an error, not a fallback to the next backend.
+  const threads = wasmThreadsFromEnv();
+  if (threads) return (await initThreadedWasm(threads)) > 0;
   try {
     await import("@tensorflow/tfjs-backend-wasm");
     return await tf.setBackend("wasm");
