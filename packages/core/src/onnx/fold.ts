@@ -22,7 +22,11 @@ export function foldConstants(g: GraphBuilder): void {
     const x = big.data as Float32Array;
     const y = small.data as Float32Array;
     const at = (i: number) => (y.length === 1 ? y[0] : y[i]);
-    const out = n.opType === "Mul" ? x.map((v, i) => f32(v * at(i))) : x.map((v, i) => f32(v + at(i)));
+    // Plain loops, not TypedArray#map with a closure: these run over whole weight tensors (seconds of a
+    // StyleGAN2 export). A Float32Array store rounds as Math.fround does, so the bytes are the same.
+    const out = new Float32Array(x.length);
+    if (n.opType === "Mul") for (let i = 0; i < x.length; i++) out[i] = x[i] * at(i);
+    else for (let i = 0; i < x.length; i++) out[i] = x[i] + at(i);
     // The node's output becomes an initializer of the same name, so its readers need no change.
     g.inits.set(n.outputs[0], { dims: big.dims, data: out });
     g.nodes.splice(g.nodes.indexOf(n), 1);
@@ -35,7 +39,10 @@ type Action = () => void;
 function scaleInput(g: GraphBuilder, n: Node, i: number, c: number): Action {
   return () => {
     const t = g.constant(n.inputs[i])!;
-    n.inputs[i] = g.f32("scaled", t.dims, (t.data as Float32Array).map((v) => f32(v * c)));
+    const src = t.data as Float32Array;
+    const out = new Float32Array(src.length);
+    for (let j = 0; j < src.length; j++) out[j] = src[j] * c;
+    n.inputs[i] = g.f32("scaled", t.dims, out);
   };
 }
 
