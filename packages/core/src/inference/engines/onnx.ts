@@ -23,6 +23,7 @@ import { parseDcganConfig } from "../../networks/dcgan/config.ts";
 import { exportDcgan } from "../../networks/dcgan/generator.ts";
 import { exportSpade } from "../../networks/spade/generator.ts";
 import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type SynthesisNoise } from "../../networks/stylegan2/generator.ts";
+import { mappingKeys } from "../../networks/stylegan2/mapping.ts";
 import { RandomState } from "../../random/index.ts";
 import type { CycleGANEngine, DcganEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
 import { OrtModelCache } from "./ort-cache.ts";
@@ -126,7 +127,7 @@ export function truncateWs(w: Float32Array, n: number, numWs: number, wAvg: Floa
   const wDim = w.length / n;
   const ws = new Float32Array(n * numWs * wDim);
   const cut = Math.max(0, Math.min(cutoff ?? numWs, numWs));
-  if (psi !== 1 && !wAvg) throw new Error("mapping: truncation needs w_avg, but this network has none (w_avg_beta = null)");
+  if (psi !== 1 && !wAvg) throw new Error(`mapping: truncation needs ${mappingKeys.wAvg}, but this network has none (w_avg_beta = null)`);
   const f = Math.fround;
   for (let b = 0; b < n; b++)
     for (let l = 0; l < numWs; l++)
@@ -162,7 +163,7 @@ export async function styleGan2(record: Pick<ModelJson, "config">, sd: StateDict
     return s;
   };
   await synthesis("const");
-  const avg = sd.get("mapping.w_avg");
+  const avg = sd.get(mappingKeys.wAvg);
   const wAvg = avg ? Float32Array.from(toFloat32(avg)) : null;
   const { z_dim, c_dim, w_dim, img_resolution, img_channels } = cfg;
   const numWs = derived.numWs;
