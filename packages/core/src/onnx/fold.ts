@@ -23,7 +23,7 @@ export function foldConstants(g: GraphBuilder): void {
     const y = small.data as Float32Array;
     const at = (i: number) => (y.length === 1 ? y[0] : y[i]);
     // Plain loops, not TypedArray#map with a closure: these run over whole weight tensors (seconds of a
-    // StyleGAN2 export). A Float32Array store rounds as Math.fround does, so the bytes are the same.
+    // large model's export). A Float32Array store rounds as Math.fround does, so the bytes are the same.
     const out = new Float32Array(x.length);
     if (n.opType === "Mul") for (let i = 0; i < x.length; i++) out[i] = x[i] * at(i);
     else for (let i = 0; i < x.length; i++) out[i] = x[i] + at(i);

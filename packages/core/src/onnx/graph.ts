@@ -245,7 +245,7 @@ export function polyphaseKernel(K: Float32Array | Float64Array, O: number, I: nu
   if (ry.dmin > 0 || rx.dmin > 0 || ry.dmax < 0 || rx.dmax < 0) throw new Error("polyphase kernel would need a crop; not supported");
   const out = new Float32Array(up * up * O * I * ry.size * rx.size);
   // Each phase's taps as (offset in the output block, offset in K's [Kh, Kw] block), found once per phase rather
-  // than per channel pair: the inner loop is then a gather (this ran seconds of a StyleGAN2 export).
+  // than per channel pair: the inner loop is then a gather (this ran seconds of a large model's export).
   const block = ry.size * rx.size;
   for (let py = 0; py < up; py++)
     for (let px = 0; px < up; px++) {
