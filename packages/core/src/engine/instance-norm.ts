@@ -7,6 +7,9 @@
  * textbook one, seven kernels:
  *   dx = r · (dy − mean(dy) − y · mean(dy · y)),  y = (x − mean) · r,  r = 1 / sqrt(var + eps).
  * The forward runs the same arithmetic either way, so outputs are bit-identical to the moments-based form.
+ * The gradient is first-order only: it reads the saved y and r as constants, so differentiating it again (a
+ * gradient penalty through a normalised D) would be wrong. No trainer does that: training/losses.ts refuses R1
+ * and wgan-gp for every family whose discriminator normalises this way.
  */
 import * as tf from "@tensorflow/tfjs-core";
 

@@ -9,6 +9,7 @@
  * which both backends are then also checked against.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { biasAdd } from "./bias-add.ts";
 import { instanceNormalize } from "./instance-norm.ts";
 
 export interface TensorSpec {
@@ -253,6 +254,13 @@ export const GAN_GRADIENT_CASES: GradCase[] = [
       const { mean, variance } = tf.moments(x, [1, 2], true);
       return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5)));
     },
+  },
+  {
+    // engine/bias-add.ts: one tape node with its own gradient (taken only while a tape records), against tf.add's.
+    name: "biasAdd (fused gradient)",
+    diff: [f32(2, 5, 6, 4), f32(4)],
+    fn: ([x, b]) => biasAdd(x, b),
+    reference: ([x, b]) => tf.add(x, b),
   },
   { name: "leakyRelu/relu/tanh/sigmoid/softplus", diff: [f32(3, 7)], fn: ([x]) => tf.addN([tf.leakyRelu(x, 0.2), tf.relu(x), tf.tanh(x), tf.sigmoid(x), tf.softplus(x)]) },
   { name: "sqrt/rsqrt/square", diff: [pos(3, 7)], fn: ([x]) => tf.addN([tf.sqrt(x), tf.rsqrt(x), tf.square(x)]) },

@@ -54,7 +54,7 @@ export interface FamilyLossRules {
 }
 
 const NOT_TWICE_DIFFERENTIABLE =
-  "its discriminator (TF.js LeakyReLU and spectral norm) has no second derivative here, which a gradient penalty needs (it differentiates D's input gradient again)";
+  "its discriminator (TF.js LeakyReLU, spectral norm and the fused instance norm's hand-written gradient) has no second derivative here, which a gradient penalty needs (it differentiates D's input gradient again)";
 
 /** A family that trains: the served families, and DCGAN, whose trainer exists before it joins families.ts. */
 export type TrainingFamily = ModelFamily | "dcgan";
