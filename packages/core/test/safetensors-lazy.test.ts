@@ -72,6 +72,14 @@ describe("openSafetensors", () => {
     expect([...lazy]).toEqual([]);
   });
 
+  it("fails loudly when read around its accessors, and copies decode", () => {
+    const lazy = openSafetensors(writeSafetensors(sd)).tensors;
+    expect(() => (Map.prototype.get.call(lazy, "a.weight") as { data: unknown }).data).toThrow(/read around its accessors/);
+    expect(() => structuredClone(lazy)).toThrow(/read around its accessors/);
+    const copy = new Map(lazy);
+    expect(plain(copy.get("a.weight")!)).toEqual(plain(sd.get("a.weight")!));
+  });
+
   it("checks the header at open, with readSafetensors' messages", () => {
     const bytes = writeSafetensors(sd);
     const truncated = bytes.subarray(0, bytes.byteLength - 1);

@@ -93,8 +93,18 @@ class LazyStateDict extends Map<string, RawTensor> {
   }
 }
 
-/** Stands in Map's own storage for a tensor not decoded yet; never returned (get and iteration go to the decoder). */
-const PENDING: RawTensor = { dtype: "U8", shape: [0], data: new Uint8Array(0) };
+/**
+ * Stands in Map's own storage for a tensor not decoded yet; get and iteration go to the decoder instead. Code that
+ * reaches Map's storage around them (Map.prototype.get.call, structuredClone, postMessage) gets an error rather
+ * than a silently empty tensor.
+ */
+const PENDING = Object.freeze({
+  dtype: "U8",
+  shape: [0],
+  get data(): Uint8Array {
+    throw new Error("a lazily decoded state dict was read around its accessors (copy it with new Map(dict) first)");
+  },
+}) as RawTensor;
 
 interface HeaderEntry {
   name: string;
