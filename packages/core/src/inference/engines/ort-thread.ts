@@ -87,6 +87,11 @@ class OrtThread {
     this.pending.clear();
   }
 
+  /** none started, started and loading onnxruntime-node, or loaded */
+  get state(): "idle" | "loading" | "ready" {
+    return this.worker === undefined ? "idle" : this.loaded ? "ready" : "loading";
+  }
+
   /** Starts the thread (its first act is loading onnxruntime-node) unless it runs already. */
   warm(): void {
     this.worker ??= this.start();
@@ -112,6 +117,11 @@ const thread = new OrtThread();
  */
 export function startOrtThread(): void {
   thread.warm();
+}
+
+/** Where the runtime thread stands; for tests and diagnostics. */
+export function ortThreadState(): "idle" | "loading" | "ready" {
+  return thread.state;
 }
 
 /**
