@@ -39,6 +39,12 @@ export const SettingsSchema = z.object({
     .enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"])
     .default("auto")
     .describe("TF.js backend (auto = best available)"),
+  GANSERVE_WASM_THREADS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("Threads of the wasm backend (training, fallback engine): unset, 0 or 1 = its single-threaded build; 2 or more = its threaded build, slower at the demo recipes on 2 cores (docs/performance.md)"),
   GANSERVE_ENGINE: z
     .enum(["auto", "onnx", "tfjs"])
     .default("auto")
