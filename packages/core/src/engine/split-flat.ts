@@ -12,8 +12,11 @@ import * as tf from "@tensorflow/tfjs-core";
 const SPLIT = "GanserveSplitInto";
 const CONCAT = "GanserveConcatFlat";
 
-/** The parts of tfjs-backend-wasm's BackendWasm the kernel uses (its type is not exported from the package root). */
-type WasmMemoryBackend = {
+/**
+ * The parts of tfjs-backend-wasm's BackendWasm that kernels written in JS use (its type is not exported from the
+ * package root): outputs allocated on its heap, and views of the heap.
+ */
+export type WasmMemoryBackend = {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
 };

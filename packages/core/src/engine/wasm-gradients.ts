@@ -15,6 +15,7 @@
  * in tfjs, so those are global.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { WasmMemoryBackend } from "./split-flat.ts";
 
 type Attrs = tf.NamedAttrMap;
 type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
@@ -171,11 +172,6 @@ function unsortedSegmentSum({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; 
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernel uses (its type is not exported from the package root). */
-type WasmMemoryBackend = {
-  readSync(dataId: tf.DataId): unknown;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-};
 
 /**
  * A conv filter [kh, kw, in, out] rotated 180° with its channels swapped, [kh, kw, out, in], in one pass in JS
@@ -188,8 +184,9 @@ function flipFilterKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; 
   const b = backend as WasmMemoryBackend;
   const f = inputs.filter as tf.TensorInfo;
   const [kh, kw, ci, co] = f.shape;
-  const src = b.readSync(f.dataId) as Float32Array;
   const info = b.makeOutput([kh, kw, co, ci], "float32");
+  // Heap views, not copies, taken after the allocation (growing the heap would detach earlier ones).
+  const src = b.typedArrayFromHeap(f);
   const out = b.typedArrayFromHeap(info);
   for (let i = 0; i < kh; i++)
     for (let j = 0; j < kw; j++) {
@@ -296,12 +293,10 @@ interface MirrorPadGradAttrs {
   xShape: number[];
 }
 
-
 function mirrorPadGradKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs }): tf.TensorInfo {
   const { paddings, mode, xShape } = attrs as unknown as MirrorPadGradAttrs;
   const b = backend as WasmMemoryBackend;
   const dy = inputs.dy as tf.TensorInfo;
-  const src = b.readSync(dy.dataId) as Float32Array;
   const skip = mode === "reflect" ? 1 : 0;
   const rank = xShape.length;
   // Per axis, the x offset (index × stride) each dy index lands on; then one pass over dy.
@@ -315,7 +310,8 @@ function mirrorPadGradKernel({ inputs, backend, attrs }: { inputs: tf.NamedTenso
     stride *= xShape[a];
   }
   const info = b.makeOutput(xShape, "float32");
-  // A view of the wasm heap: valid while nothing allocates, and nothing below does.
+  // Views of the wasm heap, taken after the allocation: valid while nothing allocates, and nothing below does.
+  const src = b.typedArrayFromHeap(dy);
   const out = b.typedArrayFromHeap(info);
   out.fill(0);
   const idx = new Array<number>(rank).fill(0);
