@@ -9,7 +9,8 @@ import { initBackend, tf } from "../src/engine/backend.ts";
 import { registerWasmGradientKernels } from "../src/engine/wasm-gradients.ts";
 import { readSafetensors } from "../src/checkpoints/safetensors.ts";
 import { toFloat32, type RawTensor, type StateDict } from "../src/checkpoints/tensor.ts";
-import { overlayResolvedWeights, spadeAdapter } from "../src/parity/spade.ts";
+import { overlayResolved } from "../src/networks/common/spectral-norm.ts";
+import { spadeAdapter } from "../src/parity/spade.ts";
 import type { ParityCase } from "../src/parity/types.ts";
 import {
   buildSemantics,
@@ -187,7 +188,7 @@ describe("spade spectral norm", () => {
     expect(st.origin).toBe("legacy-weight");
     expect(Math.abs(spectralSigma(st.weightOrig, st.u, st.v) - sigma) / sigma).toBeLessThan(1e-5);
     // Resolved: weight + sigma.
-    const res = readSpectralState(overlayResolvedWeights(weights, resolved), layer)!;
+    const res = readSpectralState(overlayResolved(weights, resolved), layer)!;
     expect(res.origin).toBe("resolved");
     expect(Math.abs(spectralSigma(res.weightOrig, res.u, res.v) - sigma) / sigma).toBeLessThan(1e-5);
     // No weight_v and no weight: one power iteration from the stored u gives the top singular value estimate.
@@ -238,7 +239,7 @@ for (const backend of ["wasm", "cpu"] as const) {
     });
 
     it("every fixture case within tolerance (weights_resolved overlaid)", async () => {
-      report.push(...(await runCases(overlayResolvedWeights(weights, resolved), "resolved")));
+      report.push(...(await runCases(overlayResolved(weights, resolved), "resolved")));
     });
 
     it("loads a torch 0.4-style checkpoint (no weight_v, eval weight buffer) to the same output", async () => {

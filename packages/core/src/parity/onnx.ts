@@ -18,7 +18,7 @@ import { exportCycleGAN } from "../networks/cyclegan/generator.ts";
 import { exportSpade } from "../networks/spade/generator.ts";
 import { onnxDcganAdapter } from "./dcgan.ts";
 import { compare, findManifests } from "./runner.ts";
-import { overlayResolvedWeights } from "./spade.ts";
+import { overlayResolved } from "../networks/common/spectral-norm.ts";
 import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
 
 const FORMATS = ["safetensors", "pth", "pth_legacy", "pkl", "resolved_spectral_norm"] as const;
@@ -201,7 +201,7 @@ export async function runOnnxParity(root: string): Promise<OnnxParityLine[]> {
     const load = async (format: string): Promise<StateDict> => {
       const file = path.join(dir, String(m.weights[format]));
       const bytes = new Uint8Array(fs.readFileSync(file));
-      if (format === "resolved_spectral_norm") return overlayResolvedWeights(await load("safetensors"), readSafetensors(bytes, file).tensors);
+      if (format === "resolved_spectral_norm") return overlayResolved(await load("safetensors"), readSafetensors(bytes, file).tensors);
       return (await loadCheckpoint(bytes, path.basename(file))).stateDict;
     };
     for (const format of FORMATS) {

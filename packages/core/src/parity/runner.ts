@@ -12,7 +12,8 @@ import { toFloat32, type StateDict } from "../checkpoints/tensor.ts";
 import { isFamily, type ModelFamily } from "../families.ts";
 import { cycleganAdapter } from "./cyclegan.ts";
 import { dcganAdapter } from "./dcgan.ts";
-import { overlayResolvedWeights, spadeAdapter } from "./spade.ts";
+import { overlayResolved } from "../networks/common/spectral-norm.ts";
+import { spadeAdapter } from "./spade.ts";
 import { stylegan2Adapter } from "./stylegan2.ts";
 import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
 
@@ -61,7 +62,7 @@ export function compare(out: ParityOutput, expected: { shape: number[]; data: Fl
 async function loadWeights(dir: string, m: Manifest, format: (typeof FORMATS)[number], base: () => Promise<StateDict>): Promise<StateDict> {
   const file = path.join(dir, String(m.weights[format]));
   const bytes = new Uint8Array(fs.readFileSync(file));
-  if (format === "resolved_spectral_norm") return overlayResolvedWeights(await base(), readSafetensors(bytes, file).tensors);
+  if (format === "resolved_spectral_norm") return overlayResolved(await base(), readSafetensors(bytes, file).tensors);
   return (await loadCheckpoint(bytes, path.basename(file))).stateDict;
 }
 

@@ -7,7 +7,7 @@
  *
  * Weights: the full state dict (spectral convs as weight_orig/u/v), or one where spectral convs are resolved
  * (`<layer>.weight` + `<layer>.sigma`, as `weights_resolved.safetensors`). The resolved file holds only the
- * spectral convs, so it must be overlaid on the full dict first (`overlayResolvedWeights`).
+ * spectral convs, so it must be overlaid on the full dict first (`overlayResolved`, networks/common/spectral-norm.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { RawTensor } from "../checkpoints/tensor.ts";
@@ -18,7 +18,6 @@ import { buildSemantics, type IdMap } from "../networks/spade/preprocess.ts";
 import type { CaseRunner, FamilyAdapter, ParityCase, ParityOutput } from "./types.ts";
 
 /** The fixtures' resolved spectral convs overlaid on the full state dict (defined with spectral norm). */
-export { overlayResolved as overlayResolvedWeights } from "../networks/common/spectral-norm.ts";
 
 const nchwToNhwc = (raw: RawTensor) =>
   tf.transpose(tf.tensor4d(toFloat32(raw), raw.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
@@ -68,7 +67,7 @@ export const spadeAdapter: FamilyAdapter = {
   async load(config, weights): Promise<CaseRunner> {
     const cfg = parseSpadeConfig(config);
     if (holdsOnlyResolvedSpectral(cfg, weights))
-      throw new Error("spade: these weights hold only the resolved spectral convs; overlay them on the full state dict (overlayResolvedWeights)");
+      throw new Error("spade: these weights hold only the resolved spectral convs; overlay them on the full state dict (overlayResolved)");
     let g: SpadeGenerator | undefined;
     const generator = () => (g ??= SpadeGenerator.fromStateDict(cfg, weights));
     return {

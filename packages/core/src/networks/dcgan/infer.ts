@@ -10,8 +10,8 @@ import { DCGAN_LAYOUTS, DCGAN_SEQUENTIALS, type DcganConfig, type DcganLayer, Dc
 import type { Inference } from "../../checkpoints/infer-common.ts";
 import { CheckpointError, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
 
-/** How each layout names its tensors, for error messages. */
 const { main: MAIN, model: MODEL, fc: FC, deconv: DECONV } = DCGAN_SEQUENTIALS;
+/** How each layout names its tensors, for error messages. */
 export const DCGAN_LAYOUT_NAMES: Record<DcganLayout, string> = {
   fc_deconv: `fc_deconv (${FC}.N.* Linear/BatchNorm1d, then ${DECONV}.N.* ConvTranspose2d/BatchNorm2d)`,
   main: `main (${MAIN}.N.* ConvTranspose2d/BatchNorm2d from z of nz×1×1)`,
