@@ -24,7 +24,11 @@ export function wasmThreadsFromEnv(value = process.env.GANSERVE_WASM_THREADS): n
   return n;
 }
 
-/** Switches the wasm backend to its threaded build with `threads` threads; returns the count it runs on. */
+/**
+ * Switches the wasm backend to its threaded build with `threads` threads; returns the count it runs on. While it
+ * starts, `os.cpus` and `globalThis.Worker` are swapped process-wide (across awaits), so it runs once, from
+ * initBackend, before the process does other work.
+ */
 export async function initThreadedWasm(threads: number): Promise<number> {
   const wasmOut = path.join(path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json")), "wasm-out");
   const workerSource = (require(path.join(wasmOut, "tfjs-backend-wasm-threaded-simd.worker.js")) as { wasmWorkerContents: string }).wasmWorkerContents;
