@@ -171,8 +171,6 @@ function unsortedSegmentSum({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; 
   });
 }
 
-/** The parts of tfjs-backend-wasm's BackendWasm the kernel uses (its type is not exported from the package root). */
-
 /**
  * A conv filter [kh, kw, in, out] rotated 180° with its channels swapped, [kh, kw, out, in], in one pass in JS
  * over the heap: as reverse + transpose it was two kernels, and wasm's Reverse alone cost more than the
