@@ -352,6 +352,13 @@ describe("IAM least privilege", () => {
     expect(ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.role).sort()).toEqual(["FineTuneInstanceRole", "GpuInstanceRole"]);
   });
 
+  test("the GPU task writes predictions and compiled graphs only: weights and model records stay read-only to it", () => {
+    const puts = statements()
+      .filter((s) => s.role === "InferenceTaskRole" && s.Action.includes("s3:PutObject"))
+      .flatMap((s) => s.Resource.map((r) => r.slice(`${bucketArn}/`.length)));
+    expect(puts.sort()).toEqual(["models/*/*/compiled/*", "predictions-data/*", "predictions-state/*", "predictions/*"]);
+  });
+
   test("task roles are assumable by ECS tasks only", () => {
     for (const name of ["InferenceTaskRole", "InferenceExecutionRole", "FineTuneJobRole", "FineTuneExecutionRole"]) {
       const doc = json(one("aws:iam/role:Role", name).inputs.assumeRolePolicy);

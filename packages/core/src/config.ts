@@ -57,7 +57,7 @@ export const SettingsSchema = z.object({
   GANSERVE_ORT_CACHE_DIR: z
     .string()
     .optional()
-    .describe("Directory of ONNX Runtime-optimised models, so a model's second start skips export and optimisation (unset = <data dir>/ort-cache; empty = off)"),
+    .describe("Directory of ONNX Runtime-optimised models, so a model's second start skips export and optimisation (unset = <data dir>/ort-cache; empty = off); what one process builds is also copied to the model store for the next"),
   GANSERVE_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024).describe("Largest request body accepted"),
   GANSERVE_MAX_UPLOAD_BYTES: positiveInt.default(512 * 1024 * 1024).describe("Largest dataset zip an upload form accepts"),
   GANSERVE_MAX_PIXELS: positiveInt.default(4096 * 4096).describe("Largest input image (width × height)"),

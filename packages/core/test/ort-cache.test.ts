@@ -7,6 +7,9 @@ import { initBackend } from "../src/engine/backend.ts";
 import { type OnnxCycleGANEngine, onnxEngines } from "../src/inference/engines/onnx.ts";
 import { codeFingerprint, OrtModelCache } from "../src/inference/engines/ort-cache.ts";
 import type { ModelJson } from "../src/models/model-json.ts";
+import { modelKeys } from "../src/storage/keys.ts";
+import { Storage } from "../src/storage/storage.ts";
+import { startEmbeddedStore, type EmbeddedStore } from "./helpers/embedded-store.ts";
 import { CycleGANGenerator } from "../src/networks/cyclegan/generator.ts";
 
 // A small CycleGAN: the cache does not care about the family, and this one exports and runs in well under a second.
@@ -107,10 +110,64 @@ describe("ORT optimised-model cache", () => {
 
   it("names different files for different graphs and configs of the same weights", () => {
     const c = new OrtModelCache(dir);
-    const a = c.fileFor({ weightsSha256: shaA, graph: "AtoB", config });
-    expect(a).not.toBeNull();
-    expect(c.fileFor({ weightsSha256: shaA, graph: "BtoA", config })).not.toBe(a);
-    expect(c.fileFor({ weightsSha256: shaA, graph: "AtoB", config: { ...config, ngf: 16 } })).not.toBe(a);
-    expect(c.fileFor({ weightsSha256: shaA, graph: "AtoB", config })).toBe(a);
+    const file = (id: Parameters<OrtModelCache["entry"]>[0]) => c.entry(id)?.file;
+    const a = file({ weightsSha256: shaA, graph: "AtoB", config });
+    expect(a).toMatch(/[0-9a-f]{64}\.onnx$/);
+    expect(file({ weightsSha256: shaA, graph: "BtoA", config })).not.toBe(a);
+    expect(file({ weightsSha256: shaA, graph: "AtoB", config: { ...config, ngf: 16 } })).not.toBe(a);
+    expect(file({ weightsSha256: shaA, graph: "AtoB", config })).toBe(a);
+  });
+});
+
+describe("ORT optimised-model cache, shared through the model store", () => {
+  let store: EmbeddedStore;
+  beforeAll(async () => {
+    store = await startEmbeddedStore({ name: "ort-shared", bucket: "models" });
+  });
+  afterAll(() => store.close());
+
+  /** One container's start: its own (empty unless reused) directory, the shared store; waits for its copies. */
+  async function start(cacheDir: string, weights: Uint8Array, sha256: string, storage: Storage = store.storage, errors: string[] = []): Promise<Float32Array> {
+    const engines = onnxEngines({ threads: 1, cacheDir, shared: { store: storage, onError: (_e, what) => errors.push(what) } });
+    const e = (await engines.load(record(sha256), weights)) as OnnxCycleGANEngine;
+    try {
+      return await e.forward("AtoB", x, 1, size, size);
+    } finally {
+      e.dispose();
+      await engines.cache?.flush();
+    }
+  }
+  const stored = async () => (await store.storage.list(modelKeys.version("cached", "v1"))).map((o) => o.key);
+
+  it("copies what a start built to the version's folder, and a new container with an empty disk starts from it", async () => {
+    const built = await start(path.join(dir, "task-1"), weightsA, shaA);
+    const keys = await stored();
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatch(/^models\/cached\/v1\/compiled\/[0-9a-f]{64}\.onnx$/);
+    const [local] = entries(path.join(dir, "task-1"));
+    expect(keys[0].endsWith(local)).toBe(true);
+    expect(Buffer.from((await store.storage.get(keys[0]))!)).toEqual(fs.readFileSync(path.join(dir, "task-1", local)));
+
+    // B's optimised graph under A's key in the store: a second task that computes B's image from A's weights
+    // read its graph from the store instead of building one.
+    const fromB = await start(path.join(dir, "other-b"), weightsB, shaB);
+    const [bFile] = entries(path.join(dir, "other-b"));
+    await store.storage.put(keys[0], fs.readFileSync(path.join(dir, "other-b", bFile)));
+    const second = await start(path.join(dir, "task-2"), weightsA, shaA);
+    expect(Array.from(second)).toEqual(Array.from(fromB));
+    expect(Array.from(second)).not.toEqual(Array.from(built));
+    expect(entries(path.join(dir, "task-2"))).toEqual([local]);
+  });
+
+  it("serves when the model store cannot be reached, and says so", async () => {
+    const expected = await forward(path.join(dir, "plain"), weightsA, shaA);
+    const down = new Storage({ ...store.storage.options, endpoint: "http://127.0.0.1:9", maxAttempts: 1 });
+    const errors: string[] = [];
+    const y = await start(path.join(dir, "offline"), weightsA, shaA, down, errors);
+    expect(Array.from(y)).toEqual(Array.from(expected));
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/^reading the compiled graph [0-9a-f]{64} of cached\/v1/);
+    expect(errors[1]).toMatch(/^copying the compiled graph [0-9a-f]{64} of cached\/v1 to the model store$/);
+    expect(entries(path.join(dir, "offline"))).toHaveLength(1);
   });
 });

@@ -23,7 +23,7 @@ const log = createLogger(settings.GANSERVE_LOG_LEVEL);
 const opened = await openStorage(settings);
 const secrets = optionalSecretBox(settings, (err) => log.error({ err }, "no secret key: prediction webhooks will not be sent"));
 const registry = new ModelRegistry(opened.storage);
-const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings), createMetrics(), inferenceOptions(settings));
+const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings, opened.storage, log), createMetrics(), inferenceOptions(settings));
 const { worker, queue } = createPredictions({ settings, storage: opened.storage, registry, inference, log, secrets });
 if (queue.kind === "memory") log.warn("no PredictionQueue link or GANSERVE_PREDICTION_QUEUE_URL: this worker pulls from an in-process queue nobody sends to");
 // A task that asked for a GPU provider (GANSERVE_ORT_PROVIDERS=cuda,cpu) and did not get one could not create

@@ -7,6 +7,9 @@
  *                              <owner>/<direction>.json (uploaded directions; owner: the tenant or "operator")
  *   models/<name>/<version>/   model.json (the version record, written last), weights.safetensors, sample.png,
  *                              examples/<file>.png (example inputs listed in model.json)
+ *   models/<name>/<version>/compiled/<key>.onnx   graphs ONNX Runtime optimised for one CPU and runtime
+ *                              (inference/engines/ort-cache.ts: the key hashes weights, code, runtime and CPU),
+ *                              written by the first serving process that built them, read by every later one
  *   datasets/<id>/             dataset.json (the record), upload.zip (what the client PUT to the presigned
  *                              URL, deleted by a successful finalize), files/<key> (every accepted image,
  *                              written by finalize), index.json
@@ -47,6 +50,10 @@ export const modelKeys = {
   sample: (name: string, version: string) => `${modelKeys.version(name, version)}${MODEL_SAMPLE_FILE}`,
   /** An example input listed in model.json (`examples/<file>.png`, validated by ModelExample). */
   example: (name: string, version: string, file: string) => `${modelKeys.version(name, version)}${file}`,
+  /** A graph optimised by ONNX Runtime (ort-cache.ts); `key` is that cache's hex key. */
+  compiled: (name: string, version: string, key: string) => `${modelKeys.version(name, version)}compiled/${key}.onnx`,
+  /** Every version's compiled graphs, as an IAM resource pattern (the serving task may write only these). */
+  compiledPattern: "models/*/*/compiled/",
 } as const;
 
 /** Latent directions stored with a model version (inference/directions.ts). */

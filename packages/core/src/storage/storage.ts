@@ -15,6 +15,9 @@ import {
   S3Client,
   CreateBucketCommand,
 } from "@aws-sdk/client-s3";
+import fs from "node:fs";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { ApiError } from "../errors.ts";
@@ -147,6 +150,40 @@ export class Storage {
       if (status === 412 || status === 409) return false;
       throw e;
     }
+  }
+
+  /**
+   * Streams a local file into an object, never holding it in memory: for files of hundreds of MB (an optimised
+   * model, inference/engines/ort-cache.ts) that a serving process writes beside its passes. A stream cannot be
+   * sent twice, so a failed attempt is not retried: the caller decides what a failed copy means.
+   */
+  async putFile(key: string, file: string, opts: PutOptions = {}): Promise<void> {
+    const { size } = await fs.promises.stat(file);
+    await this.call(() =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: fs.createReadStream(file), ContentLength: size, ContentType: opts.contentType, Metadata: opts.metadata }),
+      ),
+    );
+  }
+
+  /** Streams an object into a local file (created or replaced); false, and no file written, when it does not exist. */
+  async getFile(key: string, file: string): Promise<boolean> {
+    let body: Readable;
+    try {
+      const res = await this.call(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
+      body = res.Body as Readable;
+    } catch (e) {
+      if (isMissing(e)) return false;
+      throw e;
+    }
+    try {
+      await pipeline(body, fs.createWriteStream(file));
+    } catch (e) {
+      await fs.promises.rm(file, { force: true });
+      if (isNetworkError(e)) unavailable(e);
+      throw e;
+    }
+    return true;
   }
 
   /** Returns undefined when the object does not exist. */

@@ -9,6 +9,8 @@ import type { Settings } from "../../config.ts";
 import type { BackendChoice } from "../../engine/backend.ts";
 import type { EngineFactory } from "../engine.ts";
 import { type OnnxEngineOptions, onnxEngines } from "./onnx.ts";
+import type { Logger } from "../../log.ts";
+import type { Storage } from "../../storage/storage.ts";
 import { tfjsEngines } from "./tfjs.ts";
 
 export function servingEngines(choice: "auto" | "onnx" | "tfjs", backend: BackendChoice, onnxOptions: OnnxEngineOptions = {}): EngineFactory {
@@ -25,9 +27,17 @@ export function servingEngines(choice: "auto" | "onnx" | "tfjs", backend: Backen
   };
 }
 
-/** The engines a serving process (the API's or a prediction worker's) runs, as its settings choose them. */
-export function servingEnginesFor(settings: Pick<Settings, "GANSERVE_ENGINE" | "GANSERVE_BACKEND" | "GANSERVE_ORT_CACHE_DIR" | "dataDir">): EngineFactory {
+/**
+ * The engines a serving process (the API's or a prediction worker's) runs, as its settings choose them.
+ * `store`: the model store, where the optimised-model cache keeps what one container built for the next.
+ */
+export function servingEnginesFor(
+  settings: Pick<Settings, "GANSERVE_ENGINE" | "GANSERVE_BACKEND" | "GANSERVE_ORT_CACHE_DIR" | "dataDir">,
+  store?: Storage,
+  log?: Logger,
+): EngineFactory {
   // The optimised-model cache (ort-cache.ts) lives beside the local store unless the settings put it elsewhere.
   const cacheDir = settings.GANSERVE_ORT_CACHE_DIR ?? path.join(settings.dataDir, "ort-cache");
-  return servingEngines(settings.GANSERVE_ENGINE, settings.GANSERVE_BACKEND, { cacheDir });
+  const shared = store && { store, onError: (err: unknown, what: string) => log?.warn({ err: String(err) }, `optimised-model cache: ${what}`) };
+  return servingEngines(settings.GANSERVE_ENGINE, settings.GANSERVE_BACKEND, { cacheDir, shared });
 }

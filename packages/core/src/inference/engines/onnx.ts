@@ -10,7 +10,6 @@
  * height and width), so no per-shape sessions are needed.
  */
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import os from "node:os";
 import { openSafetensors } from "../../checkpoints/safetensors.ts";
 import { toFloat32, type StateDict } from "../../checkpoints/tensor.ts";
@@ -26,7 +25,7 @@ import { exportStyleGAN2Mapping, exportStyleGAN2Synthesis, synthesisLayout, type
 import { mappingKeys } from "../../networks/stylegan2/mapping.ts";
 import { RandomState } from "../../random/index.ts";
 import type { CycleGANEngine, DcganEngine, SpadeEngine, StyleGAN2Engine } from "../engine.ts";
-import { OrtModelCache } from "./ort-cache.ts";
+import { OrtModelCache, type SharedTier } from "./ort-cache.ts";
 import { createOrtSession, startOrtThread, type Feed, type OrtSession } from "./ort-thread.ts";
 
 export interface OnnxEngineOptions {
@@ -42,6 +41,8 @@ export interface OnnxEngineOptions {
    * from there instead of exporting and optimising them again. Off when unset.
    */
   cacheDir?: string;
+  /** The model store as the cache's second tier (ort-cache.ts): entries built by one container serve the next. */
+  shared?: SharedTier;
   /** per-op profiles of every session, to files named <profile>-<graph>_<date>.json (bench/profile.ts) */
   profile?: string;
 }
@@ -51,6 +52,8 @@ export interface GraphSource {
   cache?: OrtModelCache;
   /** sha256 of the weights file: part of the cache key */
   weightsSha256?: string;
+  /** the model version: where the model store keeps its compiled graphs */
+  model?: { name: string; version: string };
   profile?: string;
 }
 
@@ -64,6 +67,8 @@ export type OnnxEngine = OnnxStyleGAN2Engine | OnnxCycleGANEngine | OnnxSpadeEng
 
 export interface OnnxEngineFactory {
   name: string;
+  /** the optimised-model cache, when one is configured (flush() before a process exits on purpose) */
+  cache?: OrtModelCache;
   load(record: ModelJson, weights: Uint8Array): Promise<OnnxEngine>;
 }
 
@@ -82,17 +87,17 @@ export function createSession(model: Uint8Array, threads = defaultThreads(), mem
 }
 
 /**
- * One graph's session: from the optimised-model cache when it holds this graph, else exported by `build` (and,
- * with a cache, the optimised model saved there for the next start).
+ * One graph's session: from the optimised-model cache when it holds this graph (on this disk or in the model
+ * store), else exported by `build` (and, with a cache, the optimised model saved there for the next start).
  */
 async function graphSession(src: GraphSource, config: unknown, graph: string, build: () => Uint8Array, threads = defaultThreads(), memArena = true): Promise<OrtSession> {
   const opts = { threads, memArena, profile: src.profile && `${src.profile}-${graph}${memArena ? "" : "-no-arena"}` };
   const cache = src.cache;
-  const file = cache && src.weightsSha256 ? cache.fileFor({ weightsSha256: src.weightsSha256, graph, config }) : null;
-  if (!cache || !file) return createOrtSession(build(), opts);
-  if (fs.existsSync(file)) {
+  const entry = cache && src.weightsSha256 ? cache.entry({ weightsSha256: src.weightsSha256, graph, config }, src.model) : null;
+  if (!cache || !entry) return createOrtSession(build(), opts);
+  if (await cache.fetch(entry)) {
     try {
-      return await createOrtSession({ path: file }, opts);
+      return await createOrtSession({ path: entry.file }, opts);
     } catch {
       // An entry this ORT cannot open (a truncated disk, a foreign file): build the graph and write it anew.
     }
@@ -100,7 +105,7 @@ async function graphSession(src: GraphSource, config: unknown, graph: string, bu
   // A cache that cannot be written (a read-only or full disk) costs the next start its speed, never this load.
   let tmp: string;
   try {
-    tmp = cache.pending(file);
+    tmp = cache.pending(entry.file);
   } catch {
     return createOrtSession(build(), opts);
   }
@@ -112,7 +117,8 @@ async function graphSession(src: GraphSource, config: unknown, graph: string, bu
     throw e;
   }
   try {
-    cache.commit(tmp, file);
+    cache.commit(tmp, entry.file);
+    cache.share(entry);
   } catch {
     cache.discard(tmp);
   }
@@ -318,9 +324,10 @@ export async function dcgan(record: Pick<ModelJson, "config">, sd: StateDict, th
 export function onnxEngines(opts: OnnxEngineOptions = {}): OnnxEngineFactory {
   const threads = opts.threads ?? defaultThreads();
   const memArena = opts.memArena ?? true;
-  const cache = opts.cacheDir ? new OrtModelCache(opts.cacheDir) : undefined;
+  const cache = opts.cacheDir ? new OrtModelCache(opts.cacheDir, opts.shared) : undefined;
   return {
     name: "onnx",
+    cache,
     async load(record, weights) {
       // The runtime thread loads onnxruntime-node's binding while this thread reads the header and the key.
       startOrtThread();
@@ -328,7 +335,7 @@ export function onnxEngines(opts: OnnxEngineOptions = {}): OnnxEngineFactory {
       const { tensors } = openSafetensors(weights, `${record.name}/${record.version}/weights.safetensors`);
       // The record's sha256 was checked against these bytes when they were read; a bare record is hashed here.
       const weightsSha256 = cache ? (record.weights?.sha256 ?? createHash("sha256").update(weights).digest("hex")) : undefined;
-      const src: GraphSource = { cache, weightsSha256, profile: opts.profile };
+      const src: GraphSource = { cache, weightsSha256, model: { name: record.name, version: record.version }, profile: opts.profile };
       switch (record.family) {
         case "stylegan2":
           return styleGan2(record, tensors, threads, memArena, src);
