@@ -20,6 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { CheckpointError, numel, toFloat32, type RawTensor, type StateDict } from "../../checkpoints/tensor.ts";
+import { NORMALIZE_EPS, powerIteration } from "../../engine/spectral.ts";
 import * as eager from "../ops/eager.ts";
 import { join } from "./conv.ts";
 import { assertShape, type Ops, type SpectralParams } from "../ops/ops.ts";
@@ -42,10 +43,6 @@ export const hasSpectralOrig = (sd: StateDict): boolean => [...sd.keys()].some((
 
 /** The official (weight_orig) key of a spectral layer's weight, and the key of its plain or resolved weight. */
 export const spectralWeightKeys = (layer: string): { orig: string; plain: string } => ({ orig: join(layer, ORIG), plain: join(layer, WEIGHT) });
-
-/** PyTorch's F.normalize eps in spectral_norm. */
-const NORMALIZE_EPS = 1e-12;
-
 
 // ---- host-side math on the official layout: W is row-major [out, cols] -------------------------------------
 
@@ -292,17 +289,9 @@ export class SpectralConv2d<T = tf.Tensor4D, P = tf.Variable> {
   /** One training-mode power-iteration step (torch runs it before each training forward); updates u and v. */
   powerIteration(steps = 1): void {
     const p = this.eager();
-    tf.tidy(() => {
-      const w = eager.spectralMatrix(p.orig);
-      let u: tf.Tensor1D = p.u as tf.Tensor1D;
-      let v: tf.Tensor1D = p.v as tf.Tensor1D;
-      const unit = (x: tf.Tensor1D) => tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x))), NORMALIZE_EPS)) as tf.Tensor1D;
-      for (let i = 0; i < steps; i++) {
-        v = unit(tf.squeeze(tf.matMul(w, tf.expandDims(u, 1), true, false), [1]) as tf.Tensor1D);
-        u = unit(tf.squeeze(tf.matMul(w, tf.expandDims(v, 1)), [1]) as tf.Tensor1D);
-      }
-      p.u.assign(u);
-      p.v.assign(v);
-    });
+    const [u, v] = powerIteration(p.orig, p.u as tf.Tensor1D, p.v as tf.Tensor1D, steps);
+    p.u.assign(u);
+    p.v.assign(v);
+    tf.dispose([u, v]);
   }
 }

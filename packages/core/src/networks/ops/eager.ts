@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { biasAdd } from "../../engine/bias-add.ts";
 import { instanceNormalize } from "../../engine/instance-norm.ts";
+import * as spectral from "../../engine/spectral.ts";
 import { conv2dResample } from "../common/conv2d_resample.ts";
 import type { BatchNormParams, ConvTransposeOptions, SpectralParams } from "./ops.ts";
 
@@ -20,19 +21,14 @@ export function conv2dSymmetric(x: tf.Tensor4D, weight: tf.Tensor4D, stride: num
   return bias ? biasAdd(y, bias) : y;
 }
 
-/** W.reshape(out, -1) of an HWIO weight, in PyTorch's element order (in, kh, kw). */
-export function spectralMatrix(orig: tf.Tensor): tf.Tensor2D {
-  return tf.reshape(tf.transpose(orig, [3, 2, 0, 1]), [orig.shape[3] as number, -1]);
-}
-
 /** sigma = u · (W.reshape(out, -1) @ v) from the stored u and v (no power iteration, as torch's eval). */
 export function spectralSigma(p: SpectralParams<tf.Tensor>): tf.Scalar {
-  return tf.sum(tf.mul(p.u, tf.squeeze(tf.matMul(spectralMatrix(p.orig), tf.expandDims(p.v, 1)), [1]))) as tf.Scalar;
+  return spectral.spectralSigma(p.orig, p.u, p.v);
 }
 
 /** The eval weight weight_orig / sigma, HWIO; differentiable w.r.t. weight_orig (u and v are constants, as in torch). */
 export function spectralWeight(p: SpectralParams<tf.Tensor>): tf.Tensor4D {
-  return tf.div(p.orig, spectralSigma(p)) as tf.Tensor4D;
+  return spectral.spectralWeight(p.orig as tf.Tensor4D, p.u, p.v);
 }
 
 /** nn.ReflectionPad2d(p): mirror without repeating the edge; PyTorch requires p < H and p < W, and so do we. */

@@ -1,0 +1,186 @@
+/**
+ * Spectral norm's training-time arithmetic on wasm as single kernels: the power-iteration step, sigma, and the
+ * gradient of weight_orig / sigma. Built from tf ops, each costs a transpose of the whole HWIO weight into
+ * torch's [out, in·kh·kw] matrix plus a chain of small matVec, norm and reshape kernels: a SPADE demo step
+ * (18 spectral convs in G, each power-iterated twice and differentiated once) ran 4,726 kernels, 3,444 with
+ * these (`npm run bench:train -- --families spade --profile`); on wasm a dispatch costs more than these
+ * matVecs' arithmetic. The kernels here read the HWIO weight in place (row r = (ky, kx, in), column =
+ * out) and translate v's index to torch's (in, ky, kx) order, so u and v keep the official layout.
+ * Sums run in float64 (the tf ops sum in float32): the results agree with the op form to float32 rounding,
+ * which the gradient check in the tests bounds. Other backends keep the op form.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { WasmMemoryBackend } from "./split-flat.ts";
+
+/** PyTorch's F.normalize eps in spectral_norm. */
+export const NORMALIZE_EPS = 1e-12;
+
+const POWER = "GanserveSpectralPowerIteration";
+const SIGMA = "GanserveSpectralSigma";
+const WEIGHT_GRAD = "GanserveSpectralWeightGrad";
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+/** Row r of the HWIO weight as a [rows, out] matrix holds torch's column `index[r]` (in, ky, kx order). */
+function torchColumns(shape: number[]): Int32Array {
+  const [kh, kw, cin] = shape;
+  const index = new Int32Array(kh * kw * cin);
+  for (let y = 0, r = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < cin; i++, r++) index[r] = (i * kh + y) * kw + x;
+  return index;
+}
+
+const columnCache = new Map<string, Int32Array>();
+function columnsFor(shape: number[]): Int32Array {
+  const key = shape.join("x");
+  let c = columnCache.get(key);
+  if (!c) {
+    c = torchColumns(shape);
+    columnCache.set(key, c);
+  }
+  return c;
+}
+
+function normalizeInPlace(x: Float64Array): void {
+  let n = 0;
+  for (let i = 0; i < x.length; i++) n += x[i] * x[i];
+  const d = Math.max(Math.sqrt(n), NORMALIZE_EPS);
+  for (let i = 0; i < x.length; i++) x[i] /= d;
+}
+
+/** v = normalize(Wᵀu), u = normalize(W v), `steps` times; outputs [u, v]. */
+function powerIterationKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const b = backend as WasmMemoryBackend;
+  const { w, u, v } = inputs as Record<string, tf.TensorInfo>;
+  const steps = (attrs as unknown as { steps: number }).steps;
+  const uOut = b.makeOutput([...u.shape], "float32");
+  const vOut = b.makeOutput([...v.shape], "float32");
+  const cols = columnsFor(w.shape);
+  const wv = b.typedArrayFromHeap(w);
+  const out = u.shape[0];
+  const rows = cols.length;
+  const uu = Float64Array.from(b.typedArrayFromHeap(u));
+  const vv = new Float64Array(rows);
+  for (let s = 0; s < steps; s++) {
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      const base = r * out;
+      for (let o = 0; o < out; o++) acc += wv[base + o] * uu[o];
+      vv[r] = acc;
+    }
+    normalizeInPlace(vv);
+    uu.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const vr = vv[r];
+      const base = r * out;
+      for (let o = 0; o < out; o++) uu[o] += wv[base + o] * vr;
+    }
+    normalizeInPlace(uu);
+  }
+  b.typedArrayFromHeap(uOut).set(uu);
+  const vDst = b.typedArrayFromHeap(vOut);
+  for (let r = 0; r < rows; r++) vDst[cols[r]] = vv[r];
+  return [uOut, vOut];
+}
+
+/** sigma = u · (W v) with v in torch's order: a scalar. */
+function sigmaKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const b = backend as WasmMemoryBackend;
+  const { w, u, v } = inputs as Record<string, tf.TensorInfo>;
+  const res = b.makeOutput([], "float32");
+  b.typedArrayFromHeap(res)[0] = sigmaOf(b.typedArrayFromHeap(w), b.typedArrayFromHeap(u), b.typedArrayFromHeap(v), columnsFor(w.shape));
+  return res;
+}
+
+function sigmaOf(w: Float32Array, u: Float32Array, v: Float32Array, cols: Int32Array): number {
+  const out = u.length;
+  let sigma = 0;
+  for (let r = 0; r < cols.length; r++) {
+    let acc = 0;
+    const base = r * out;
+    for (let o = 0; o < out; o++) acc += w[base + o] * u[o];
+    sigma += acc * v[cols[r]];
+  }
+  return sigma;
+}
+
+/**
+ * Gradient of W = orig / sigma, sigma = u · (orig v), with u and v constants (as torch's spectral_norm):
+ *   d orig = (dW − ⟨dW, W⟩ · v uᵀ) / sigma.
+ */
+function weightGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const b = backend as WasmMemoryBackend;
+  const { dy, w, u, v, sigma } = inputs as Record<string, tf.TensorInfo>;
+  const res = b.makeOutput([...w.shape], "float32");
+  const cols = columnsFor(w.shape);
+  const [g, wv, uv, vv, dst] = [dy, w, u, v, res].map((t) => b.typedArrayFromHeap(t));
+  const s = b.typedArrayFromHeap(sigma)[0];
+  let dot = 0;
+  for (let i = 0; i < g.length; i++) dot += g[i] * wv[i];
+  const out = uv.length;
+  for (let r = 0; r < cols.length; r++) {
+    const dv = dot * vv[cols[r]];
+    const base = r * out;
+    for (let o = 0; o < out; o++) dst[base + o] = (g[base + o] - dv * uv[o]) / s;
+  }
+  return res;
+}
+
+const KERNELS: Array<[string, tf.KernelFunc]> = [
+  [POWER, powerIterationKernel as unknown as tf.KernelFunc],
+  [SIGMA, sigmaKernel as unknown as tf.KernelFunc],
+  [WEIGHT_GRAD, weightGradKernel as unknown as tf.KernelFunc],
+];
+
+/** Whether the kernels apply: wasm, float32, and a 4-d HWIO weight. */
+function onWasm(orig: tf.Tensor): boolean {
+  if (tf.getBackend() !== "wasm" || orig.rank !== 4 || orig.dtype !== "float32") return false;
+  for (const [kernelName, kernelFunc] of KERNELS) if (!tf.getKernel(kernelName, "wasm")) tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc });
+  return true;
+}
+
+/** W.reshape(out, -1) of an HWIO weight, in PyTorch's element order (in, kh, kw). */
+export function spectralMatrix(orig: tf.Tensor): tf.Tensor2D {
+  return tf.reshape(tf.transpose(orig, [3, 2, 0, 1]), [orig.shape[3] as number, -1]);
+}
+
+/**
+ * sigma = u · (W.reshape(out, -1) @ v) from the given u and v (no power iteration, as torch's eval), as tf ops on
+ * every backend: eval and inference outputs stay what they were before the kernels existed.
+ */
+export function spectralSigma(orig: tf.Tensor, u: tf.Tensor, v: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.mul(u, tf.squeeze(tf.matMul(spectralMatrix(orig), tf.expandDims(v, 1)), [1]))) as tf.Scalar);
+}
+
+/** `steps` training-mode power-iteration steps from (u, v) on the HWIO weight: the new [u, v]. */
+export function powerIteration(orig: tf.Tensor, u: tf.Tensor1D, v: tf.Tensor1D, steps: number): [tf.Tensor1D, tf.Tensor1D] {
+  if (onWasm(orig)) return tf.engine().runKernel(POWER, { w: orig, u, v }, { steps } as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor1D, tf.Tensor1D];
+  return tf.tidy(() => {
+    const w = spectralMatrix(orig);
+    const unit = (x: tf.Tensor1D) => tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x))), NORMALIZE_EPS)) as tf.Tensor1D;
+    for (let i = 0; i < steps; i++) {
+      v = unit(tf.squeeze(tf.matMul(w, tf.expandDims(u, 1), true, false), [1]) as tf.Tensor1D);
+      u = unit(tf.squeeze(tf.matMul(w, tf.expandDims(v, 1)), [1]) as tf.Tensor1D);
+    }
+    return [u, v];
+  });
+}
+
+/**
+ * The weight orig / sigma (HWIO), differentiable w.r.t. orig; u and v are constants, as in torch. On wasm while a
+ * tape records it is one tape node (forward: the sigma kernel and a div; backward: one kernel) where the op form
+ * records ten nodes and differentiates them with ~16 kernels. First-order only, like engine/instance-norm.ts.
+ */
+export function spectralWeight(orig: tf.Tensor4D, u: tf.Tensor, v: tf.Tensor): tf.Tensor4D {
+  if (!tf.engine().isTapeOn() || !onWasm(orig)) return tf.tidy(() => tf.div(orig, spectralSigma(orig, u, v)) as tf.Tensor4D);
+  const fused = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
+    const sigma = tf.engine().runKernel(SIGMA, { w: x, u, v }) as tf.Scalar;
+    const w = tf.div(x, sigma) as tf.Tensor4D;
+    save([w, sigma, u, v]);
+    return {
+      value: w,
+      gradFunc: (dy: tf.Tensor, [ws, ss, us, vs]: tf.Tensor[]) => tf.engine().runKernel(WEIGHT_GRAD, { dy, w: ws, u: us, v: vs, sigma: ss }) as tf.Tensor,
+    };
+  }) as (x: tf.Tensor4D) => tf.Tensor4D;
+  return fused(orig);
+}

@@ -1,0 +1,92 @@
+import * as tf from "@tensorflow/tfjs-core";
+// tfjs-core's Node bundle registers no gradients at all; vitest can load its ESM registration module.
+import "@tensorflow/tfjs-core/dist/register_all_gradients.js";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+import { beforeAll, describe, expect, test } from "vitest";
+import { maxAbsDiff, probeCase, randomData } from "../src/engine/wasm-gradient-probe.ts";
+import { powerIteration, spectralSigma, spectralWeight } from "../src/engine/spectral.ts";
+
+/** The tolerance every wasm-against-cpu gradient check uses (wasm-gradients.test.ts). */
+const TOL = 1e-4;
+type T4 = tf.Tensor4D;
+
+/** HWIO weights of the spectral convs our networks use: SPADE's 3x3 and 1x1, the PatchGAN's 4x4. */
+const SHAPES = [
+  [3, 3, 5, 6],
+  [1, 1, 7, 4],
+  [4, 4, 4, 8],
+];
+
+const unit = (n: number) => ({ shape: [n] });
+
+beforeAll(async () => {
+  await tf.setBackend("wasm");
+});
+
+describe("engine/spectral.ts kernels on wasm against the tf-op form on cpu", () => {
+  test.each(SHAPES)("weight_orig / sigma: forward and gradient, HWIO [%i, %i, %i, %i]", async (kh, kw, cin, cout) => {
+    const r = await probeCase(
+      {
+        name: `spectralWeight ${kh}x${kw}x${cin}x${cout}`,
+        diff: [{ shape: [kh, kw, cin, cout] }],
+        fixed: [unit(cout), unit(cin * kh * kw)],
+        fn: ([w], [u, v]) => spectralWeight(w as T4, u, v),
+        // The op form with autograd's gradient: what the fused node replaces, on both backends.
+        reference: ([w], [u, v]) => tf.div(w, spectralSigma(w, u, v)),
+      },
+      "wasm",
+      TOL,
+    );
+    expect(r.error).toBeUndefined();
+    expect(r.forwardDiff).toBeLessThanOrEqual(TOL);
+    expect(r.gradDiff).toBeLessThanOrEqual(TOL);
+    expect(r.referenceDiff).toBeLessThanOrEqual(TOL);
+  });
+
+  test("on wasm under a tape the weight is one node: its backward is one kernel, no transpose", async () => {
+    const w = tf.variable(tf.randomNormal([3, 3, 5, 6], 0, 1, "float32", 1)) as tf.Variable<tf.Rank.R4>;
+    const u = tf.randomNormal([6], 0, 1, "float32", 2);
+    const v = tf.randomNormal([45], 0, 1, "float32", 3);
+    const info = await tf.profile(() => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(spectralWeight(w, u, v)) as tf.Scalar, [w]);
+      tf.dispose([value, grads[w.name]]);
+    });
+    const names = info.kernels.map((k) => k.name);
+    expect(names).toContain("GanserveSpectralSigma");
+    expect(names).toContain("GanserveSpectralWeightGrad");
+    expect(names).not.toContain("Transpose");
+    tf.dispose([w, u, v]);
+  });
+
+  test.each(SHAPES)("power iteration, 1 and 3 steps, HWIO [%i, %i, %i, %i]", async (kh, kw, cin, cout) => {
+    let seed = kh * 1000 + cin * 10 + cout;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const data = [randomData({ shape: [kh, kw, cin, cout] }, rand), randomData(unit(cout), rand), randomData(unit(cin * kh * kw), rand)] as Float32Array[];
+    for (const steps of [1, 3]) {
+      const run = () =>
+        tf.tidy(() => {
+          const [w, u, v] = [
+            tf.tensor4d(data[0], [kh, kw, cin, cout]),
+            tf.tensor1d(data[1]),
+            tf.tensor1d(data[2]),
+          ];
+          const [u1, v1] = powerIteration(w, u, v, steps);
+          return [u1.dataSync().slice(), v1.dataSync().slice(), spectralSigma(w, u1, v1).dataSync()[0]] as const;
+        });
+      await tf.setBackend("cpu");
+      const [uc, vc, sc] = run();
+      await tf.setBackend("wasm");
+      const [uw, vw, sw] = run();
+      expect(maxAbsDiff(uw, uc), `u, ${steps} steps`).toBeLessThanOrEqual(TOL);
+      expect(maxAbsDiff(vw, vc), `v, ${steps} steps`).toBeLessThanOrEqual(TOL);
+      expect(Math.abs(sw - sc), `sigma, ${steps} steps`).toBeLessThanOrEqual(TOL);
+      // A real power-iteration step: unit u and v, and sigma = ‖W v‖ once u = W v / ‖W v‖.
+      expect(Math.hypot(...uw)).toBeCloseTo(1, 5);
+      expect(Math.hypot(...vw)).toBeCloseTo(1, 5);
+    }
+  });
+});
