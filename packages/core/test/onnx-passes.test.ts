@@ -16,7 +16,7 @@ import type { Ops } from "../src/networks/ops/ops.ts";
 import type { GraphBuilder } from "../src/onnx/graph.ts";
 import { Linear } from "../src/networks/common/linear.ts";
 import { SpectralConv2d } from "../src/networks/common/spectral-norm.ts";
-import { dropBiasBeforeInstanceNorm, foldAddIntoConvBias, foldBatchNorm, mergeSiblingConvs, optimize, polyphaseConvTranspose } from "../src/onnx/passes.ts";
+import { dropBiasBeforeInstanceNorm, foldAddIntoConvBias, foldBatchNorm, mergeSiblingConvs, optimize, polyphaseConvTranspose, spaceToDepthConv } from "../src/onnx/passes.ts";
 import { foldBiasIntoConv, foldConstants, foldScalarGains } from "../src/onnx/fold.ts";
 import { FullyConnectedLayer } from "../src/networks/stylegan2/layers.ts";
 
@@ -180,6 +180,34 @@ describe("graph passes against the eager forward", () => {
     expect(r.before.filter((o) => o === "Add")).toHaveLength(1);
     expect(r.after).not.toContain("Add");
     expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  for (const k of [7, 3])
+    it(`spaceToDepthConv computes a ${k}x${k} conv after a reflection pad as SpaceToDepth, conv, DepthToSpace`, async () => {
+      const net: Net = (ops) => {
+        const conv = new Conv2d(ops, "c", 4, 3, k);
+        return (x) => conv.apply(ops.reflectPad(x, (k - 1) / 2));
+      };
+      const r = await compare(net, 4, (g) => spaceToDepthConv(g, g.nodes.find((n) => n.opType === "Conv")!, 2), 8, 6);
+      expect(r.after).toEqual(["Transpose", "Pad", "SpaceToDepth", "Conv", "DepthToSpace", "Transpose", "Identity"]);
+      expect(r.diff).toBeLessThan(1e-5);
+    });
+
+  it("spaceToDepthConv refuses what blocks cannot tile: an even kernel, a strided or padded conv", () => {
+    const sd = stateDictFor((ops) => {
+      const a = new Conv2d(ops, "a", 2, 2, 4);
+      const b = new Conv2d(ops, "b", 2, 2, 3, { stride: 2 });
+      const c = new Conv2d(ops, "c", 2, 2, 3, { padding: 1 });
+      return (x) => c.apply(b.apply(a.apply(x)));
+    });
+    const ops = new GraphOps("t", sd);
+    const a = new Conv2d(ops, "a", 2, 2, 4);
+    const b = new Conv2d(ops, "b", 2, 2, 3, { stride: 2 });
+    const c = new Conv2d(ops, "c", 2, 2, 3, { padding: 1 });
+    c.apply(b.apply(a.apply(ops.input("x", [null, null, null, 2]))));
+    const convs = ops.g.nodes.filter((n) => n.opType === "Conv");
+    expect(() => spaceToDepthConv(ops.g, convs[0], 2)).toThrow(/does not tile/);
+    for (const n of convs.slice(1)) expect(() => spaceToDepthConv(ops.g, n, 2)).toThrow(/not a plain stride-1 conv/);
   });
 
   it("mergeSiblingConvs merges convs reading one value into one conv and a Split", async () => {

@@ -146,6 +146,59 @@ export function mergeSiblingConvs(g: GraphBuilder): void {
   }
 }
 
+/**
+ * `conv` (stride 1, no pads of its own, constant weights) computed at 1/`block` of its resolution: SpaceToDepth
+ * folds each block x block patch of its input into channels, one conv produces the block² output phases as
+ * channels, and DepthToSpace interleaves them (the inverse of `polyphaseUp`). The arithmetic is the same sums
+ * with zero taps added. It pays where a conv has few output channels: ONNX Runtime's blocked conv pads the output
+ * channels to its block (16 with AVX-512), so a 3-channel output runs 16 and a third of them at the speed of a
+ * full block; with block² times the channels most of that padding is real work. The input's height and width must
+ * be multiples of `block` once padded, which only the caller (the network) knows: it names the conv.
+ */
+export function spaceToDepthConv(g: GraphBuilder, conv: Node, block: number): void {
+  const w = g.constant(conv.inputs[1]);
+  const b = conv.inputs[2] ? g.constant(conv.inputs[2]) : undefined;
+  const ints = (k: string, d: number[]) => (conv.attrs?.[k]?.kind === "ints" ? [...(conv.attrs[k].v as readonly number[])] : d);
+  const plain = ints("strides", [1, 1]).every((v) => v === 1) && ints("dilations", [1, 1]).every((v) => v === 1) && ints("pads", [0, 0, 0, 0]).every((v) => v === 0);
+  const group = conv.attrs?.group?.kind === "int" ? conv.attrs.group.v : 1;
+  if (conv.opType !== "Conv" || !w || (conv.inputs[2] && !b) || !plain || group !== 1 || w.dims.length !== 4) throw new Error("spaceToDepthConv: not a plain stride-1 conv with constant weights");
+  const [O, C, Kh, Kw] = w.dims;
+  // Output phase p reads input rows p .. p + K - 1 of its block row: coarse rows 0 .. floor((p + K - 1) / block).
+  const [ch, cw] = [Math.floor((block + Kh - 2) / block) + 1, Math.floor((block + Kw - 2) / block) + 1];
+  // A valid conv of ch rows keeps block·(ch - 1) fine rows of context; the conv had K - 1.
+  if (block * (ch - 1) !== Kh - 1 || block * (cw - 1) !== Kw - 1) throw new Error(`spaceToDepthConv: a ${Kh}x${Kw} kernel does not tile into ${block}x${block} blocks without extra padding`);
+  const B2 = block * block;
+  const src = w.data as Float32Array;
+  const kernel = new Float32Array(B2 * O * B2 * C * ch * cw);
+  for (let py = 0; py < block; py++)
+    for (let px = 0; px < block; px++)
+      for (let qy = 0; qy < block; qy++)
+        for (let qx = 0; qx < block; qx++)
+          for (let dy = 0; dy < ch; dy++)
+            for (let dx = 0; dx < cw; dx++) {
+              const ky = block * dy + qy - py;
+              const kx = block * dx + qx - px;
+              if (ky < 0 || ky >= Kh || kx < 0 || kx >= Kw) continue;
+              for (let o = 0; o < O; o++)
+                for (let c = 0; c < C; c++) {
+                  // Output channel (py·block + px)·O + o as DepthToSpace DCR reads it; input channel (qy·block + qx)·C + c as SpaceToDepth writes it.
+                  const to = ((((py * block + px) * O + o) * B2 + qy * block + qx) * C + c) * ch * cw + dy * cw + dx;
+                  kernel[to] = src[((o * C + c) * Kh + ky) * Kw + kx];
+                }
+            }
+  let bias: Float32Array | null = null;
+  if (b) {
+    bias = new Float32Array(B2 * O);
+    for (let p = 0; p < B2; p++) bias.set(b.data as Float32Array, p * O);
+  }
+  const at = g.nodes.indexOf(conv);
+  const from = g.nodes.length;
+  const folded = g.op("SpaceToDepth", [conv.inputs[0]], { blocksize: A.i(block) });
+  const phases = g.conv(folded, { dims: [B2 * O, B2 * C, ch, cw], data: kernel }, bias);
+  g.nodes.push({ opType: "DepthToSpace", inputs: [phases], outputs: [conv.outputs[0]], attrs: { blocksize: A.i(block), mode: A.s("DCR") } });
+  g.nodes.splice(at, 1, ...g.nodes.splice(from));
+}
+
 /** The passes every exported graph gets, in order: bias and norm folds first, then the conv rewrites. */
 export function optimize(g: GraphBuilder): void {
   dropBiasBeforeInstanceNorm(g);

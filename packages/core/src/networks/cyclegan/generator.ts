@@ -8,7 +8,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../../checkpoints/tensor.ts";
 import { normalInitSource, ParamModule, ParamStore, loadStrict, type ParamSource } from "../common/param-store.ts";
-import { GraphOps } from "../ops/graph.ts";
+import { allPasses, GraphOps } from "../ops/graph.ts";
+import type { GraphBuilder } from "../../onnx/graph.ts";
+import { spaceToDepthConv } from "../../onnx/passes.ts";
 import type { Ops } from "../ops/ops.ts";
 import { parseCycleGANConfig, sizeConstraints, type CycleGANConfig } from "./config.ts";
 import { staleInstanceNormKey } from "./layers.ts";
@@ -115,7 +117,15 @@ export function exportCycleGAN(config: unknown, sd: StateDict, opts: CycleGANExp
   const instanceNorms: string[] = [];
   const net = buildNet(ops, cfg, inNc, outNc, instanceNorms);
   const y = net.apply(ops.input("x", [null, null, null, inNc]), false);
-  return ops.finish({ y }, JSON.stringify({ family: "cyclegan", netG: cfg.netG }), { ignore: staleInstanceNormKey(instanceNorms) });
+  // The ResNet's last conv (tanh of it is the output) writes 3 channels at the input's size, a multiple of
+  // sizeMultiple (4), so 2x2 blocks tile it: computed as space-to-depth it runs 12 output channels at a quarter
+  // of the resolution (onnx/passes.ts, spaceToDepthConv).
+  const head = net instanceof ResnetGenerator ? ops.g.producer(ops.g.producer(y.id)!.inputs[0]) : undefined;
+  const passes = (g: GraphBuilder) => {
+    allPasses(g);
+    if (head) spaceToDepthConv(g, head, 2);
+  };
+  return ops.finish({ y }, JSON.stringify({ family: "cyclegan", netG: cfg.netG }), { ignore: staleInstanceNormKey(instanceNorms), passes });
 }
 
 function stripPrefix(sd: StateDict, prefix: string): StateDict {
