@@ -5,6 +5,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { beforeAll, describe, expect, test } from "vitest";
 import { maxAbsDiff, probeCase, randomData } from "../src/engine/wasm-gradient-probe.ts";
+import { concatChannels } from "../src/engine/concat-channels.ts";
 import { powerIteration, spectralSigma, spectralWeight } from "../src/engine/spectral.ts";
 
 /** The tolerance every wasm-against-cpu gradient check uses (wasm-gradients.test.ts). */
@@ -88,5 +89,29 @@ describe("engine/spectral.ts kernels on wasm against the tf-op form on cpu", () 
       expect(Math.hypot(...uw)).toBeCloseTo(1, 5);
       expect(Math.hypot(...vw)).toBeCloseTo(1, 5);
     }
+  });
+});
+
+describe("engine/concat-channels.ts on wasm against tf.concat on cpu", () => {
+  test.each([
+    [[2, 5, 6, 8], [2, 5, 6, 3]],
+    [[4, 3, 3, 1], [4, 3, 3, 2], [4, 3, 3, 5]],
+    [[3, 7], [3, 2]],
+  ])("concat and its gradient, shapes %j %j %j", async (...shapes) => {
+    const r = await probeCase(
+      {
+        name: `concatChannels ${JSON.stringify(shapes)}`,
+        diff: shapes.map((shape) => ({ shape })),
+        fn: (xs) => concatChannels(xs),
+        reference: (xs) => tf.concat(xs, -1),
+      },
+      "wasm",
+      TOL,
+    );
+    expect(r.error).toBeUndefined();
+    // Element copies: exact, forward and backward.
+    expect(r.forwardDiff).toBe(0);
+    expect(r.gradDiff).toBe(0);
+    expect(r.referenceDiff).toBe(0);
   });
 });
