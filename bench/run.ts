@@ -4,6 +4,13 @@
  * same thread count. Prints the CPU, both runtimes' builds and thread counts, a table and, last, one JSON line
  * with, per family, the ONNX/PyTorch ratios at batch 1 and 8, of cold start and of peak RSS.
  *
+ * Three ONNX starts per family, as a deployment sees them (inference/engines/ort-cache.ts): "onnx", the first
+ * start of a model version on this CPU type (export, ORT's optimisation, the optimised graphs copied to the model
+ * store; it also gives the batch-1, batch-8 and peak-RSS figures); "onnx-new-task", a task scaled from zero (an
+ * empty disk; the graphs come from the model store, the embedded S3 store this bench starts, over HTTP);
+ * "onnx-cached", a restart on the same disk. Their ratios are cold_start_first_build, cold_start_new_task and
+ * cold_start_restart.
+ *
  * Options: --threads N (default 2), --families a,b, --skip-tfjs, --skip-torch, --b1-runs N (default 3),
  * --no-install (never create the torch venv).
  * The anchor is the PyTorch people install: the official wheel, torch 2.13.0+cpu (MKL, oneDNN). The bench makes
@@ -12,11 +19,12 @@
  * python3-torch) runs ConvTranspose at a few GFLOP/s: it is used only when nothing else is there, and then every
  * line that quotes it says it is not the anchor.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { cpuInfo, cpuSummary } from "../packages/core/src/inference/engines/cpu.ts";
+import { startEmbeddedS3 } from "../packages/core/src/storage/embedded.ts";
 import { BATCH, convFlops, FAMILIES, files, prepare, type Family } from "./families.ts";
 import { findTorch, TORCH_WHEEL } from "./torch.ts";
 
@@ -46,14 +54,22 @@ interface Result {
   version?: string;
   error?: string;
   max_diff_vs_torch?: { abs: number; rel: number };
-  /** onnx with the ORT cache: entries this start wrote (a start from the cache writes none) */
+  /** onnx with the ORT cache: entries that appeared on this start's disk (built, or copied from the store) */
   ort_cache_writes?: number;
+  /** graphs this start built and copied to the model store (a start from a cache builds none) */
+  store_writes?: number;
 }
 
-function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Result | { error: string } {
-  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, ...env } });
-  const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop();
-  if (r.status !== 0 || !line) return { error: `exit ${r.status}: ${(r.stderr || "").trim().split("\n").slice(-3).join(" | ")}` };
+/** Runs a child to its end without blocking this process, which serves the model store the workers read. */
+async function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result | { error: string }> {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  const line = stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+  if (status !== 0 || !line) return { error: `exit ${status}: ${stderr.trim().split("\n").slice(-3).join(" | ")}` };
   return JSON.parse(line) as Result;
 }
 
@@ -90,30 +106,39 @@ log(`ONNX Runtime ${ortVersion}, ${threads} intra-op threads`);
 if (torch) log(`PyTorch ${torch.version} (${torch.python}), ${torch.threads} threads, BLAS ${torch.blas}:\n  ${torch.config.join("\n  ")}`);
 if (torchNote) log(`PyTorch reference: ${torchNote}`);
 
+const storeLog = { warn: (o: object, m: string) => log(`store: ${m} ${JSON.stringify(o)}`), error: (o: object, m: string) => log(`store: ${m} ${JSON.stringify(o)}`) };
+// The model store of the ORT cache's second tier: the embedded S3 store `npm start` runs, in this bench's dir.
+const store = await startEmbeddedS3({ directory: path.join(dir, "store"), bucket: "bench", logger: storeLog });
+
 const table: { family: Family; gflop: number; results: (Result | { engine: string; error: string })[] }[] = [];
 for (const family of families) {
   log(`[${family}] writing random weights and inputs ...`);
   await prepare(dir, family);
   const f = files(dir, family);
   const results: (Result | { engine: string; error: string })[] = [];
-  // The first start exports and optimises the graphs and caches what ORT optimised (ort-cache.ts); the second,
-  // "onnx-cached", is a restart of the same model: it loads them from the cache (batch 1 only).
+  // The first start builds the graphs and caches what ORT optimised, on its disk and in the model store; a new
+  // task reads them from the store onto its empty disk; a restart reads its own disk (batch 1 only for both).
   const ortCache = path.join(dir, `${family}.ort-cache`);
-  log(`[${family}] onnx ...`);
-  results.push({ engine: "onnx", ...worker("onnx", family, true, b1Runs, { GANSERVE_BENCH_ORT_CACHE: ortCache }) } as Result);
-  log(`[${family}] onnx, second start from the ORT cache ...`);
-  const cached = worker("onnx", family, false, b1Runs, { GANSERVE_BENCH_ORT_CACHE: ortCache }, "onnx-cached") as Result;
-  // Another engineer's edit between the two starts changes the code fingerprint in the cache key: then this
-  // "cached" start exported and optimised again, and its cold start is not a cached one.
-  if (cached.ort_cache_writes) cached.error = `not a start from the cache: it wrote ${cached.ort_cache_writes} new cache entries (sources changed between the two starts?)`;
-  results.push({ ...cached, engine: "onnx-cached" });
-  fs.rmSync(ortCache, { recursive: true, force: true });
+  const taskCache = path.join(dir, `${family}.ort-cache-new-task`);
+  const shared = { GANSERVE_BENCH_STORE: store.endpoint };
+  log(`[${family}] onnx, first start (builds the graphs) ...`);
+  results.push({ engine: "onnx", ...(await worker("onnx", family, true, b1Runs, { GANSERVE_BENCH_ORT_CACHE: ortCache, ...shared })) } as Result);
+  log(`[${family}] onnx, a new task: empty disk, graphs from the model store ...`);
+  const fresh = (await worker("onnx", family, false, b1Runs, { GANSERVE_BENCH_ORT_CACHE: taskCache, ...shared }, "onnx-new-task")) as Result;
+  log(`[${family}] onnx, a restart on the same disk ...`);
+  const cached = (await worker("onnx", family, false, b1Runs, { GANSERVE_BENCH_ORT_CACHE: ortCache, ...shared }, "onnx-cached")) as Result;
+  // Another engineer's edit between the starts changes the code fingerprint in the cache key: then a later start
+  // built the graphs again (and copied them to the store), and its cold start is not a cached one.
+  for (const r of [fresh, cached]) if (r.store_writes) r.error = `not a start from the cache: it built ${r.store_writes} graphs (sources changed between the starts?)`;
+  if (!fresh.error && !fresh.ort_cache_writes) fresh.error = "not a start from the model store: it copied no graph onto its disk";
+  results.push({ ...fresh, engine: "onnx-new-task" }, { ...cached, engine: "onnx-cached" });
+  for (const d of [ortCache, taskCache]) fs.rmSync(d, { recursive: true, force: true });
   let torchResult: Result | undefined;
   if (torch) {
     log(`[${family}] torch ...`);
     const cfgPath = path.join(dir, `${family}.torch.json`);
     fs.writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(fs.readFileSync(f.config, "utf8")), _b1_runs: b1Runs }));
-    const r = runJson(torch.python, [path.join(here, "torch_ref.py"), family, cfgPath, f.weights, f.inputs, f.out("torch"), String(threads)], { OMP_NUM_THREADS: String(threads) });
+    const r = await runJson(torch.python, [path.join(here, "torch_ref.py"), family, cfgPath, f.weights, f.inputs, f.out("torch"), String(threads)], { OMP_NUM_THREADS: String(threads) });
     results.push({ engine: "torch", ...r } as Result);
     if (!("error" in r)) torchResult = r;
   }
@@ -121,11 +146,11 @@ for (const family of families) {
     // The stock wasm backend is single-threaded in Node and 5-10x slower: one timed batch-1 run, and batch 8 only
     // where it fits the time budget (estimated from the batch-1 time).
     log(`[${family}] tfjs-wasm ...`);
-    const probe = worker("tfjs-wasm", family, false, 1);
+    const probe = await worker("tfjs-wasm", family, false, 1);
     let r = probe;
     if (!("error" in probe) && probe.latency_ms * BATCH * 2 < 90_000) {
       // Batch 8 at 256² can exceed the wasm heap; keep the batch-1 numbers when it does.
-      const full = worker("tfjs-wasm", family, true, 1);
+      const full = await worker("tfjs-wasm", family, true, 1);
       r = "error" in full ? probe : full;
       if ("error" in full) log(`[${family}] tfjs-wasm batch ${BATCH} failed: ${full.error}`);
     }
@@ -139,9 +164,10 @@ for (const family of families) {
     const { engine, cold_ms, latency_ms, batch8_ms, peak_rss_mb } = r as Result;
     return { engine, cold_ms, latency_ms, batch8_ms, peak_rss_mb };
   }))}`);
-  for (const e of ["onnx", "onnx-cached", "tfjs-wasm", "torch"]) fs.rmSync(f.out(e), { force: true });
+  for (const e of ["onnx", "onnx-new-task", "onnx-cached", "tfjs-wasm", "torch"]) fs.rmSync(f.out(e), { force: true });
   fs.rmSync(f.weights, { force: true });
 }
+await store.close();
 fs.rmSync(dir, { recursive: true, force: true });
 
 const fmt = (v: number | null | undefined, d = 0) => (v == null || !Number.isFinite(v) ? "n/a" : v.toFixed(d));
@@ -153,7 +179,7 @@ const lines = [
   "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ];
 const detail: Record<string, Record<string, unknown>> = {};
-const ratios: Record<string, Record<"b1" | "b8" | "cold_start" | "cold_start_cached" | "peak_rss", number | null>> = {};
+const ratios: Record<string, Record<"b1" | "b8" | "cold_start_first_build" | "cold_start_new_task" | "cold_start_restart" | "peak_rss", number | null>> = {};
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 1000) / 1000 : null);
 for (const row of table) {
   detail[row.family] = {};
@@ -169,14 +195,14 @@ for (const row of table) {
       `| ${row.family} | ${x.engine} | ${fmt(row.gflop, 1)} | ${fmt(x.cold_ms)} (${fmt(x.process_ms)}) | ${fmt(x.latency_ms)} (${fmt(x.latency_median_ms)}) | ${fmt(1000 / x.latency_ms, 2)} | ${fmt((row.gflop * 1000) / x.latency_ms, 1)} | ${fmt(b8)} | ${b8 ? fmt((BATCH * 1000) / b8, 2) : "n/a"} | ${b8 ? fmt((row.gflop * BATCH * 1000) / b8, 1) : "n/a"} | ${fmt(x.peak_rss_mb)} | ${x.max_diff_vs_torch === undefined ? "-" : `${x.max_diff_vs_torch.abs.toExponential(1)} (rel ${x.max_diff_vs_torch.rel.toExponential(1)})`} |`,
     );
   }
-  const t = row.results.find((r) => r.engine === "torch" && !("error" in r)) as Result | undefined;
-  const o = row.results.find((r) => r.engine === "onnx" && !("error" in r)) as Result | undefined;
-  const oc = row.results.find((r) => r.engine === "onnx-cached" && !("error" in r)) as Result | undefined;
+  const ok = (engine: string) => row.results.find((r) => r.engine === engine && !r.error) as Result | undefined;
+  const [t, o, task, oc] = [ok("torch"), ok("onnx"), ok("onnx-new-task"), ok("onnx-cached")];
   ratios[row.family] = {
     b1: ratio(o?.latency_ms, t?.latency_ms),
     b8: ratio(o?.batch8_ms, t?.batch8_ms),
-    cold_start: ratio(o?.cold_ms, t?.cold_ms),
-    cold_start_cached: ratio(oc?.cold_ms, t?.cold_ms),
+    cold_start_first_build: ratio(o?.cold_ms, t?.cold_ms),
+    cold_start_new_task: ratio(task?.cold_ms, t?.cold_ms),
+    cold_start_restart: ratio(oc?.cold_ms, t?.cold_ms),
     peak_rss: ratio(o?.peak_rss_mb, t?.peak_rss_mb),
   };
 }
