@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeSafetensors } from "../src/checkpoints/safetensors.ts";
 import { initBackend } from "../src/engine/backend.ts";
+import { servingEngines } from "../src/inference/engines/index.ts";
 import { type OnnxCycleGANEngine, onnxEngines } from "../src/inference/engines/onnx.ts";
 import { codeFingerprint, OrtModelCache } from "../src/inference/engines/ort-cache.ts";
 import type { ModelJson } from "../src/models/model-json.ts";
@@ -128,13 +129,14 @@ describe("ORT optimised-model cache, shared through the model store", () => {
 
   /** One container's start: its own (empty unless reused) directory, the shared store; waits for its copies. */
   async function start(cacheDir: string, weights: Uint8Array, sha256: string, storage: Storage = store.storage, errors: string[] = []): Promise<Float32Array> {
-    const engines = onnxEngines({ threads: 1, cacheDir, shared: { store: storage, onError: (_e, what) => errors.push(what) } });
-    const e = (await engines.load(record(sha256), weights)) as OnnxCycleGANEngine;
+    // The serving factory, as a process builds it: its flush() is what a stopping process waits for.
+    const engines = servingEngines("onnx", "cpu", { threads: 1, cacheDir, shared: { store: storage, onError: (_e, what) => errors.push(what) } });
+    const e = (await engines.load(record(sha256), weights)) as unknown as OnnxCycleGANEngine;
     try {
       return await e.forward("AtoB", x, 1, size, size);
     } finally {
       e.dispose();
-      await engines.cache?.flush();
+      await engines.flush?.();
     }
   }
   const stored = async () => (await store.storage.list(modelKeys.version("cached", "v1"))).map((o) => o.key);

@@ -23,7 +23,8 @@ const log = createLogger(settings.GANSERVE_LOG_LEVEL);
 const opened = await openStorage(settings);
 const secrets = optionalSecretBox(settings, (err) => log.error({ err }, "no secret key: prediction webhooks will not be sent"));
 const registry = new ModelRegistry(opened.storage);
-const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings, opened.storage, log), createMetrics(), inferenceOptions(settings));
+const engines = servingEnginesFor(settings, opened.storage, log);
+const inference = new InferenceService(registry, opened.storage, engines, createMetrics(), inferenceOptions(settings));
 const { worker, queue } = createPredictions({ settings, storage: opened.storage, registry, inference, log, secrets });
 if (queue.kind === "memory") log.warn("no PredictionQueue link or GANSERVE_PREDICTION_QUEUE_URL: this worker pulls from an in-process queue nobody sends to");
 // A task that asked for a GPU provider (GANSERVE_ORT_PROVIDERS=cuda,cpu) and did not get one could not create
@@ -60,6 +61,8 @@ const stop = async (signal: string) => {
   log.info({ signal, active: worker.active }, "prediction worker stopping");
   server.close();
   await worker.stop();
+  // A compiled graph still being copied to the model store would otherwise be built again by the next task.
+  await engines.flush?.();
   await opened.close();
   process.exit(0);
 };

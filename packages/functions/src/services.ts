@@ -49,7 +49,8 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   if (settings.GANSERVE_PRODUCTION && keys.size === 0) throw new Error("no API keys: set GANSERVE_API_KEYS or run `ganserve keys create` (production mode)");
   const registry = new ModelRegistry(opened.storage);
   const metrics = createMetrics();
-  const inference = new InferenceService(registry, opened.storage, servingEnginesFor(settings, opened.storage, log), metrics, inferenceOptions(settings));
+  const engines = servingEnginesFor(settings, opened.storage, log);
+  const inference = new InferenceService(registry, opened.storage, engines, metrics, inferenceOptions(settings));
   const datasets = new DatasetService(opened.storage, { maxUploadBytes: settings.GANSERVE_MAX_UPLOAD_BYTES });
   const jobs = new JobStore(opened.storage);
   const launcher = createLauncher(settings, opened, jobs, log);
@@ -91,6 +92,7 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
       await launcher.close();
       await datasetFinalizer.close();
       inference.cache.clear();
+      await engines.flush?.();
       await opened.close();
     },
   };

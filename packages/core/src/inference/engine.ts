@@ -76,4 +76,6 @@ export interface EngineFactory {
   name: string;
   /** Build a serving engine from a version record and its verified safetensors bytes. */
   load(record: ModelJson, weights: Uint8Array): Promise<Engine>;
+  /** Waits for work a load left running (copies of compiled graphs to the model store): before a process exits. */
+  flush?(): Promise<void>;
 }

@@ -24,6 +24,7 @@ export function servingEngines(choice: "auto" | "onnx" | "tfjs", backend: Backen
       if (onnxOnly || !(record.family === "spade" && record.config.use_vae === true)) return onnx.load(record, weights);
       return tfjs.load(record, weights);
     },
+    flush: async () => onnx.cache?.flush(),
   };
 }
 
