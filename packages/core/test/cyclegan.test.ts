@@ -9,6 +9,7 @@ import type { RawTensor, StateDict } from "../src/checkpoints/tensor.ts";
 import { cycleganAdapter } from "../src/parity/cyclegan.ts";
 import type { ParityCase } from "../src/parity/types.ts";
 import { CycleGANGenerator, CycleGANModel, inferCycleGANConfig, parseCycleGANConfig, sizeConstraints } from "../src/networks/cyclegan/index.ts";
+import { exportCycleGAN } from "../src/networks/cyclegan/generator.ts";
 
 const MODELS = ["resnet_9blocks_instance_ngf8", "unet_128_batch_ngf2"];
 
@@ -245,3 +246,15 @@ describe("inferCycleGANConfig", () => {
   });
 });
 
+
+describe("exportCycleGAN", () => {
+  // The ONNX outputs themselves are checked against the fixtures in onnx-parity.test.ts.
+  it("computes the ResNet's head conv on 2x2 blocks (SpaceToDepth), and leaves the U-Net's transposed head", () => {
+    const has = (model: string) => {
+      const { manifest, weights } = loadFixture(model);
+      return Buffer.from(exportCycleGAN(manifest.config, weights)).includes("SpaceToDepth");
+    };
+    expect(has("resnet_9blocks_instance_ngf8")).toBe(true);
+    expect(has("unet_128_batch_ngf2")).toBe(false);
+  });
+});
