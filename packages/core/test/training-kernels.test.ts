@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { maxAbsDiff, probeCase, randomData } from "../src/engine/wasm-gradient-probe.ts";
 import { concatChannels } from "../src/engine/concat-channels.ts";
 import { powerIteration, spectralSigma, spectralWeight } from "../src/engine/spectral.ts";
+import { registerSharedCopies } from "../src/engine/wasm-shared-copies.ts";
 
 /** The tolerance every wasm-against-cpu gradient check uses (wasm-gradients.test.ts). */
 const TOL = 1e-4;
@@ -110,6 +111,41 @@ describe("engine/concat-channels.ts on wasm against tf.concat on cpu", () => {
     );
     expect(r.error).toBeUndefined();
     // Element copies: exact, forward and backward.
+    expect(r.forwardDiff).toBe(0);
+    expect(r.gradDiff).toBe(0);
+    expect(r.referenceDiff).toBe(0);
+  });
+});
+
+describe("engine/wasm-shared-copies.ts", () => {
+  test("Identity and same-dtype Cast share the data on wasm; other casts still convert", () => {
+    registerSharedCopies();
+    expect(registerSharedCopies()).toEqual([]);
+    const x = tf.tensor([1.5, -2, 3], [3]);
+    const buffers = tf.memory().numDataBuffers;
+    const copies = [tf.clone(x), tf.cast(x, "float32")];
+    // Another reference to the same data: no new buffer, and the data outlives the original.
+    expect(tf.memory().numDataBuffers).toBe(buffers);
+    x.dispose();
+    for (const c of copies) expect(Array.from(c.dataSync())).toEqual([1.5, -2, 3]);
+    const i = tf.cast(copies[0], "int32");
+    expect(i.dtype).toBe("int32");
+    expect(Array.from(i.dataSync())).toEqual([1, -2, 3]);
+    tf.dispose([...copies, i]);
+  });
+
+  test("gradients through clones and casts are unchanged", async () => {
+    const r = await probeCase(
+      {
+        name: "clone/cast chain",
+        diff: [{ shape: [2, 3, 4] }],
+        fn: ([x]) => tf.mul(tf.cast(tf.clone(x), "float32"), tf.clone(x)),
+        reference: ([x]) => tf.square(x),
+      },
+      "wasm",
+      TOL,
+    );
+    expect(r.error).toBeUndefined();
     expect(r.forwardDiff).toBe(0);
     expect(r.gradDiff).toBe(0);
     expect(r.referenceDiff).toBe(0);
