@@ -4,7 +4,9 @@
  * then reads the traces: every session's warm batch-1 run and its second batch-8 run, op kernel times summed
  * by op type. Prints a markdown table per family (the heaviest ops) and one JSON line with all of them.
  *
- * Options: --threads N (default 2), --families a,b, --top N (rows per table, default 10).
+ * Options: --threads N (default 2), --families a,b, --top N (rows per table, default 10), --nodes N (also the N
+ * heaviest single nodes at batch 1, default 0: an op type's sum hides one slow node, e.g. a conv with few output
+ * channels among many fast ones).
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -20,6 +22,7 @@ const opt = (name: string, dflt: string) => {
 };
 const threads = Number(opt("threads", "2"));
 const top = Number(opt("top", "10"));
+const topNodes = Number(opt("nodes", "0"));
 const families = opt("families", FAMILIES.join(",")).split(",") as Family[];
 const B1_RUNS = 2;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-profile-"));
@@ -32,15 +35,18 @@ interface TraceEvent {
   args?: { op_name?: string };
 }
 
-/** ms per op type inside one model_run window, and the run's own wall time. */
-function opTimes(events: TraceEvent[], run: TraceEvent): { total: number; ops: Map<string, number> } {
+/** ms per op type and per node ("<node> (<op>)") inside one model_run window, and the run's own wall time. */
+function opTimes(events: TraceEvent[], run: TraceEvent): { total: number; ops: Map<string, number>; nodes: Map<string, number> } {
   const ops = new Map<string, number>();
+  const nodes = new Map<string, number>();
   for (const e of events)
     if (e.cat === "Node" && e.name.endsWith("_kernel_time") && e.ts >= run.ts && e.ts <= run.ts + run.dur) {
       const op = e.args?.op_name ?? "?";
       ops.set(op, (ops.get(op) ?? 0) + e.dur / 1000);
+      const node = `${e.name.slice(0, -"_kernel_time".length)} (${op})`;
+      nodes.set(node, (nodes.get(node) ?? 0) + e.dur / 1000);
     }
-  return { total: run.dur / 1000, ops };
+  return { total: run.dur / 1000, ops, nodes };
 }
 
 type Summary = { total_ms: number; ops: Record<string, number> };
@@ -59,6 +65,8 @@ for (const family of families) {
   if (!traces.length) throw new Error(`${family}: ORT wrote no profile`);
   const b1: Summary = { total_ms: 0, ops: {} };
   const b8: Summary = { total_ms: 0, ops: {} };
+  /** batch-1 ms per node, keyed by trace file too (two sessions' nodes may share a name) */
+  const b1Nodes = new Map<string, number>();
   for (const t of traces) {
     const events = JSON.parse(fs.readFileSync(path.join(dir, t), "utf8")) as TraceEvent[];
     // The worker's passes, in order: the cold batch-1 image, B1_RUNS warm ones, and two of batch 8.
@@ -68,9 +76,10 @@ for (const family of families) {
       [b1, runs[B1_RUNS]],
       [b8, runs[B1_RUNS + 2]],
     ] as const) {
-      const { total, ops } = opTimes(events, run);
+      const { total, ops, nodes } = opTimes(events, run);
       into.total_ms += total;
       for (const [op, ms] of ops) into.ops[op] = (into.ops[op] ?? 0) + ms;
+      if (into === b1) for (const [node, ms] of nodes) b1Nodes.set(traces.length > 1 ? `${t}: ${node}` : node, ms);
     }
   }
   summaries[family] = { b1, b8 };
@@ -86,6 +95,10 @@ for (const family of families) {
     const x = b1.ops[op] ?? 0;
     const y = b8.ops[op] ?? 0;
     lines.push(`| ${op} | ${x.toFixed(1)} | ${((100 * x) / kernel(b1)).toFixed(1)} | ${y.toFixed(1)} | ${((100 * y) / kernel(b8)).toFixed(1)} | ${x > 0 ? (y / (8 * x)).toFixed(2) : "n/a"} |`);
+  }
+  if (topNodes > 0) {
+    lines.push("", `${family}: the ${topNodes} heaviest nodes at b1`, "| node (op) | b1 ms | b1 % |", "|---|---|---|");
+    for (const [node, ms] of [...b1Nodes].sort((a, b) => b[1] - a[1]).slice(0, topNodes)) lines.push(`| ${node} | ${ms.toFixed(1)} | ${((100 * ms) / kernel(b1)).toFixed(1)} |`);
   }
   for (const f of fs.readdirSync(dir)) if (f.startsWith(family)) fs.rmSync(path.join(dir, f), { force: true, recursive: true });
 }
