@@ -46,6 +46,17 @@ describe("engine/spectral.ts kernels on wasm against the tf-op form on cpu", () 
     expect(r.referenceDiff).toBeLessThanOrEqual(TOL);
   });
 
+  test.each(SHAPES)("a training forward without a tape: the sigma kernel, same weight, HWIO [%i, %i, %i, %i]", async (kh, kw, cin, cout) => {
+    const data = [[kh, kw, cin, cout], [cout], [cin * kh * kw]].map((shape, i) => tf.randomNormal(shape, 0, 1, "float32", 10 + i));
+    const [w, u, v] = data as [T4, tf.Tensor, tf.Tensor];
+    const eval_ = spectralWeight(w, u, v).dataSync();
+    const info = await tf.profile(() => tf.dispose(spectralWeight(w, u, v, true)));
+    expect(info.kernels.map((k) => k.name)).toEqual(["GanserveSpectralSigma", "RealDiv"]);
+    const training = spectralWeight(w, u, v, true).dataSync();
+    expect(maxAbsDiff(training, eval_)).toBeLessThanOrEqual(TOL);
+    tf.dispose(data);
+  });
+
   test("on wasm under a tape the weight is one node: its backward is one kernel, no transpose", async () => {
     const w = tf.variable(tf.randomNormal([3, 3, 5, 6], 0, 1, "float32", 1)) as tf.Variable<tf.Rank.R4>;
     const u = tf.randomNormal([6], 0, 1, "float32", 2);

@@ -169,9 +169,13 @@ export function powerIteration(orig: tf.Tensor, u: tf.Tensor1D, v: tf.Tensor1D, 
  * The weight orig / sigma (HWIO), differentiable w.r.t. orig; u and v are constants, as in torch. On wasm while a
  * tape records it is one tape node (forward: the sigma kernel and a div; backward: one kernel) where the op form
  * records ten nodes and differentiates them with ~16 kernels. First-order only, like engine/instance-norm.ts.
+ * A `training` forward without a tape (SPADE's D step regenerates its fakes so) takes the sigma kernel too; eval
+ * keeps the op form, so inference outputs stay what they were.
  */
-export function spectralWeight(orig: tf.Tensor4D, u: tf.Tensor, v: tf.Tensor): tf.Tensor4D {
-  if (!tf.engine().isTapeOn() || !onWasm(orig)) return tf.tidy(() => tf.div(orig, spectralSigma(orig, u, v)) as tf.Tensor4D);
+export function spectralWeight(orig: tf.Tensor4D, u: tf.Tensor, v: tf.Tensor, training = false): tf.Tensor4D {
+  const tape = tf.engine().isTapeOn();
+  if (!(tape || training) || !onWasm(orig)) return tf.tidy(() => tf.div(orig, spectralSigma(orig, u, v)) as tf.Tensor4D);
+  if (!tape) return tf.tidy(() => tf.div(orig, tf.engine().runKernel(SIGMA, { w: orig, u, v }) as tf.Scalar) as tf.Tensor4D);
   const fused = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [x, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
     const sigma = tf.engine().runKernel(SIGMA, { w: x, u, v }) as tf.Scalar;

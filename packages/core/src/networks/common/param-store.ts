@@ -78,8 +78,8 @@ export class ParamStore implements Ops<tf.Tensor4D, tf.Variable> {
     return eager.conv2dSymmetric(x, weight as tf.Tensor4D, o.stride, o.padding, bias);
   }
 
-  spectralConv2d(x: tf.Tensor4D, weight: SpectralParams<tf.Variable>, bias: tf.Variable | undefined, o: ConvOptions): tf.Tensor4D {
-    return tf.tidy(() => eager.conv2dSymmetric(x, eager.spectralWeight(weight), o.stride, o.padding, bias));
+  spectralConv2d(x: tf.Tensor4D, weight: SpectralParams<tf.Variable>, bias: tf.Variable | undefined, o: ConvOptions & { training?: boolean }): tf.Tensor4D {
+    return tf.tidy(() => eager.conv2dSymmetric(x, eager.spectralWeight(weight, o.training), o.stride, o.padding, bias));
   }
 
   /** Rearranged transposed-conv kernels of this store's weights; they die with the store. */

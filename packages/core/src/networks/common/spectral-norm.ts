@@ -271,9 +271,10 @@ export class SpectralConv2d<T = tf.Tensor4D, P = tf.Variable> {
     if (opts.bias ?? true) this.bias = ops.param(join(name, "bias"), [outChannels], "conv.bias");
   }
 
-  apply(x: T): T {
+  /** `training`: a training forward (see Ops.spectralConv2d); gradients are recorded either way. */
+  apply(x: T, training = false): T {
     assertShape(this.ops, x, [null, null, null, this.inChannels], this.name);
-    return this.ops.spectralConv2d(x, { orig: this.weightOrig, u: this.u, v: this.v }, this.bias, { stride: this.stride, padding: this.padding });
+    return this.ops.spectralConv2d(x, { orig: this.weightOrig, u: this.u, v: this.v }, this.bias, { stride: this.stride, padding: this.padding, training });
   }
 
   /** The eager variables (training-time methods below exist only there). */

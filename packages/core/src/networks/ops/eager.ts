@@ -27,8 +27,8 @@ export function spectralSigma(p: SpectralParams<tf.Tensor>): tf.Scalar {
 }
 
 /** The eval weight weight_orig / sigma, HWIO; differentiable w.r.t. weight_orig (u and v are constants, as in torch). */
-export function spectralWeight(p: SpectralParams<tf.Tensor>): tf.Tensor4D {
-  return spectral.spectralWeight(p.orig as tf.Tensor4D, p.u, p.v);
+export function spectralWeight(p: SpectralParams<tf.Tensor>, training = false): tf.Tensor4D {
+  return spectral.spectralWeight(p.orig as tf.Tensor4D, p.u, p.v, training);
 }
 
 /** nn.ReflectionPad2d(p): mirror without repeating the edge; PyTorch requires p < H and p < W, and so do we. */

@@ -89,8 +89,12 @@ export interface Ops<T, P> {
   shape(x: T): Shape;
 
   conv2d(x: T, weight: P, bias: P | undefined, o: ConvOptions): T;
-  /** conv2d with the eval weight weight_orig / sigma, sigma = u · (W.reshape(out, -1) @ v) from the stored u, v. */
-  spectralConv2d(x: T, weight: SpectralParams<P>, bias: P | undefined, o: ConvOptions): T;
+  /**
+   * conv2d with the eval weight weight_orig / sigma, sigma = u · (W.reshape(out, -1) @ v) from the stored u, v.
+   * `training`: a training forward, where the eager side may compute sigma with its training kernels (equal to
+   * float32 rounding; engine/spectral.ts); eval and export leave it out.
+   */
+  spectralConv2d(x: T, weight: SpectralParams<P>, bias: P | undefined, o: ConvOptions & { training?: boolean }): T;
   /** nn.ConvTranspose2d with PyTorch's output size (H-1)*stride - 2*padding + k + output_padding. */
   convTranspose2d(x: T, weight: P, bias: P | undefined, o: ConvTransposeOptions): T;
   /** Per-sample, per-channel normalisation over H and W (biased variance), optional affine. */

@@ -172,10 +172,11 @@ export class SpadeResnetBlock<T = tf.Tensor4D, P = tf.Variable> {
 
   apply(x: T, seg: SegContext<T>): T {
     const o = this.ops;
+    const conv = (c: AnyConv<T, P>, t: T) => (c instanceof SpectralConv2d ? c.apply(t, seg.training) : c.apply(t));
     return o.scope(() => {
-      const xs = this.conv_s && this.norm_s ? this.conv_s.apply(this.norm_s.apply(x, seg)) : x;
-      const dx = this.conv_0.apply(o.leakyRelu(this.norm_0.apply(x, seg), 0.2));
-      const dy = this.conv_1.apply(o.leakyRelu(this.norm_1.apply(dx, seg), 0.2));
+      const xs = this.conv_s && this.norm_s ? conv(this.conv_s, this.norm_s.apply(x, seg)) : x;
+      const dx = conv(this.conv_0, o.leakyRelu(this.norm_0.apply(x, seg), 0.2));
+      const dy = conv(this.conv_1, o.leakyRelu(this.norm_1.apply(dx, seg), 0.2));
       return o.plus(xs, dy);
     });
   }
