@@ -8,7 +8,7 @@
  * rewrites are graph passes (onnx/passes.ts) that `finish()` runs afterwards.
  */
 import type { StateDict } from "../../checkpoints/tensor.ts";
-import { A, GraphBuilder, polyphaseUp, WeightReader } from "../../onnx/graph.ts";
+import { A, GraphBuilder, polyphaseKernel, polyphaseUp, WeightReader } from "../../onnx/graph.ts";
 import { foldAll } from "../../onnx/fold.ts";
 import { optimize } from "../../onnx/passes.ts";
 import type { Activation } from "../common/bias_act.ts";
@@ -415,6 +415,13 @@ export class GraphOps implements Ops<GValue, GConst> {
   private upConv(x: string, w: Float32Array, outC: number, inC: number, k: number, padding: number, up: number, filter: GConst | undefined): string {
     if (!filter) throw new Error("up-sampling needs a resample filter");
     const fs = filter.dims[0];
+    const p0 = padding + Math.floor((fs + up - 1) / 2) - (k - 1);
+    // A real conv (k > 1) runs as upstream does, transposed conv then filter: the composite kernel has
+    // (k+fs-1)² taps against k² + a per-channel fs², 4x the weights and multiply-adds of a 3x3 at fs 4.
+    if (k > 1) {
+      const split = this.upConvThenFilter(x, w, outC, inC, k, up, filter, p0);
+      if (split) return split;
+    }
     const g = Float64Array.from(filter.data, (v) => f32(v * up * up));
     const Kh = k + fs - 1;
     const K = new Float64Array(outC * inC * Kh * Kh);
@@ -432,7 +439,29 @@ export class GraphOps implements Ops<GValue, GConst> {
             for (let v = 0; v < fs; v++) K[row + v] += wv * g[gu + v];
           }
         }
-    const p0 = padding + Math.floor((fs + up - 1) / 2) - (k - 1);
     return polyphaseUp(this.g, x, K, outC, inC, Kh, Kh, up, fs - 1 - p0, fs - 1 - p0, null);
+  }
+
+  /**
+   * The same up-sampling in two steps, the order upstream computes it: T = zero-insert(x) correlated with w (a
+   * transposed conv, as a polyphase stride-1 conv + DepthToSpace), then Y[y] = Σ_v flip(g)[v] · T[y - p0 + v] (a
+   * depthwise fs×fs conv). T is nonzero on rows [0, up·(H-1) + k - 1]; the polyphase conv computes rows
+   * [0, up·(H+e)) (e extra zero input rows through its end pads), so that window holds all of T and the rows the
+   * filter reads outside it are zeros, given to the filter's conv as pads. Null where that does not hold.
+   */
+  private upConvThenFilter(x: string, w: Float32Array, outC: number, inC: number, k: number, up: number, filter: GConst, p0: number): string | null {
+    const fs = filter.dims[0];
+    // T's support ends at row up·H + (k - 1 - up); e extra input rows make the window end at up·H + up·e - 1.
+    const e = Math.max(0, Math.ceil((k - 1 - up + 1) / up));
+    const beyond = fs - 1 - p0 - up * e; // rows past the window the filter reads (zero padding if ≥ 0)
+    if (p0 < 0 || beyond < 0) return null;
+    const { kernel, pads } = polyphaseKernel(w, outC, inC, k, k, up, 0, 0);
+    const t = this.g.conv(x, kernel, null, { pads: [pads[0], pads[1], pads[2] + e, pads[3] + e] });
+    const tUp = this.g.op("DepthToSpace", [t], { blocksize: A.i(up), mode: A.s("DCR") });
+    const flipped = new Float32Array(outC * fs * fs);
+    for (let c = 0; c < outC; c++)
+      for (let u = 0; u < fs; u++)
+        for (let v = 0; v < fs; v++) flipped[(c * fs + u) * fs + v] = f32(filter.data[(fs - 1 - u) * fs + (fs - 1 - v)] * up * up);
+    return this.g.conv(tUp, { dims: [outC, 1, fs, fs], data: flipped }, null, { pads: [p0, p0, beyond, beyond], group: outC });
   }
 }
