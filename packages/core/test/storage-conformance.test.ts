@@ -314,6 +314,24 @@ describe("browser POST upload (presigned POST policy)", () => {
   });
 });
 
+describe("files (streamed both ways: compiled graphs of hundreds of MB)", () => {
+  it("putFile stores a file's bytes; getFile writes them to a path; a missing key writes nothing", async () => {
+    const local = fs.mkdtempSync(path.join(os.tmpdir(), "ganserve-conformance-files-"));
+    try {
+      const bytes = randomBytes(5 * 1024 * 1024 + 17);
+      fs.writeFileSync(path.join(local, "up.bin"), bytes);
+      await storage.putFile(`${P}files/big.bin`, path.join(local, "up.bin"), { contentType: "application/octet-stream" });
+      expect((await storage.head(`${P}files/big.bin`))?.etag).toBe(`"${md5(bytes)}"`);
+      expect(await storage.getFile(`${P}files/big.bin`, path.join(local, "down.bin"))).toBe(true);
+      expect(fs.readFileSync(path.join(local, "down.bin")).equals(bytes)).toBe(true);
+      expect(await storage.getFile(`${P}files/missing.bin`, path.join(local, "none.bin"))).toBe(false);
+      expect(fs.existsSync(path.join(local, "none.bin"))).toBe(false);
+    } finally {
+      fs.rmSync(local, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("listing", () => {
   const N = 1205;
   const many = () => `${P}many/`;
