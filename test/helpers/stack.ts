@@ -7,6 +7,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { MALLOC_ENV } from "../../packages/functions/bin/malloc-env.mjs";
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..");
 
@@ -46,6 +47,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const port = await freePort();
   const s3Port = opts.s3Port ?? (await freePort());
   const env = {
+    // glibc's settings for a serving process, as `npm start` gives them (the environment may override them).
+    ...MALLOC_ENV,
     ...process.env,
     PORT: String(port),
     GANSERVE_DATA_DIR: dataDir,

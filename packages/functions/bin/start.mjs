@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { MALLOC_ENV } from "./malloc-env.mjs";
 
 // tsx resolved from here, not from the working directory: the command works from any folder.
 const tsx = import.meta.resolve("tsx");
@@ -28,7 +29,7 @@ if (stale && !process.env.GANSERVE_WEB_DIR) {
 const parent = process.ppid;
 const child = spawn(process.execPath, ["--import", tsx, path.join(root, "packages/functions/src/local.ts")], {
   stdio: ["inherit", "inherit", "inherit", "ipc"],
-  env: { ...process.env, NODE_NO_WARNINGS: process.env.NODE_NO_WARNINGS ?? "1" },
+  env: { ...MALLOC_ENV, ...process.env, NODE_NO_WARNINGS: process.env.NODE_NO_WARNINGS ?? "1" },
 });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
 // Reparented (npm and its shell are gone): nobody is left to stop the server, so stop it now.

@@ -1,0 +1,1 @@
+export declare const MALLOC_ENV: Readonly<Record<string, string>>;
