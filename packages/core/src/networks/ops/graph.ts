@@ -149,7 +149,11 @@ export class GraphOps implements Ops<GValue, GConst> {
   spectralConv2d(x: GValue, w: SpectralParams<GConst>, b: GConst | undefined, o: ConvOptions): GValue {
     const t = (c: GConst) => ({ dtype: "F32" as const, shape: [...c.dims], data: c.data });
     const sigma = Math.fround(spectralSigma(t(w.orig), t(w.u), t(w.v)));
-    return this.conv2d(x, { name: w.orig.name, dims: w.orig.dims, data: w.orig.data.map((a) => a / sigma) }, b, o);
+    // A plain loop, not TypedArray.map with a callback: SPADE's 93 M weights went through here in ~1.8 s.
+    const orig = w.orig.data;
+    const data = new Float32Array(orig.length);
+    for (let i = 0; i < orig.length; i++) data[i] = orig[i] / sigma;
+    return this.conv2d(x, { name: w.orig.name, dims: w.orig.dims, data }, b, o);
   }
 
   convTranspose2d(x: GValue, w: GConst, b: GConst | undefined, o: ConvTransposeOptions): GValue {
