@@ -59,7 +59,7 @@ afterAll(() => {
 describe("registerWasmGradientKernels", () => {
   test("registers what wasm lacks, wraps its slow Conv2DBackpropInput, and only once", () => {
     expect(firstRegistration.kernels.sort()).toEqual(
-      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "GanserveFlipFilter", "GanserveMirrorPadGrad", "UnsortedSegmentSum"].sort(),
+      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "GanserveFlipFilter", "GanserveIm2ColT", "GanserveMirrorPadGrad", "UnsortedSegmentSum"].sort(),
     );
     expect(firstRegistration.gradients).toContain("MirrorPad");
     expect(firstRegistration.gradients).toContain("DepthToSpace");
@@ -79,6 +79,8 @@ describe("registerWasmGradientKernels", () => {
               diff: [f32(2, 7, 9, cin), f32(k, k, cin, 5)],
               fn: ([x, f]) => tf.conv2d(x as T4, f as T4, s, pad),
             });
+    // Stride 1 with 4+ output channels takes the matMul form (the grid above, cout 5): also asymmetric explicit pads.
+    cases.push({ name: "conv2d explicit pad s1", diff: [f32(2, 7, 6, 3), f32(3, 3, 3, 6)], fn: ([x, f]) => tf.conv2d(x as T4, f as T4, 1, [[0, 0], [2, 0], [0, 1], [0, 0]]) });
     cases.push({ name: "conv2d explicit pad", diff: [f32(1, 7, 6, 3), f32(3, 3, 3, 4)], fn: ([x, f]) => tf.conv2d(x as T4, f as T4, 2, [[0, 0], [1, 2], [2, 0], [0, 0]]) });
     cases.push({ name: "conv2d k1 batch3", diff: [f32(3, 5, 5, 8), f32(1, 1, 8, 8)], fn: ([x, f]) => tf.conv2d(x as T4, f as T4, 1, "valid") });
     await expectMatches(cases);

@@ -75,13 +75,15 @@ function tapWindows(xPad: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): (i: nu
 const toNHWC = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
 
 /**
- * Filter gradient of conv2d, which wasm lacks; conv2d and conv2dTranspose both need it. One convolution,
- * the batch playing the channels: dW[i, j, c, o] = sum over n and output positions p, q of
- * x[n, i + s*p, j + s*q, c] * dy[n, p, q, o], a VALID conv2d of x transposed to [c_in, H, W, N] with dy
- * transposed to an [outH, outW, N, c_out] filter dilated by the forward stride. One XNNPACK conv replaces
- * kh*kw input slices and matMuls, which were most of a CycleGAN or SPADE step's backward pass on wasm
- * (`npm run bench:train -- --profile`). tfjs has no dilated Conv2DBackpropFilter, so the forward conv is
- * undilated and the gradient conv is never both strided and dilated (which tfjs refuses).
+ * Filter gradient of conv2d, which wasm lacks; conv2d and conv2dTranspose both need it. Two forms, each where it
+ * measured faster on a SPADE demo step's shapes (`npm run bench:train -- --profile`, old and new kernel
+ * alternated in one process):
+ * - at stride 1 with 4 or more output channels, one matrix product (`filterGradAsMatMul`): 30-50 % less time
+ *   in this kernel for the generator's 3×3 convs;
+ * - otherwise one convolution (`filterGradAsConv`). Strided, the matMul form needs x split into stride phases,
+ *   which cost more than it saved (2× slower on SPADE's 64×64 4×4/2 discriminator input layer); with 1 output
+ *   channel the GEMM runs XNNPACK's output tiles nearly empty (2× slower on the discriminator's last layer).
+ * tfjs has no dilated Conv2DBackpropFilter.
  */
 function conv2DBackpropFilter({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: Attrs }): tf.TensorInfo {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
@@ -93,11 +95,65 @@ function conv2DBackpropFilter({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap
     const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
     const [kh, kw] = filterShape;
     const xPad = padInput(x, info);
-    // Exactly the rows and columns some output reads, so the gradient conv's output is kh × kw.
+    // Exactly the rows and columns some output reads.
     const fitted = padOrCrop(padOrCrop(xPad, 1, 0, (oh - 1) * sh + kh - xPad.shape[1]), 2, 0, (ow - 1) * sw + kw - xPad.shape[2]);
-    const g = tf.conv2d(tf.transpose(fitted, [3, 1, 2, 0]), tf.transpose(dy, [1, 2, 0, 3]), 1, "valid", "NHWC", [sh, sw]);
-    return tf.transpose(g, [1, 2, 0, 3]);
+    return sh === 1 && sw === 1 && filterShape[3] >= 4 ? filterGradAsMatMul(fitted, dy, filterShape) : filterGradAsConv(fitted, dy, [sh, sw]);
   });
+}
+
+/**
+ * dW[(i, j, c), o] = Σ over (n, p, q) of cols[(i, j, c), (n, p, q)] · dy[(n, p, q), o], where row (i, j, c) of
+ * `cols` is channel c of every window's tap (i, j) (im2col, transposed; see `im2ColTKernel`). The product comes
+ * out in HWIO order and dy is already [n·p·q, o], so only x is transposed, and wasm runs a matMul without
+ * transpose flags as one XNNPACK GEMM (a flag sends it to a plain loop). `x` is padded and fitted, stride 1.
+ */
+function filterGradAsMatMul(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, cin, cout]: number[]): tf.Tensor {
+  const cols = tf.engine().runKernel(IM2COL_T, { x: tf.transpose(x, [3, 0, 1, 2]) }, { kh, kw }) as tf.Tensor2D;
+  // cols has a column for every x column q < W (see im2ColTKernel); those past outW meet zero rows of dy.
+  const dyCols = tf.pad(dy, [[0, 0], [0, 0], [0, x.shape[2] - dy.shape[2]], [0, 0]]);
+  return tf.reshape(tf.matMul(cols, tf.reshape(dyCols, [-1, cout])), [kh, kw, cin, cout]);
+}
+
+/**
+ * One convolution, the batch playing the channels: a VALID conv2d of x transposed to [c_in, H, W, N] with dy
+ * transposed to an [outH, outW, N, c_out] filter dilated by the forward stride, the result transposed to HWIO.
+ * `x` is padded and fitted.
+ */
+function filterGradAsConv(x: tf.Tensor4D, dy: tf.Tensor4D, strides: [number, number]): tf.Tensor {
+  const g = tf.conv2d(tf.transpose(x, [3, 1, 2, 0]), tf.transpose(dy, [1, 2, 0, 3]), 1, "valid", "NHWC", strides);
+  return tf.transpose(g, [1, 2, 0, 3]);
+}
+
+/**
+ * The transposed im2col of a stride-1 conv's windows over the padded, channels-first x [c, n, H, W]: row (i, j, ch)
+ * holds x[ch, n, p + i, q + j] over columns (n, p, q). The columns run over q < W rather than q < outW, so that
+ * per batch item a row is one contiguous stretch of x, moved with TypedArray.set, a native memmove (element by
+ * element in JS it cost 3 ns an element and lost to the conv form). The extra columns q ≥ outW read the start of
+ * the next row of x (finite values; the last j, past the item's end, are zeroed) and the caller gives them zero
+ * rows of dy, so they add exact zeros.
+ */
+const IM2COL_T = "GanserveIm2ColT";
+
+function im2ColTKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs }): tf.TensorInfo {
+  const { kh, kw } = attrs as unknown as { kh: number; kw: number };
+  const b = backend as WasmMemoryBackend;
+  const x = inputs.x as tf.TensorInfo;
+  const [c, n, h, w] = x.shape;
+  const run = (h - kh + 1) * w;
+  const info = b.makeOutput([kh * kw * c, n * run], "float32");
+  // Heap views, not copies, taken after the allocation (growing the heap would detach earlier ones).
+  const out = b.typedArrayFromHeap(info);
+  const src = b.typedArrayFromHeap(x);
+  let d = 0;
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let ch = 0; ch < c; ch++)
+        for (let bn = 0; bn < n; bn++, d += run) {
+          const from = ((ch * n + bn) * h + i) * w + j;
+          out.set(src.subarray(from, from + run - j), d);
+          out.fill(0, d + run - j, d + run);
+        }
+  return info;
 }
 
 /**
@@ -419,6 +475,10 @@ export function registerWasmGradientKernels(): WasmGradientRegistration {
     if (tf.getGradient(config.kernelName)) continue;
     tf.registerGradient(config);
     done.gradients.push(config.kernelName);
+  }
+  if (!tf.getKernel(IM2COL_T, "wasm")) {
+    tf.registerKernel({ kernelName: IM2COL_T, backendName: "wasm", kernelFunc: im2ColTKernel as tf.KernelFunc });
+    done.kernels.push(IM2COL_T);
   }
   if (!tf.getKernel(FLIP_FILTER, "wasm")) {
     tf.registerKernel({ kernelName: FLIP_FILTER, backendName: "wasm", kernelFunc: flipFilterKernel as tf.KernelFunc });
