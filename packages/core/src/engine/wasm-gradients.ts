@@ -108,11 +108,22 @@ function conv2DBackpropFilter({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap
  * transpose flags as one XNNPACK GEMM (a flag sends it to a plain loop). `x` is padded and fitted, stride 1.
  */
 function filterGradAsMatMul(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, cin, cout]: number[]): tf.Tensor {
-  const cols = tf.engine().runKernel(IM2COL_T, { x: tf.transpose(x, [3, 0, 1, 2]) }, { kh, kw }) as tf.Tensor2D;
+  const xT = tf.transpose(x, [3, 0, 1, 2]);
   // cols has a column for every x column q < W (see im2ColTKernel); those past outW meet zero rows of dy.
-  const dyCols = tf.pad(dy, [[0, 0], [0, 0], [0, x.shape[2] - dy.shape[2]], [0, 0]]);
-  return tf.reshape(tf.matMul(cols, tf.reshape(dyCols, [-1, cout])), [kh, kw, cin, cout]);
+  const dyCols = tf.reshape(tf.pad(dy, [[0, 0], [0, 0], [0, x.shape[2] - dy.shape[2]], [0, 0]]), [-1, cout]);
+  // cols is kh·kw times x: built a few filter rows at a time where it would pass COLS_LIMIT floats.
+  const perRow = kw * cin * dyCols.shape[0];
+  const rowsAtOnce = Math.max(1, Math.min(kh, Math.floor(COLS_LIMIT / perRow)));
+  const parts: tf.Tensor[] = [];
+  for (let i0 = 0; i0 < kh; i0 += rowsAtOnce) {
+    const attrs = { kh, kw, rows: [i0, Math.min(kh, i0 + rowsAtOnce)] };
+    parts.push(tf.matMul(tf.engine().runKernel(IM2COL_T, { x: xT }, attrs as unknown as Attrs) as tf.Tensor2D, dyCols));
+  }
+  return tf.reshape(parts.length === 1 ? parts[0] : tf.concat(parts, 0), [kh, kw, cin, cout]);
 }
+
+/** 2^24 floats, 64 MiB: SPADE's 3×3 64-channel convs at 256×256, batch 2, would otherwise need 300 MiB of cols. */
+const COLS_LIMIT = 2 ** 24;
 
 /**
  * One convolution, the batch playing the channels: a VALID conv2d of x transposed to [c_in, H, W, N] with dy
@@ -125,27 +136,27 @@ function filterGradAsConv(x: tf.Tensor4D, dy: tf.Tensor4D, strides: [number, num
 }
 
 /**
- * The transposed im2col of a stride-1 conv's windows over the padded, channels-first x [c, n, H, W]: row (i, j, ch)
- * holds x[ch, n, p + i, q + j] over columns (n, p, q). The columns run over q < W rather than q < outW, so that
- * per batch item a row is one contiguous stretch of x, moved with TypedArray.set, a native memmove (element by
- * element in JS it cost 3 ns an element and lost to the conv form). The extra columns q ≥ outW read the start of
- * the next row of x (finite values; the last j, past the item's end, are zeroed) and the caller gives them zero
- * rows of dy, so they add exact zeros.
+ * The transposed im2col of a stride-1 conv's windows over the padded, channels-first x [c, n, H, W], for the
+ * filter rows i in attrs.rows: row (i, j, ch) holds x[ch, n, p + i, q + j] over columns (n, p, q). The columns
+ * run over q < W rather than q < outW, so that per batch item a row is one contiguous stretch of x, moved with
+ * TypedArray.set, a native memmove (element by element in JS it cost 3 ns an element and lost to the conv
+ * form). The extra columns q ≥ outW read the start of the next row of x (finite values; the last j, past the
+ * item's end, are zeroed) and the caller gives them zero rows of dy, so they add exact zeros.
  */
 const IM2COL_T = "GanserveIm2ColT";
 
 function im2ColTKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs }): tf.TensorInfo {
-  const { kh, kw } = attrs as unknown as { kh: number; kw: number };
+  const { kh, kw, rows } = attrs as unknown as { kh: number; kw: number; rows: [number, number] };
   const b = backend as WasmMemoryBackend;
   const x = inputs.x as tf.TensorInfo;
   const [c, n, h, w] = x.shape;
   const run = (h - kh + 1) * w;
-  const info = b.makeOutput([kh * kw * c, n * run], "float32");
+  const info = b.makeOutput([(rows[1] - rows[0]) * kw * c, n * run], "float32");
   // Heap views, not copies, taken after the allocation (growing the heap would detach earlier ones).
   const out = b.typedArrayFromHeap(info);
   const src = b.typedArrayFromHeap(x);
   let d = 0;
-  for (let i = 0; i < kh; i++)
+  for (let i = rows[0]; i < rows[1]; i++)
     for (let j = 0; j < kw; j++)
       for (let ch = 0; ch < c; ch++)
         for (let bn = 0; bn < n; bn++, d += run) {
