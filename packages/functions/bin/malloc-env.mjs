@@ -6,9 +6,14 @@
 // 64 MiB, the size of a whole heap of a thread's arena, so no thread's arena gives freed memory back. Every
 // thread that decoded an image or ran a pass (libuv's pool for sharp, the ONNX Runtime thread with its
 // arena-less large passes) kept it: test/hostile-memory.test.ts's stack ended 207-318 MiB above its baseline,
-// and malloc_trim(0) gave all of it back. A fixed threshold (128 KiB, glibc's default) turns that off: blocks
-// above it are mmap'd and unmapped when freed. hugetlb=1 has those blocks backed by transparent huge pages
-// (where the kernel offers them on request, "madvise"), so mapping a large tensor afresh each pass costs few
-// page faults: without it the arena-less 1024² passes ran 2-3× slower, with it faster than before. Both numbers
-// in docs/performance.md, Memory. Not for the Lambda: its glibc (2.34) has no hugetlb tunable.
-export const MALLOC_ENV = { GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1" };
+// and malloc_trim(0) gave all of it back. Fixed thresholds turn that off:
+// - mmap 4 MiB: an ordinary request's buffers (a 1024² RGB image is 3 MiB) stay in the arenas, a large pass's
+//   tensors (8 MiB and up) are mapped and unmapped with the pass;
+// - trim 8 MiB: an arena's free top above it goes back; at 128 KiB (glibc's default) arenas shrank and grew
+//   again on every request, and 256² requests took 1.45× as long;
+// - hugetlb=1: mapped blocks get transparent huge pages (where the kernel offers them on request, "madvise"),
+//   so mapping a tensor afresh each pass costs few page faults: without it large passes ran 2-3× slower.
+// Numbers in docs/performance.md, Memory. Not for the Lambda: its glibc (2.34) has no hugetlb tunable.
+export const MALLOC_ENV = {
+  GLIBC_TUNABLES: ["mmap_threshold=4194304", "trim_threshold=8388608", "hugetlb=1"].map((t) => `glibc.malloc.${t}`).join(":"),
+};
