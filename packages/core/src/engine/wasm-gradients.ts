@@ -75,14 +75,14 @@ function tapWindows(xPad: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): (i: nu
 const toNHWC = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
 
 /**
- * Filter gradient of conv2d, which wasm lacks; conv2d and conv2dTranspose both need it. Two forms, each where it
- * measured faster on a SPADE demo step's shapes (`npm run bench:train -- --profile`, old and new kernel
- * alternated in one process):
- * - at stride 1 with 4 or more output channels, one matrix product (`filterGradAsMatMul`): 30-50 % less time
- *   in this kernel for the generator's 3×3 convs;
+ * Filter gradient of conv2d, which wasm lacks; conv2d and conv2dTranspose both need it. Two forms, each used where
+ * it measured faster (old and new kernel alternated step by step in one process, SPADE, CycleGAN and StyleGAN2
+ * demo steps):
+ * - at stride 1 with 4 or more output channels, one matrix product (`filterGradAsMatMul`): 20-50 % less time
+ *   on the generators' 3×3 convs, a fifth off this kernel's share of a SPADE step;
  * - otherwise one convolution (`filterGradAsConv`). Strided, the matMul form needs x split into stride phases,
- *   which cost more than it saved (2× slower on SPADE's 64×64 4×4/2 discriminator input layer); with 1 output
- *   channel the GEMM runs XNNPACK's output tiles nearly empty (2× slower on the discriminator's last layer).
+ *   which cost more than it saved (2× slower on SPADE's 4×4/2 discriminator input layer); with 1 output channel
+ *   the GEMM runs XNNPACK's output tiles nearly empty (2× slower on the discriminators' last layer; 3 was even).
  * tfjs has no dilated Conv2DBackpropFilter.
  */
 function conv2DBackpropFilter({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: Attrs }): tf.TensorInfo {
