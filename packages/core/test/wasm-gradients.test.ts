@@ -59,7 +59,7 @@ afterAll(() => {
 describe("registerWasmGradientKernels", () => {
   test("registers what wasm lacks, wraps its slow Conv2DBackpropInput, and only once", () => {
     expect(firstRegistration.kernels.sort()).toEqual(
-      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "GanserveFlipFilter", "GanserveIm2ColT", "GanserveMirrorPadGrad", "UnsortedSegmentSum"].sort(),
+      ["Conv2DBackpropFilter", "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "GanserveCol2Im", "GanserveFlipFilter", "GanserveIm2ColT", "GanserveMirrorPadGrad", "UnsortedSegmentSum"].sort(),
     );
     expect(firstRegistration.gradients).toContain("MirrorPad");
     expect(firstRegistration.gradients).toContain("DepthToSpace");
@@ -159,6 +159,25 @@ describe("registerWasmGradientKernels", () => {
           });
         }
     await expectMatches(cases);
+  });
+
+  test("strided Conv2DBackpropInput runs as one GEMM and a col2im, matching cpu", async () => {
+    // SPADE's discriminator layer: 4×4, stride 2, pad 2 (its values are checked by the grids above; this pins the form).
+    const dyData = rand([2, 5, 5, 6], 5);
+    const fData = rand([4, 4, 3, 6], 6);
+    const attrs = { strides: [2, 2], pad: 2, dataFormat: "NHWC", inputShape: [2, 8, 8, 3] } as unknown as tf.NamedAttrMap;
+    const run = () => tf.tidy(() => (tf.engine().runKernel("Conv2DBackpropInput", { dy: tf.tensor(dyData, [2, 5, 5, 6]), filter: tf.tensor(fData, [4, 4, 3, 6]) }, attrs) as tf.Tensor).dataSync());
+    await tf.setBackend("cpu");
+    const want = run();
+    await tf.setBackend("wasm");
+    let got: ArrayLike<number> = [];
+    const profile = await tf.profile(() => {
+      got = run();
+    });
+    expect(profile.kernels.map((e) => e.name)).toEqual(expect.arrayContaining(["BatchMatMul", "GanserveCol2Im"]));
+    const diff = maxAbsDiff(got, want);
+    measured.push(["Conv2DBackpropInput s2 kernel", diff]);
+    expect(diff).toBeLessThanOrEqual(TOL);
   });
 
   test("DepthwiseConv2dNativeBackpropInput/Filter: strides, pads, multipliers, channels 1/3/8", async () => {

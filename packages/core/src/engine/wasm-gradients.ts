@@ -11,7 +11,7 @@
  *
  * Kernels are registered for 'wasm' only and only where wasm has none, so a tfjs release that ships its
  * own kernel wins; the one exception is Conv2DBackpropInput, whose wasm kernel is wrapped with a faster
- * form at stride 1 (`conv2DBackpropInputVia`, measured by bench:train). Gradients are backend-independent
+ * form (`conv2DBackpropInputVia`, measured by bench:train). Gradients are backend-independent
  * in tfjs, so those are global.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -264,20 +264,29 @@ function flipFilterKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; 
 
 /**
  * wasm's own Conv2DBackpropInput (the input gradient of conv2d, and conv2dTranspose's forward) is a plain
- * loop, several times slower at stride 1 than the same product as an XNNPACK conv: a "full" conv2d of dy
- * with the filter rotated 180° and its channels swapped (64×64×16 at batch 2: 70 → 34 ms; 32×32×64: 236 →
- * 27 ms). Strided ones keep wasm's kernel (zero insertion would make the conv's work stride² larger, and it
- * measured slower). Wrapped, not replaced: `native` is wasm's kernel.
+ * loop, several times slower than the same product run by XNNPACK:
+ * - at stride 1, a "full" conv2d of dy with the filter rotated 180° and its channels swapped (64×64×16 at
+ *   batch 2: 70 → 34 ms; 32×32×64: 236 → 27 ms);
+ * - strided, one GEMM and a scatter (`backpropInputAsMatMul`): SPADE's 4×4/2 discriminator layers at batch 4,
+ *   64×64×11 ← 33×33×16: 13.7 → 3.7 ms, 33×33×16 ← 17×17×32: 6.0 → 1.3 ms; a SPADE step 5 %, a StyleGAN2 step
+ *   18 % less CPU time (old and new kernel alternated in one process). As a conv it would need dy
+ *   zero-inserted, stride² times the work, which measured slower than the plain loop.
+ * NCHW keeps wasm's kernel, and so does a strided one whose cols would pass COLS_LIMIT.
+ * Wrapped, not replaced: `native` is wasm's kernel.
  */
 function conv2DBackpropInputVia(native: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
     const [sh, sw] = typeof strides === "number" ? [strides, strides] : strides;
-    if (sh !== 1 || sw !== 1 || dataFormat === "NCHW") return native(args);
+    if (dataFormat === "NCHW") return native(args);
+    const filterShape = (args.inputs.filter as tf.TensorInfo).shape;
+    const cols = (args.inputs.dy as tf.TensorInfo).shape.slice(0, 3).reduce((a, b) => a * b, 1) * filterShape[0] * filterShape[1] * filterShape[2];
+    if ((sh !== 1 || sw !== 1) && cols > COLS_LIMIT) return native(args);
     return tf.tidy(() => {
       const dy = asTensor(args.inputs.dy) as tf.Tensor4D;
       const filter = asTensor(args.inputs.filter) as tf.Tensor4D;
-      const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, 1, 1, pad as Pad, dimRoundingMode, false, "channelsLast");
+      const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, [sh, sw], 1, pad as Pad, dimRoundingMode, false, "channelsLast");
+      if (sh !== 1 || sw !== 1) return backpropInputAsMatMul(dy, filter, info);
       const [kh, kw] = filter.shape;
       const { top, left } = info.padInfo;
       // Pad dy so that a VALID conv with a kh × kw filter gives back the input's height and width.
@@ -286,6 +295,61 @@ function conv2DBackpropInputVia(native: tf.KernelFunc): tf.KernelFunc {
       return tf.conv2d(up, tf.engine().runKernel(FLIP_FILTER, { filter }) as tf.Tensor4D, 1, "valid");
     });
   };
+}
+
+/**
+ * dx of a strided conv: cols[(n, p, q), (i, j, c)] = Σ_o dy[(n, p, q), o] · W[(i, j, c), o], one GEMM with the
+ * (small) filter transposed beforehand, since a transpose flag sends wasm's matMul to a plain loop; then each
+ * column block (i, j) is added onto the input pixel that tap read (col2im, `col2ImKernel`).
+ */
+function backpropInputAsMatMul(dy: tf.Tensor4D, filter: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor {
+  const [kh, kw, cin, cout] = filter.shape;
+  const wT = tf.transpose(tf.reshape(filter, [kh * kw * cin, cout]), [1, 0]);
+  const cols = tf.matMul(tf.reshape(dy, [-1, cout]) as tf.Tensor2D, wT as tf.Tensor2D);
+  const { batchSize: n, inHeight, inWidth, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+  const { top, left } = info.padInfo;
+  const attrs = { shape: [n, inHeight, inWidth, cin], out: [oh, ow], taps: [kh, kw], strides: [sh, sw], pads: [top, left] };
+  return tf.engine().runKernel(COL2IM, { cols }, attrs as unknown as Attrs) as tf.Tensor;
+}
+
+/** Sums every row (n, p, q) of cols, a block of c values per tap (i, j), into the input pixel the tap read. */
+const COL2IM = "GanserveCol2Im";
+
+interface Col2ImAttrs {
+  shape: [number, number, number, number];
+  out: [number, number];
+  taps: [number, number];
+  strides: [number, number];
+  pads: [number, number];
+}
+
+function col2ImKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs }): tf.TensorInfo {
+  const { shape, out: [oh, ow], taps: [kh, kw], strides: [sh, sw], pads: [top, left] } = attrs as unknown as Col2ImAttrs;
+  const [n, h, w, c] = shape;
+  const b = backend as WasmMemoryBackend;
+  const info = b.makeOutput(shape, "float32");
+  // Heap views, not copies, taken after the allocation (growing the heap would detach earlier ones).
+  const src = b.typedArrayFromHeap(inputs.cols as tf.TensorInfo);
+  const dx = b.typedArrayFromHeap(info);
+  dx.fill(0);
+  let s = 0;
+  for (let bn = 0; bn < n; bn++)
+    for (let p = 0; p < oh; p++)
+      for (let q = 0; q < ow; q++)
+        for (let i = 0; i < kh; i++) {
+          const r = p * sh + i - top;
+          if (r < 0 || r >= h) {
+            s += kw * c;
+            continue;
+          }
+          for (let j = 0; j < kw; j++, s += c) {
+            const col = q * sw + j - left;
+            if (col < 0 || col >= w) continue;
+            const d = ((bn * h + r) * w + col) * c;
+            for (let ch = 0; ch < c; ch++) dx[d + ch] += src[s + ch];
+          }
+        }
+  return info;
 }
 
 const WASM_KERNELS: Array<[string, tf.KernelFunc]> = [
@@ -490,6 +554,10 @@ export function registerWasmGradientKernels(): WasmGradientRegistration {
   if (!tf.getKernel(IM2COL_T, "wasm")) {
     tf.registerKernel({ kernelName: IM2COL_T, backendName: "wasm", kernelFunc: im2ColTKernel as tf.KernelFunc });
     done.kernels.push(IM2COL_T);
+  }
+  if (!tf.getKernel(COL2IM, "wasm")) {
+    tf.registerKernel({ kernelName: COL2IM, backendName: "wasm", kernelFunc: col2ImKernel as tf.KernelFunc });
+    done.kernels.push(COL2IM);
   }
   if (!tf.getKernel(FLIP_FILTER, "wasm")) {
     tf.registerKernel({ kernelName: FLIP_FILTER, backendName: "wasm", kernelFunc: flipFilterKernel as tf.KernelFunc });
