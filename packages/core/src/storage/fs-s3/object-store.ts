@@ -319,7 +319,8 @@ export class ObjectStore {
       const meta: ObjectMeta = { key: t.key, size: t.bodySize, etag: t.etag, contentType: t.contentType, metadata: t.metadata ?? {}, lastModified: t.mtime };
       return {
         meta,
-        stream: (start = 0, end = t.bodySize - 1) => fh.createReadStream({ start, end, autoClose: true }),
+        // 1 MiB reads instead of 64 KiB: a model file of hundreds of MB goes out in fewer, larger socket writes.
+        stream: (start = 0, end = t.bodySize - 1) => fh.createReadStream({ start, end, autoClose: true, highWaterMark: 1 << 20 }),
         close: () => fh.close().catch(() => {}),
       };
     } catch (e) {
