@@ -99,7 +99,7 @@ export async function inference({ cfg, vpc, bucket, objects, storage, queue, sec
     { Action: ["s3:GetObject"], Resource: objects(modelKeys.root, ...predictionRoots) },
     // ...and copies the graphs ONNX Runtime optimised to the version's folder, so the next task scaled from zero
     // starts from them instead of building them again (ort-cache.ts); weights and records stay read-only.
-    { Action: ["s3:PutObject"], Resource: objects(...predictionRoots, modelKeys.compiledPattern) },
+    { Action: ["s3:PutObject"], Resource: [...objects(...predictionRoots), $interpolate`${bucket.arn}/${modelKeys.compiledPattern}`] },
     { Action: ["s3:DeleteObject"], Resource: objects(predictionKeys.dataRoot) },
     // Listing models/ is also /ready's probe; a missing key reads as 404 (not 403) only where listing is allowed.
     { Action: ["s3:ListBucket"], Resource: [bucket.arn], Condition: { StringLike: { "s3:prefix": [modelKeys.root, ...predictionRoots].map((p) => `${p}*`) } } },

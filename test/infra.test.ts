@@ -1,7 +1,7 @@
 // Offline proof of the AWS deployment: runs the real sst.config.ts (and infra/*.ts) under Pulumi mocks and
 // checks the resource graph. Needs .sst/platform (`npm run sst:install`); no AWS account, Docker or Pulumi CLI.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { authKeys, predictionKeys, STORAGE_PREFIXES } from "@ganserve/core/storage/keys";
+import { authKeys, modelKeys, predictionKeys, STORAGE_PREFIXES } from "@ganserve/core/storage/keys";
 import { runSstConfigUnderMocks, MOCK_GPU_AMI, type MockRun } from "../infra/mock-harness.ts";
 
 const API_KEYS = "gk_test_secret_value_1,gk_test_secret_value_2";
@@ -326,6 +326,8 @@ describe("IAM least privilege", () => {
       expect(s.Action.every((a) => a.startsWith("s3:")), `${s.role}: mixed services`).toBe(true);
       for (const r of s.Resource) {
         if (r === bucketArn) expect(s.Action, `${s.role}: bucket-level`).toEqual(["s3:ListBucket"]);
+        // The compiled graphs' pattern ends in ".onnx": IAM's "*" spans "/", and the suffix keeps it off other keys.
+        else if (r === `${bucketArn}/${modelKeys.compiledPattern}`) expect(s.Action, `${s.role}: ${r}`).toEqual(["s3:PutObject"]);
         else expect(OBJECT_PREFIXES.some((p) => r.startsWith(`${bucketArn}/${p}`) && r.endsWith("*")), `${s.role}: ${r}`).toBe(true);
       }
     }
@@ -356,7 +358,7 @@ describe("IAM least privilege", () => {
     const puts = statements()
       .filter((s) => s.role === "InferenceTaskRole" && s.Action.includes("s3:PutObject"))
       .flatMap((s) => s.Resource.map((r) => r.slice(`${bucketArn}/`.length)));
-    expect(puts.sort()).toEqual(["models/*/*/compiled/*", "predictions-data/*", "predictions-state/*", "predictions/*"]);
+    expect(puts.sort()).toEqual([modelKeys.compiledPattern, "predictions-data/*", "predictions-state/*", "predictions/*"].sort());
   });
 
   test("task roles are assumable by ECS tasks only", () => {

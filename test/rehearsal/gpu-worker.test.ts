@@ -23,7 +23,7 @@ const STORE_HOST = "127.0.0.2";
 const NOT_DRIVEN: [RegExp, string][] = [
   [/^s3:GetObject on .*\/(models|predictions|predictions-data|predictions-state)\/\*$/, "running a prediction"],
   [/^s3:PutObject on .*\/(predictions|predictions-data|predictions-state)\/\*$/, "running a prediction"],
-  [/^s3:PutObject on .*\/models\/\*\/\*\/compiled\/\*$/, "the first start of a model version copying its optimised graphs"],
+  [/^s3:PutObject on .*\/models\/\*\/\*\/compiled\/\*\.onnx$/, "the first start of a model version copying its optimised graphs"],
   [/^s3:DeleteObject on .*\/predictions-data\/\*$/, "an attempt cut short"],
   [/^sqs:(DeleteMessage|ChangeMessageVisibility) /, "finishing or extending a received prediction"],
 ];

@@ -49,7 +49,8 @@ export async function createRuntime(settings: Settings = loadSettings()): Promis
   if (settings.GANSERVE_PRODUCTION && keys.size === 0) throw new Error("no API keys: set GANSERVE_API_KEYS or run `ganserve keys create` (production mode)");
   const registry = new ModelRegistry(opened.storage);
   const metrics = createMetrics();
-  const engines = servingEnginesFor(settings, opened.storage, log);
+  // Not from a Lambda: it freezes once its response is sent, so a background copy to the store would hang there.
+  const engines = servingEnginesFor(settings, process.env.AWS_LAMBDA_FUNCTION_NAME ? undefined : opened.storage, log);
   const inference = new InferenceService(registry, opened.storage, engines, metrics, inferenceOptions(settings));
   const datasets = new DatasetService(opened.storage, { maxUploadBytes: settings.GANSERVE_MAX_UPLOAD_BYTES });
   const jobs = new JobStore(opened.storage);

@@ -52,8 +52,12 @@ export const modelKeys = {
   example: (name: string, version: string, file: string) => `${modelKeys.version(name, version)}${file}`,
   /** A graph optimised by ONNX Runtime (ort-cache.ts); `key` is that cache's hex key. */
   compiled: (name: string, version: string, key: string) => `${modelKeys.version(name, version)}compiled/${key}.onnx`,
-  /** Every version's compiled graphs, as an IAM resource pattern (the serving task may write only these). */
-  compiledPattern: "models/*/*/compiled/",
+  /**
+   * Every version's compiled graphs, as an IAM resource pattern (the serving task may write only these). IAM's
+   * `*` also matches "/", so the suffix matters: without it the pattern also matched a tenant named "compiled"'s
+   * directions (`models/<name>/<version>/directions/compiled/<d>.json`).
+   */
+  compiledPattern: "models/*/*/compiled/*.onnx",
 } as const;
 
 /** Latent directions stored with a model version (inference/directions.ts). */

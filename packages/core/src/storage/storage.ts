@@ -72,14 +72,21 @@ export class Storage {
   readonly client: S3Client;
   readonly bucket: string;
 
+  /** One attempt per call, for streamed uploads (putFile): a retry would send the drained stream again. */
+  private singleAttempt: S3Client | undefined;
+
   constructor(readonly options: StorageOptions) {
     this.bucket = options.bucket;
-    this.client = new S3Client({
+    this.client = Storage.makeClient(options, options.maxAttempts ?? 4);
+  }
+
+  private static makeClient(options: StorageOptions, maxAttempts: number): S3Client {
+    return new S3Client({
       region: options.region,
       endpoint: options.endpoint,
       forcePathStyle: options.endpoint !== undefined,
       credentials: options.credentials,
-      maxAttempts: options.maxAttempts ?? 4,
+      maxAttempts,
       // Without these a call to a store that stopped answering can hang forever and hold a request with it.
       requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
       // Checksums on every request are an SDK default since 3.729; with them the SDK streams bodies as
@@ -155,15 +162,21 @@ export class Storage {
   /**
    * Streams a local file into an object, never holding it in memory: for files of hundreds of MB (an optimised
    * model, inference/engines/ort-cache.ts) that a serving process writes beside its passes. A stream cannot be
-   * sent twice, so a failed attempt is not retried: the caller decides what a failed copy means.
+   * sent twice, so this goes through a client that makes one attempt: the caller decides what a failed copy means.
    */
   async putFile(key: string, file: string, opts: PutOptions = {}): Promise<void> {
     const { size } = await fs.promises.stat(file);
-    await this.call(() =>
-      this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: fs.createReadStream(file), ContentLength: size, ContentType: opts.contentType, Metadata: opts.metadata }),
-      ),
-    );
+    this.singleAttempt ??= Storage.makeClient(this.options, 1);
+    const client = this.singleAttempt;
+    const body = fs.createReadStream(file);
+    try {
+      await this.call(() =>
+        client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ContentType: opts.contentType, Metadata: opts.metadata })),
+      );
+    } finally {
+      // A request refused before its body was read leaves the file open otherwise.
+      body.destroy();
+    }
   }
 
   /** Streams an object into a local file (created or replaced); false, and no file written, when it does not exist. */
@@ -323,5 +336,6 @@ export class Storage {
 
   destroy(): void {
     this.client.destroy();
+    this.singleAttempt?.destroy();
   }
 }
