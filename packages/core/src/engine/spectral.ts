@@ -185,6 +185,8 @@ export function spectralSigma(orig: tf.Tensor, u: tf.Tensor, v: tf.Tensor): tf.S
 
 /** `steps` training-mode power-iteration steps from (u, v) on the HWIO weight: the new [u, v]. */
 export function powerIteration(orig: tf.Tensor, u: tf.Tensor1D, v: tf.Tensor1D, steps: number): [tf.Tensor1D, tf.Tensor1D] {
+  // With no step the op form would hand back u and v themselves, which callers dispose as new tensors.
+  if (!(steps >= 1)) throw new Error(`powerIteration: steps must be at least 1 (got ${steps})`);
   if (onWasm(orig)) return tf.engine().runKernel(POWER, { w: orig, u, v }, { steps } as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor1D, tf.Tensor1D];
   return tf.tidy(() => {
     const w = spectralMatrix(orig);

@@ -111,7 +111,8 @@ function filterGradAsMatMul(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, cin, cout]
   const xT = tf.transpose(x, [3, 0, 1, 2]);
   // cols has a column for every x column q < W (see im2ColTKernel); those past outW meet zero rows of dy.
   const dyCols = tf.reshape(tf.pad(dy, [[0, 0], [0, 0], [0, x.shape[2] - dy.shape[2]], [0, 0]]), [-1, cout]);
-  // cols is kh·kw times x: built a few filter rows at a time where it would pass COLS_LIMIT floats.
+  // cols is kh·kw times x: built a few filter rows at a time where it would pass COLS_LIMIT floats (never fewer
+  // than one row, which alone may pass it: the limit bounds the common case, not every shape).
   const perRow = kw * cin * dyCols.shape[0];
   const rowsAtOnce = Math.max(1, Math.min(kh, Math.floor(COLS_LIMIT / perRow)));
   const parts: tf.Tensor[] = [];

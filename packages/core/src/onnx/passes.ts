@@ -192,6 +192,8 @@ export function spaceToDepthConv(g: GraphBuilder, conv: Node, block: number): vo
     for (let p = 0; p < B2; p++) bias.set(b.data as Float32Array, p * O);
   }
   const at = g.nodes.indexOf(conv);
+  // A node another pass replaced is no longer in the graph: splicing at -1 would drop the last node instead.
+  if (at < 0) throw new Error("spaceToDepthConv: the conv is not in the graph (replaced by an earlier pass?)");
   const from = g.nodes.length;
   const folded = g.op("SpaceToDepth", [conv.inputs[0]], { blocksize: A.i(block) });
   const phases = g.conv(folded, { dims: [B2 * O, B2 * C, ch, cw], data: kernel }, bias);
