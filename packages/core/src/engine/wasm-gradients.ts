@@ -353,13 +353,6 @@ function col2ImKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMa
   return info;
 }
 
-const WASM_KERNELS: Array<[string, tf.KernelFunc]> = [
-  ["Conv2DBackpropFilter", conv2DBackpropFilter as tf.KernelFunc],
-  ["DepthwiseConv2dNativeBackpropInput", depthwiseConv2dNativeBackpropInput as tf.KernelFunc],
-  ["DepthwiseConv2dNativeBackpropFilter", depthwiseConv2dNativeBackpropFilter as tf.KernelFunc],
-  ["UnsortedSegmentSum", unsortedSegmentSum as tf.KernelFunc],
-];
-
 /** tfjs registers no gradient for DepthToSpace; its inverse (space-to-depth) is a reshape/transpose. */
 const depthToSpaceGradient: tf.GradConfig = {
   kernelName: "DepthToSpace",
@@ -523,14 +516,26 @@ export interface WasmGradientRegistration {
   gradients: string[];
 }
 
+/** The kernels wasm lacks, and ours that the gradients above run on; each registered where none is. */
+const WASM_KERNELS: Array<[string, tf.KernelFunc]> = [
+  ["Conv2DBackpropFilter", conv2DBackpropFilter as tf.KernelFunc],
+  ["DepthwiseConv2dNativeBackpropInput", depthwiseConv2dNativeBackpropInput as tf.KernelFunc],
+  ["DepthwiseConv2dNativeBackpropFilter", depthwiseConv2dNativeBackpropFilter as tf.KernelFunc],
+  ["UnsortedSegmentSum", unsortedSegmentSum as tf.KernelFunc],
+  [IM2COL_T, im2ColTKernel as tf.KernelFunc],
+  [COL2IM, col2ImKernel as tf.KernelFunc],
+  [FLIP_FILTER, flipFilterKernel as tf.KernelFunc],
+  [MIRROR_PAD_GRAD, mirrorPadGradKernel as tf.KernelFunc],
+];
+
+const WRAPPED = new WeakSet<tf.KernelFunc>();
+
 /**
  * Registers the fixes above; idempotent, so every entry point may call it. Call it after the wasm backend
  * has been imported (registration checks which kernels that backend already has). Gradient registration
  * also needs tfjs-core's own gradients loaded first, or this would fill gaps that are not gaps.
  * Returns what this call registered (empty on repeat calls).
  */
-const WRAPPED = new WeakSet<tf.KernelFunc>();
-
 export function registerWasmGradientKernels(): WasmGradientRegistration {
   const done: WasmGradientRegistration = { kernels: [], gradients: [] };
   for (const [kernelName, kernelFunc] of WASM_KERNELS) {
@@ -551,22 +556,6 @@ export function registerWasmGradientKernels(): WasmGradientRegistration {
     if (tf.getGradient(config.kernelName)) continue;
     tf.registerGradient(config);
     done.gradients.push(config.kernelName);
-  }
-  if (!tf.getKernel(IM2COL_T, "wasm")) {
-    tf.registerKernel({ kernelName: IM2COL_T, backendName: "wasm", kernelFunc: im2ColTKernel as tf.KernelFunc });
-    done.kernels.push(IM2COL_T);
-  }
-  if (!tf.getKernel(COL2IM, "wasm")) {
-    tf.registerKernel({ kernelName: COL2IM, backendName: "wasm", kernelFunc: col2ImKernel as tf.KernelFunc });
-    done.kernels.push(COL2IM);
-  }
-  if (!tf.getKernel(FLIP_FILTER, "wasm")) {
-    tf.registerKernel({ kernelName: FLIP_FILTER, backendName: "wasm", kernelFunc: flipFilterKernel as tf.KernelFunc });
-    done.kernels.push(FLIP_FILTER);
-  }
-  if (!tf.getKernel(MIRROR_PAD_GRAD, "wasm")) {
-    tf.registerKernel({ kernelName: MIRROR_PAD_GRAD, backendName: "wasm", kernelFunc: mirrorPadGradKernel as tf.KernelFunc });
-    done.kernels.push(MIRROR_PAD_GRAD);
   }
   if (!tf.getGradient(MIRROR_PAD_GRAD)) tf.registerGradient(mirrorPadGradGradient);
   if (tf.getGradient("MirrorPad") !== mirrorPadGradient) {
