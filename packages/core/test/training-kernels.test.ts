@@ -145,6 +145,38 @@ describe("engine/wasm-shared-copies.ts", () => {
     tf.dispose([...copies, i]);
   });
 
+  test("Slice reads in place and takes the same window as a naive index walk, every rank and dtype", () => {
+    registerSharedCopies();
+    const shape = [3, 4, 5, 6, 2];
+    const cases: Array<[number[], number[]]> = [
+      [[1], [2]],
+      [[1, 0], [2, -1]],
+      [[0, 1, 2], [3, 2, 3]],
+      [[2, 0, 0, 0], [1, -1, -1, -1]], // contiguous: one image of a batch, as the trainers' data loaders take it
+      [[1, 1, 2, 1], [2, 3, 2, 4]], // a crop window
+      [[0, 1, 0, 2, 1], [3, 2, 5, 3, 1]],
+      [[1, 0, 0], [0, 4, 5]], // empty
+    ];
+    for (const [begin, size] of cases) {
+      const xs = shape.slice(0, begin.length);
+      const n = xs.reduce((a, b) => a * b, 1);
+      for (const dtype of ["float32", "int32", "bool"] as const) {
+        const x = tf.tensor(Array.from({ length: n }, (_, i) => (dtype === "bool" ? i % 3 === 0 : i * 0.5 - 7)), xs, dtype);
+        const got = tf.slice(x, begin, size);
+        const real = size.map((s, d) => (s === -1 ? xs[d] - begin[d] : s));
+        const src = x.bufferSync();
+        const want = tf.buffer(real, dtype);
+        for (let i = 0; i < want.size; i++) {
+          const idx = want.indexToLoc(i);
+          want.set(src.get(...idx.map((v, d) => v + begin[d])), ...idx);
+        }
+        expect(got.shape, `${begin} ${size}`).toEqual(real);
+        expect(Array.from(got.dataSync()), `${dtype} ${begin} ${size}`).toEqual(Array.from(want.values));
+        tf.dispose([x, got]);
+      }
+    }
+  });
+
   test("gradients through clones and casts are unchanged", async () => {
     const r = await probeCase(
       {
