@@ -37,6 +37,11 @@ describe("dataset fit", () => {
     expect(classIndexOf(fashion, "sneaker")).toBe(7);
     expect(classIndexOf(fashion, "Ankle boot")).toBe(9);
     expect(classIndexOf(fashion, "10")).toBe(-1);
+    // the demo dataset's folders: the number, then a name for people
+    expect(classIndexOf(fashion, "0-t-shirt-top")).toBe(0);
+    expect(classIndexOf(fashion, "9_ankle-boot")).toBe(9);
+    expect(classIndexOf(fashion, "10-extra")).toBe(-1);
+    expect(classIndexOf(fashion, "7eleven")).toBe(-1);
     expect(classIndexOf(fashion, "shoes")).toBe(-1);
   });
 

@@ -24,12 +24,14 @@ const refuse = (reason: FitReason, message: string, extra: Record<string, unknow
 };
 
 /**
- * The class a StyleGAN2 dataset folder `images/<folder>/` trains: its number (0 … c_dim-1) or the index of
- * the base's class name it spells (case-insensitive); -1 when it names none.
+ * The class a StyleGAN2 dataset folder `images/<folder>/` trains: its number (0 … c_dim-1), alone or before a
+ * `-` or `_` and a name for people (`0-t-shirt-top`, the demo dataset's folders), or the index of the base's class
+ * name it spells (case-insensitive); -1 when it names none.
  */
 export function classIndexOf(base: Pick<ModelJson, "config" | "class_names">, folder: string): number {
   const cDim = Number(base.config.c_dim ?? 0);
-  if (/^\d+$/.test(folder)) return Number(folder) < cDim ? Number(folder) : -1;
+  const numbered = /^(\d+)(?:[-_].*)?$/.exec(folder);
+  if (numbered) return Number(numbered[1]) < cDim ? Number(numbered[1]) : -1;
   const names = (base.class_names ?? []).map((n) => n.toLowerCase());
   return names.indexOf(folder.toLowerCase());
 }
@@ -64,7 +66,7 @@ export function checkDatasetFit(base: ModelJson, dataset: Dataset): string[] {
       if (unknown.length)
         refuse(
           "unknown_classes",
-          `dataset class folders ${unknown.map((f) => `images/${f}/`).join(", ")} name no class of model '${base.name}': use 0-${cDim - 1}${base.class_names ? ` or one of ${base.class_names.join(", ")}` : ""}`,
+          `dataset class folders ${unknown.map((f) => `images/${f}/`).join(", ")} name no class of model '${base.name}': use 0-${cDim - 1} (optionally followed by -name)${base.class_names ? ` or one of ${base.class_names.join(", ")}` : ""}`,
           { folders: unknown },
         );
     }
