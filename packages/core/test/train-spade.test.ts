@@ -129,6 +129,22 @@ describe("SPADE trainer (wasm)", () => {
     resumed.dispose();
   });
 
+  it("lambda_l1 adds pix2pix's L1 to the paired image as G_L1, scaled by λ; off by default", async () => {
+    const first = async (opts: Record<string, unknown>) => {
+      const t = createSpadeTrainer(makeInit(opts));
+      const { losses } = await t.trainStep();
+      t.dispose();
+      return losses;
+    };
+    const [one, hundred] = [await first({ lambda_l1: 1 }), await first({ lambda_l1: 100 })];
+    // Same init and batch: the first step's term is λ · mean|G(sem) − real| of the same images, in (0, 2].
+    expect(one.G_L1).toBeGreaterThan(0);
+    expect(one.G_L1).toBeLessThanOrEqual(2);
+    expect(hundred.G_L1 / one.G_L1).toBeCloseTo(100, 3);
+    expect(Object.keys(await first({}))).not.toContain("G_L1");
+    expect(() => createSpadeTrainer(makeInit({ lambda_l1: -1 }))).toThrow(/lambda_l1/);
+  });
+
   it("rejects use_vae models and a resolution the generator cannot produce", () => {
     expect(() => createSpadeTrainer(makeInit({ resolution: 128 }))).toThrow(/resolution/);
     expect(() => createSpadeTrainer({ ...makeInit(), config: { ...CONFIG, use_vae: true } })).toThrow(/use_vae/);

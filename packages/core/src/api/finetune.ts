@@ -94,7 +94,7 @@ export const CreateFineTuneRequest = z
       .default({})
       .meta({
         description:
-          "Per family. Every family: loss (bce | nonsaturating | lsgan | hinge | wgan-gp; default stylegan2 nonsaturating, cyclegan lsgan, spade hinge, dcgan nonsaturating), r1_gamma, gp_lambda (wgan-gp, 10), lr_d and lr_g (TTUR); cyclegan, spade and dcgan refuse wgan-gp and r1_gamma (their discriminators are not twice differentiable here; a BatchNorm D would also couple WGAN-GP's per-sample penalty). stylegan2: ema_steps, freeze_d, augment (bool), d_lr. cyclegan: lambda_cycle (10), lambda_identity (0.5), pool_size (50), decay_start. spade: lambda_feat (10), num_D (2), d_lr. dcgan: ndf (64), d_norm (batch | none).",
+          "Per family. Every family: loss (bce | nonsaturating | lsgan | hinge | wgan-gp; default stylegan2 nonsaturating, cyclegan lsgan, spade hinge, dcgan nonsaturating), r1_gamma, gp_lambda (wgan-gp, 10), lr_d and lr_g (TTUR); cyclegan, spade and dcgan refuse wgan-gp and r1_gamma (their discriminators are not twice differentiable here; a BatchNorm D would also couple WGAN-GP's per-sample penalty). stylegan2: ema_steps, freeze_d, augment (bool), d_lr. cyclegan: lambda_cycle (10), lambda_identity (0.5), pool_size (50), decay_start. spade: lambda_feat (10), lambda_l1 (0: pix2pix's L1 to the paired image), num_D (2), d_lr. dcgan: ndf (64), d_norm (batch | none).",
       }),
     webhook: Webhook.optional(),
   })

@@ -19,6 +19,10 @@
  * `options.loss` swaps hinge for another loss of training/losses.ts (averaged over scales the same way); `lr_g` and
  * `lr_d` override the TTUR rates (`lr_d` is `d_lr`'s other name); wgan-gp and R1 are refused (losses.ts says why).
  *
+ * `lambda_l1` (default 0, as upstream) adds pix2pix's reconstruction term λ_L1 · mean|fake − real| to G's loss
+ * (`G_L1`). It stands in for the VGG perceptual loss on paired data where that loss is missing (below): it pulls G
+ * towards the image a label map was rendered from instead of only towards images D cannot tell from real ones.
+ *
  * Not done: the VGG perceptual loss (upstream trains with it; its ImageNet VGG19 weights are not available offline,
  * so `no_vgg_loss` is implied), and use_vae models (the encoder and KL term are not trained here; rejected).
  * n_layers_D defaults to 4 (upstream) for outputs of 128 px and more, 3 below, where a fourth stride-2 stage
@@ -49,6 +53,7 @@ export interface SpadeTrainOptions {
   ndf: number;
   normD: string;
   lambdaFeat: number;
+  lambdaL1: number;
   ganFeatLoss: boolean;
   beta1: number;
   beta2: number;
@@ -77,6 +82,7 @@ function resolveOptions(init: TrainerInit, cfg: SpadeConfig): SpadeTrainOptions 
     ndf: numberOption(o, "ndf", 64, { integer: true, min: 1 }),
     normD: stringOption(o, "norm_D", "spectralinstance"),
     lambdaFeat: numberOption(o, "lambda_feat", 10, { min: 0 }),
+    lambdaL1: numberOption(o, "lambda_l1", 0, { min: 0 }),
     ganFeatLoss: !booleanOption(o, "no_ganFeat_loss", false),
     beta1: ttur ? 0 : numberOption(o, "beta1", 0, { min: 0 }),
     beta2: ttur ? 0.9 : numberOption(o, "beta2", 0.9, { min: 0 }),
@@ -155,8 +161,9 @@ export class SpadeTrainer implements Trainer {
         const pred = this.discriminate(sem, fake, real);
         const gan = averaged(pred.fake.map((scale) => generatorLoss(this.opts.loss, scale[scale.length - 1])));
         const feat = this.opts.ganFeatLoss ? featureMatchingLoss(pred.fake, pred.real, this.opts.lambdaFeat) : tf.scalar(0);
-        gTerms = tf.keep(tf.stack([gan, feat]) as tf.Tensor1D);
-        return tf.add(gan, feat) as tf.Scalar;
+        const l1 = this.opts.lambdaL1 > 0 ? tf.mul(tf.mean(tf.abs(tf.sub(fake, real))), this.opts.lambdaL1) : tf.scalar(0);
+        gTerms = tf.keep(tf.stack([gan, feat, l1]) as tf.Tensor1D);
+        return tf.addN([gan, feat, l1]) as tf.Scalar;
       }, [...this.optG.params.values()]);
       this.optG.apply(g.grads, this.opts.gLr * factor, k + 1);
       tf.dispose([g.value, ...Object.values(g.grads)]);
@@ -179,6 +186,7 @@ export class SpadeTrainer implements Trainer {
       this._step = k + 1;
       const losses: Record<string, number> = { G_GAN: gv[0], D_Fake: dv[0], D_real: dv[1] };
       if (this.opts.ganFeatLoss) losses.GAN_Feat = gv[1];
+      if (this.opts.lambdaL1 > 0) losses.G_L1 = gv[2];
       return { step: this._step, losses };
     } finally {
       tf.dispose([sem, real, ...(gTerms ? [gTerms] : []), ...(dTerms ? [dTerms] : [])]);
