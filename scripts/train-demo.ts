@@ -73,16 +73,8 @@ const keyValues = (pairs: string[] = []) =>
   );
 const overrides = keyValues(values.option);
 const base = DEMO_RECIPES[family];
-const recipe: DemoRecipe = {
-  ...base,
-  config: { ...base.config, ...keyValues(values.config) },
-  train: {
-    ...base.train,
-    ...(values.steps ? { steps: Number(values.steps) } : {}),
-    ...(values.lr ? { learning_rate: Number(values.lr) } : {}),
-    options: { ...base.train.options, ...overrides },
-  },
-};
+// --steps, --lr and --option apply to the first stage this run trains (see main).
+const recipe: DemoRecipe = { ...base, config: { ...base.config, ...keyValues(values.config) } };
 const outDir = path.resolve(values.out ?? path.join(ROOT, "models"));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), `ganserve-${recipe.name}-`));
 
@@ -197,8 +189,12 @@ async function main() {
     const ready = await datasetService.finalize(ds.id, TENANT);
     console.log(`dataset ${ready.id}: ${ready.stats?.images} images accepted, ${ready.rejected?.length ?? 0} rejected`);
 
-    // Stage 1 is the recipe's fine-tune; each `then` stage fine-tunes the previous stage's result.
-    const stages = [recipe.train, ...(recipe.then ?? []).map((s) => ({ ...recipe.train, ...s }))];
+    // Stage 1 is the recipe's fine-tune; each `then` stage fine-tunes the previous stage's result. A --base that
+    // already has the recipe's first k stages runs the rest; --steps sets the length of the first stage run.
+    const earlier = from ? stagesOf(JSON.parse(fs.readFileSync(path.join(values.base!, "model.json"), "utf8"))) : [];
+    const recipeStages = [recipe.train, ...(recipe.then ?? []).map((s) => ({ ...recipe.train, ...s }))].slice(earlier.length);
+    const [first = recipe.train, ...rest] = recipeStages;
+    const stages = [{ ...first, ...(values.steps ? { steps: Number(values.steps) } : {}), ...(values.lr ? { learning_rate: Number(values.lr) } : {}), options: { ...first.options, ...overrides } }, ...rest];
     const log = createLogger(process.env.GANSERVE_LOG_LEVEL ?? "warn");
     const ran: StageRecord[] = [];
     let done: JobRecord | undefined;
@@ -227,7 +223,6 @@ async function main() {
       baseRef = { name: result.name, version: result.version };
     }
     // A model continued with --base lists the stages of its base first, so the folder tells the whole recipe.
-    const earlier = from ? stagesOf(JSON.parse(fs.readFileSync(path.join(values.base!, "model.json"), "utf8"))) : [];
     const all = [...earlier, ...ran];
     const seconds = all.reduce((t, st) => t + st.seconds, 0);
     const totalSteps = all.reduce((t, st) => t + st.steps, 0);
