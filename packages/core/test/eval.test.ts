@@ -1,4 +1,8 @@
+import "@tensorflow/tfjs-backend-cpu";
+import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
+import { classScores } from "../src/eval/evaluate.ts";
+import type { FashionClassifier } from "../src/eval/fashion-classifier.ts";
 import { featureStats, frechetDistance, type FeatureStats } from "../src/eval/fid.ts";
 import { matmul, sqrtmPsd, symmetricEigen, traceSqrtProduct } from "../src/eval/linalg.ts";
 import { precisionRecall } from "../src/eval/precision-recall.ts";
@@ -174,5 +178,28 @@ describe("k-NN precision and recall", () => {
     const pr = precisionRecall(real, n, collapsed, n, d);
     expect(pr.precision).toBeGreaterThan(0.9);
     expect(pr.recall).toBeLessThan(0.3);
+  });
+});
+
+describe("class scores of a conditional generator", () => {
+  // A stand-in classifier that reads the class off the first pixel's gray level (class · 20).
+  const classifier = {
+    logits: (x: tf.Tensor4D) =>
+      tf.tidy(() => tf.oneHot(tf.cast(tf.round(tf.div(tf.mul(tf.reshape(tf.slice(x, [0, 0, 0, 0], [-1, 1, 1, 1]), [-1]), 255), 20)), "int32") as tf.Tensor1D, 10)),
+  } as unknown as FashionClassifier;
+  const image = (level: number) => ({ width: 32, height: 32, data: new Uint8Array(32 * 32 * 3).fill(level) });
+
+  it("counts samples the classifier puts in their class, per class, and finds two classes that draw alike", () => {
+    // 20 samples, classes round-robin; the first is drawn as class 5, and class 9 draws what class 8 does.
+    const images = Array.from({ length: 20 }, (_, i) => image(i === 0 ? 100 : (i % 10 === 9 ? 8 : i % 10) * 20));
+    const s = classScores(classifier, images, (i) => i % 10, 10);
+    expect(s.accuracy).toBeCloseTo(17 / 20, 12);
+    expect(s.per_class_accuracy).toEqual([0.5, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    expect(s.closest_classes).toEqual([8, 9]);
+    expect(s.mean_image_min_distance).toBe(0);
+    // Classes 20 levels apart: the closest pair of class means is 20/255 apart.
+    const apart = classScores(classifier, Array.from({ length: 10 }, (_, i) => image(i * 20)), (i) => i, 10);
+    expect(apart.accuracy).toBe(1);
+    expect(apart.mean_image_min_distance).toBeCloseTo(20 / 255, 12);
   });
 });

@@ -49,6 +49,25 @@ export interface StyleGAN2Evaluation {
   recall: number;
   k: number;
   seed: number;
+  /** a class-conditional model's samples sorted by the classifier (absent for an unconditional one) */
+  classes?: ClassScores;
+}
+
+/**
+ * Does each class draw its own thing? For samples generated for class c (classes round-robin), the share the
+ * classifier assigns to c, and how far apart the classes' mean images are; the same on the real set's class
+ * folders (numbered 0 … c_dim−1) as the reference.
+ */
+export interface ClassScores {
+  /** share of samples whose classifier top class is the class they were generated for (chance: 1 / classes) */
+  accuracy: number;
+  per_class_accuracy: number[];
+  /** mean |difference| (0–1) between the mean images of the two closest classes: 0 when two classes draw alike */
+  mean_image_min_distance: number;
+  closest_classes: [number, number];
+  /** the classifier's accuracy on the real images (absent when the real set has no numbered class folders) */
+  real_accuracy?: number;
+  real_mean_image_min_distance?: number;
 }
 
 export interface DcganEvaluation extends Omit<StyleGAN2Evaluation, "family"> {
@@ -225,10 +244,66 @@ async function scoreSamples(realZip: Uint8Array, sample: (seed: number, n: numbe
   return { real, fake, scores: { ...domainScores(real, fake, opts.classifier, opts.k ?? 3), seed: opts.seed } };
 }
 
-/** A StyleGAN2's samples against a real set: domain FID and precision/recall. */
+/** A StyleGAN2's samples against a real set: domain FID and precision/recall, and per-class scores when conditional. */
 export async function evaluateStyleGAN2(engine: StyleGAN2Engine, realZip: Uint8Array, opts: SampleScoring): Promise<StyleGAN2Evaluation> {
-  const { scores } = await scoreSamples(realZip, (seed, n) => generateStyleGAN2(engine, { seed, n }), opts);
-  return { family: "stylegan2", ...scores };
+  const { fake, scores } = await scoreSamples(realZip, (seed, n) => generateStyleGAN2(engine, { seed, n }), opts);
+  if (engine.cDim === 0) return { family: "stylegan2", ...scores };
+  const generated = classScores(opts.classifier, fake, (i) => i % engine.cDim, engine.cDim);
+  const labelled = await labelledRealImages(realZip, engine.cDim, opts.limitReal);
+  const real = labelled.images.length ? classScores(opts.classifier, labelled.images, (i) => labelled.labels[i], engine.cDim) : undefined;
+  return {
+    family: "stylegan2",
+    ...scores,
+    classes: { ...generated, ...(real ? { real_accuracy: real.accuracy, real_mean_image_min_distance: real.mean_image_min_distance } : {}) },
+  };
+}
+
+/** The real images in class folders whose name starts with a class number below cDim, with that number. */
+async function labelledRealImages(realZip: Uint8Array, cDim: number, limit: number | undefined): Promise<{ images: RgbImage[]; labels: number[] }> {
+  const images: RgbImage[] = [];
+  const labels: number[] = [];
+  for (const e of (await readZipImages(realZip, "stylegan2")).slice(0, limit ?? Infinity)) {
+    const n = /^images\/(\d+)(?:[-_].*)?$/.exec(e.role);
+    if (!n || Number(n[1]) >= cDim) continue;
+    images.push(await classifierSize(await decodeImage(e)));
+    labels.push(Number(n[1]));
+  }
+  return { images, labels };
+}
+
+/** The classifier's accuracy on images of known class, and the distance between the two closest class means. */
+export function classScores(classifier: FashionClassifier, images: RgbImage[], classOf: (i: number) => number, classes: number) {
+  const hits = new Array<number>(classes).fill(0);
+  const counts = new Array<number>(classes).fill(0);
+  const px = CLASSIFIER_INPUT * CLASSIFIER_INPUT * 3;
+  const sums = Array.from({ length: classes }, () => new Float64Array(px));
+  for (let i = 0; i < images.length; i += 256) {
+    const top = tf.tidy(() => tf.argMax(classifier.logits(grayBatch(images.slice(i, i + 256))), 1));
+    const predicted = top.dataSync();
+    top.dispose();
+    predicted.forEach((p, k) => {
+      const c = classOf(i + k);
+      counts[c]++;
+      if (p === c) hits[c]++;
+      const img = images[i + k].data;
+      for (let j = 0; j < px; j++) sums[c][j] += img[j];
+    });
+  }
+  let closest: [number, number] = [0, 1];
+  let min = Infinity;
+  for (let a = 0; a < classes; a++)
+    for (let b = a + 1; b < classes; b++) {
+      if (!counts[a] || !counts[b]) continue;
+      let d = 0;
+      for (let j = 0; j < px; j++) d += Math.abs(sums[a][j] / counts[a] - sums[b][j] / counts[b]);
+      if (d / px / 255 < min) [min, closest] = [d / px / 255, [a, b]];
+    }
+  return {
+    accuracy: hits.reduce((t, h) => t + h, 0) / images.length,
+    per_class_accuracy: hits.map((h, c) => (counts[c] ? h / counts[c] : 0)),
+    mean_image_min_distance: min,
+    closest_classes: closest,
+  };
 }
 
 /** The real images of a stylegan2-layout zip (class folders or not), at the classifier's size. */

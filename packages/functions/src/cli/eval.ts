@@ -12,7 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Settings } from "@ganserve/core/config";
-import { evaluateCycleGAN, evaluateDcgan, evaluateSpade, evaluateStyleGAN2, type Evaluation, type StyleGAN2Evaluation } from "@ganserve/core/eval/evaluate";
+import { evaluateCycleGAN, evaluateDcgan, evaluateSpade, evaluateStyleGAN2, type ClassScores, type Evaluation, type StyleGAN2Evaluation } from "@ganserve/core/eval/evaluate";
 import { evaluateInceptionFID, type InceptionProgress } from "@ganserve/core/eval/inception-fid";
 import { INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_SHA256_PREFIX, InceptionV3 } from "@ganserve/core/eval/inception";
 import { CLASSIFIER_RELATIVE_PATH, loadFashionClassifier, loadModelFolder, type ModelFiles } from "@ganserve/core/eval/load";
@@ -93,6 +93,16 @@ const f4 = (v: number) => v.toFixed(4);
 /** What the command reports: the core evaluation, plus Inception FID for StyleGAN2 when --inception is given. */
 export type EvalResult = Exclude<Evaluation, StyleGAN2Evaluation> | (StyleGAN2Evaluation & { inception_fid?: number });
 
+/** A conditional StyleGAN2's class rows: does the classifier see each class, and do two classes draw alike. */
+function classRows(c: ClassScores): string[][] {
+  const real = (v: number | undefined) => (v === undefined ? "" : ` (real ${f4(v)})`);
+  return [
+    [`class accuracy: samples the classifier puts in their class${real(c.real_accuracy)}`, f4(c.accuracy)],
+    ["per-class accuracy", c.per_class_accuracy.map((a) => a.toFixed(2)).join(" ")],
+    [`closest class mean images: |difference| of classes ${c.closest_classes.join(" and ")}${real(c.real_mean_image_min_distance)}`, f4(c.mean_image_min_distance)],
+  ];
+}
+
 export function formatTable(name: string, e: EvalResult): string {
   const rows: string[][] =
     e.family === "cyclegan"
@@ -119,6 +129,7 @@ export function formatTable(name: string, e: EvalResult): string {
                 ]
               : []),
             ...(e.family === "stylegan2" && e.inception_fid !== undefined ? [["Inception FID (pytorch-fid pool3 features)", e.inception_fid.toFixed(3)]] : []),
+            ...(e.family === "stylegan2" && e.classes ? classRows(e.classes) : []),
             [`precision (k=${e.k})`, f4(e.precision)],
             [`recall (k=${e.k})`, f4(e.recall)],
             ["generated / real", `${e.generated} / ${e.real}`],
