@@ -50,8 +50,12 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const VENV = path.join(import.meta.dirname, "..", "node_modules", ".cache", "ganserve-bench-torch");
 const TORCH_WHEEL = "torch==2.13.0";
 
-/** Random training images at the trainer's size; labels for SPADE, classes for a conditional StyleGAN2. */
-function syntheticData(family: ModelFamily, size: { width: number; height: number }, count = 32): TrainingData {
+/**
+ * Random training images at the trainer's size; labels for SPADE, classes for a conditional StyleGAN2. As many
+ * as a demo dataset holds (SPADE's 600 scenes): a batch is sliced out of the whole set, and a kernel whose cost
+ * grows with the set (wasm's Slice copied all of it) must show here as it does in `npm run train:demo`.
+ */
+function syntheticData(family: ModelFamily, size: { width: number; height: number }, count = 600): TrainingData {
   const next = mulberry32(12345);
   const rand = () => Math.floor(next() * 256);
   const image = (): TrainImage => ({ width: size.width, height: size.height, data: Uint8Array.from({ length: size.width * size.height * 3 }, rand) });
