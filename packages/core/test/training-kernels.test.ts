@@ -161,7 +161,7 @@ describe("engine/wasm-shared-copies.ts", () => {
       const xs = shape.slice(0, begin.length);
       const n = xs.reduce((a, b) => a * b, 1);
       for (const dtype of ["float32", "int32", "bool"] as const) {
-        const x = tf.tensor(Array.from({ length: n }, (_, i) => (dtype === "bool" ? i % 3 === 0 : i * 0.5 - 7)), xs, dtype);
+        const x = tf.tensor(Array.from({ length: n }, (_, i) => (dtype === "bool" ? Number(i % 3 === 0) : i * 0.5 - 7)), xs, dtype);
         const got = tf.slice(x, begin, size);
         const real = size.map((s, d) => (s === -1 ? xs[d] - begin[d] : s));
         const src = x.bufferSync();
