@@ -114,6 +114,29 @@ describe("Adam", () => {
     });
   }
 
+  test("on wasm, steps do not grow the heap (it never shrinks, so a growth per step ends a long run)", async () => {
+    await tf.setBackend("wasm");
+    // SPADE's generator in miniature: one large parameter among many small ones.
+    const shapes = [[3, 3, 128, 256], ...Array.from({ length: 60 }, (_, i) => [3, 3, 8, 8 + (i % 7)])];
+    const params = new Map(shapes.map((shape, i) => [`p${i}`, tf.variable(tf.tensor(values(tf.util.sizeFromShape(shape), i), shape), true, `adam-heap/p${i}`)] as const));
+    const adam = new Adam(params, OPTS);
+    const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+    const step = (t: number) => {
+      const grads = gradsFor(params, t);
+      // A long-lived tensor made between updates, as a training step leaves some (BN statistics, EMA).
+      const kept = tf.tensor(values(1000 + t, t));
+      adam.apply(grads, 1e-3, t);
+      tf.dispose(Object.values(grads));
+      return kept;
+    };
+    const kept = [step(1), step(2), step(3)];
+    const before = heap();
+    for (let t = 4; t <= 40; t++) kept.push(step(t));
+    expect(heap()).toBe(before);
+    adam.dispose();
+    tf.dispose([...params.values(), ...kept]);
+  });
+
   test("loadState refuses missing or misshapen moments", () => {
     const params = new Map([["w", tf.variable(tf.zeros([2, 3]), true, "adam-strict/w")]]);
     const adam = new Adam(params, OPTS);
