@@ -1,6 +1,6 @@
 /**
  * The demo models' recipes: base architecture (small enough to train from a fresh random init on two CPU
- * cores in about a quarter of an hour with the wasm backend, and to ship all three under 20 MB as float16),
+ * cores in about an hour with the wasm backend, and to ship all three under 20 MB as float16),
  * fine-tune parameters in the API's own request shape, and what the shipped model.json says about the data.
  */
 import type { CreateFineTuneRequest } from "../api/finetune.ts";
@@ -46,12 +46,15 @@ export const DEMO_RECIPES: Record<DemoFamily, DemoRecipe> = {
       img_resolution: FASHION_SIZE,
       img_channels: 3,
       mapping_kwargs: { num_layers: 2 },
-      // channel_max 64 / batch 8 ran at ~14 s per step on two shared cores; 32 / 4 fits a ~20 minute budget.
+      // channel_max 32: a batch-8 step takes ~0.35 s on one core (wasm), so 12 000 steps fit about an hour.
       synthesis_kwargs: { channel_base: 1024, channel_max: 32, num_fp16_res: 0, conv_clamp: 256 },
     },
     train: { steps: 3000, batch_size: 8, learning_rate: 0.0025, seed: 1, options: { augment: false, ema_rampup: 0.05, style_mixing_prob: 0, mirror: false } },
     // biome-ignore lint/suspicious/noThenProperty: the recipe's later stages, as model.json records them; an array, never a thenable.
-    then: [{ steps: 4000, learning_rate: 0.0025 }],
+    then: [
+      { steps: 4000, learning_rate: 0.0025 },
+      { steps: 5000, learning_rate: 0.0025 },
+    ],
     extra: { class_names: [...FASHION_CLASSES] },
     license: "Training data: Fashion-MNIST © 2017 Zalando SE, MIT licence (Debian package dataset-fashion-mnist)",
     dataset: "Fashion-MNIST train split (Debian dataset-fashion-mnist), padded 28→32, gray→RGB, class folders 0-9",
@@ -70,14 +73,14 @@ export const DEMO_RECIPES: Record<DemoFamily, DemoRecipe> = {
       load_size: EMOJI_TRAIN_SIZE,
       crop_size: EMOJI_TRAIN_SIZE,
     },
-    // A 2-layer PatchGAN (receptive field 34 px, about the whole 32 px image), then a second 6000-step run from
-    // the first one's result: held-out L1 improved with steps (3000 → 6000 → 12000: G_A 0.1744 → 0.1730 → 0.1680,
-    // G_B 0.1704 → 0.1664 → 0.1615; identity 0.1721); see docs/demo-models.md.
+    // A 2-layer PatchGAN (receptive field 34 px, about the whole 32 px image); each stage continues the previous
+    // one's result and decays its LR to 0 over its second half. Held-out L1 and SSIM by stage: docs/demo-models.md.
     train: { steps: 6000, batch_size: 1, learning_rate: 0.0002, seed: 1, options: { lambda_cycle: 10, lambda_identity: 5, pool_size: 50, ndf: 16, load_size: EMOJI_TRAIN_SIZE, n_layers_D: 2 } },
     // biome-ignore lint/suspicious/noThenProperty: the recipe's later stages, as model.json records them; an array, never a thenable.
     then: [
       { steps: 6000, learning_rate: 0.0002 },
       { steps: 20000, learning_rate: 0.0002 },
+      { steps: 15000, learning_rate: 0.0002 },
     ],
     extra: { domains: { A: "google-emoji", B: "twitter-emoji" } },
     license:
