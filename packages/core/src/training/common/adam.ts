@@ -62,7 +62,10 @@ export class Adam {
     const params = [...this.params.values()];
     const missing = [...this.params].filter(([, p]) => !grads[p.name]);
     if (missing.length === params.length) return;
-    if (this.host) return this.applyOnHost(this.host, grads, stepSize, sqrtBc2);
+    if (this.host) {
+      this.applyOnHost(this.host, grads, stepSize, sqrtBc2);
+      return;
+    }
     const [m, v] = [this.m!, this.v!];
     tf.tidy(() => {
       const g = concatFlat(params.map((p) => grads[p.name] ?? tf.zeros([p.size])));
