@@ -73,7 +73,7 @@ const keyValues = (pairs: string[] = []) =>
   );
 const overrides = keyValues(values.option);
 const base = DEMO_RECIPES[family];
-// --steps, --lr and --option apply to the first stage this run trains (see main).
+// --option applies to every stage this run trains; --steps and --lr to the first of them (see main).
 const recipe: DemoRecipe = { ...base, config: { ...base.config, ...keyValues(values.config) } };
 const outDir = path.resolve(values.out ?? path.join(ROOT, "models"));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), `ganserve-${recipe.name}-`));
@@ -190,11 +190,19 @@ async function main() {
     console.log(`dataset ${ready.id}: ${ready.stats?.images} images accepted, ${ready.rejected?.length ?? 0} rejected`);
 
     // Stage 1 is the recipe's fine-tune; each `then` stage fine-tunes the previous stage's result. A --base that
-    // already has the recipe's first k stages runs the rest; --steps sets the length of the first stage run.
+    // already has the recipe's first k stages runs the rest (one that has them all runs one more stage, whose
+    // length --steps must give); --steps and --lr set the first stage run, --option every one.
     const earlier = from ? stagesOf(JSON.parse(fs.readFileSync(path.join(values.base!, "model.json"), "utf8"))) : [];
-    const recipeStages = [recipe.train, ...(recipe.then ?? []).map((s) => ({ ...recipe.train, ...s }))].slice(earlier.length);
-    const [first = recipe.train, ...rest] = recipeStages;
-    const stages = [{ ...first, ...(values.steps ? { steps: Number(values.steps) } : {}), ...(values.lr ? { learning_rate: Number(values.lr) } : {}), options: { ...first.options, ...overrides } }, ...rest];
+    const recipeStages = [recipe.train, ...(recipe.then ?? []).map((s) => ({ ...recipe.train, ...s }))];
+    const differs = earlier.findIndex((st, i) => i < recipeStages.length && (st.steps !== recipeStages[i].steps || st.learning_rate !== recipeStages[i].learning_rate));
+    if (differs >= 0) console.warn(`--base: its stage ${differs + 1} (${earlier[differs].steps} steps) is not the recipe's; the recipe's later stages run from it anyway`);
+    const left = recipeStages.slice(earlier.length);
+    if (left.length === 0 && !values.steps) throw new Error(`--base already has the recipe's ${recipeStages.length} stages; give --steps for one more`);
+    const [first = recipe.train, ...rest] = left;
+    const stages = [{ ...first, ...(values.steps ? { steps: Number(values.steps) } : {}), ...(values.lr ? { learning_rate: Number(values.lr) } : {}) }, ...rest].map((st) => ({
+      ...st,
+      options: { ...st.options, ...overrides },
+    }));
     const log = createLogger(process.env.GANSERVE_LOG_LEVEL ?? "warn");
     const ran: StageRecord[] = [];
     let done: JobRecord | undefined;

@@ -1,6 +1,7 @@
 /**
- * The fused Adam (every parameter updated at once, concatenated) against the per-parameter form it replaced,
- * kept here as the reference: same kernels in the same order per element, so the two must agree bit for bit
+ * The fused Adam (every parameter updated at once, concatenated; on wasm, computed in JS with float32 rounding
+ * after each operation) against the per-parameter tensor form it replaced, kept here as the reference: the same
+ * operations in the same order per element, so the two must agree bit for bit
  * on both backends, including a step where one parameter has no gradient (torch skips grad=None: its value
  * and moments stay) and a save/load of the moments in between.
  */

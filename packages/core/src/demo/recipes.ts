@@ -1,6 +1,6 @@
 /**
  * The demo models' recipes: base architecture (small enough to train from a fresh random init on two CPU
- * cores in about an hour with the wasm backend, and to ship all three under 20 MB as float16),
+ * cores in minutes to a few hours with the wasm backend, and to ship all four under 20 MB),
  * fine-tune parameters in the API's own request shape, and what the shipped model.json says about the data.
  */
 import type { CreateFineTuneRequest } from "../api/finetune.ts";
@@ -46,7 +46,8 @@ export const DEMO_RECIPES: Record<DemoFamily, DemoRecipe> = {
       img_resolution: FASHION_SIZE,
       img_channels: 3,
       mapping_kwargs: { num_layers: 2 },
-      // channel_max 32: a batch-8 step takes ~0.35 s on one core (wasm), so 12 000 steps fit about an hour.
+      // channel_max 32: a batch-8 step takes ~0.35 s on one otherwise idle core (wasm); the shipped 12 000
+      // steps took 101 minutes on cores shared with the other demos' runs.
       synthesis_kwargs: { channel_base: 1024, channel_max: 32, num_fp16_res: 0, conv_clamp: 256 },
     },
     train: { steps: 3000, batch_size: 8, learning_rate: 0.0025, seed: 1, options: { augment: false, ema_rampup: 0.05, style_mixing_prob: 0, mirror: false } },

@@ -14,7 +14,7 @@ import { floatToUint8, resizeRgb, uint8ToFloat, type RgbImage } from "../images/
 import * as tf from "@tensorflow/tfjs-core";
 import type { CycleGANEngine, DcganEngine, SpadeEngine, StyleGAN2Engine } from "../inference/engine.ts";
 import { samplerZ, seedToZ } from "../random/index.ts";
-import { CLASSIFIER_INPUT, extractFeatures, FEATURE_DIM, type FashionClassifier, grayBatch } from "./fashion-classifier.ts";
+import { CLASSIFIER_CLASSES, CLASSIFIER_INPUT, extractFeatures, FEATURE_DIM, type FashionClassifier, grayBatch } from "./fashion-classifier.ts";
 import { featureStats, frechetDistance } from "./fid.ts";
 import { precisionRecall } from "./precision-recall.ts";
 import { fromUint8, l1, ssim } from "./ssim.ts";
@@ -49,7 +49,7 @@ export interface StyleGAN2Evaluation {
   recall: number;
   k: number;
   seed: number;
-  /** a class-conditional model's samples sorted by the classifier (absent for an unconditional one) */
+  /** a 10-class conditional model's samples sorted by the classifier (absent otherwise) */
   classes?: ClassScores;
 }
 
@@ -247,7 +247,8 @@ async function scoreSamples(realZip: Uint8Array, sample: (seed: number, n: numbe
 /** A StyleGAN2's samples against a real set: domain FID and precision/recall, and per-class scores when conditional. */
 export async function evaluateStyleGAN2(engine: StyleGAN2Engine, realZip: Uint8Array, opts: SampleScoring): Promise<StyleGAN2Evaluation> {
   const { fake, scores } = await scoreSamples(realZip, (seed, n) => generateStyleGAN2(engine, { seed, n }), opts);
-  if (engine.cDim === 0) return { family: "stylegan2", ...scores };
+  // Class scores read the Fashion-MNIST classifier's 10 classes as the model's: only a 10-class model has them.
+  if (engine.cDim !== CLASSIFIER_CLASSES) return { family: "stylegan2", ...scores };
   const generated = classScores(opts.classifier, fake, (i) => i % engine.cDim, engine.cDim);
   const labelled = await labelledRealImages(realZip, engine.cDim, opts.limitReal);
   const real = labelled.images.length ? classScores(opts.classifier, labelled.images, (i) => labelled.labels[i], engine.cDim) : undefined;

@@ -13,6 +13,8 @@ import type { StateDict } from "../checkpoints/tensor.ts";
 
 export const CLASSIFIER_INPUT = 32;
 export const FEATURE_DIM = 128;
+/** Fashion-MNIST's classes, in its label order: the classifier's outputs. */
+export const CLASSIFIER_CLASSES = 10;
 
 /** name → shape (HWIO for convs, [in, out] for dense) */
 const LAYERS: [string, number[]][] = [
@@ -24,8 +26,8 @@ const LAYERS: [string, number[]][] = [
   ["conv3.bias", [64]],
   ["fc.weight", [1024, FEATURE_DIM]],
   ["fc.bias", [FEATURE_DIM]],
-  ["head.weight", [FEATURE_DIM, 10]],
-  ["head.bias", [10]],
+  ["head.weight", [FEATURE_DIM, CLASSIFIER_CLASSES]],
+  ["head.bias", [CLASSIFIER_CLASSES]],
 ];
 
 /** tf.Variable names are global to the engine; every loaded copy needs its own. */
