@@ -60,29 +60,20 @@ function sliceInPlace(args: KernelArgs): tf.TensorInfo {
  */
 export function registerSharedCopies(): string[] {
   const replaced: string[] = [];
-  const wrap = (kernelName: string, shares: (args: KernelArgs) => boolean) => {
+  // Ours runs where `applies` says (never on strings, which live outside the heap); wasm's own everywhere else.
+  const replace = (kernelName: string, applies: (args: KernelArgs) => boolean, ours: (args: KernelArgs) => tf.TensorInfo) => {
     const config = tf.getKernel(kernelName, "wasm");
     if (!config || SHARED.has(config.kernelFunc)) return;
     const copying = config.kernelFunc;
-    const kernelFunc = ((args: KernelArgs) => {
-      const x = args.inputs.x as tf.TensorInfo;
-      return x.dtype !== "string" && shares(args) ? share(x, args.backend) : copying(args as never);
-    }) as tf.KernelFunc;
+    const kernelFunc = ((args: KernelArgs) => ((args.inputs.x as tf.TensorInfo).dtype !== "string" && applies(args) ? ours(args) : copying(args as never))) as tf.KernelFunc;
     SHARED.add(kernelFunc);
     tf.unregisterKernel(kernelName, "wasm");
     tf.registerKernel({ ...config, kernelFunc });
     replaced.push(kernelName);
   };
-  wrap("Identity", () => true);
-  wrap("Cast", (args) => (args.attrs as unknown as tf.CastAttrs).dtype === (args.inputs.x as tf.TensorInfo).dtype);
-  const slice = tf.getKernel("Slice", "wasm");
-  if (slice && !SHARED.has(slice.kernelFunc)) {
-    const copying = slice.kernelFunc;
-    const kernelFunc = ((args: KernelArgs) => ((args.inputs.x as tf.TensorInfo).dtype === "string" ? copying(args as never) : sliceInPlace(args))) as tf.KernelFunc;
-    SHARED.add(kernelFunc);
-    tf.unregisterKernel("Slice", "wasm");
-    tf.registerKernel({ ...slice, kernelFunc });
-    replaced.push("Slice");
-  }
+  const shareInput = (args: KernelArgs) => share(args.inputs.x as tf.TensorInfo, args.backend);
+  replace("Identity", () => true, shareInput);
+  replace("Cast", (args) => (args.attrs as unknown as tf.CastAttrs).dtype === (args.inputs.x as tf.TensorInfo).dtype, shareInput);
+  replace("Slice", () => true, sliceInPlace);
   return replaced;
 }
