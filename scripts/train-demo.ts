@@ -168,7 +168,8 @@ async function main() {
     const jobs = new JobStore(storage);
 
     const baseName = `${recipe.name}-base`;
-    const from = values.base ? ModelJson.parse(JSON.parse(fs.readFileSync(path.join(values.base, "model.json"), "utf8"))) : undefined;
+    const baseJson = values.base ? JSON.parse(fs.readFileSync(path.join(values.base, "model.json"), "utf8")) : undefined;
+    const from = baseJson ? ModelJson.parse(baseJson) : undefined;
     const baseWeights = from ? new Uint8Array(fs.readFileSync(path.join(values.base!, from.weights.file))) : writeSafetensors(randomBaseWeights(recipe, recipe.train.seed ?? 0));
     const base = await registry.publish({
       name: baseName,
@@ -192,7 +193,7 @@ async function main() {
     // Stage 1 is the recipe's fine-tune; each `then` stage fine-tunes the previous stage's result. A --base that
     // already has the recipe's first k stages runs the rest (one that has them all runs one more stage, whose
     // length --steps must give); --steps and --lr set the first stage run, --option every one.
-    const earlier = from ? stagesOf(JSON.parse(fs.readFileSync(path.join(values.base!, "model.json"), "utf8"))) : [];
+    const earlier = baseJson ? stagesOf(baseJson) : [];
     const recipeStages = [recipe.train, ...(recipe.then ?? []).map((s) => ({ ...recipe.train, ...s }))];
     const differs = earlier.findIndex((st, i) => i < recipeStages.length && (st.steps !== recipeStages[i].steps || st.learning_rate !== recipeStages[i].learning_rate));
     if (differs >= 0) console.warn(`--base: its stage ${differs + 1} (${earlier[differs].steps} steps) is not the recipe's; the recipe's later stages run from it anyway`);
